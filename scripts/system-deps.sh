@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Debian/Ubuntu packages for the viewer tests and headless rendering: Xvfb, Mesa, OSMesa, xdotool.
+set -euo pipefail
+pkgs="xvfb xauth libgl1-mesa-dri libglu1-mesa libosmesa6 libegl1 xdotool"
+missing=""
+for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+if [ -n "$missing" ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+fi

@@ -1,0 +1,392 @@
+"""The batched humanoid environment shared by training, evaluation and the viewer.
+
+N characters, each in its own MuJoCo simulation, stepped together: 120 Hz
+physics, 30 Hz control, joint-space PD targets from actions in [-1, 1],
+300-step episodes, falls, resets (reference state, default pose, fall pool,
+recovery), perturbations, and the policy and discriminator observations.
+Rewards are not computed here: the LLC's come from its discriminator and
+encoder (training/), task rewards from tasks/.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from sim.backend import Backend, make_backend
+from sim.character import Character, load_character
+from sim.observations import (
+    JointIndex,
+    amp_layout,
+    amp_obs,
+    joint_positions,
+    layout_size,
+    policy_layout,
+    policy_obs,
+)
+from sim.rotations import quat_from_axis_angle
+from sim.scene import PROJECTILE_RADIUS, build_scene, projectile_parking
+
+if TYPE_CHECKING:
+    from motion.library import MotionLibrary
+
+ResetMode = Literal["mix", "default", "reference", "fall"]
+
+# why an episode started, reported per environment in StepResult.reset_kind
+RESET_NONE, RESET_DEFAULT, RESET_REFERENCE, RESET_FALL_POOL, RESET_RECOVERY, RESET_UNSTABLE = range(6)
+
+
+@dataclass
+class ResetConfig:
+    """The reset mix that makes get-up emerge (ase-facts.md, "Resets and recovery")."""
+
+    mode: ResetMode = "mix"  # "mix" for training; a single kind for evaluation or the viewer
+    recovery_prob: float = 0.2  # after a fall: keep the state, start a new episode
+    fall_pool_prob: float = 0.1  # otherwise: start from a fallen pose
+    reference_prob: float = 0.5  # otherwise: reference state (else default pose)
+    recovery_steps: int = 60  # control steps of suppressed fall termination
+    fall_pool_seconds: float = 2.5
+    fall_pool_action: float = 0.5
+
+
+@dataclass
+class EnvConfig:
+    character: str = "humanoid"
+    num_envs: int = 64
+    seed: int = 0
+    backend: str = "cpu"
+    nthread: int = 0  # 0: all cores
+    control_substeps: int = 4  # physics steps per control step (120 Hz / 30 Hz)
+    episode_steps: int = 300  # an episode times out when progress >= episode_steps - 1
+    num_amp_frames: int = 10
+    early_termination: bool = True
+    fall_check_after: int = 1  # falls count once progress > this
+    fall_contact_force: float = 0.1  # N
+    fall_height: float = 0.15  # m, per-body overrides in Character.fall_height
+    auto_reset: bool = True
+    reset: ResetConfig = field(default_factory=ResetConfig)
+    projectiles: int = 0
+    strike_target: bool = False
+
+
+@dataclass
+class StepResult:
+    obs: np.ndarray  # (N, obs_dim) after automatic resets
+    final_obs: np.ndarray  # (N, obs_dim) before resets: bootstrap timeouts from here
+    amp_obs: np.ndarray  # (N, frames * amp_dim) window of this transition, current frame first
+    terminated: np.ndarray  # (N,) fell
+    truncated: np.ndarray  # (N,) timed out or reset for unstable physics
+    reset_kind: np.ndarray  # (N,) RESET_* of the episode that starts now, RESET_NONE if none
+    info: dict[str, Any]
+
+    @property
+    def done(self) -> np.ndarray:
+        return self.terminated | self.truncated
+
+
+class HumanoidEnv:
+    def __init__(self, cfg: EnvConfig, motions: MotionLibrary | None = None):
+        self.cfg = cfg
+        self.character: Character = load_character(cfg.character)
+        self.motions = motions
+        if motions is not None and getattr(motions, "character", self.character).name != self.character.name:
+            raise ValueError(
+                f"motion library is for character {motions.character.name!r}, environment is {self.character.name!r}"
+            )
+        self.model = build_scene(self.character, projectiles=cfg.projectiles, strike_target=cfg.strike_target)
+        self.num_envs = cfg.num_envs
+        self.backend: Backend = make_backend(cfg.backend, self.model, cfg.num_envs, cfg.nthread)
+        self.rng = np.random.default_rng(cfg.seed)
+
+        ch = self.character
+        self.joints = JointIndex.build(ch)
+        self.nb = ch.num_bodies
+        self.nq_char = 7 + sum(4 if b.joint == "ball" else 1 for b in ch.actuated)
+        self.nv_char = 6 + ch.num_dof
+        self.action_offset, self.action_scale = ch.action_offset_scale()
+        self.action_dim = ch.num_dof
+        self.obs_dim = layout_size(policy_layout(ch))
+        self.amp_obs_dim = layout_size(amp_layout(ch))
+        self.num_amp_frames = cfg.num_amp_frames
+        self.control_dt = self.model.opt.timestep * cfg.control_substeps
+
+        names = ch.body_names
+        self._non_foot = np.array([n not in ch.foot_bodies for n in names])
+        self._fall_height = np.array([ch.fall_height.get(n, cfg.fall_height) for n in names])
+        self._key_ids = self.joints.key_bodies
+
+        n = cfg.num_envs
+        self.progress = np.zeros(n, dtype=np.int64)
+        self.suppress_fall = np.zeros(n, dtype=np.int64)
+        self.amp_hist = np.zeros((n, cfg.num_amp_frames, self.amp_obs_dim), dtype=np.float32)
+        self.obs = np.zeros((n, self.obs_dim), dtype=np.float32)
+        self._ctrl = np.tile(self.action_offset, (n, 1))
+        self._xfrc: np.ndarray | None = None
+        self._next_projectile = np.zeros(n, dtype=np.int64)
+        self.counters = {"falls": 0, "unstable_resets": 0, "timeouts": 0, "episodes": 0}
+
+        self._default_qpos = np.array(self.model.qpos0[: self.nq_char])
+        self._default_qpos[2] = ch.root_height
+        self.fall_pool: np.ndarray | None = None
+        if cfg.reset.mode == "fall" or (cfg.reset.mode == "mix" and cfg.reset.fall_pool_prob > 0):
+            self.fall_pool = self._build_fall_pool()
+
+    # ------------------------------------------------------------------ state
+    def _char_state(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.backend.qpos[:, : self.nq_char], self.backend.qvel[:, : self.nv_char]
+
+    def _bodies(self, ids: np.ndarray | slice = slice(None)):
+        pos, quat, lin, ang = self.backend.bodies()
+        s = slice(1, 1 + self.nb)
+        return pos[ids, s], quat[ids, s], lin[ids, s], ang[ids, s]
+
+    def _observe(self, ids: np.ndarray | slice = slice(None)) -> tuple[np.ndarray, np.ndarray]:
+        pos, quat, lin, ang = self._bodies(ids)
+        qpos, qvel = self._char_state()
+        return policy_obs(pos, quat, lin, ang), amp_obs(self.joints, qpos[ids], qvel[ids], pos[:, self._key_ids])
+
+    def _write_state(self, ids: np.ndarray, qpos: np.ndarray, qvel: np.ndarray) -> None:
+        """Write character states (props keep their defaults) and hold PD targets at the current pose."""
+        full_q = np.tile(self.model.qpos0, (len(ids), 1))
+        full_v = np.zeros((len(ids), self.model.nv))
+        full_q[:, : self.nq_char] = qpos
+        full_v[:, : self.nv_char] = qvel
+        for k in range(self.cfg.projectiles):
+            adr = self.model.jnt_qposadr[self.model.joint(f"projectile_{k}").id]
+            full_q[:, adr : adr + 3] = projectile_parking(k)
+        self._ctrl[ids] = joint_positions(self.joints, qpos)
+        self.backend.set_state(ids, full_q, full_v, self._ctrl[ids])
+
+    def _default_states(self, k: int, random_yaw: bool) -> tuple[np.ndarray, np.ndarray]:
+        qpos = np.tile(self._default_qpos, (k, 1))
+        if random_yaw:
+            yaw = self.rng.uniform(-np.pi, np.pi, k)
+            qpos[:, 3:7] = quat_from_axis_angle(np.array([0.0, 0.0, 1.0]), yaw)
+        return qpos, np.zeros((k, self.nv_char))
+
+    def _build_fall_pool(self) -> np.ndarray:
+        """One fallen pose per environment: random yaw, random constant actions for 2.5 s, velocities zeroed."""
+        n, rc = self.num_envs, self.cfg.reset
+        ids = np.arange(n)
+        qpos, qvel = self._default_states(n, random_yaw=True)
+        self._write_state(ids, qpos, qvel)
+        actions = self.rng.uniform(-rc.fall_pool_action, rc.fall_pool_action, (n, self.action_dim))
+        steps = int(round(rc.fall_pool_seconds / self.model.opt.timestep))
+        self.backend.step(self.action_offset + self.action_scale * actions, None, steps)
+        pool = self.backend.qpos[:, : self.nq_char].copy()
+        bad = self.backend.unstable() | ~np.isfinite(pool).all(1)
+        pool[bad] = self._default_qpos
+        return pool
+
+    # ------------------------------------------------------------------ resets
+    def reset(self, ids: np.ndarray | None = None, mode: ResetMode | None = None) -> np.ndarray:
+        """Start new episodes for `ids` (all by default); returns the full observation array."""
+        ids = np.arange(self.num_envs) if ids is None else np.asarray(ids, dtype=np.int64)
+        self._reset(ids, fell=np.zeros(len(ids), dtype=bool), mode=mode)
+        return self.obs.copy()
+
+    def _reset(self, ids: np.ndarray, fell: np.ndarray, mode: ResetMode | None = None) -> np.ndarray:
+        kind = self._choose_resets(len(ids), fell, mode or self.cfg.reset.mode)
+        hist_from_clip = np.zeros(len(ids), dtype=bool)
+        for k in (RESET_DEFAULT, RESET_FALL_POOL, RESET_REFERENCE):
+            sel = ids[kind == k]
+            if sel.size == 0:
+                continue
+            if k == RESET_DEFAULT:
+                qpos, qvel = self._default_states(sel.size, random_yaw=False)
+            elif k == RESET_FALL_POOL:
+                assert self.fall_pool is not None
+                qpos = self.fall_pool[self.rng.integers(0, len(self.fall_pool), sel.size)]
+                qvel = np.zeros((sel.size, self.nv_char))
+            else:
+                clips = self.motions.sample_clips(sel.size, self.rng)
+                times = self.motions.sample_times(clips, self.rng)
+                state = self.motions.sample(clips, times)
+                qpos, qvel = state.qpos, state.qvel
+                self._clip_history(sel, clips, times)
+                hist_from_clip[kind == k] = True
+            self._write_state(sel, qpos, qvel)
+        if np.any(kind == RESET_RECOVERY):  # keep the state, hold the current pose
+            sel = ids[kind == RESET_RECOVERY]
+            qpos, _ = self._char_state()
+            self._ctrl[sel] = joint_positions(self.joints, qpos[sel])
+        self.progress[ids] = 0
+        rc = self.cfg.reset
+        self.suppress_fall[ids] = np.where((kind == RESET_RECOVERY) | (kind == RESET_FALL_POOL), rc.recovery_steps, 0)
+        obs, amp = self._observe(ids)
+        self.obs[ids] = obs
+        self.amp_hist[ids[~hist_from_clip]] = amp[~hist_from_clip, None]
+        self.amp_hist[ids[hist_from_clip], 0] = amp[hist_from_clip]
+        self.counters["episodes"] += len(ids)
+        return kind
+
+    def _choose_resets(self, k: int, fell: np.ndarray, mode: ResetMode) -> np.ndarray:
+        if mode == "default" or (mode == "reference" and self.motions is None):
+            return np.full(k, RESET_DEFAULT)
+        if mode == "reference":
+            return np.full(k, RESET_REFERENCE)
+        if mode == "fall":
+            return np.full(k, RESET_FALL_POOL)
+        rc, u = self.cfg.reset, self.rng.random((3, k))
+        ref_or_default = np.where(
+            (u[2] < rc.reference_prob) & (self.motions is not None), RESET_REFERENCE, RESET_DEFAULT
+        )
+        use_pool = (u[1] < rc.fall_pool_prob) & (self.fall_pool is not None)
+        kind = np.where(use_pool, RESET_FALL_POOL, ref_or_default)
+        return np.where(fell & (u[0] < rc.recovery_prob), RESET_RECOVERY, kind)
+
+    def _clip_history(self, ids: np.ndarray, clips: np.ndarray, times: np.ndarray) -> None:
+        """Frames 1..F-1 of the discriminator history from the clip (t - dt, ..., t - 9 dt)."""
+        f = self.num_amp_frames
+        if f <= 1:
+            return
+        lag = self.control_dt * np.arange(1, f)
+        t = np.maximum(times[:, None] - lag[None], 0.0).reshape(-1)
+        self.amp_hist[ids, 1:] = self._motion_amp(np.repeat(clips, f - 1), t).reshape(len(ids), f - 1, -1)
+
+    def _motion_amp(self, clips: np.ndarray, times: np.ndarray) -> np.ndarray:
+        st = self.motions.sample(clips, times)
+        return amp_obs(self.joints, st.qpos, st.qvel, st.body_pos[:, self._key_ids])
+
+    def demo_amp_windows(self, n: int, rng: np.random.Generator | None = None) -> np.ndarray:
+        """Dataset windows: clip by weight, t0 uniform in [(F-1) dt, length], frames t0, t0 - dt, ..."""
+        if self.motions is None:
+            raise RuntimeError("demo_amp_windows needs a motion library")
+        rng = rng or self.rng
+        f = self.num_amp_frames
+        clips = self.motions.sample_clips(n, rng)
+        t0 = self.motions.sample_times(clips, rng, min_time=(f - 1) * self.control_dt)
+        t = (t0[:, None] - self.control_dt * np.arange(f)[None]).reshape(-1)
+        return self._motion_amp(np.repeat(clips, f), np.maximum(t, 0.0)).reshape(n, f * self.amp_obs_dim)
+
+    # ------------------------------------------------------------------ stepping
+    def actions_to_targets(self, actions: np.ndarray) -> np.ndarray:
+        return self.action_offset + self.action_scale * np.clip(actions, -1.0, 1.0)
+
+    def step(self, actions: np.ndarray) -> StepResult:
+        actions = np.asarray(actions, dtype=np.float64)
+        if actions.shape != (self.num_envs, self.action_dim):
+            raise ValueError(f"actions must be ({self.num_envs}, {self.action_dim}), got {actions.shape}")
+        self._ctrl[:] = self.actions_to_targets(actions)
+        self.backend.step(self._ctrl, self._xfrc, self.cfg.control_substeps)
+        self._xfrc = None
+        self.progress += 1
+        self.suppress_fall = np.maximum(self.suppress_fall - 1, 0)
+
+        unstable = self.backend.unstable().copy()
+        obs, amp = self._observe()
+        obs[unstable] = 0.0
+        amp[unstable] = 0.0
+        self.amp_hist[:, 1:] = self.amp_hist[:, :-1]
+        self.amp_hist[:, 0] = amp
+        self.obs = obs
+
+        fell = self.fallen() & (self.progress > self.cfg.fall_check_after) & (self.suppress_fall == 0)
+        terminated = fell & self.cfg.early_termination & ~unstable
+        timeout = self.progress >= self.cfg.episode_steps - 1
+        truncated = (timeout & ~terminated) | unstable
+        final_obs = obs.copy()
+        amp_window = self.amp_hist.reshape(self.num_envs, -1).copy()
+        lengths = self.progress[terminated | truncated].copy()
+
+        reset_kind = np.full(self.num_envs, RESET_NONE)
+        self.counters["falls"] += int(terminated.sum())
+        self.counters["unstable_resets"] += int(unstable.sum())
+        self.counters["timeouts"] += int((timeout & ~terminated & ~unstable).sum())
+        if self.cfg.auto_reset:
+            done_ids = np.nonzero(terminated | truncated)[0]
+            if done_ids.size:
+                kinds = self._reset(done_ids, fell=terminated[done_ids])
+                reset_kind[done_ids] = kinds
+            if unstable.any():  # a clean default-pose restart whatever the mix says
+                bad = np.nonzero(unstable)[0]
+                self._reset(bad, fell=np.zeros(bad.size, dtype=bool), mode="default")
+                reset_kind[bad] = RESET_UNSTABLE
+        elif unstable.any():
+            bad = np.nonzero(unstable)[0]
+            self._reset(bad, fell=np.zeros(bad.size, dtype=bool), mode="default")
+            reset_kind[bad] = RESET_UNSTABLE
+        info = {"episode_lengths": lengths, "falls": int(terminated.sum()), "unstable_resets": int(unstable.sum())}
+        return StepResult(self.obs.copy(), final_obs, amp_window, terminated, truncated, reset_kind, info)
+
+    def fallen(self) -> np.ndarray:
+        """(any non-foot body touches something) and (any non-foot body is below its height threshold)."""
+        force = self.backend.contact_force()[:, 1 : 1 + self.nb]
+        pos = self._bodies()[0]
+        touching = (force[:, self._non_foot] > self.cfg.fall_contact_force).any(1)
+        low = (pos[:, self._non_foot, 2] < self._fall_height[self._non_foot]).any(1)
+        return touching & low
+
+    def amp_window(self) -> np.ndarray:
+        return self.amp_hist.reshape(self.num_envs, -1).copy()
+
+    # ------------------------------------------------------------------ perturbations
+    def apply_impulse(self, ids, body: str, impulse) -> None:
+        """Push `body` of environments `ids` with an impulse (N s, world frame) spread over the next control step."""
+        ids = np.atleast_1d(np.asarray(ids, dtype=np.int64))
+        bid = self.character.body_index(body) + 1
+        if self._xfrc is None:
+            self._xfrc = np.zeros((self.num_envs, self.model.nbody, 6))
+        self._xfrc[ids, bid, 0:3] += np.asarray(impulse, dtype=np.float64) / self.control_dt
+
+    def launch_projectile(
+        self, ids, target_body: str = "torso", speed: float = 12.0, distance: float = 2.5, height: float = 0.3
+    ) -> None:
+        """Throw a ball at `target_body` from a random bearing `distance` metres away."""
+        if self.cfg.projectiles <= 0:
+            raise RuntimeError("this environment has no projectiles: create it with EnvConfig(projectiles=K)")
+        ids = np.atleast_1d(np.asarray(ids, dtype=np.int64))
+        pos = self._bodies()[0]
+        tb = self.character.body_index(target_body)
+        qpos, qvel = self.backend.qpos.copy(), self.backend.qvel.copy()
+        for i in ids:
+            k = int(self._next_projectile[i] % self.cfg.projectiles)
+            self._next_projectile[i] += 1
+            target = pos[i, tb]
+            a = self.rng.uniform(-np.pi, np.pi)
+            start = target + np.array([distance * np.cos(a), distance * np.sin(a), height])
+            start[2] = max(start[2], PROJECTILE_RADIUS)
+            direction = (target - start) / np.linalg.norm(target - start)
+            jid = self.model.joint(f"projectile_{k}").id
+            qa, va = self.model.jnt_qposadr[jid], self.model.jnt_dofadr[jid]
+            qpos[i, qa : qa + 7] = [*start, 1.0, 0.0, 0.0, 0.0]
+            qvel[i, va : va + 6] = [*(speed * direction), 0.0, 0.0, 0.0]
+        self.backend.set_state(ids, qpos[ids], qvel[ids], self._ctrl[ids], reset=False)
+
+    # ------------------------------------------------------------------ misc
+    def get_data(self, i: int = 0):
+        """A MuJoCo MjData of environment i (for rendering or any mj_ function)."""
+        return self.backend.get_data(i)
+
+    def get_state(self) -> dict[str, Any]:
+        """Everything needed to continue exactly: physics, episode counters, history, RNG."""
+        return {
+            "physics": self.backend.get_full_state(),
+            "ctrl": self._ctrl.copy(),
+            "progress": self.progress.copy(),
+            "suppress_fall": self.suppress_fall.copy(),
+            "amp_hist": self.amp_hist.copy(),
+            "obs": self.obs.copy(),
+            "fall_pool": None if self.fall_pool is None else self.fall_pool.copy(),
+            "rng": self.rng.bit_generator.state,
+            "counters": dict(self.counters),
+            "next_projectile": self._next_projectile.copy(),
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        if state["progress"].shape != (self.num_envs,):
+            raise ValueError(
+                f"saved environment state has {state['progress'].shape[0]} environments, this one {self.num_envs}"
+            )
+        self.backend.set_full_state(state["physics"])
+        self._ctrl = state["ctrl"].copy()
+        self.progress = state["progress"].copy()
+        self.suppress_fall = state["suppress_fall"].copy()
+        self.amp_hist = state["amp_hist"].copy()
+        self.obs = state["obs"].copy()
+        self.fall_pool = None if state["fall_pool"] is None else state["fall_pool"].copy()
+        self.rng.bit_generator.state = state["rng"]
+        self.counters = dict(state["counters"])
+        self._next_projectile = state["next_projectile"].copy()

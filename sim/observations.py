@@ -1,0 +1,193 @@
+"""Observation layouts and the functions that compute them, vectorized over n.
+
+One place for the layout: the environment, checkpoints and (later) the ONNX
+sidecar read `policy_layout(character)` / `amp_layout(character)`.
+
+Policy observation (223 for the plain humanoid, 253 for sword-and-shield):
+    root height (1)
+    positions of bodies 1..B-1 relative to the root, heading frame (3(B-1))
+    rotations of all B bodies, 6D, heading frame (6B)
+    linear velocities of all B bodies, heading frame (3B)
+    angular velocities of all B bodies, heading frame (3B)
+The root's 6D slot holds its rotation in the heading frame (yaw removed). The
+ASE reference puts the world rotation there; we keep every term yaw-invariant.
+
+Discriminator / encoder observation per frame (125 plain, 140 sword-and-shield):
+    root height (1), root rotation 6D heading frame (6),
+    root linear velocity (3) and angular velocity (3) in the heading frame,
+    local joint rotations: 6 numbers per actuated joint (ball: 6D; hinge: its
+    angle repeated 6 times, as the reference fills the slot), joint velocities
+    (DoF, MuJoCo's qvel order), key-body positions relative to the root in the
+    heading frame (3K).
+Windows of `num_amp_frames` frames are concatenated, current frame first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.character import Character
+from sim.rotations import heading_quat_inv, hinge_angle, quat_mul, quat_rotate, quat_to_tan_norm
+
+OBS_LAYOUT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Slice:
+    name: str
+    start: int
+    size: int
+    frame: str  # "heading", "local", "-"
+    units: str
+
+    @property
+    def stop(self) -> int:
+        return self.start + self.size
+
+
+def _layout(parts: list[tuple[str, int, str, str]]) -> list[Slice]:
+    out, start = [], 0
+    for name, size, frame, units in parts:
+        out.append(Slice(name, start, size, frame, units))
+        start += size
+    return out
+
+
+def policy_layout(ch: Character) -> list[Slice]:
+    b = ch.num_bodies
+    return _layout(
+        [
+            ("root_height", 1, "-", "m"),
+            ("body_pos", 3 * (b - 1), "heading", "m, bodies 1..B-1 relative to root"),
+            ("body_rot", 6 * b, "heading", "6D [R x, R z]"),
+            ("body_lin_vel", 3 * b, "heading", "m/s"),
+            ("body_ang_vel", 3 * b, "heading", "rad/s"),
+        ]
+    )
+
+
+def amp_layout(ch: Character) -> list[Slice]:
+    return _layout(
+        [
+            ("root_height", 1, "-", "m"),
+            ("root_rot", 6, "heading", "6D"),
+            ("root_lin_vel", 3, "heading", "m/s"),
+            ("root_ang_vel", 3, "heading", "rad/s"),
+            ("joint_rot", 6 * ch.num_actuated_joints, "local", "6D per ball joint; hinge angle x6"),
+            ("joint_vel", ch.num_dof, "local", "rad/s (MuJoCo qvel)"),
+            ("key_body_pos", 3 * len(ch.key_bodies), "heading", "m relative to root"),
+        ]
+    )
+
+
+def layout_size(layout: list[Slice]) -> int:
+    return layout[-1].stop
+
+
+@dataclass(frozen=True)
+class JointIndex:
+    """Where each actuated joint lives in qpos/qvel."""
+
+    is_ball: np.ndarray  # (J,) bool
+    qpos_adr: np.ndarray  # (J,)
+    ball_qpos: np.ndarray  # (Jb,) qpos start of each ball joint quaternion
+    hinge_qpos: np.ndarray  # (Jh,)
+    hinge_axis: np.ndarray  # (Jh, 3)
+    ball_slot: np.ndarray  # (Jb,) joint index j of each ball joint
+    hinge_slot: np.ndarray  # (Jh,)
+    key_bodies: np.ndarray  # (K,) body indices
+    num_dof: int
+
+    @staticmethod
+    def build(ch: Character) -> JointIndex:
+        adr, is_ball, axes = [], [], []
+        q = 7
+        for b in ch.actuated:
+            adr.append(q)
+            is_ball.append(b.joint == "ball")
+            axes.append(b.hinge_axis)
+            q += 4 if b.joint == "ball" else 1
+        is_ball_a = np.array(is_ball)
+        adr_a = np.array(adr)
+        return JointIndex(
+            is_ball=is_ball_a,
+            qpos_adr=adr_a,
+            ball_qpos=adr_a[is_ball_a],
+            hinge_qpos=adr_a[~is_ball_a],
+            hinge_axis=np.array(axes)[~is_ball_a],
+            ball_slot=np.nonzero(is_ball_a)[0],
+            hinge_slot=np.nonzero(~is_ball_a)[0],
+            key_bodies=np.array([ch.body_index(n) for n in ch.key_bodies]),
+            num_dof=ch.num_dof,
+        )
+
+
+def policy_obs(
+    body_pos: np.ndarray, body_rot: np.ndarray, body_vel: np.ndarray, body_ang_vel: np.ndarray
+) -> np.ndarray:
+    """Policy observation from world-frame body states, each (n, B, ...)."""
+    n, b = body_pos.shape[:2]
+    root_pos, root_rot = body_pos[:, 0], body_rot[:, 0]
+    h = heading_quat_inv(root_rot)  # (n, 4)
+    hb = np.broadcast_to(h[:, None], (n, b, 4))
+    rel = quat_rotate(hb[:, 1:], body_pos[:, 1:] - root_pos[:, None])
+    rot6 = quat_to_tan_norm(quat_mul(hb, body_rot))
+    vel = quat_rotate(hb, body_vel)
+    ang = quat_rotate(hb, body_ang_vel)
+    return np.concatenate(
+        [root_pos[:, 2:3], rel.reshape(n, -1), rot6.reshape(n, -1), vel.reshape(n, -1), ang.reshape(n, -1)], axis=1
+    ).astype(np.float32)
+
+
+def amp_obs(idx: JointIndex, qpos: np.ndarray, qvel: np.ndarray, key_pos: np.ndarray) -> np.ndarray:
+    """One discriminator frame from MuJoCo state (n, nq), (n, nv) and key-body world positions (n, K, 3)."""
+    n = qpos.shape[0]
+    root_pos, root_rot = qpos[:, 0:3], qpos[:, 3:7]
+    h = heading_quat_inv(root_rot)
+    root6 = quat_to_tan_norm(quat_mul(h, root_rot))
+    lin = quat_rotate(h, qvel[:, 0:3])
+    ang = quat_rotate(h, quat_rotate(root_rot, qvel[:, 3:6]))  # free-joint angular velocity is root-local
+    joints = np.empty((n, len(idx.qpos_adr), 6))
+    if len(idx.ball_qpos):
+        quats = qpos[:, idx.ball_qpos[:, None] + np.arange(4)]  # (n, Jb, 4)
+        joints[:, idx.ball_slot] = quat_to_tan_norm(quats)
+    if len(idx.hinge_qpos):
+        joints[:, idx.hinge_slot] = qpos[:, idx.hinge_qpos, None]
+    dof_vel = qvel[:, 6 : 6 + idx.num_dof]
+    key = quat_rotate(np.broadcast_to(h[:, None], key_pos.shape[:2] + (4,)), key_pos - root_pos[:, None])
+    return np.concatenate(
+        [root_pos[:, 2:3], root6, lin, ang, joints.reshape(n, -1), dof_vel, key.reshape(n, -1)], axis=1
+    ).astype(np.float32)
+
+
+def joint_positions(idx: JointIndex, qpos: np.ndarray) -> np.ndarray:
+    """Actuated joint positions in action space units: ball rotation vectors (3) and hinge angles (1)."""
+    from sim.rotations import quat_to_rotvec
+
+    n = qpos.shape[0]
+    out = np.empty((n, idx.num_dof))
+    col = 0
+    for j, adr in enumerate(idx.qpos_adr):
+        if idx.is_ball[j]:
+            out[:, col : col + 3] = quat_to_rotvec(qpos[:, adr : adr + 4])
+            col += 3
+        else:
+            out[:, col] = qpos[:, adr]
+            col += 1
+    return out
+
+
+__all__ = [
+    "OBS_LAYOUT_VERSION",
+    "Slice",
+    "JointIndex",
+    "policy_layout",
+    "amp_layout",
+    "layout_size",
+    "policy_obs",
+    "amp_obs",
+    "joint_positions",
+    "hinge_angle",
+]

@@ -1,0 +1,141 @@
+"""Behaviour of the batched environment (no motion data needed)."""
+
+from __future__ import annotations
+
+import mujoco
+import numpy as np
+import pytest
+
+from sim.env import RESET_UNSTABLE, EnvConfig, HumanoidEnv, ResetConfig
+from sim.observations import amp_layout, layout_size, policy_layout
+
+
+@pytest.fixture(scope="module")
+def env() -> HumanoidEnv:
+    return HumanoidEnv(EnvConfig(num_envs=8, seed=0, nthread=1, projectiles=2))
+
+
+def test_sizes_match_reference_layout(env: HumanoidEnv) -> None:
+    assert (env.obs_dim, env.amp_obs_dim, env.action_dim) == (223, 125, 28)
+    obs = env.reset()
+    assert obs.shape == (8, 223) and obs.dtype == np.float32
+    assert np.allclose(obs[:, 0], 0.89)
+    res = env.step(np.zeros((8, 28), np.float32))
+    assert res.amp_obs.shape == (8, 10 * 125)
+
+
+def test_sword_shield_layout() -> None:
+    from sim.character import load_character
+
+    ch = load_character("humanoid_sword_shield")
+    assert (ch.num_bodies, ch.num_dof) == (17, 31)
+    assert layout_size(policy_layout(ch)) == 253 and layout_size(amp_layout(ch)) == 140
+
+
+def test_observation_is_heading_invariant() -> None:
+    env = HumanoidEnv(EnvConfig(num_envs=2, seed=0, nthread=1, reset=ResetConfig(mode="default")))
+    env.reset()
+    q, v = env._char_state()
+    q, v = q.copy(), v.copy()
+    v[:, 0:3] = [0.5, 0.2, 0.0]
+    yaw = 1.1
+    q[1, 3:7] = [np.cos(yaw / 2), 0, 0, np.sin(yaw / 2)]
+    q[1, 0:2] = [3.0, -2.0]
+    c, s = np.cos(yaw), np.sin(yaw)
+    v[1, 0:2] = [c * 0.5 - s * 0.2, s * 0.5 + c * 0.2]
+    env._write_state(np.arange(2), q, v)
+    obs, amp = env._observe()
+    np.testing.assert_allclose(obs[0], obs[1], atol=1e-5)
+    np.testing.assert_allclose(amp[0], amp[1], atol=1e-5)
+
+
+def test_body_velocities_match_mujoco(env: HumanoidEnv) -> None:
+    env.reset()
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        env.step(rng.uniform(-1, 1, (8, 28)).astype(np.float32))
+    pos, quat, lin, ang = env._bodies()
+    d = env.get_data(3)
+    m = env.model
+    mujoco.mj_forward(m, d)
+    res = np.zeros(6)
+    for b in range(1, env.nb + 1):
+        mujoco.mj_objectVelocity(m, d, mujoco.mjtObj.mjOBJ_XBODY, b, res, 0)  # world frame, at body origin
+        np.testing.assert_allclose(ang[3, b - 1], res[:3], atol=1e-6)
+        np.testing.assert_allclose(lin[3, b - 1], res[3:], atol=1e-6)
+
+
+def test_falls_terminate_and_reset(env: HumanoidEnv) -> None:
+    env.reset()
+    terminated = np.zeros(8, bool)
+    for _ in range(120):  # zero action: the PD pose is not balanced, everybody falls
+        res = env.step(np.zeros((8, 28), np.float32))
+        terminated |= res.terminated
+        if terminated.all():
+            break
+    assert terminated.all()
+    assert env.progress.max() < 120
+
+
+def test_per_env_reset_leaves_others(env: HumanoidEnv) -> None:
+    env.reset()
+    for _ in range(5):
+        env.step(np.zeros((8, 28), np.float32))
+    before = env.backend.qpos.copy()
+    env.reset(np.array([2]), mode="default")
+    after = env.backend.qpos
+    mask = np.arange(8) != 2
+    np.testing.assert_array_equal(before[mask], after[mask])
+    assert env.progress[2] == 0 and (env.progress[mask] == 5).all()
+
+
+def test_shove_changes_velocity(env: HumanoidEnv) -> None:
+    env.reset(mode="default")
+    env.apply_impulse([1], "torso", [60.0, 0.0, 0.0])
+    res = env.step(np.zeros((8, 28), np.float32))
+    vx = env.backend.qvel[:, 0]
+    assert vx[1] - vx[0] > 0.5  # same start, same actions: only the shove differs
+    np.testing.assert_allclose(vx[0], vx[2])
+    assert res.obs.shape == (8, 223)
+
+
+def test_projectile_hits_character(env: HumanoidEnv) -> None:
+    env.reset(mode="default")
+    env.launch_projectile([0], target_body="torso", speed=15.0, distance=1.5, height=0.0)
+    for _ in range(6):
+        env.step(np.zeros((8, 28), np.float32))
+    speed = np.linalg.norm(env.backend.qvel[:, 0:3], axis=1)
+    assert speed[0] > speed[4] + 0.1
+
+
+def test_unstable_physics_resets_that_env_only(env: HumanoidEnv) -> None:
+    env.reset(mode="default")
+    before = env.counters["unstable_resets"]
+    env.backend.qvel[5, 10] = np.nan
+    res = env.step(np.zeros((8, 28), np.float32))
+    assert res.truncated[5] and not res.terminated[5]
+    assert res.reset_kind[5] == RESET_UNSTABLE
+    assert env.counters["unstable_resets"] == before + 1
+    assert np.isfinite(env.backend.qpos).all() and np.isfinite(res.obs).all()
+    assert env.progress[5] == 0 and env.progress[4] == 1
+
+
+def test_fall_pool_is_fallen() -> None:
+    env = HumanoidEnv(EnvConfig(num_envs=16, seed=3, nthread=1, reset=ResetConfig(mode="fall")))
+    assert env.fall_pool is not None
+    assert np.median(env.fall_pool[:, 2]) < 0.5  # root near the ground
+
+
+def test_state_roundtrip_continues_exactly() -> None:
+    cfg = EnvConfig(num_envs=4, seed=7, nthread=1)
+    a, b = HumanoidEnv(cfg), HumanoidEnv(cfg)
+    a.reset()
+    rng = np.random.default_rng(0)
+    acts = rng.uniform(-1, 1, (20, 4, 28)).astype(np.float32)
+    for x in acts[:10]:
+        a.step(x)
+    b.set_state(a.get_state())
+    for x in acts[10:]:
+        ra, rb = a.step(x), b.step(x)
+        np.testing.assert_array_equal(ra.obs, rb.obs)
+        np.testing.assert_array_equal(ra.amp_obs, rb.amp_obs)
