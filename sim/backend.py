@@ -39,19 +39,7 @@ class Backend(Protocol):
     @property
     def qvel(self) -> np.ndarray: ...  # (N, nv)
 
-    _FULL_STATE = ("time", "qpos", "qvel", "qacc_warmstart", "ctrl")
-
-    def get_full_state(self) -> dict[str, np.ndarray]:
-        return {name: self.batch.bind(name).copy() for name in self._FULL_STATE}
-
-    def set_full_state(self, state: dict[str, np.ndarray]) -> None:
-        for name in self._FULL_STATE:
-            self.batch.bind(name)[:] = state[name]
-        self.batch.forward(stage=mujoco.mjtStage.mjSTAGE_VEL)
-
-    def bodies(
-        self,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...  # pos, quat, lin vel, ang vel (N, nbody, .)
+    def bodies(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...  # world pos, quat, lin/ang vel
 
     def contact_force(self) -> np.ndarray: ...  # (N, nbody) norm of external contact force
 

@@ -416,7 +416,8 @@ def build_mjcf(ch: Character, *, strike_target: bool = False) -> str:
             s += f'{ind}  <joint name="{b.joint_name}" type="ball"{lim}/>\n'
         elif b.joint == "hinge":
             lo, hi = b.limits_deg[0]
-            s += f'{ind}  <joint name="{b.joint_name}" type="hinge" axis="{_fmt(b.hinge_axis)}" range="{lo:.6g} {hi:.6g}"/>\n'
+            axis = _fmt(b.hinge_axis)
+            s += f'{ind}  <joint name="{b.joint_name}" type="hinge" axis="{axis}" range="{lo:.6g} {hi:.6g}"/>\n'
         for g in b.geoms:
             s += _geom_xml(g, ind + "  ")
         s += f'{ind}  <site name="{b.name}" size="0.01" rgba="0 0 0 0"/>\n'
@@ -455,9 +456,11 @@ def build_mjcf(ch: Character, *, strike_target: bool = False) -> str:
     <headlight ambient="0.4 0.4 0.4" diffuse="0.6 0.6 0.6"/>
   </visual>
   <asset>
-    <texture name="grid" type="2d" builtin="checker" rgb1="0.32 0.36 0.4" rgb2="0.26 0.3 0.34" width="512" height="512"/>
+    <texture name="grid" type="2d" builtin="checker" rgb1="0.32 0.36 0.4" rgb2="0.26 0.3 0.34"
+      width="512" height="512"/>
     <material name="grid" texture="grid" texrepeat="1 1" texuniform="true" reflectance="0.1"/>
-    <texture name="sky" type="skybox" builtin="gradient" rgb1="0.55 0.7 0.85" rgb2="0.1 0.12 0.15" width="256" height="256"/>
+    <texture name="sky" type="skybox" builtin="gradient" rgb1="0.55 0.7 0.85" rgb2="0.1 0.12 0.15"
+      width="256" height="256"/>
   </asset>
   <default>
     <joint armature="0.05" limited="auto"/>

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.character import Character
-from sim.rotations import heading_quat_inv, hinge_angle, quat_mul, quat_rotate, quat_to_tan_norm
+from sim.rotations import heading_quat_inv, quat_mul, quat_rotate, quat_to_tan_norm
 
 OBS_LAYOUT_VERSION = 1
 
@@ -124,18 +124,16 @@ class JointIndex:
         )
 
 
-def policy_obs(
-    body_pos: np.ndarray, body_rot: np.ndarray, body_vel: np.ndarray, body_ang_vel: np.ndarray
-) -> np.ndarray:
+def policy_obs(pos: np.ndarray, rot: np.ndarray, vel: np.ndarray, ang_vel: np.ndarray) -> np.ndarray:
     """Policy observation from world-frame body states, each (n, B, ...)."""
-    n, b = body_pos.shape[:2]
-    root_pos, root_rot = body_pos[:, 0], body_rot[:, 0]
+    n, b = pos.shape[:2]
+    root_pos, root_rot = pos[:, 0], rot[:, 0]
     h = heading_quat_inv(root_rot)  # (n, 4)
     hb = np.broadcast_to(h[:, None], (n, b, 4))
-    rel = quat_rotate(hb[:, 1:], body_pos[:, 1:] - root_pos[:, None])
-    rot6 = quat_to_tan_norm(quat_mul(hb, body_rot))
-    vel = quat_rotate(hb, body_vel)
-    ang = quat_rotate(hb, body_ang_vel)
+    rel = quat_rotate(hb[:, 1:], pos[:, 1:] - root_pos[:, None])
+    rot6 = quat_to_tan_norm(quat_mul(hb, rot))
+    vel = quat_rotate(hb, vel)
+    ang = quat_rotate(hb, ang_vel)
     return np.concatenate(
         [root_pos[:, 2:3], rel.reshape(n, -1), rot6.reshape(n, -1), vel.reshape(n, -1), ang.reshape(n, -1)], axis=1
     ).astype(np.float32)
@@ -189,5 +187,4 @@ __all__ = [
     "policy_obs",
     "amp_obs",
     "joint_positions",
-    "hinge_angle",
 ]
