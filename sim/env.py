@@ -86,6 +86,29 @@ class StepResult:
         return self.terminated | self.truncated
 
 
+@dataclass(frozen=True)
+class _CharacterGeoms:
+    """Shapes of the character's geoms for ground-clearance checks (spheres, capsules along z, boxes)."""
+
+    ids: np.ndarray
+    is_box: np.ndarray
+    half: np.ndarray  # (G, 3) box half extents, or (0, 0, capsule half length)
+    radius: np.ndarray  # (G,)
+
+    @staticmethod
+    def of(model, num_bodies: int) -> _CharacterGeoms:
+        import mujoco
+
+        ids = np.nonzero((model.geom_bodyid >= 1) & (model.geom_bodyid <= num_bodies))[0]
+        types, size = model.geom_type[ids], model.geom_size[ids]
+        is_box = types == mujoco.mjtGeom.mjGEOM_BOX
+        half = np.where(is_box[:, None], size, 0.0)
+        cap = (types == mujoco.mjtGeom.mjGEOM_CAPSULE) | (types == mujoco.mjtGeom.mjGEOM_CYLINDER)
+        half[cap, 2] = size[cap, 1]
+        radius = np.where(is_box, 0.0, size[:, 0])
+        return _CharacterGeoms(ids, is_box, half, radius)
+
+
 class HumanoidEnv:
     def __init__(self, cfg: EnvConfig, motions: MotionLibrary | None = None):
         self.cfg = cfg
@@ -127,6 +150,7 @@ class HumanoidEnv:
         self._next_projectile = np.zeros(n, dtype=np.int64)
         self.counters = {"falls": 0, "unstable_resets": 0, "timeouts": 0, "episodes": 0}
 
+        self._char_geoms = _CharacterGeoms.of(self.model, self.nb)
         self._default_qpos = np.array(self.model.qpos0[: self.nq_char])
         self._default_qpos[2] = ch.root_height
         self.fall_pool: np.ndarray | None = None
@@ -158,6 +182,16 @@ class HumanoidEnv:
             full_q[:, adr : adr + 3] = projectile_parking(k)
         self._ctrl[ids] = joint_positions(self.joints, qpos)
         self.backend.set_state(ids, full_q, full_v, self._ctrl[ids])
+
+    def _ground_penetration(self, ids: np.ndarray) -> np.ndarray:
+        """How far (m) the lowest point of each character's geoms lies below z = 0."""
+        pos, mat = self.backend.geoms()
+        g = self._char_geoms
+        z = pos[ids][:, g.ids, 2]
+        rz = mat[ids][:, g.ids, 6:9]  # third row of each geom frame: world z of its local axes
+        reach = np.abs(rz) @ np.eye(3) * g.half[None]  # (n, G, 3)
+        lowest = z - np.where(g.is_box[None], reach.sum(-1), np.abs(rz[..., 2]) * g.half[None, :, 2] + g.radius[None])
+        return np.maximum(-lowest.min(1), 0.0)
 
     def _default_states(self, k: int, random_yaw: bool) -> tuple[np.ndarray, np.ndarray]:
         qpos = np.tile(self._default_qpos, (k, 1))
@@ -208,6 +242,12 @@ class HumanoidEnv:
                 self._clip_history(sel, clips, times)
                 hist_from_clip[kind == k] = True
             self._write_state(sel, qpos, qvel)
+            if k == RESET_REFERENCE:  # clips may sink a few cm into the floor: lift them out
+                lift = self._ground_penetration(sel)
+                if (lift > 0).any():
+                    qpos = qpos.copy()
+                    qpos[:, 2] += lift
+                    self._write_state(sel, qpos, qvel)
         if np.any(kind == RESET_RECOVERY):  # keep the state, hold the current pose
             sel = ids[kind == RESET_RECOVERY]
             qpos, _ = self._char_state()
