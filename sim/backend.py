@@ -41,8 +41,6 @@ class Backend(Protocol):
 
     def bodies(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...  # world pos, quat, lin/ang vel
 
-    def geoms(self) -> tuple[np.ndarray, np.ndarray]: ...  # world geom centres (N, ngeom, 3), frames (N, ngeom, 9)
-
     def contact_force(self) -> np.ndarray: ...  # (N, nbody) norm of external contact force
 
     def unstable(self) -> np.ndarray: ...  # (N,) bool: diverged or auto-reset by MuJoCo in the last step
@@ -126,9 +124,6 @@ class CpuBackend:
         com = self._subtree_com[:, self._rootid]
         lin = self._cvel[..., 3:6] + cross(ang, pos - com)
         return pos, self._xquat, lin, ang
-
-    def geoms(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.batch.bind("geom_xpos"), self.batch.bind("geom_xmat")
 
     def contact_force(self) -> np.ndarray:
         return np.linalg.norm(self._cfrc_ext[..., 3:6], axis=-1)

@@ -26,7 +26,7 @@ from sim.observations import (
     policy_layout,
     policy_obs,
 )
-from sim.rotations import quat_from_axis_angle
+from sim.rotations import quat_from_axis_angle, quat_mul, quat_rotate, quat_to_matrix
 from sim.scene import PROJECTILE_RADIUS, build_scene, projectile_parking
 
 if TYPE_CHECKING:
@@ -88,9 +88,11 @@ class StepResult:
 
 @dataclass(frozen=True)
 class _CharacterGeoms:
-    """Shapes of the character's geoms for ground-clearance checks (spheres, capsules along z, boxes)."""
+    """The character's geoms (spheres, capsules/cylinders along z, boxes) for ground-clearance checks."""
 
-    ids: np.ndarray
+    body: np.ndarray  # (G,) body index in Character.bodies
+    pos: np.ndarray  # (G, 3) in the body frame
+    quat: np.ndarray  # (G, 4)
     is_box: np.ndarray
     half: np.ndarray  # (G, 3) box half extents, or (0, 0, capsule half length)
     radius: np.ndarray  # (G,)
@@ -106,7 +108,17 @@ class _CharacterGeoms:
         cap = (types == mujoco.mjtGeom.mjGEOM_CAPSULE) | (types == mujoco.mjtGeom.mjGEOM_CYLINDER)
         half[cap, 2] = size[cap, 1]
         radius = np.where(is_box, 0.0, size[:, 0])
-        return _CharacterGeoms(ids, is_box, half, radius)
+        return _CharacterGeoms(
+            model.geom_bodyid[ids] - 1, model.geom_pos[ids], model.geom_quat[ids], is_box, half, radius
+        )
+
+    def penetration(self, body_pos: np.ndarray, body_rot: np.ndarray) -> np.ndarray:
+        """How far (m) the lowest point of each pose's geoms lies below z = 0, from world body poses (n, B, .)."""
+        rot = body_rot[:, self.body]
+        z = body_pos[:, self.body, 2] + quat_rotate(rot, self.pos)[..., 2]
+        rz = quat_to_matrix(quat_mul(rot, self.quat))[..., 2, :]  # world z of each geom's local axes
+        reach = np.where(self.is_box, (np.abs(rz) * self.half).sum(-1), np.abs(rz[..., 2]) * self.half[:, 2])
+        return np.maximum(-(z - reach - self.radius).min(1), 0.0)
 
 
 class HumanoidEnv:
@@ -183,16 +195,6 @@ class HumanoidEnv:
         self._ctrl[ids] = joint_positions(self.joints, qpos)
         self.backend.set_state(ids, full_q, full_v, self._ctrl[ids])
 
-    def _ground_penetration(self, ids: np.ndarray) -> np.ndarray:
-        """How far (m) the lowest point of each character's geoms lies below z = 0."""
-        pos, mat = self.backend.geoms()
-        g = self._char_geoms
-        z = pos[ids][:, g.ids, 2]
-        rz = mat[ids][:, g.ids, 6:9]  # third row of each geom frame: world z of its local axes
-        reach = np.abs(rz) @ np.eye(3) * g.half[None]  # (n, G, 3)
-        lowest = z - np.where(g.is_box[None], reach.sum(-1), np.abs(rz[..., 2]) * g.half[None, :, 2] + g.radius[None])
-        return np.maximum(-lowest.min(1), 0.0)
-
     def _default_states(self, k: int, random_yaw: bool) -> tuple[np.ndarray, np.ndarray]:
         qpos = np.tile(self._default_qpos, (k, 1))
         if random_yaw:
@@ -223,31 +225,17 @@ class HumanoidEnv:
 
     def _reset(self, ids: np.ndarray, fell: np.ndarray, mode: ResetMode | None = None) -> np.ndarray:
         kind = self._choose_resets(len(ids), fell, mode or self.cfg.reset.mode)
-        hist_from_clip = np.zeros(len(ids), dtype=bool)
-        for k in (RESET_DEFAULT, RESET_FALL_POOL, RESET_REFERENCE):
-            sel = ids[kind == k]
-            if sel.size == 0:
-                continue
-            if k == RESET_DEFAULT:
-                qpos, qvel = self._default_states(sel.size, random_yaw=False)
-            elif k == RESET_FALL_POOL:
-                assert self.fall_pool is not None
-                qpos = self.fall_pool[self.rng.integers(0, len(self.fall_pool), sel.size)]
-                qvel = np.zeros((sel.size, self.nv_char))
-            else:
-                clips = self.motions.sample_clips(sel.size, self.rng)
-                times = self.motions.sample_times(clips, self.rng)
-                state = self.motions.sample(clips, times)
-                qpos, qvel = state.qpos, state.qvel
-                self._clip_history(sel, clips, times)
-                hist_from_clip[kind == k] = True
-            self._write_state(sel, qpos, qvel)
-            if k == RESET_REFERENCE:  # clips may sink a few cm into the floor: lift them out
-                lift = self._ground_penetration(sel)
-                if (lift > 0).any():
-                    qpos = qpos.copy()
-                    qpos[:, 2] += lift
-                    self._write_state(sel, qpos, qvel)
+        fresh = kind != RESET_RECOVERY
+        qpos, qvel = self._default_states(len(ids), random_yaw=False)
+        pool = kind == RESET_FALL_POOL
+        if pool.any():
+            assert self.fall_pool is not None
+            qpos[pool] = self.fall_pool[self.rng.integers(0, len(self.fall_pool), int(pool.sum()))]
+        hist_from_clip = kind == RESET_REFERENCE
+        if hist_from_clip.any():
+            qpos[hist_from_clip], qvel[hist_from_clip] = self._reference_starts(ids[hist_from_clip])
+        if fresh.any():
+            self._write_state(ids[fresh], qpos[fresh], qvel[fresh])
         if np.any(kind == RESET_RECOVERY):  # keep the state, hold the current pose
             sel = ids[kind == RESET_RECOVERY]
             qpos, _ = self._char_state()
@@ -277,14 +265,20 @@ class HumanoidEnv:
         kind = np.where(use_pool, RESET_FALL_POOL, ref_or_default)
         return np.where(fell & (u[0] < rc.recovery_prob), RESET_RECOVERY, kind)
 
-    def _clip_history(self, ids: np.ndarray, clips: np.ndarray, times: np.ndarray) -> None:
-        """Frames 1..F-1 of the discriminator history from the clip (t - dt, ..., t - 9 dt)."""
-        f = self.num_amp_frames
-        if f <= 1:
-            return
-        lag = self.control_dt * np.arange(1, f)
-        t = np.maximum(times[:, None] - lag[None], 0.0).reshape(-1)
-        self.amp_hist[ids, 1:] = self._motion_amp(np.repeat(clips, f - 1), t).reshape(len(ids), f - 1, -1)
+    def _reference_starts(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Random clip states for `ids`, lifted out of the floor, with the clip's past as discriminator history."""
+        f, k = self.num_amp_frames, len(ids)
+        clips = self.motions.sample_clips(k, self.rng)
+        times = self.motions.sample_times(clips, self.rng)
+        lagged = np.maximum(times[:, None] - self.control_dt * np.arange(f)[None], 0.0).reshape(-1)
+        st = self.motions.sample(np.repeat(clips, f), lagged)  # frames t, t - dt, ..., current first
+        lift = self._char_geoms.penetration(st.body_pos[::f], st.body_rot[::f])
+        hist = amp_obs(self.joints, st.qpos, st.qvel, st.body_pos[:, self._key_ids]).reshape(k, f, -1)
+        hist[..., 0] += np.repeat(lift[:, None], f, axis=1)  # root height slot follows the lift
+        self.amp_hist[ids, 1:] = hist[:, 1:]
+        qpos = st.qpos[::f].copy()
+        qpos[:, 2] += lift
+        return qpos, st.qvel[::f]
 
     def _motion_amp(self, clips: np.ndarray, times: np.ndarray) -> np.ndarray:
         st = self.motions.sample(clips, times)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.character import Character
-from sim.rotations import heading_quat_inv, quat_mul, quat_rotate, quat_to_tan_norm
+from sim.rotations import heading_angle, quat_rotate, quat_to_rotvec, quat_to_tan_norm
 
 OBS_LAYOUT_VERSION = 1
 
@@ -99,16 +99,23 @@ class JointIndex:
     hinge_slot: np.ndarray  # (Jh,)
     key_bodies: np.ndarray  # (K,) body indices
     num_dof: int
+    ball_dof: np.ndarray  # (3 Jb,) DoF columns of the ball joints, joint-major
+    hinge_dof: np.ndarray  # (Jh,)
 
     @staticmethod
     def build(ch: Character) -> JointIndex:
-        adr, is_ball, axes = [], [], []
-        q = 7
+        adr, is_ball, axes, ball_dof, hinge_dof = [], [], [], [], []
+        q, dof = 7, 0
         for b in ch.actuated:
             adr.append(q)
             is_ball.append(b.joint == "ball")
             axes.append(b.hinge_axis)
+            if b.joint == "ball":
+                ball_dof.extend(range(dof, dof + 3))
+            else:
+                hinge_dof.append(dof)
             q += 4 if b.joint == "ball" else 1
+            dof += b.dof
         is_ball_a = np.array(is_ball)
         adr_a = np.array(adr)
         return JointIndex(
@@ -121,21 +128,39 @@ class JointIndex:
             hinge_slot=np.nonzero(~is_ball_a)[0],
             key_bodies=np.array([ch.body_index(n) for n in ch.key_bodies]),
             num_dof=ch.num_dof,
+            ball_dof=np.array(ball_dof, dtype=np.int64),
+            hinge_dof=np.array(hinge_dof, dtype=np.int64),
         )
+
+
+def _heading(root_rot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """cos and sin of the root's yaw, (n, 1) each."""
+    yaw = heading_angle(root_rot)
+    return np.cos(yaw)[:, None], np.sin(yaw)[:, None]
+
+
+def _to_heading(c: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """World vectors (n, k, 3) into the heading frame: rotate by -yaw about z."""
+    x, y = v[..., 0], v[..., 1]
+    return np.stack([c * x + s * y, c * y - s * x, v[..., 2]], axis=-1)
 
 
 def policy_obs(pos: np.ndarray, rot: np.ndarray, vel: np.ndarray, ang_vel: np.ndarray) -> np.ndarray:
     """Policy observation from world-frame body states, each (n, B, ...)."""
     n, b = pos.shape[:2]
-    root_pos, root_rot = pos[:, 0], rot[:, 0]
-    h = heading_quat_inv(root_rot)  # (n, 4)
-    hb = np.broadcast_to(h[:, None], (n, b, 4))
-    rel = quat_rotate(hb[:, 1:], pos[:, 1:] - root_pos[:, None])
-    rot6 = quat_to_tan_norm(quat_mul(hb, rot))
-    vel = quat_rotate(hb, vel)
-    ang = quat_rotate(hb, ang_vel)
+    root_pos = pos[:, 0]
+    c, s = _heading(rot[:, 0])
+    rel = _to_heading(c, s, pos[:, 1:] - root_pos[:, None])
+    rot6 = _to_heading(c, s, quat_to_tan_norm(rot).reshape(n, 2 * b, 3))
     return np.concatenate(
-        [root_pos[:, 2:3], rel.reshape(n, -1), rot6.reshape(n, -1), vel.reshape(n, -1), ang.reshape(n, -1)], axis=1
+        [
+            root_pos[:, 2:3],
+            rel.reshape(n, -1),
+            rot6.reshape(n, -1),
+            _to_heading(c, s, vel).reshape(n, -1),
+            _to_heading(c, s, ang_vel).reshape(n, -1),
+        ],
+        axis=1,
     ).astype(np.float32)
 
 
@@ -143,10 +168,10 @@ def amp_obs(idx: JointIndex, qpos: np.ndarray, qvel: np.ndarray, key_pos: np.nda
     """One discriminator frame from MuJoCo state (n, nq), (n, nv) and key-body world positions (n, K, 3)."""
     n = qpos.shape[0]
     root_pos, root_rot = qpos[:, 0:3], qpos[:, 3:7]
-    h = heading_quat_inv(root_rot)
-    root6 = quat_to_tan_norm(quat_mul(h, root_rot))
-    lin = quat_rotate(h, qvel[:, 0:3])
-    ang = quat_rotate(h, quat_rotate(root_rot, qvel[:, 3:6]))  # free-joint angular velocity is root-local
+    c, s = _heading(root_rot)
+    root6 = _to_heading(c, s, quat_to_tan_norm(root_rot).reshape(n, 2, 3))
+    ang_world = quat_rotate(root_rot, qvel[:, 3:6])  # free-joint angular velocity is root-local
+    root_vel = _to_heading(c, s, np.stack([qvel[:, 0:3], ang_world], axis=1))
     joints = np.empty((n, len(idx.qpos_adr), 6))
     if len(idx.ball_qpos):
         quats = qpos[:, idx.ball_qpos[:, None] + np.arange(4)]  # (n, Jb, 4)
@@ -154,26 +179,21 @@ def amp_obs(idx: JointIndex, qpos: np.ndarray, qvel: np.ndarray, key_pos: np.nda
     if len(idx.hinge_qpos):
         joints[:, idx.hinge_slot] = qpos[:, idx.hinge_qpos, None]
     dof_vel = qvel[:, 6 : 6 + idx.num_dof]
-    key = quat_rotate(np.broadcast_to(h[:, None], key_pos.shape[:2] + (4,)), key_pos - root_pos[:, None])
+    key = _to_heading(c, s, key_pos - root_pos[:, None])
     return np.concatenate(
-        [root_pos[:, 2:3], root6, lin, ang, joints.reshape(n, -1), dof_vel, key.reshape(n, -1)], axis=1
-    ).astype(np.float32)
+        [root_pos[:, 2:3], root6.reshape(n, -1), root_vel.reshape(n, -1), joints.reshape(n, -1), dof_vel,
+         key.reshape(n, -1)],
+        axis=1,
+    ).astype(np.float32)  # fmt: skip
 
 
 def joint_positions(idx: JointIndex, qpos: np.ndarray) -> np.ndarray:
-    """Actuated joint positions in action space units: ball rotation vectors (3) and hinge angles (1)."""
-    from sim.rotations import quat_to_rotvec
-
-    n = qpos.shape[0]
-    out = np.empty((n, idx.num_dof))
-    col = 0
-    for j, adr in enumerate(idx.qpos_adr):
-        if idx.is_ball[j]:
-            out[:, col : col + 3] = quat_to_rotvec(qpos[:, adr : adr + 4])
-            col += 3
-        else:
-            out[:, col] = qpos[:, adr]
-            col += 1
+    """Actuated joint positions in action units: ball rotation vectors (3) and hinge angles (1), in DoF order."""
+    out = np.empty((qpos.shape[0], idx.num_dof))
+    if len(idx.ball_qpos):
+        out[:, idx.ball_dof] = quat_to_rotvec(qpos[:, idx.ball_qpos[:, None] + np.arange(4)]).reshape(len(qpos), -1)
+    if len(idx.hinge_qpos):
+        out[:, idx.hinge_dof] = qpos[:, idx.hinge_qpos]
     return out
 
 

@@ -64,3 +64,19 @@ def test_mix_resets_use_all_kinds(walk_library) -> None:
     assert frac[4] == pytest.approx(0.2, abs=0.03)  # recovery after a fall
     assert frac[3] == pytest.approx(0.8 * 0.1, abs=0.02)  # fall pool
     assert frac[RESET_REFERENCE] == pytest.approx(0.8 * 0.9 * 0.5, abs=0.03)
+
+
+def test_reference_starts_are_lifted_out_of_the_floor(deepmimic_dir) -> None:
+    import mujoco
+
+    from motion.library import MotionLibrary
+
+    lib = MotionLibrary.from_path(deepmimic_dir / "humanoid3d_getup_faceup.txt", load_character("humanoid"))
+    env = HumanoidEnv(EnvConfig(num_envs=16, seed=2, nthread=1, reset=ResetConfig(mode="reference")), lib)
+    env.reset()
+    deepest = []
+    for i in range(16):
+        d = env.get_data(i)
+        mujoco.mj_forward(env.model, d)
+        deepest.append(min([d.contact[c].dist for c in range(d.ncon)] or [0.0]))
+    assert min(deepest) > -2e-3  # the clip itself sinks up to ~4.5 cm

@@ -1,0 +1,180 @@
+"""Viewer logic without a window: controls, clock, fall monitor, latents, the simulation seam, the session."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from app.controls import RUN_SPEED, WALK_SPEED, Steering
+from app.latents import SkillMap, normalize, random_latent, slerp
+from app.state import FallMonitor, Posture, SimClock
+
+
+# ---- controls -------------------------------------------------------------------------------
+def test_keys_steer_relative_to_the_camera():
+    st = Steering()
+    yaw = math.radians(30)
+    st.key_down("w")
+    g = st.update(0.1, yaw)
+    assert g.heading == pytest.approx(yaw) and g.speed == WALK_SPEED
+    st.key_down("lshift")
+    st.key_down("d")  # forward + right = 45 degrees to the right of the camera
+    g = st.update(0.1, yaw)
+    assert g.heading == pytest.approx(yaw - math.pi / 4) and g.speed == RUN_SPEED
+    assert g.facing == pytest.approx(g.heading)  # facing follows heading by default
+    st.release_all()
+    assert st.update(0.1, yaw).speed == 0.0
+
+
+def test_facing_keys_gamepad_and_reach():
+    st = Steering()
+    st.key_down("q")
+    g = st.update(0.5, 0.0)
+    assert not g.facing_follows_heading and g.facing == pytest.approx(math.radians(60))
+    st.release_all()
+    st.stick_move = (1.0, 0.0)  # stick right = camera right
+    g = st.update(0.1, math.pi / 2)
+    assert g.heading == pytest.approx(0.0, abs=1e-9) and g.speed == pytest.approx(RUN_SPEED)
+    st.stick_move = (0.05, 0.05)  # inside the dead zone
+    assert st.update(0.1, 0.0).speed == 0.0
+    z0 = g.reach.copy()
+    st.key_down("u")
+    st.key_down("i")
+    g = st.update(0.5, 0.0)
+    assert g.reach[2] > z0[2] and g.reach[0] > z0[0]
+
+
+# ---- clock and fall monitor ------------------------------------------------------------------
+def test_clock_is_real_time_pausable_and_steppable():
+    c = SimClock()
+    assert sum(c.advance(1 / 60) for _ in range(60)) in (29, 30, 31)
+    c.toggle_pause()
+    assert c.advance(0.1) == 0
+    c.request_step()
+    assert c.advance(0.1) == 1 and c.advance(0.1) == 0
+    c.toggle_pause()
+    c.speed = 0.25
+    assert sum(c.advance(1 / 30) for _ in range(120)) == pytest.approx(30, abs=1)
+    assert c.advance(10.0) <= c.max_steps_per_frame  # never a spiral of death
+
+
+def test_fall_monitor_times_the_recovery():
+    m = FallMonitor()
+    assert m.update(0.0, False, 1.0, 1.0) is Posture.UP
+    assert m.update(1.0, True, 0.2, 0.2) is Posture.FALLEN
+    assert m.update(2.0, False, 0.3, 0.3) is Posture.FALLEN  # still on the ground
+    assert m.update(3.0, False, 0.7, 0.6) is Posture.GETTING_UP
+    assert m.update(3.5, False, 0.95, 0.95) is Posture.GETTING_UP  # the hold starts
+    assert m.update(4.1, False, 1.0, 1.0) is Posture.RECOVERED
+    assert m.last_recovery_time == pytest.approx(3.1)
+    assert "recovered in 3.1 s" in m.label(4.2)
+    assert m.update(8.0, False, 1.0, 1.0) is Posture.UP
+
+
+# ---- latents -----------------------------------------------------------------------------------
+def test_slerp_and_skill_map():
+    rng = np.random.default_rng(0)
+    a, b = random_latent(rng, 64), random_latent(rng, 64)
+    assert np.linalg.norm(slerp(a, b, 0.3)) == pytest.approx(1.0)
+    assert np.allclose(slerp(a, b, 0.0), a) and np.allclose(slerp(a, b, 1.0), b)
+    mid = slerp(a, b, 0.5)
+    assert mid @ a == pytest.approx(mid @ b)
+    lat = np.stack([random_latent(rng, 64) for _ in range(5)])
+    sm = SkillMap.build([f"c{i}" for i in range(5)], lat)
+    assert sm.coords.shape == (5, 2) and np.abs(sm.coords).max() == pytest.approx(1.0)
+    assert np.allclose(sm.project(lat[2]), sm.coords[2])
+    assert sm.nearest(lat[3])[0] == "c3"
+    z = sm.to_latent(sm.coords[1])
+    assert np.linalg.norm(z) == pytest.approx(1.0) and sm.nearest(z)[0] == "c1"
+    assert np.allclose(normalize(np.ones(4)), 0.5)
+
+
+# ---- simulation seam -----------------------------------------------------------------------------
+def test_simulation_matches_the_environment():
+    """The viewer's single MjData gives the same states and policy observations as HumanoidEnv."""
+    from app.simulation import Simulation
+    from sim.env import EnvConfig, HumanoidEnv, ResetConfig
+
+    env = HumanoidEnv(EnvConfig(num_envs=1, early_termination=False, auto_reset=False, projectiles=6,
+                                strike_target=True, nthread=1, reset=ResetConfig(mode="default")))  # fmt: skip
+    env.reset()
+    s = Simulation()
+    assert s.model.nq == env.model.nq and s.char_nq == env.nq_char
+    rng = np.random.default_rng(1)
+    for _ in range(4):
+        a = rng.uniform(-0.5, 0.5, (1, env.action_dim))
+        r = env.step(a)
+        s.step(s.targets_from_action(a[0]))
+    assert np.allclose(env.get_data(0).qpos[: s.char_nq], s.data.qpos[: s.char_nq], atol=1e-9)
+    assert np.allclose(r.obs, s.policy_obs(), atol=1e-5)
+
+
+def test_shove_and_projectile_knock_the_character_over():
+    from app.simulation import Simulation
+
+    s = Simulation()
+    hold = s.pd_targets_from_qpos(s.default_qpos())
+    for _ in range(15):
+        s.step(hold)
+    assert not s.fallen() and s.heights_rel()[1] > 0.95  # stands on its own for a moment
+    s.random_shove(np.random.default_rng(0), 150.0)
+    for _ in range(60):
+        s.step(hold)
+    assert s.fallen()
+    s.reset()
+    s.launch_projectile(np.random.default_rng(0))
+    assert np.linalg.norm(s.data.qvel[s.char_nv :]) > 5.0
+
+
+# ---- session -------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def motions():
+    try:
+        from motion.data import deepmimic_dir
+        from motion.library import MotionLibrary
+        from sim.character import load_character
+
+        return MotionLibrary.from_path(deepmimic_dir() / "humanoid3d_walk.txt", load_character("humanoid"))
+    except (ImportError, FileNotFoundError) as exc:
+        pytest.skip(f"motion clips not available: {exc}")
+
+
+def test_playback_replays_the_clip(motions):
+    from app.session import Session, SessionConfig
+    from app.state import Mode
+
+    s = Session(SessionConfig(), motions=motions, load=False)
+    assert s.mode is Mode.PLAYBACK
+    s.scrub(0.5)
+    ref = motions.sample(np.array([0]), np.array([0.5]))
+    assert np.allclose(s.sim.data.qpos[: s.sim.char_nq], ref.qpos[0])
+    x0 = s.sim.root_pos()[0]
+    for _ in range(15):
+        s.control_step()
+    assert s.clip_time == pytest.approx(1.0) and s.sim.root_pos()[0] > x0 + 0.3  # walks forward
+    s.loop = True
+    s.scrub(s.clip_duration - 0.01)
+    s.control_step()
+    assert s.clip_time == 0.0  # looped
+    s.ghost = True  # physics tracks the clip beside a kinematic ghost
+    s.reset()
+    for _ in range(3):
+        s.control_step()
+    assert s.ghost_data is not None
+    assert s.ghost_data.qpos[1] == pytest.approx(s.sim.data.qpos[1] + 1.2, abs=0.2)
+
+
+def test_modes_without_checkpoint_or_clips():
+    from app.session import HLC_UNAVAILABLE, Session, SessionConfig
+    from app.state import Mode
+
+    s = Session(SessionConfig(), load=False)
+    assert s.mode is Mode.SIM  # nothing to replay: physics
+    assert not s.set_mode("llc") and not s.set_mode("hlc")
+    assert HLC_UNAVAILABLE in s.last_event and s.mode is Mode.SIM
+    s.throw()
+    s.spawn_strike_target()
+    assert s.goals.strike_active
+    s.frame(1 / 30)
