@@ -86,6 +86,28 @@ def layout_size(layout: list[Slice]) -> int:
     return layout[-1].stop
 
 
+def describe_layouts(ch: Character, num_amp_frames: int = 10) -> dict:
+    """JSON-ready description of both observations (for checkpoints and the ONNX sidecar)."""
+    from dataclasses import asdict
+
+    return {
+        "version": OBS_LAYOUT_VERSION,
+        "character": ch.name,
+        "quaternion_order": "wxyz",
+        "heading_frame": "world rotated by minus the root's yaw about +z (z up, x forward)",
+        "rotation_6d": "[R x_hat, R z_hat]",
+        "policy": {"size": layout_size(policy_layout(ch)), "slices": [asdict(s) for s in policy_layout(ch)]},
+        "discriminator": {
+            "frame_size": layout_size(amp_layout(ch)),
+            "frames": num_amp_frames,
+            "order": "current frame first",
+            "slices": [asdict(s) for s in amp_layout(ch)],
+            "key_bodies": list(ch.key_bodies),
+        },
+        "bodies": ch.body_names,
+    }
+
+
 @dataclass(frozen=True)
 class JointIndex:
     """Where each actuated joint lives in qpos/qvel."""
@@ -204,6 +226,7 @@ __all__ = [
     "policy_layout",
     "amp_layout",
     "layout_size",
+    "describe_layouts",
     "policy_obs",
     "amp_obs",
     "joint_positions",

@@ -30,6 +30,33 @@ def test_sword_shield_layout() -> None:
     ch = load_character("humanoid_sword_shield")
     assert (ch.num_bodies, ch.num_dof) == (17, 31)
     assert layout_size(policy_layout(ch)) == 253 and layout_size(amp_layout(ch)) == 140
+    env = HumanoidEnv(EnvConfig(character=ch.name, num_envs=2, nthread=1, reset=ResetConfig(mode="default")))
+    env.reset()
+    res = env.step(np.zeros((2, 31), np.float32))
+    assert res.obs.shape == (2, 253) and res.amp_obs.shape == (2, 1400)
+
+
+def test_policy_obs_matches_quaternion_definition() -> None:
+    """The fast yaw-only frame change equals the textbook one (rotate by the inverse heading quaternion)."""
+    from sim.observations import policy_obs
+    from sim.rotations import heading_quat_inv, quat_mul, quat_normalize, quat_rotate, quat_to_tan_norm
+
+    rng = np.random.default_rng(0)
+    n, b = 5, 15
+    pos, vel, ang = rng.normal(size=(3, n, b, 3))
+    rot = quat_normalize(rng.normal(size=(n, b, 4)))
+    h = np.broadcast_to(heading_quat_inv(rot[:, 0])[:, None], (n, b, 4))
+    expected = np.concatenate(
+        [
+            pos[:, 0, 2:3],
+            quat_rotate(h[:, 1:], pos[:, 1:] - pos[:, :1]).reshape(n, -1),
+            quat_to_tan_norm(quat_mul(h, rot)).reshape(n, -1),
+            quat_rotate(h, vel).reshape(n, -1),
+            quat_rotate(h, ang).reshape(n, -1),
+        ],
+        axis=1,
+    )
+    np.testing.assert_allclose(policy_obs(pos, rot, vel, ang), expected, atol=1e-5)
 
 
 def test_observation_is_heading_invariant() -> None:
