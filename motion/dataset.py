@@ -1,0 +1,88 @@
+"""Dataset YAML: `motions: [{file, weight}]`, paths relative to the YAML's folder.
+
+The same format serves ASE's datasets (.npy clips) and this project's (DeepMimic .txt, .npy, or both).
+An entry may add `loop: true|false` to override the clip's own flag (ASE clips carry none).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from motion.clip import MotionFileError
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    file: Path
+    weight: float
+    loop: bool | None = None  # None: the clip's own flag
+
+
+def _bundled_clip(name: str) -> Path | None:
+    """A DeepMimic clip by file name from the downloaded (or ../shared) folder, so that the project's
+    dataset files can name clips without saying where the user keeps them."""
+    from motion.data import deepmimic_dir
+
+    try:
+        f = deepmimic_dir() / Path(name).name
+    except FileNotFoundError:
+        return None
+    return f if f.is_file() else None
+
+
+def read_yaml_dataset(path: str | Path) -> list[DatasetEntry]:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise MotionFileError(path, f"cannot read ({exc.strerror or exc})") from None
+    except yaml.YAMLError as exc:
+        raise MotionFileError(path, f"not valid YAML: {str(exc).splitlines()[0]}") from None
+    motions = data.get("motions") if isinstance(data, dict) else None
+    if not isinstance(motions, list) or not motions:
+        raise MotionFileError(path, "expected a YAML dataset with a non-empty 'motions: [{file, weight}]' list")
+    entries, missing = [], []
+    for i, m in enumerate(motions):
+        if isinstance(m, str):
+            m = {"file": m}
+        if not isinstance(m, dict) or "file" not in m:
+            raise MotionFileError(path, f"motion {i} has no 'file'")
+        weight = m.get("weight", 1.0)
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not np.isfinite(weight) or weight < 0:
+            raise MotionFileError(path, f"motion {i} ({m['file']}) has an invalid weight {weight!r}")
+        loop = m.get("loop")
+        if loop is not None and not isinstance(loop, bool):
+            raise MotionFileError(path, f"motion {i} ({m['file']}) has 'loop: {loop!r}', expected true or false")
+        f = (path.parent / str(m["file"])).resolve()
+        if not f.is_file():
+            f = _bundled_clip(str(m["file"])) or f
+        if not f.is_file():
+            missing.append(str(m["file"]))
+        entries.append(DatasetEntry(f, float(weight), loop))
+    if missing:
+        raise MotionFileError(
+            path,
+            f"clips not found: {', '.join(missing)} (paths are relative to {path.parent}; "
+            "DeepMimic clips are also looked up by name after `python launch.py motions download`)",
+        )
+    return entries
+
+
+def write_yaml_dataset(entries: list[DatasetEntry], path: str | Path) -> None:
+    """Write a dataset YAML with paths relative to its folder where possible."""
+    path = Path(path)
+    rows = []
+    for e in entries:
+        try:
+            f = str(Path(e.file).resolve().relative_to(path.parent.resolve()))
+        except ValueError:
+            f = str(e.file)
+        row = {"file": f, "weight": e.weight}
+        if e.loop is not None:
+            row["loop"] = e.loop
+        rows.append(row)
+    path.write_text(yaml.safe_dump({"motions": rows}, sort_keys=False))
