@@ -307,7 +307,6 @@ class HumanoidEnv:
         self.backend.step(self._ctrl, self._xfrc, self.cfg.control_substeps)
         self._xfrc = None
         self.progress += 1
-        self.suppress_fall = np.maximum(self.suppress_fall - 1, 0)
 
         unstable = self.backend.unstable().copy()
         obs, amp = self._observe()
@@ -318,6 +317,7 @@ class HumanoidEnv:
         self.obs = obs
 
         fell = self.fallen() & (self.progress > self.cfg.fall_check_after) & (self.suppress_fall == 0)
+        self.suppress_fall = np.maximum(self.suppress_fall - 1, 0)  # steps 1..recovery_steps are exempt
         terminated = fell & self.cfg.early_termination & ~unstable
         timeout = self.progress >= self.cfg.episode_steps - 1
         truncated = (timeout & ~terminated) | unstable

@@ -166,3 +166,13 @@ def test_state_roundtrip_continues_exactly() -> None:
         ra, rb = a.step(x), b.step(x)
         np.testing.assert_array_equal(ra.obs, rb.obs)
         np.testing.assert_array_equal(ra.amp_obs, rb.amp_obs)
+
+
+def test_fall_starts_are_exempt_from_termination_for_recovery_steps() -> None:
+    cfg = EnvConfig(num_envs=4, seed=0, nthread=1, reset=ResetConfig(mode="fall", recovery_steps=10))
+    env = HumanoidEnv(cfg)
+    env.reset()
+    zero = np.zeros((4, 28), np.float32)
+    for _ in range(10):
+        assert not env.step(zero).terminated.any()  # lying on the floor, but exempt
+    assert env.step(zero).terminated.all()  # step 11: the fallen state ends the episode
