@@ -26,8 +26,10 @@ from sim.observations import (
     policy_layout,
     policy_obs,
 )
+from sim.perturbations import projectile_launch
 from sim.rotations import quat_from_axis_angle, quat_mul, quat_rotate, quat_to_matrix
-from sim.scene import PROJECTILE_RADIUS, build_scene, projectile_parking
+from sim.scene import build_scene, projectile_parking
+from sim.terminations import fallen
 
 if TYPE_CHECKING:
     from motion.library import MotionLibrary
@@ -348,10 +350,8 @@ class HumanoidEnv:
     def fallen(self) -> np.ndarray:
         """(any non-foot body touches something) and (any non-foot body is below its height threshold)."""
         force = self.backend.contact_force()[:, 1 : 1 + self.nb]
-        pos = self._bodies()[0]
-        touching = (force[:, self._non_foot] > self.cfg.fall_contact_force).any(1)
-        low = (pos[:, self._non_foot, 2] < self._fall_height[self._non_foot]).any(1)
-        return touching & low
+        height = self._bodies()[0][..., 2]
+        return fallen(force, height, self._non_foot, self._fall_height, self.cfg.fall_contact_force)
 
     def amp_window(self) -> np.ndarray:
         return self.amp_hist.reshape(self.num_envs, -1).copy()
@@ -365,10 +365,8 @@ class HumanoidEnv:
             self._xfrc = np.zeros((self.num_envs, self.model.nbody, 6))
         self._xfrc[ids, bid, 0:3] += np.asarray(impulse, dtype=np.float64) / self.control_dt
 
-    def launch_projectile(
-        self, ids, target_body: str = "torso", speed: float = 12.0, distance: float = 2.5, height: float = 0.3
-    ) -> None:
-        """Throw a ball at `target_body` from a random bearing `distance` metres away."""
+    def launch_projectile(self, ids, target_body: str = "torso", speed: float = 14.0, distance: float = 3.0) -> None:
+        """Throw a ball at `target_body` of environments `ids` from a random bearing `distance` metres away."""
         if self.cfg.projectiles <= 0:
             raise RuntimeError("this environment has no projectiles: create it with EnvConfig(projectiles=K)")
         ids = np.atleast_1d(np.asarray(ids, dtype=np.int64))
@@ -378,15 +376,11 @@ class HumanoidEnv:
         for i in ids:
             k = int(self._next_projectile[i] % self.cfg.projectiles)
             self._next_projectile[i] += 1
-            target = pos[i, tb]
-            a = self.rng.uniform(-np.pi, np.pi)
-            start = target + np.array([distance * np.cos(a), distance * np.sin(a), height])
-            start[2] = max(start[2], PROJECTILE_RADIUS)
-            direction = (target - start) / np.linalg.norm(target - start)
+            start, vel = projectile_launch(pos[i, tb], self.rng, speed=speed, distance=distance)
             jid = self.model.joint(f"projectile_{k}").id
             qa, va = self.model.jnt_qposadr[jid], self.model.jnt_dofadr[jid]
             qpos[i, qa : qa + 7] = [*start, 1.0, 0.0, 0.0, 0.0]
-            qvel[i, va : va + 6] = [*(speed * direction), 0.0, 0.0, 0.0]
+            qvel[i, va : va + 6] = [*vel, 0.0, 0.0, 0.0]
         self.backend.set_state(ids, qpos[ids], qvel[ids], self._ctrl[ids], reset=False)
 
     # ------------------------------------------------------------------ misc

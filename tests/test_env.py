@@ -128,7 +128,7 @@ def test_shove_changes_velocity(env: HumanoidEnv) -> None:
 
 def test_projectile_hits_character(env: HumanoidEnv) -> None:
     env.reset(mode="default")
-    env.launch_projectile([0], target_body="torso", speed=15.0, distance=1.5, height=0.0)
+    env.launch_projectile([0], target_body="torso", speed=15.0, distance=1.5)
     for _ in range(6):
         env.step(np.zeros((8, 28), np.float32))
     speed = np.linalg.norm(env.backend.qvel[:, 0:3], axis=1)

@@ -1,0 +1,388 @@
+"""The viewer's model: what is simulated or replayed, with which controller, goals and HUD numbers.
+
+No window and no OpenGL here: the window (app/window.py), the headless recorder
+(app/record.py) and the tests all drive a `Session` through `frame(real_dt, camera_yaw)`
+and its action methods (shove, throw, reset, set_mode, ...).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.controls import Goals, Steering
+from app.latents import SkillMap, clip_preset, normalize, random_latent, slerp
+from app.simulation import Simulation
+from app.state import FallMonitor, Mode, SimClock
+
+GHOST_OFFSET = np.array([0.0, 1.2, 0.0])  # the reference ghost stands beside the simulated character
+HLC_UNAVAILABLE = "HLC controllers: not available yet"
+
+
+@dataclass
+class SessionConfig:
+    character: str = "humanoid"
+    llc: str | None = None  # LLC checkpoint path
+    motions: str | None = None  # clip file or folder; default: the DeepMimic clips
+    mode: str | None = None  # initial mode; default: llc with a checkpoint, else playback
+    clip: str | None = None  # initial clip name
+    seed: int = 0
+    policy_backend: str = "torch"
+
+
+@dataclass
+class Timings:
+    """Exponential moving averages in milliseconds."""
+
+    physics_ms: float = 0.0  # per control step
+    policy_ms: float = 0.0  # per control step
+    render_ms: float = 0.0  # per frame: scene + panels
+    scene_ms: float = 0.0  # per frame: MuJoCo's scene
+    panels_ms: float = 0.0  # per frame: imgui
+    present_ms: float = 0.0  # per frame: buffer swap (includes deferred rasterization on software GL)
+    frame_ms: float = 0.0  # whole frame
+    alpha: float = 0.1
+    totals: dict[str, list[float]] = field(default_factory=dict)  # name -> [sum ms, count] (benchmarks)
+
+    def add(self, name: str, ms: float) -> None:
+        old = getattr(self, name)
+        setattr(self, name, ms if old == 0.0 else (1 - self.alpha) * old + self.alpha * ms)
+        tot = self.totals.setdefault(name, [0.0, 0])
+        tot[0] += ms
+        tot[1] += 1
+
+    def mean(self, name: str) -> float:
+        total, count = self.totals.get(name, (0.0, 0))
+        return total / count if count else 0.0
+
+    @property
+    def render_fps(self) -> float:
+        return 1000.0 / self.frame_ms if self.frame_ms > 0 else 0.0
+
+
+def load_motions(cfg: SessionConfig, character) -> tuple[Any | None, str]:
+    """The motion library, or None and a one-line reason."""
+    try:
+        from motion.library import MotionLibrary
+    except ImportError as exc:
+        return None, f"motion library not available ({exc})"
+    try:
+        if cfg.motions:
+            path = Path(cfg.motions)
+        else:
+            from motion.data import deepmimic_dir
+
+            path = deepmimic_dir()
+        lib = MotionLibrary.from_path(path, character)
+        return lib, f"{lib.num_clips} clips from {path}"
+    except FileNotFoundError as exc:
+        return None, f"no motion clips: {exc}".replace("\n", " ")
+    except (ValueError, OSError) as exc:
+        return None, f"cannot load motions: {exc}"
+
+
+def load_policy(cfg: SessionConfig) -> tuple[Any | None, str]:
+    """The LLC, or None and a one-line reason (no checkpoint is not an error)."""
+    if not cfg.llc:
+        return None, "no LLC checkpoint (pass --llc PATH; bundled checkpoints do not exist yet)"
+    if cfg.policy_backend != "torch":
+        return None, f"--policy {cfg.policy_backend}: not available yet (ONNX export is another issue); using none"
+    try:
+        from controllers.checkpoint import CheckpointError, load_llc
+    except ImportError as exc:
+        return None, f"cannot load checkpoints ({exc})"
+    try:
+        import torch
+
+        torch.set_num_threads(1)  # batch-1 inference: a second thread only contends with rendering
+        pol = load_llc(cfg.llc, character=cfg.character)
+        return pol, f"LLC {Path(cfg.llc).name} (latent {pol.latent_dim}-d)"
+    except CheckpointError as exc:
+        return None, str(exc)
+
+
+class Session:
+    """Everything the viewer shows and changes, stepped at the 30 Hz control rate."""
+
+    def __init__(self, cfg: SessionConfig, *, motions: Any = None, policy: Any = None, load: bool = True) -> None:
+        self.cfg = cfg
+        self.rng = np.random.default_rng(cfg.seed)
+        self.sim = Simulation(cfg.character)
+        self.character = self.sim.character
+        self.ghost_data = None  # an MjData posed from the reference clip, drawn translucent
+        self.messages: list[str] = []
+        if motions is None and load:
+            motions, msg = load_motions(cfg, self.character)
+            self.messages.append(msg)
+        if policy is None and load:
+            policy, msg = load_policy(cfg)
+            self.messages.append(msg)
+        self.motions = motions
+        self.policy = policy
+        self.clock = SimClock(control_dt=self.sim.control_dt)
+        self.steering = Steering()
+        self.fall = FallMonitor()
+        self.timings = Timings()
+        self.sim_hold = "pose"  # sim mode PD targets: "pose" (hold the current pose), "default", "zero_action"
+        self._held_targets = self.sim.pd_targets_from_qpos(self.sim.default_qpos())
+        # playback
+        self.clip = 0
+        self.clip_time = 0.0
+        self.loop = True
+        self.ghost = False  # playback: simulate beside the kinematic reference
+        if motions is not None and cfg.clip in self.clip_names:
+            self.clip = self.clip_names.index(cfg.clip)
+        # latent
+        self.latent: np.ndarray | None = None
+        self.skill_map: SkillMap | None = None
+        self.blend = (0, 1, 0.0)  # preset a, preset b, t
+        if policy is not None:
+            self.latent = random_latent(self.rng, policy.latent_dim)
+            self.skill_map = self._build_skill_map()
+        self.last_event = ""
+        self.mode = Mode.SIM
+        for mode in (cfg.mode or ("llc" if policy is not None else "playback"), Mode.PLAYBACK, Mode.SIM):
+            if self.set_mode(mode):  # the requested mode, else playback, else physics alone
+                break
+
+    # ---- properties used by the UI ----------------------------------------------
+    @property
+    def goals(self) -> Goals:
+        return self.steering.goals
+
+    @property
+    def clip_names(self) -> list[str]:
+        return list(self.motions.clip_names) if self.motions is not None else []
+
+    @property
+    def clip_duration(self) -> float:
+        return float(self.motions.durations[self.clip]) if self.motions is not None else 0.0
+
+    def available_modes(self) -> dict[Mode, str]:
+        """Mode -> "" when available, else why not."""
+        return {
+            Mode.PLAYBACK: "" if self.motions is not None else "no motion clips (python launch.py motions download)",
+            Mode.SIM: "",
+            Mode.LLC: "" if self.policy is not None else "no LLC checkpoint (--llc PATH)",
+            Mode.HLC: HLC_UNAVAILABLE,
+        }
+
+    # ---- mode and resets ----------------------------------------------------------
+    def set_mode(self, mode: str | Mode) -> bool:
+        mode = Mode(mode)
+        why = self.available_modes()[mode]
+        if why:
+            self.event(f"{mode.value}: {why}")
+            return False
+        self.mode = mode
+        self.reset()
+        return True
+
+    def reset(self) -> None:
+        """Restart the current mode: playback/physics from the clip's current frame, or the default pose."""
+        self.fall.reset()
+        if self.mode is Mode.PLAYBACK and self.motions is not None:
+            st = self._sample(self.clip_time)
+            self.sim.reset(st.qpos[0], st.qvel[0])  # kinematic replay, or physics from the clip's state
+        else:
+            self.sim.reset()
+        self.goals.location = None
+        self.goals.strike_active = False
+        self._held_targets = self.sim.pd_targets_from_qpos(self.sim.data.qpos[: self.sim.char_nq])
+        self._update_ghost()
+
+    def select_clip(self, clip: int | str) -> None:
+        if self.motions is None:
+            return
+        self.clip = self.clip_names.index(clip) if isinstance(clip, str) else int(clip) % self.motions.num_clips
+        self.clip_time = 0.0
+        if self.mode is Mode.PLAYBACK:
+            self.reset()
+
+    def scrub(self, t: float) -> None:
+        self.clip_time = float(np.clip(t, 0.0, self.clip_duration))
+        if self.mode is Mode.PLAYBACK:
+            self.reset()
+
+    # ---- per frame ------------------------------------------------------------------
+    def frame(self, real_dt: float, camera_yaw: float = 0.0) -> int:
+        """Advance by one render frame: goals from input, then as many control steps as real time asks."""
+        self.steering.update(real_dt, camera_yaw)
+        n = self.clock.advance(real_dt)
+        for _ in range(n):
+            self.control_step()
+        self.clock.record_timing(n, real_dt)
+        return n
+
+    def control_step(self) -> None:
+        if self.mode is Mode.PLAYBACK:
+            self._playback_step()
+        else:
+            targets = self._targets()
+            t0 = time.perf_counter()
+            self.sim.step(targets)
+            self.timings.add("physics_ms", 1e3 * (time.perf_counter() - t0))
+        root_rel, head_rel = self.sim.heights_rel()
+        self.fall.update(self.sim.time, self.sim.fallen(), root_rel, head_rel)
+
+    def _targets(self) -> np.ndarray:
+        """PD targets for this control step, from the policy or the sim-mode hold rule.
+
+        HLC mode slots in here once HLC checkpoints exist: every 5th control step the HLC turns
+        (policy observation, task observation of `self.goals`) into `self.latent`, then the LLC
+        branch below runs unchanged.
+        """
+        if self.mode is Mode.LLC and self.policy is not None and self.latent is not None:
+            obs = self.sim.policy_obs()
+            t0 = time.perf_counter()
+            action = self.policy.act(obs, self.latent[None])[0]
+            self.timings.add("policy_ms", 1e3 * (time.perf_counter() - t0))
+            return self.sim.targets_from_action(action)
+        if self.sim_hold == "zero_action":
+            return self.sim.targets_from_action(np.zeros(self.sim.num_actuators))
+        if self.sim_hold == "default":
+            return self.sim.pd_targets_from_qpos(self.sim.default_qpos())
+        return self._held_targets
+
+    def _sample(self, t: float):
+        return self.motions.sample(np.array([self.clip]), np.array([t]))
+
+    def _playback_step(self) -> None:
+        dur = self.clip_duration
+        self.clip_time += self.sim.control_dt
+        if self.clip_time > dur:
+            if self.loop:
+                self.clip_time = 0.0
+                self.reset()  # back to the clip's start (the simulated twin restarts too)
+                return
+            self.clip_time = dur
+            self.clock.paused = True
+        st = self._sample(self.clip_time)
+        if self.ghost:  # physics tracks the clip's joint angles open-loop; the kinematic reference is the ghost
+            t0 = time.perf_counter()
+            self.sim.step(self.sim.pd_targets_from_qpos(st.qpos[0]))
+            self.timings.add("physics_ms", 1e3 * (time.perf_counter() - t0))
+        else:
+            self.sim.set_kinematic(st.qpos[0], st.qvel[0])
+        self._update_ghost(st)
+
+    def _update_ghost(self, st: Any = None) -> None:
+        import mujoco
+
+        if not (self.ghost and self.mode is Mode.PLAYBACK and self.motions is not None):
+            self.ghost_data = None
+            return
+        st = st if st is not None else self._sample(self.clip_time)
+        if self.ghost_data is None:
+            self.ghost_data = mujoco.MjData(self.sim.model)
+        g = self.ghost_data
+        g.qpos[:] = self.sim.model.qpos0
+        g.qpos[: self.sim.char_nq] = st.qpos[0]
+        g.qpos[:3] += GHOST_OFFSET
+        mujoco.mj_kinematics(self.sim.model, g)
+
+    # ---- perturbations ------------------------------------------------------------------
+    def _physics_mode(self) -> bool:
+        return self.mode is not Mode.PLAYBACK or self.ghost
+
+    def shove(self, magnitude: float = 150.0) -> None:
+        if not self._physics_mode():
+            self.event("shove: switch to sim or LLC mode (playback is kinematic)")
+            return
+        imp = self.sim.random_shove(self.rng, magnitude)
+        self.event(f"shove {np.linalg.norm(imp):.0f} N s")
+
+    def throw(self) -> None:
+        if not self._physics_mode():
+            self.event("projectiles: switch to sim or LLC mode (playback is kinematic)")
+            return
+        self.sim.launch_projectile(self.rng)
+        self.event("projectile thrown")
+
+    def spawn_strike_target(self) -> None:
+        """Place the strike target 1.5 m in front of the character (again = reset it)."""
+        root = self.sim.root_pos()
+        yaw = self.sim.root_heading()
+        self.sim.place_strike_target(root[:2] + 1.5 * np.array([np.cos(yaw), np.sin(yaw)]), yaw)
+        self.goals.strike_active = True
+        self.event("strike target placed")
+
+    def event(self, text: str) -> None:
+        self.last_event = text
+
+    # ---- latents ------------------------------------------------------------------------
+    def _build_skill_map(self) -> SkillMap | None:
+        """One preset per clip (normalized mean encoder output over the clip's windows), PCA to 2-D."""
+        if self.policy is None or self.motions is None:
+            return None
+        try:
+            names, lat = [], []
+            for c, name in enumerate(self.clip_names):
+                windows = clip_windows(self.motions, self.sim, c, self.policy.num_amp_frames)
+                lat.append(clip_preset(self.policy.encode(windows)))
+                names.append(name)
+            return SkillMap.build(names, np.stack(lat))
+        except Exception as exc:  # presets are a convenience: keep the viewer running without them
+            self.messages.append(f"latent presets unavailable ({type(exc).__name__}: {exc})")
+            return None
+
+    def set_latent(self, z: np.ndarray) -> None:
+        self.latent = normalize(z)
+
+    def random_latent(self) -> None:
+        if self.latent is not None:
+            self.set_latent(random_latent(self.rng, len(self.latent)))
+            self.event("random latent")
+
+    def use_preset(self, name: str) -> None:
+        if self.skill_map is not None:
+            self.set_latent(self.skill_map.latent(name))
+            self.event(f"preset {name}")
+
+    def set_blend(self, a: int, b: int, t: float) -> None:
+        self.blend = (a, b, t)
+        if self.skill_map is not None:
+            self.set_latent(slerp(self.skill_map.latents[a], self.skill_map.latents[b], t))
+
+    def nearest_preset(self) -> str:
+        if self.skill_map is None or self.latent is None:
+            return "-"
+        name, cos = self.skill_map.nearest(self.latent)
+        return f"{name} (cos {cos:.2f})"
+
+    # ---- HUD ------------------------------------------------------------------------------
+    def hud(self) -> list[tuple[str, str]]:
+        t = self.timings
+        rows = [
+            ("mode", self.mode.value + (" (paused)" if self.clock.paused else "")
+             + (f" x{self.clock.speed:g}" if self.clock.speed != 1 else "")),
+            ("render", f"{t.render_fps:.0f} FPS ({t.render_ms:.1f} ms draw)"),
+            ("physics", f"{self.clock.real_time_factor:.2f}x real time, {t.physics_ms:.2f} ms/step"
+             if self._physics_mode() else "- (kinematic playback)"),
+            ("policy", f"{t.policy_ms:.2f} ms/step" if self.mode is Mode.LLC else "-"),
+            ("task reward", "- (no HLC)"),
+            ("skill", self.nearest_preset() if self.mode in (Mode.LLC, Mode.HLC) else "-"),
+            ("posture", self.fall.label(self.sim.time)),
+        ]  # fmt: skip
+        if self.mode is Mode.PLAYBACK and self.motions is not None:
+            rows.insert(1, ("clip", f"{self.clip_names[self.clip]} {self.clip_time:.2f}/{self.clip_duration:.2f} s"))
+        if self.last_event:
+            rows.append(("event", self.last_event))
+        return rows
+
+
+def clip_windows(motions: Any, sim: Simulation, clip: int, frames: int, max_windows: int = 64) -> np.ndarray:
+    """Discriminator windows (n, frames * amp_dim) along one clip, current frame first, as the trainer builds them."""
+    from sim.observations import amp_obs
+
+    dt = sim.control_dt
+    dur = float(motions.durations[clip])
+    t0 = np.linspace(min((frames - 1) * dt, dur), dur, max(2, min(max_windows, int(dur / dt))))
+    times = np.maximum(t0[:, None] - dt * np.arange(frames)[None], 0.0).reshape(-1)
+    st = motions.sample(np.full(times.shape, clip), times)
+    amp = amp_obs(sim.joints, st.qpos, st.qvel, st.body_pos[:, sim.joints.key_bodies])
+    return amp.reshape(len(t0), -1)

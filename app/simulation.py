@@ -1,0 +1,186 @@
+"""The one simulated character the viewer shows: a single MjData, 30 Hz control, 4 x 120 Hz physics.
+
+This is the viewer's seam to the physics. The model is `sim.scene.build_scene` (the
+environment's: character first, then a strike target and projectiles) and the policy
+observation is `sim.observations.policy_obs` computed exactly as `HumanoidEnv` does
+(tests/test_viewer_core.py checks they agree). One MjData rather than a batch of one,
+so a drag push can be re-applied at every physics step, as MuJoCo's own viewer does.
+"""
+
+from __future__ import annotations
+
+import math
+
+import mujoco
+import numpy as np
+
+from sim.character import Character, load_character
+from sim.env import EnvConfig
+from sim.observations import JointIndex, joint_positions, policy_obs
+from sim.perturbations import projectile_launch, random_shove
+from sim.rotations import cross
+from sim.scene import build_scene
+from sim.terminations import fallen
+
+CONTROL_DT = 1.0 / 30.0
+SUBSTEPS = 4
+NUM_PROJECTILES = 6
+PARKED = np.array([60.0, 60.0])
+FALL_CONTACT_FORCE = EnvConfig.fall_contact_force  # N
+FALL_HEIGHT = EnvConfig.fall_height  # m  # where the strike target waits until it is spawned
+
+
+class Simulation:
+    """One character + scene extras, stepped at the control rate with PD targets as ctrl."""
+
+    def __init__(self, character: str | Character = "humanoid", num_projectiles: int = NUM_PROJECTILES) -> None:
+        self.character = load_character(character) if isinstance(character, str) else character
+        self.model = build_scene(self.character, projectiles=num_projectiles, strike_target=True)
+        self.data = mujoco.MjData(self.model)
+        m, ch = self.model, self.character
+        self.control_dt = CONTROL_DT
+        self.substeps = SUBSTEPS
+        self.body_ids = np.array([m.body(b.name).id for b in ch.bodies])
+        self.root_id = int(self.body_ids[0])
+        self.head_id = m.body("head").id if "head" in ch.body_names else self.root_id
+        # the character's state comes first in qpos/qvel
+        self.char_nq = 7 + sum(4 if b.joint == "ball" else 1 for b in ch.actuated)
+        self.char_nv = 6 + ch.num_dof
+        self.num_actuators = ch.num_dof
+        self.joints = JointIndex.build(ch)
+        self._rootid = np.asarray(m.body_rootid)
+        self.action_offset, self.action_scale = ch.action_offset_scale()
+        # fall rule inputs, per character body
+        self.non_foot = np.array([b.name not in ch.foot_bodies for b in ch.bodies])
+        self.fall_heights = np.array([ch.fall_height.get(b.name, FALL_HEIGHT) for b in ch.bodies])
+        self.projectiles = [m.joint(f"projectile_{i}").id for i in range(num_projectiles)]
+        self._next_projectile = 0
+        self.strike_joint = m.joint("strike_target").id
+        self.pert: mujoco.MjvPerturb | None = None  # drag push, set by the window
+        self.reset()
+        self.standing_root = float(self.data.xpos[self.root_id, 2])
+        self.standing_head = float(self.data.xpos[self.head_id, 2])
+
+    # ---- state ------------------------------------------------------------------
+    @property
+    def time(self) -> float:
+        return float(self.data.time)
+
+    def default_qpos(self) -> np.ndarray:
+        return self.model.qpos0[: self.char_nq].copy()
+
+    def reset(self, qpos: np.ndarray | None = None, qvel: np.ndarray | None = None) -> None:
+        """Character to `qpos`/`qvel` (default pose at rest), extras parked, PD targets = current pose."""
+        mujoco.mj_resetData(self.model, self.data)
+        if qpos is not None:
+            self.data.qpos[: self.char_nq] = qpos
+        if qvel is not None:
+            self.data.qvel[: self.char_nv] = qvel
+        self.park_strike_target()
+        mujoco.mj_forward(self.model, self.data)
+        self.data.ctrl[:] = self.pd_targets_from_qpos(self.data.qpos[: self.char_nq])
+
+    def set_kinematic(self, qpos: np.ndarray, qvel: np.ndarray | None = None) -> None:
+        """Pose the character without physics (motion playback)."""
+        self.data.qpos[: self.char_nq] = qpos
+        self.data.qvel[: self.char_nv] = 0.0 if qvel is None else qvel
+        mujoco.mj_forward(self.model, self.data)
+
+    def pd_targets_from_qpos(self, qpos: np.ndarray) -> np.ndarray:
+        """Joint part of a character qpos -> PD targets (rotation vector per ball joint, angle per hinge)."""
+        return joint_positions(self.joints, np.asarray(qpos)[None, : self.char_nq])[0]
+
+    def targets_from_action(self, action: np.ndarray) -> np.ndarray:
+        return self.action_offset + self.action_scale * np.clip(action, -1.0, 1.0)
+
+    # ---- stepping ---------------------------------------------------------------
+    def step(self, pd_targets: np.ndarray) -> None:
+        """One control step: hold `pd_targets` for 4 physics steps, applying the drag push if any."""
+        m, d = self.model, self.data
+        d.ctrl[: self.num_actuators] = pd_targets
+        for _ in range(self.substeps):
+            d.xfrc_applied[:] = 0.0
+            if self.pert is not None and self.pert.active and self.pert.select > 0:
+                mujoco.mjv_applyPerturbForce(m, d, self.pert)
+            mujoco.mj_step(m, d)
+        d.xfrc_applied[:] = 0.0
+        mujoco.mj_forward(m, d)  # positions/velocities-derived fields of the new state (as the batch backend)
+
+    # ---- perturbations ----------------------------------------------------------
+    def apply_impulse(self, body: str | int, impulse: np.ndarray) -> None:
+        """An instantaneous push (N s) at the body's centre of mass: qvel += M^-1 J^T impulse."""
+        m, d = self.model, self.data
+        bid = m.body(body).id if isinstance(body, str) else int(body)
+        jacp = np.zeros((3, m.nv))
+        mujoco.mj_jacBodyCom(m, d, jacp, None, bid)
+        f = (jacp.T @ np.asarray(impulse, dtype=np.float64)).reshape(1, m.nv)
+        dq = np.zeros_like(f)
+        mujoco.mj_solveM(m, d, dq, f)
+        d.qvel += dq[0]
+        mujoco.mj_forward(m, d)
+
+    def random_shove(self, rng: np.random.Generator, magnitude: float = 120.0) -> np.ndarray:
+        """A horizontal impulse in a random direction on the torso (or root); returns it."""
+        imp = random_shove(rng, magnitude)
+        body = "torso" if "torso" in self.character.body_names else self.root_id
+        self.apply_impulse(body, imp)
+        return imp
+
+    def launch_projectile(self, rng: np.random.Generator, speed: float = 14.0, distance: float = 3.0) -> int:
+        """Throw the next ball from a random direction at the character's torso; returns its joint id."""
+        m, d = self.model, self.data
+        jid = self.projectiles[self._next_projectile % len(self.projectiles)]
+        self._next_projectile += 1
+        target = d.xpos[m.body("torso").id if "torso" in self.character.body_names else self.root_id].copy()
+        start, vel = projectile_launch(target, rng, speed=speed, distance=distance)
+        qa, va = m.jnt_qposadr[jid], m.jnt_dofadr[jid]
+        d.qpos[qa : qa + 7] = [*start, 1, 0, 0, 0]
+        d.qvel[va : va + 6] = [*vel, 0, 0, 0]
+        mujoco.mj_forward(m, d)
+        return jid
+
+    def place_strike_target(self, xy: np.ndarray, yaw: float = 0.0) -> None:
+        m, d = self.model, self.data
+        qa, va = m.jnt_qposadr[self.strike_joint], m.jnt_dofadr[self.strike_joint]
+        d.qpos[qa : qa + 7] = [xy[0], xy[1], 0.9, math.cos(yaw / 2), 0, 0, math.sin(yaw / 2)]
+        d.qvel[va : va + 6] = 0.0
+        mujoco.mj_forward(m, d)
+
+    def park_strike_target(self) -> None:
+        self.place_strike_target(PARKED)
+
+    # ---- readouts ---------------------------------------------------------------
+    def root_pos(self) -> np.ndarray:
+        return self.data.xpos[self.root_id].copy()
+
+    def root_heading(self) -> float:
+        """Yaw of the root's x axis (radians)."""
+        r = self.data.xmat[self.root_id].reshape(3, 3)
+        return math.atan2(r[1, 0], r[0, 0])
+
+    def bodies(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """World position, quaternion, linear and angular velocity of the character's bodies (B, .)."""
+        d, ids = self.data, self.body_ids
+        pos = d.xpos[ids]
+        ang = d.cvel[ids, 0:3]
+        lin = d.cvel[ids, 3:6] + cross(ang, pos - d.subtree_com[self._rootid[ids]])
+        return pos.copy(), d.xquat[ids].copy(), lin, ang.copy()
+
+    def policy_obs(self) -> np.ndarray:
+        """The LLC's observation (1, obs_dim), as `HumanoidEnv` computes it."""
+        pos, quat, lin, ang = self.bodies()
+        return policy_obs(pos[None], quat[None], lin[None], ang[None])
+
+    def fallen(self) -> bool:
+        """ASE's fall rule, the environment's own function (`sim.terminations.fallen`)."""
+        d = self.data
+        force = np.linalg.norm(d.cfrc_ext[self.body_ids, 3:6], axis=-1)[None]
+        height = d.xpos[self.body_ids, 2][None]
+        return bool(fallen(force, height, self.non_foot, self.fall_heights, FALL_CONTACT_FORCE)[0])
+
+    def heights_rel(self) -> tuple[float, float]:
+        """Root and head heights as fractions of their standing heights."""
+        return (
+            float(self.data.xpos[self.root_id, 2]) / self.standing_root,
+            float(self.data.xpos[self.head_id, 2]) / self.standing_head,
+        )

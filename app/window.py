@@ -1,0 +1,302 @@
+"""The pyglet window: OpenGL context, event plumbing, the frame loop, imgui on top of MuJoCo's scene.
+
+Event handlers are plain methods (`on_key_press`, `on_mouse_press`, ...) so tests can call
+them directly, the same way pyglet does.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from pathlib import Path
+
+import mujoco
+import numpy as np
+
+from app.controls import Gamepad
+from app.panels import PanelState
+from app.render import SceneRenderer
+from app.session import Session
+from app.state import Camera, Mode
+
+CLICK_PIXELS = 4  # a press and release closer than this is a click, not a drag
+MODE_KEYS = {"_1": Mode.PLAYBACK, "_2": Mode.SIM, "_3": Mode.LLC, "_4": Mode.HLC}
+
+
+class DisplayError(RuntimeError):
+    """No display, no OpenGL, or no suitable context: the message says which, in one line."""
+
+
+def open_window(width: int, height: int, visible: bool = True, title: str = "ASE viewer"):
+    """A pyglet window with a compatibility-profile OpenGL context (MuJoCo's renderer needs one)."""
+    try:
+        import pyglet
+
+        pyglet.options["shadow_window"] = False
+        from pyglet import gl
+
+        config = gl.Config(double_buffer=True, depth_size=24, opengl_api="gl_compat")
+        return pyglet.window.Window(width, height, caption=title, config=config, visible=visible, vsync=False)
+    except Exception as exc:  # pyglet raises many kinds: NoSuchDisplayException, ContextException, ImportError...
+        name = type(exc).__name__
+        if "Display" in name or "display" in str(exc).lower():
+            raise DisplayError(
+                "no display: set DISPLAY, run under `xvfb-run -a -s '-screen 0 1280x720x24'`, "
+                "or record without a window: --headless --record out.mp4"
+            ) from None
+        raise DisplayError(f"cannot open an OpenGL window ({name}: {exc}); try --headless --record") from None
+
+
+class ViewerWindow:
+    def __init__(
+        self,
+        session: Session,
+        width: int = 1280,
+        height: int = 720,
+        *,
+        visible: bool = True,
+        screenshot_dir: str | Path = ".",
+        fps_cap: float = 60.0,
+    ) -> None:
+        self.session = session
+        self.window = open_window(width, height, visible)
+        self.window.switch_to()
+        try:
+            self.renderer = SceneRenderer(session.sim.model)
+        except Exception as exc:
+            self.window.close()
+            raise DisplayError(f"MuJoCo's renderer cannot start in this OpenGL context ({exc})") from None
+        self.renderer.set_character_bodies(session.sim.body_ids)
+        from imgui_bundle import imgui
+        from imgui_bundle.python_backends import pyglet_backend
+
+        self.imgui_ctx = imgui.create_context()
+        imgui.get_io().set_ini_filename("")  # do not litter the working folder with imgui.ini
+        self.imgui = pyglet_backend.create_renderer(self.window)
+        self.window.push_handlers(self)
+        self.panel_state = PanelState()
+        self.show_panels = True
+        self.gamepad = Gamepad()
+        session.messages.append(self.gamepad.message)
+        self.screenshot_dir = Path(screenshot_dir)
+        self.fps_cap = fps_cap
+        self.closed = False
+        self.frames = 0
+        self.last_image: np.ndarray | None = None  # filled when capture=True
+        self._last = time.perf_counter()
+        self._press: tuple[int, int, int, int, np.ndarray] | None = None  # x, y, button, geom, point
+        self._drag_kind = ""
+        self._moved = False
+        self._ctrl = False
+        self.frame_hooks: list = []  # callables(image) run after each captured frame (recording)
+
+    # ---- size -------------------------------------------------------------------------
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.window.get_framebuffer_size()
+
+    # ---- keyboard ------------------------------------------------------------------------
+    def on_key_press(self, symbol: int, modifiers: int) -> None:
+        from pyglet.window import key
+
+        name = key.symbol_string(symbol).lower()
+        s = self.session
+        if self._imgui_wants_keyboard():
+            return
+        s.steering.key_down(name)
+        actions = {
+            "space": s.clock.toggle_pause,
+            "n": s.clock.request_step,
+            "t": lambda: s.event(f"speed x{s.clock.cycle_speed():g}"),
+            "r": s.reset,
+            "c": lambda: s.event(f"camera {self.renderer.cycle_camera().value}"),
+            "b": s.shove,
+            "x": s.throw,
+            "v": s.spawn_strike_target,
+            "z": s.random_latent,
+            "g": self._toggle_ghost,
+            "h": self._toggle_panels,
+            "f": self._toggle_facing_follow,
+            "f12": self.request_screenshot,
+            "bracketleft": lambda: s.select_clip(s.clip - 1),
+            "bracketright": lambda: s.select_clip(s.clip + 1),
+            "escape": self.close,
+        }
+        if name in MODE_KEYS:
+            s.set_mode(MODE_KEYS[name])
+        elif name in actions:
+            actions[name]()
+
+    def on_key_release(self, symbol: int, modifiers: int) -> None:
+        from pyglet.window import key
+
+        self.session.steering.key_up(key.symbol_string(symbol).lower())
+
+    def _toggle_ghost(self) -> None:
+        self.session.ghost = not self.session.ghost
+        self.session.reset()
+
+    def _toggle_panels(self) -> None:
+        self.show_panels = not self.show_panels
+
+    def _toggle_facing_follow(self) -> None:
+        g = self.session.goals
+        g.facing_follows_heading = not g.facing_follows_heading
+
+    # ---- mouse ---------------------------------------------------------------------------------
+    def _imgui_wants_mouse(self) -> bool:
+        from imgui_bundle import imgui
+
+        return self.show_panels and imgui.get_io().want_capture_mouse
+
+    def _imgui_wants_keyboard(self) -> bool:
+        from imgui_bundle import imgui
+
+        return self.show_panels and imgui.get_io().want_capture_keyboard
+
+    def pick(self, x: float, y: float) -> tuple[int, int, np.ndarray]:
+        """Body, geom and world point under window pixel (x, y) (y up, as pyglet reports it)."""
+        w, h = self.size
+        return self.renderer.select(self.session.sim.data, x / w, y / h, w / h)
+
+    def on_mouse_press(self, x: int, y: int, button: int, modifiers: int) -> None:
+        from pyglet.window import key, mouse
+
+        if self._imgui_wants_mouse():
+            return
+        body, geom, point = self.pick(x, y)
+        s = self.session
+        self._press = (x, y, button, geom, point)
+        self._moved = False
+        self._drag_kind = "camera"
+        pushable = s.mode is not Mode.PLAYBACK or s.ghost
+        if button == mouse.LEFT and body > 0 and self.renderer.char_bodies[body] and pushable:
+            self._drag_kind = "push"
+            self.renderer.start_drag(s.sim.data, body, point)
+            s.sim.pert = self.renderer.pert
+            s.event(f"pushing {s.sim.model.body(body).name}")
+        self._ctrl = bool(modifiers & key.MOD_CTRL)
+
+    def on_mouse_drag(self, x: int, y: int, dx: int, dy: int, buttons: int, modifiers: int) -> None:
+        from pyglet.window import mouse
+
+        if self._press is None:
+            return
+        px, py = self._press[:2]
+        if abs(x - px) + abs(y - py) > CLICK_PIXELS:
+            self._moved = True
+        h = self.size[1]
+        reldx, reldy = dx / h, -dy / h
+        if self._drag_kind == "push":
+            self.renderer.drag(self.session.sim.data, reldx, reldy)
+        elif buttons & mouse.RIGHT:
+            self.renderer.camera_mode = Camera.FREE
+            self.renderer.move_camera(mujoco.mjtMouse.mjMOUSE_MOVE_V, reldx, reldy)
+        elif buttons & mouse.LEFT:
+            if self.renderer.camera_mode is Camera.ORBIT:
+                self.renderer.camera_mode = Camera.FOLLOW
+            self.renderer.move_camera(mujoco.mjtMouse.mjMOUSE_ROTATE_V, reldx, reldy)
+
+    def on_mouse_release(self, x: int, y: int, button: int, modifiers: int) -> None:
+        press, self._press = self._press, None
+        if press is None:
+            return
+        if self._drag_kind == "push":
+            self.renderer.end_drag()
+            self.session.sim.pert = None
+            return
+        _, _, _, geom, point = press
+        if not self._moved and geom >= 0 and self.session.sim.model.geom_bodyid[geom] == 0:  # clicked the ground
+            g = self.session.goals
+            if self._ctrl:
+                g.reach = np.array([point[0], point[1], g.reach[2]])
+                self.session.event(f"reach target ({point[0]:.1f}, {point[1]:.1f})")
+            else:
+                g.set_location(point)
+                self.session.event(f"location target ({point[0]:.1f}, {point[1]:.1f})")
+
+    def on_mouse_scroll(self, x: int, y: int, scroll_x: float, scroll_y: float) -> None:
+        if not self._imgui_wants_mouse():
+            self.renderer.move_camera(mujoco.mjtMouse.mjMOUSE_ZOOM, 0.0, -0.05 * scroll_y)
+
+    def on_close(self) -> None:
+        self.closed = True
+
+    def close(self) -> None:
+        self.closed = True
+
+    # ---- frames ------------------------------------------------------------------------------
+    def request_screenshot(self) -> None:
+        self.panel_state.screenshot = True
+
+    def frame(self, dt: float | None = None, capture: bool = False) -> None:
+        """One frame: input, control steps for the elapsed time (or `dt`), render scene + panels, flip."""
+        from imgui_bundle import imgui
+
+        from app import panels
+
+        now = time.perf_counter()
+        real_dt = (now - self._last) if dt is None else dt
+        self._last = now
+        s, r = self.session, self.renderer
+        self.window.switch_to()
+        self.window.dispatch_events()
+        self.gamepad.read(s.steering)
+        s.frame(real_dt, r.camera_yaw())
+        r.update_camera(s.sim.root_pos(), real_dt)
+        w, h = self.size
+        t0 = time.perf_counter()
+        r.render(w, h, s.sim.data, ghost=s.ghost_data, goals=s.goals, root=s.sim.root_pos(), hud=s.hud())
+        t1 = time.perf_counter()
+        s.timings.add("scene_ms", 1e3 * (t1 - t0))
+        if self.show_panels:
+            self.imgui.process_inputs()
+            imgui.new_frame()
+            panels.draw(s, r, self.panel_state, h)
+            imgui.render()
+            self.imgui.render(imgui.get_draw_data())
+            s.timings.add("panels_ms", 1e3 * (time.perf_counter() - t1))
+        s.timings.add("render_ms", 1e3 * (time.perf_counter() - t0))
+        if capture or self.panel_state.screenshot or self.frame_hooks:
+            img = r.read_pixels(w, h)
+            self.last_image = img
+            for hook in self.frame_hooks:
+                hook(img)
+            if self.panel_state.screenshot:
+                self.panel_state.screenshot = False
+                self.save_screenshot(img)
+        t2 = time.perf_counter()
+        self.window.flip()  # on Mesa's llvmpipe most rasterization happens here
+        s.timings.add("present_ms", 1e3 * (time.perf_counter() - t2))
+        self.frames += 1
+        s.timings.add("frame_ms", 1e3 * real_dt if dt is None else 1e3 * (time.perf_counter() - now))
+
+    def save_screenshot(self, img: np.ndarray, path: str | Path | None = None) -> Path:
+        import imageio.v3 as iio
+
+        path = Path(path) if path else self.screenshot_dir / f"ase_viewer_{datetime.now():%Y%m%d_%H%M%S}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        iio.imwrite(path, img)
+        self.session.event(f"screenshot {path}")
+        return path
+
+    def run(self, max_frames: int | None = None) -> None:
+        """The interactive loop, paced to `fps_cap`, until the window closes (or `max_frames`)."""
+        period = 1.0 / self.fps_cap if self.fps_cap > 0 else 0.0
+        while not self.closed and (max_frames is None or self.frames < max_frames):
+            start = time.perf_counter()
+            self.frame()
+            spare = period - (time.perf_counter() - start)
+            if spare > 0:
+                time.sleep(spare)
+
+    def destroy(self) -> None:
+        try:
+            self.imgui.shutdown()
+        except Exception:
+            pass
+        from imgui_bundle import imgui
+
+        imgui.destroy_context(self.imgui_ctx)
+        self.renderer.close()
+        self.window.close()
