@@ -134,8 +134,12 @@ class Session:
         self.clip_time = 0.0
         self.loop = True
         self.ghost = False  # playback: simulate beside the kinematic reference
-        if motions is not None and cfg.clip in self.clip_names:
-            self.clip = self.clip_names.index(cfg.clip)
+        if motions is not None:
+            wanted = [cfg.clip] if cfg.clip else []
+            for name in [*wanted, "humanoid3d_walk", "walk"]:  # a walk is the friendliest first sight
+                if name in self.clip_names:
+                    self.clip = self.clip_names.index(name)
+                    break
         # latent
         self.latent: np.ndarray | None = None
         self.skill_map: SkillMap | None = None
