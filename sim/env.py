@@ -312,8 +312,9 @@ class HumanoidEnv:
 
         unstable = self.backend.unstable().copy()
         obs, amp = self._observe()
-        obs[unstable] = 0.0
-        amp[unstable] = 0.0
+        if unstable.any():  # diverged physics: repeat the last good observation, then restart below
+            obs[unstable] = self.obs[unstable]
+            amp[unstable] = self.amp_hist[unstable, 0]
         self.amp_hist[:, 1:] = self.amp_hist[:, :-1]
         self.amp_hist[:, 0] = amp
         self.obs = obs

@@ -144,6 +144,8 @@ def test_unstable_physics_resets_that_env_only(env: HumanoidEnv) -> None:
     assert res.reset_kind[5] == RESET_UNSTABLE
     assert env.counters["unstable_resets"] == before + 1
     assert np.isfinite(env.backend.qpos).all() and np.isfinite(res.obs).all()
+    assert np.isfinite(res.final_obs).all() and np.isfinite(res.amp_obs).all()
+    assert np.abs(res.final_obs[5]).sum() > 0  # the last good observation, not zeros
     assert env.progress[5] == 0 and env.progress[4] == 1
 
 

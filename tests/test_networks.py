@@ -16,7 +16,15 @@ from controllers.checkpoint import CheckpointError, llc_checkpoint, load_llc, sa
 from controllers.networks import Actor, Critic, DiscEnc, NetworkConfig
 from controllers.normalizer import RunningNorm
 
-torch.set_num_threads(1)
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 ROOT = Path(__file__).resolve().parent.parent
 OBS, AMP, FRAMES, ACT = 223, 125, 10, 28
 

@@ -1,0 +1,262 @@
+"""The LLC trainer end to end: learning checks that are fast but real, exact resume, the command line."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from controllers.checkpoint import load_llc
+from controllers.networks import DiscEnc, NetworkConfig, sample_latents
+from controllers.normalizer import RunningNorm
+from training import losses as L
+from training.config import LLCConfig, cpu_preset
+from training.fake_env import FakeEnv
+from training.llc import LLCTrainer
+
+ROOT = Path(__file__).resolve().parent.parent
+WALK = ROOT.parent / "shared" / "motions" / "deepmimic" / "humanoid3d_walk.txt"
+TINY = NetworkConfig(actor_hidden=(64, 32), critic_hidden=(64, 32), disc_hidden=(64, 32), style_hidden=(32,))
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def tiny_config(num_envs: int, character: str = "fake", **kw) -> LLCConfig:
+    base = dict(
+        character=character, num_envs=num_envs, horizon=16, minibatch_size=num_envs * 8, disc_batch=64, epochs=2,
+        demo_buffer_size=512, demo_refresh=64, replay_size=1024, torch_threads=1, network=TINY, lr=3e-4,
+    )  # fmt: skip
+    base.update(kw)
+    return cpu_preset(**base)
+
+
+# ---------------------------------------------------------------------------- learning checks (no physics)
+def test_discriminator_separates_dataset_from_perturbed_copies():
+    torch.manual_seed(0)
+    env, rng, gen = FakeEnv(num_amp_frames=4), np.random.default_rng(0), torch.Generator().manual_seed(0)
+
+    def batch(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        demo = torch.as_tensor(env.demo_amp_windows(n, rng))
+        fake = torch.as_tensor(env.demo_amp_windows(n, rng))
+        fake = fake + torch.randn(fake.shape, generator=gen)  # perturbed copies of dataset windows
+        return demo, fake
+
+    de, norm = DiscEnc(env.amp_obs_dim * 4, TINY), RunningNorm(env.amp_obs_dim * 4)
+    opt = torch.optim.Adam(de.parameters(), lr=1e-3)
+    for _ in range(300):
+        demo, fake = batch(128)
+        norm.update(torch.cat([demo, fake]))
+        demo_n = norm(demo).requires_grad_(True)
+        demo_logit, fake_logit = de.disc_logit(demo_n), de.disc_logit(norm(fake))
+        loss = (
+            L.disc_bce(fake_logit, demo_logit)
+            + 5.0 * L.gradient_penalty(demo_logit, demo_n)
+            + 0.01 * de.logit.weight.square().sum()
+            + 1e-4 * L.weights_sq(de.disc_weights())
+        )
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    demo, fake = batch(1000)
+    with torch.no_grad():
+        acc_demo = (de.disc_logit(norm(demo)) > 0).float().mean().item()
+        acc_fake = (de.disc_logit(norm(fake)) < 0).float().mean().item()
+    assert acc_demo > 0.9 and acc_fake > 0.9, (acc_demo, acc_fake)
+
+
+def test_encoder_recovers_latents_on_synthetic_data():
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(0)
+    net = replace(TINY, latent_dim=8, disc_hidden=(128, 64))
+    mix = torch.randn(8, 40, generator=gen)  # windows are a fixed nonlinear function of the latent, plus noise
+
+    def windows(z: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(z @ mix) + 0.05 * torch.randn(z.shape[0], 40, generator=gen)
+
+    de = DiscEnc(40, net)
+    opt = torch.optim.Adam(de.parameters(), lr=2e-3)
+    for _ in range(400):
+        z = sample_latents(256, 8, gen)
+        loss = L.encoder_loss(de(windows(z))[1], z)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    z = sample_latents(1000, 8, gen)
+    with torch.no_grad():
+        align = (de(windows(z))[1] * z).sum(-1)
+    assert align.mean() > 0.9 and (align > 0.7).float().mean() > 0.9, align.mean()
+
+
+def test_trainer_runs_and_logs_on_a_fake_env(tmp_path):
+    cfg = tiny_config(8, checkpoint_every=2)
+    trainer = LLCTrainer(cfg, FakeEnv(8, num_amp_frames=4, episode_steps=20))
+    stats = trainer.train(3, tmp_path, progress=False)
+    for key in ("reward/disc", "reward/enc", "disc/agent_acc", "disc/demo_acc", "enc/alignment",
+                "episode/length", "episode/fall_rate", "loss/diversity", "perf/samples_per_s"):  # fmt: skip
+        assert key in stats and math.isfinite(stats[key]), key
+    assert trainer.global_step == 3 * cfg.batch_size
+    assert (tmp_path / "checkpoint.pt").is_file() and (tmp_path / "llc.pt").is_file()
+    assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
+    pol = load_llc(tmp_path / "llc.pt", character="fake", obs_layout_version=trainer.checkpoint()["obs_layout_version"])
+    a = pol.act(np.zeros((2, trainer.env.obs_dim), np.float32), sample_latents(2, 64).numpy())
+    assert a.shape == (2, trainer.env.action_dim)
+    # the first minibatch sees the rollout's own policy: log-probs recomputed in the update match exactly
+    trainer2 = LLCTrainer(cfg, FakeEnv(8, num_amp_frames=4, episode_steps=20))
+    buf = trainer2.rollout()
+    with torch.no_grad():
+        o = trainer2.obs_norm(buf["obs"].reshape(-1, trainer2.env.obs_dim))
+        mean = trainer2.actor_mean(o, buf["z"].reshape(-1, 64))
+        logp = trainer2.actor.log_prob(mean, buf["actions"].reshape(-1, trainer2.env.action_dim))
+    assert torch.allclose(logp, buf["logp"].reshape(-1), atol=1e-4)
+
+
+def comparable(stats: dict) -> dict:
+    """Statistics without timings, NaN made comparable."""
+    return {k: "nan" if math.isnan(v) else v for k, v in stats.items() if not k.startswith("perf/")}
+
+
+def run_and_resume(make_env, cfg: LLCConfig, tmp_path: Path, first: int, total: int, interrupt: bool = False) -> None:
+    """Uninterrupted run vs run stopped after `first` iterations and resumed in a fresh trainer and env."""
+    stats_a: dict[int, dict] = {}
+    a = LLCTrainer(cfg, make_env())
+    a.train(total, tmp_path / "a", progress=False, on_iteration=lambda i, s: stats_a.__setitem__(i, s))
+
+    stats_b: dict[int, dict] = {}
+
+    def on_iteration(i: int, s: dict) -> None:
+        stats_b[i] = s
+        if interrupt and i == first:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C: the trainer finishes this iteration, saves and stops
+
+    b = LLCTrainer(cfg, make_env())
+    if interrupt:
+        with pytest.raises(KeyboardInterrupt):
+            b.train(total, tmp_path / "b", progress=False, on_iteration=on_iteration)
+    else:
+        b.train(first, tmp_path / "b", progress=False, on_iteration=on_iteration)
+    assert b.iteration == first
+    del b
+    for it in range(1, first + 1):  # same seed, same numbers
+        assert comparable(stats_a[it]) == comparable(stats_b[it]), it
+    env = make_env()
+    env.reset()
+    env.step(np.zeros((cfg.num_envs, env.action_dim), np.float32))  # a different state: the checkpoint must win
+    c = LLCTrainer(cfg, env)
+    c.load(tmp_path / "b" / "checkpoint.pt")
+    assert c.iteration == first
+    stats_c: dict[int, dict] = {}
+    c.train(total, tmp_path / "b", progress=False, on_iteration=lambda i, s: stats_c.__setitem__(i, s))
+
+    for it in range(first + 1, total + 1):
+        assert comparable(stats_a[it]) == comparable(stats_c[it]), it
+    for name in ("actor", "critic", "disc_enc", "obs_norm", "amp_norm", "value_norm"):
+        sa, sc = getattr(a, name).state_dict(), getattr(c, name).state_dict()
+        assert all(torch.equal(sa[k], sc[k]) for k in sa), name
+    assert torch.equal(a.obs, c.obs) and a.global_step == c.global_step
+
+
+def test_resume_continues_exactly_on_a_fake_env(tmp_path):
+    cfg = tiny_config(8, checkpoint_every=1)
+    run_and_resume(lambda: FakeEnv(8, num_amp_frames=4, episode_steps=20), cfg, tmp_path, first=2, total=4)
+
+
+def test_ctrl_c_saves_an_exact_resume_point(tmp_path):
+    cfg = tiny_config(8, checkpoint_every=100)  # no periodic checkpoint before the interrupt
+    run_and_resume(lambda: FakeEnv(8, num_amp_frames=4, episode_steps=20), cfg, tmp_path, 2, 3, interrupt=True)
+
+
+# ---------------------------------------------------------------------------- the humanoid
+@pytest.fixture(scope="module")
+def walk_library():
+    if not WALK.is_file():
+        pytest.skip(f"{WALK} not present")
+    from motion.library import MotionLibrary
+    from sim.character import load_character
+
+    return MotionLibrary.from_path(WALK, load_character("humanoid"))
+
+
+def humanoid_env(n: int, motions):
+    from sim.env import EnvConfig, HumanoidEnv
+
+    return HumanoidEnv(EnvConfig(num_envs=n, seed=0, nthread=1), motions)
+
+
+def test_resume_continues_exactly_on_the_humanoid(tmp_path, walk_library):
+    cfg = tiny_config(8, character="humanoid", checkpoint_every=1)
+    run_and_resume(lambda: humanoid_env(8, walk_library), cfg, tmp_path, first=1, total=2)
+
+
+def test_ppo_raises_the_style_reward_on_the_humanoid():
+    """PPO against a fixed discriminator: the dataset is the humanoid holding its default pose (recorded from
+    the simulator), the discriminator is trained for a few iterations (actor frozen), then frozen; 40 PPO
+    iterations of the trainer must raise the style reward of the rollouts clearly above its start."""
+    from sim.env import EnvConfig, HumanoidEnv, ResetConfig
+
+    ref = HumanoidEnv(EnvConfig(num_envs=64, seed=1, nthread=1, reset=ResetConfig(mode="default")), None)
+    ref.reset()
+    hold = np.tile((-ref.action_offset / ref.action_scale).astype(np.float32), (64, 1))  # PD targets = default
+    windows = np.concatenate([ref.step(hold).amp_obs for _ in range(40)][10:])
+
+    env = HumanoidEnv(EnvConfig(num_envs=64, seed=0, nthread=1, reset=ResetConfig(mode="default")), None)
+    env.demo_amp_windows = lambda n, rng: windows[rng.integers(0, len(windows), n)]
+    cfg = tiny_config(64, character="humanoid", minibatch_size=512, disc_batch=128, enc_weight=0.0, style_weight=1.0)
+    trainer = LLCTrainer(cfg, env)
+
+    def freeze(module: torch.nn.Module, frozen: bool) -> None:
+        for p in module.parameters():
+            p.requires_grad_(not frozen)
+
+    freeze(trainer.actor, True)
+    for _ in range(3):  # discriminator (and critic) only
+        trainer.train_iteration()
+    freeze(trainer.actor, False)
+    freeze(trainer.disc_enc, True)
+    trainer.amp_norm.update = lambda x: None  # a fixed reward function from here on
+    rewards = [trainer.train_iteration()["reward/disc"] for _ in range(40)]
+    start, end = np.mean(rewards[:3]), np.mean(rewards[-5:])
+    print(f"style reward {start:.3f} -> {end:.3f}")
+    assert end > 1.3 * start, rewards
+
+
+# ---------------------------------------------------------------------------- command line
+def test_cli_errors_are_clear(tmp_path, capsys):
+    from training.cli import main
+
+    assert main(["hlc"]) == 2
+    assert "HLC" in capsys.readouterr().err
+    assert main(["llc", "--motions", str(tmp_path / "nope.txt"), "--iterations", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "nope.txt" in err and "Traceback" not in err
+    assert main(["llc", "--resume", str(tmp_path / "missing.pt")]) == 2
+    assert "missing.pt: no such checkpoint file" in capsys.readouterr().err
+    assert main(["llc", "--motions", str(WALK), "--envs", "1"]) == 2
+    assert "num_envs" in capsys.readouterr().err
+
+
+def test_cli_trains_and_resumes(tmp_path, walk_library, capsys):
+    from training.cli import main
+
+    out = tmp_path / "run"
+    args = ["llc", "--motions", str(WALK), "--envs", "4", "--out", str(out), "--no-progress", "--threads", "1"]
+    assert main([*args, "--iterations", "1"]) == 0
+    assert (out / "checkpoint.pt").is_file() and (out / "llc.pt").is_file()
+    assert (out / "llc.pt").stat().st_size < 10e6
+    assert main(["llc", "--resume", str(out / "checkpoint.pt"), "--iterations", "2", "--no-progress"]) == 0
+    assert "resumed" in capsys.readouterr().out
+    ckpt = torch.load(out / "checkpoint.pt", weights_only=False)
+    assert ckpt["train"]["iteration"] == 2 and ckpt["character"] == "humanoid" and ckpt["config"]["preset"] == "cpu"
+    pol = load_llc(out / "llc.pt", character="humanoid")
+    assert pol.act(np.zeros((1, pol.obs_dim), np.float32), sample_latents(1, 64).numpy()).shape == (1, 28)

@@ -1,0 +1,163 @@
+"""`python launch.py train llc ...`: train a low-level controller (HLC training is not built yet).
+
+    python launch.py train llc --motions ../shared/motions/deepmimic/dataset_humanoid3d_clips_locomotion_getup.txt \\
+        --preset cpu --envs 256 --out runs/llc
+    python launch.py train llc --resume runs/llc/checkpoint.pt      # continue exactly where it stopped
+
+Writes under --out: checkpoint.pt (resume: weights, optimizer, normalizers, counters, RNGs, buffers),
+llc.pt (inference only, for the viewer and export) and tb/ (TensorBoard scalars).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from controllers.checkpoint import CheckpointError, read_checkpoint
+from training.config import PRESETS, LLCConfig
+
+
+def _error(msg: str) -> int:
+    print(f"train: {msg}", file=sys.stderr)
+    return 2
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="launch.py train llc", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--motions", help="clip, dataset (.yaml / DeepMimic .txt) or folder of clips")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
+    p.add_argument("--envs", type=int, help="number of environments (preset default: cpu 256, reference 4096)")
+    p.add_argument("--character", default="humanoid")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--samples", type=float, help="total environment samples to train for (e.g. 5e7)")
+    p.add_argument(
+        "--iterations",
+        type=int,
+        help="stop once this many iterations are done in total, earlier ones of a resumed run included",
+    )
+    p.add_argument(
+        "--out",
+        help="output folder for checkpoints and TensorBoard (default runs/llc; on resume the checkpoint's folder)",
+    )
+    p.add_argument("--resume", nargs="?", const="auto", help="resume from a checkpoint.pt (default: OUT/checkpoint.pt)")
+    p.add_argument("--checkpoint-every", type=int, help="iterations between checkpoints")
+    p.add_argument("--threads", type=int, help="torch threads (preset default)")
+    p.add_argument("--env-threads", type=int, default=0, help="physics threads (0: all cores)")
+    p.add_argument("--lr", type=float)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--no-bf16", action="store_true", help="float32 everywhere (the cpu preset autocasts to bf16)")
+    p.add_argument("--trust-pickle", action="store_true", help="allow loading ASE .npy clips (pickles run code)")
+    p.add_argument("--no-progress", action="store_true")
+    return p.parse_args(argv)
+
+
+def build_config(args: argparse.Namespace) -> LLCConfig:
+    over: dict = {"character": args.character, "seed": args.seed, "out_dir": args.out or "runs/llc"}
+    if args.motions:
+        over["motions"] = str(args.motions)
+    if args.envs is not None:
+        over["num_envs"] = args.envs
+    if args.samples is not None:
+        over["total_samples"] = int(args.samples)
+    for name in ("checkpoint_every", "lr", "epochs"):
+        if getattr(args, name) is not None:
+            over[name] = getattr(args, name)
+    if args.threads is not None:
+        over["torch_threads"] = args.threads
+    if args.no_bf16:
+        over["bf16"] = False
+    cfg = PRESETS[args.preset](**over)
+    # small runs: keep minibatches dividing the batch
+    if cfg.batch_size < cfg.minibatch_size or cfg.batch_size % cfg.minibatch_size:
+        mb = min(cfg.minibatch_size, cfg.batch_size)
+        while cfg.batch_size % mb:
+            mb -= 1
+        cfg = replace(cfg, minibatch_size=mb, disc_batch=min(cfg.disc_batch, mb))
+    return cfg
+
+
+def train_llc(argv: list[str]) -> int:
+    args = parse_args(argv)
+    resume_path = None
+    if args.resume:
+        resume_path = Path(args.out or "runs/llc") / "checkpoint.pt" if args.resume == "auto" else Path(args.resume)
+        try:
+            ckpt = read_checkpoint(resume_path, "llc")
+        except CheckpointError as exc:
+            return _error(str(exc))
+        if "train" not in ckpt:
+            return _error(f"{resume_path}: an inference-only checkpoint cannot resume training (use checkpoint.pt)")
+        cfg = LLCConfig.from_dict(ckpt["config"])
+        if args.samples is not None:
+            cfg.total_samples = int(args.samples)
+        if args.motions:
+            cfg.motions = str(args.motions)
+        out = Path(args.out) if args.out else resume_path.parent
+        del ckpt
+    else:
+        try:
+            cfg = build_config(args)
+            cfg.validate()
+        except ValueError as exc:
+            return _error(str(exc))
+        out = Path(cfg.out_dir)
+    if not cfg.motions:
+        return _error("--motions is required: a clip, a dataset (.yaml or DeepMimic .txt) or a folder of clips")
+
+    from motion.clip import MotionFileError
+    from motion.library import MotionLibrary
+    from sim.character import load_character
+    from sim.env import EnvConfig, HumanoidEnv
+    from training.llc import LLCTrainer
+
+    try:
+        character = load_character(cfg.character)
+    except (KeyError, ValueError, FileNotFoundError) as exc:
+        return _error(f"unknown character {cfg.character!r} ({exc})")
+    try:
+        motions = MotionLibrary.from_path(cfg.motions, character, trust_pickle=args.trust_pickle)
+    except (MotionFileError, FileNotFoundError, ValueError) as exc:
+        return _error(f"cannot load motions: {exc}")
+
+    env = HumanoidEnv(
+        EnvConfig(character=cfg.character, num_envs=cfg.num_envs, seed=cfg.seed, nthread=args.env_threads), motions
+    )
+    trainer = LLCTrainer(cfg, env)
+    if resume_path is not None:
+        try:
+            trainer.load(resume_path)
+        except (CheckpointError, ValueError) as exc:
+            return _error(str(exc))
+        print(f"resumed {resume_path} at iteration {trainer.iteration} ({trainer.global_step} samples)")
+    end = args.iterations if args.iterations is not None else trainer.total_iterations
+    print(
+        f"training LLC ({cfg.preset} preset, {cfg.num_envs} envs, {cfg.batch_size} samples/iteration) "
+        f"-> {out}/checkpoint.pt, {out}/llc.pt; TensorBoard: tensorboard --logdir {out}/tb"
+    )
+    try:
+        trainer.train(end, out, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        print(f"stopped; resume with: python launch.py train llc --resume {out / 'checkpoint.pt'}", file=sys.stderr)
+        return 130
+    print(f"done: {trainer.iteration} iterations, {trainer.global_step} samples; controller: {out / 'llc.pt'}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(
+            "usage: launch.py train {llc,hlc} [options]\n\n  llc   train a low-level controller (ASE)\n"
+            "  hlc   train a task controller (not built yet)\n\n`launch.py train llc --help` for options."
+        )
+        return 0
+    kind, rest = argv[0], argv[1:]
+    if kind == "llc":
+        return train_llc(rest)
+    if kind == "hlc":
+        return _error("HLC (task controller) training is not built yet; only `train llc` is available")
+    return _error(f"unknown controller kind {kind!r}: use `train llc` (HLC training is not built yet)")

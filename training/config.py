@@ -1,0 +1,129 @@
+"""Dataclass configs of LLC training, with the `reference` (ASE, GPU scale) and `cpu` presets.
+
+Every field is saved in each checkpoint (`asdict`), so a run can be reproduced from its checkpoint.
+
+Differences of the `cpu` preset from the ASE reference, and why:
+- networks 512-256 (actor, critic, discriminator/encoder trunk) and a 256-128 latent MLP instead of
+  1024-1024-512 / 512-256: the reference sizes update at ~550 samples/s on 2 cores (stack-notes.md).
+- 256 environments x 32 steps = 8192 samples per iteration (reference 4096 x 32 = 131072), minibatch 4096
+  (2 per epoch) and 2 epochs instead of 16384 (8 per epoch) and 6: the update dominates CPU time, and
+  2 epochs keep the full loop above 0.3x the environment's own rate (bench/RESULTS.md).
+- discriminator batch 1024 dataset + 1024 rollout + 1024 replay windows per minibatch: the reference's
+  ratio (4096 per 16384 minibatch).
+- learning rate 5e-5 instead of 2e-5: 12x fewer Adam steps per iteration than the reference (4 vs 48)
+  and a CPU budget of ~1e7-1e8 samples instead of ~1e10. With ASE's fixed std exp(-2.9) ~ 0.055 the PPO
+  ratio is very sensitive to the mean: measured on the humanoid at N = 256, 1e-4 kept ~20% of samples
+  clipped after 10 iterations, 5e-5 ~10% (the normalizer's own drift alone: <1%). (--lr changes it.)
+- demo buffer 16384 windows and replay buffer 32768 (reference 200k each: 1 GB each on the CPU at 1250
+  floats per window); both keep the reference's policies (512 demo windows refreshed per iteration, replay
+  keep-probability 0.01 once full).
+- bf16 autocast for the critic and discriminator/encoder forward passes (stack-notes.md: ~2x on these CPUs);
+  the actor stays float32 so rollout and update log-probabilities are computed identically.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+from controllers.networks import NetworkConfig
+
+
+@dataclass
+class LLCConfig:
+    """Everything the LLC trainer needs; defaults are the ASE reference values."""
+
+    # run
+    preset: str = "reference"
+    character: str = "humanoid"
+    motions: str = ""  # clip file, dataset YAML or folder (motion.library.MotionLibrary.from_path)
+    seed: int = 0
+    num_envs: int = 4096
+    total_samples: int = 10_000_000_000
+    torch_threads: int = 0  # 0: leave torch's default
+    out_dir: str = "runs/llc"
+    checkpoint_every: int = 50  # iterations between resume checkpoints
+    # rollout / PPO
+    horizon: int = 32
+    minibatch_size: int = 16384
+    epochs: int = 6
+    lr: float = 2e-5
+    adam_eps: float = 1e-8
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip: float = 0.2
+    critic_coef: float = 5.0
+    bound_coef: float = 10.0
+    normalize_value: bool = True
+    eps_greedy: bool = True  # ~10% of envs act with the mean action
+    # rewards
+    style_weight: float = 0.5
+    enc_weight: float = 0.5
+    # discriminator
+    disc_coef: float = 5.0
+    disc_batch: int = 4096  # dataset, rollout and replay windows each, per minibatch
+    disc_grad_penalty: float = 5.0
+    disc_logit_reg: float = 0.01
+    disc_weight_decay: float = 1e-4
+    demo_buffer_size: int = 200_000
+    demo_refresh: int = 512
+    replay_size: int = 200_000
+    replay_keep_prob: float = 0.01
+    # skills
+    enc_coef: float = 5.0
+    div_coef: float = 0.01
+    latent_steps_min: int = 1
+    latent_steps_max: int = 150  # exclusive: intervals 1..149 control steps
+    # precision
+    bf16: bool = False  # autocast critic + discriminator/encoder forwards (actor stays float32)
+    network: NetworkConfig = field(default_factory=NetworkConfig.reference)
+
+    @property
+    def batch_size(self) -> int:
+        return self.num_envs * self.horizon
+
+    def validate(self) -> None:
+        if self.num_envs < 2:
+            raise ValueError("num_envs must be at least 2")
+        if self.minibatch_size > self.batch_size or self.batch_size % self.minibatch_size:
+            raise ValueError(f"minibatch_size {self.minibatch_size} must divide num_envs*horizon = {self.batch_size}")
+        if self.disc_batch > self.minibatch_size:
+            raise ValueError(f"disc_batch {self.disc_batch} exceeds minibatch_size {self.minibatch_size}")
+        if not 1 <= self.latent_steps_min < self.latent_steps_max:
+            raise ValueError("need 1 <= latent_steps_min < latent_steps_max")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict) -> LLCConfig:
+        d = {k: v for k, v in d.items() if k in {f.name for f in fields(LLCConfig)}}
+        d["network"] = NetworkConfig.from_dict(d.get("network", {}))
+        return LLCConfig(**d)
+
+
+def reference_preset(**overrides) -> LLCConfig:
+    """ASE's sizes and hyperparameters (GPU scale)."""
+    return LLCConfig(preset="reference", **overrides)
+
+
+def cpu_preset(**overrides) -> LLCConfig:
+    """Sizes that train on two CPU cores; differences from the reference are listed in this module's doc."""
+    base = dict(
+        preset="cpu",
+        num_envs=256,
+        total_samples=50_000_000,
+        torch_threads=2,
+        minibatch_size=4096,
+        epochs=2,
+        lr=5e-5,
+        disc_batch=1024,
+        demo_buffer_size=16384,
+        replay_size=32768,
+        bf16=True,
+        network=NetworkConfig.cpu(),
+    )
+    base.update(overrides)
+    return LLCConfig(**base)
+
+
+PRESETS = {"reference": reference_preset, "cpu": cpu_preset}

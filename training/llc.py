@@ -1,0 +1,420 @@
+"""ASE low-level controller training: PPO + adversarial imitation + skill encoder, readable top to bottom.
+
+One iteration =
+  1. rollout: `horizon` steps of all environments with per-env latents (resampled every 1-149 steps and at
+     every episode start) and eps-greedy actions;
+  2. rewards: r = 0.5 r_D (discriminator) + 0.5 r_E (encoder) on each transition's 10-frame window;
+     values and bootstrap values of the whole batch; GAE;
+  3. update: `epochs` x minibatches of one combined loss
+        L = L_ppo + 5 L_critic + 10 L_bound + 5 L_disc + 5 L_enc + 0.01 L_div
+     with one Adam optimizer over actor, critic, discriminator and encoder;
+  4. the rollout's windows go into the replay buffer.
+Method facts: shared/spec/ase-facts.md. Config and presets: training/config.py.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from controllers.checkpoint import check_compatible, llc_checkpoint, read_checkpoint, save_atomic
+from controllers.networks import Actor, Critic, DiscEnc, encoder_reward, sample_latents, style_reward
+from controllers.normalizer import RunningNorm
+from training import losses as L
+from training.config import LLCConfig
+from training.latents import LatentSchedule
+from training.replay import ReplayBuffer, WindowBuffer
+
+
+def env_character(env) -> str:
+    """The character name of an environment (HumanoidEnv holds a Character, test envs a string)."""
+    ch = getattr(env, "character", "")
+    return getattr(ch, "name", ch) or ""
+
+
+def obs_layout_version() -> int:
+    try:
+        from sim.observations import OBS_LAYOUT_VERSION
+    except ImportError:
+        return 0
+    return int(OBS_LAYOUT_VERSION)
+
+
+class LLCTrainer:
+    def __init__(self, cfg: LLCConfig, env) -> None:
+        """`env` follows sim.env.HumanoidEnv's interface (training/fake_env.py is a tiny stand-in for tests)."""
+        cfg.validate()
+        if env.num_envs != cfg.num_envs:
+            raise ValueError(f"environment has {env.num_envs} envs, config says {cfg.num_envs}")
+        self.cfg, self.env = cfg, env
+        if env_character(env) and env_character(env) != cfg.character:
+            raise ValueError(f"environment simulates {env_character(env)!r}, config says {cfg.character!r}")
+        if cfg.torch_threads:
+            torch.set_num_threads(cfg.torch_threads)
+        torch.manual_seed(cfg.seed)  # network initialization
+        self.gen = torch.Generator().manual_seed(cfg.seed + 1)  # latents, noise, minibatches, buffers
+        self.np_rng = np.random.default_rng(cfg.seed + 2)  # dataset windows
+
+        n, net = cfg.num_envs, cfg.network
+        self.window_dim = env.amp_obs_dim * env.num_amp_frames
+        self.actor = Actor(env.obs_dim, env.action_dim, net)
+        self.critic = Critic(env.obs_dim, net)
+        self.disc_enc = DiscEnc(self.window_dim, net)
+        self.obs_norm = RunningNorm(env.obs_dim)  # policy/critic observation
+        self.amp_norm = RunningNorm(self.window_dim)  # discriminator/encoder window
+        self.value_norm = RunningNorm(1)  # the critic predicts normalized values
+        params = [*self.actor.parameters(), *self.critic.parameters(), *self.disc_enc.parameters()]
+        self.optimizer = torch.optim.Adam(params, lr=cfg.lr, eps=cfg.adam_eps)
+
+        self.demo = WindowBuffer(cfg.demo_buffer_size, self.window_dim)
+        self.replay = ReplayBuffer(cfg.replay_size, self.window_dim, cfg.replay_keep_prob)
+        self.latents = LatentSchedule(n, net.latent_dim, cfg.latent_steps_min, cfg.latent_steps_max, self.gen)
+        self.stochastic_prob = L.eps_greedy_probs(n) if cfg.eps_greedy else torch.ones(n)
+        self.action_std = math.exp(net.action_log_std)
+
+        self.obs = torch.as_tensor(env.reset())
+        self.iteration, self.global_step = 0, 0
+
+    # ------------------------------------------------------------------ rollout
+    def autocast(self):
+        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.cfg.bf16)
+
+    def actor_mean(self, obs_n: torch.Tensor, z: torch.Tensor, low_precision: bool = False) -> torch.Tensor:
+        """Action means. Float32 for everything that enters a PPO ratio: with the fixed std exp(-2.9), bf16's
+        rounding of the means would add ~0.2 of noise to the log-ratio after every weight update."""
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.cfg.bf16 and low_precision):
+            return self.actor(obs_n, z).float()
+
+    @torch.no_grad()
+    def rollout(self) -> dict[str, torch.Tensor]:
+        """Collect horizon x num_envs transitions; returns (T, N, ...) tensors and episode statistics."""
+        T, N, env = self.cfg.horizon, self.cfg.num_envs, self.env
+        buf = {
+            "obs": torch.zeros(T, N, env.obs_dim),
+            "final_obs": torch.zeros(T, N, env.obs_dim),
+            "z": torch.zeros(T, N, self.cfg.network.latent_dim),
+            "actions": torch.zeros(T, N, env.action_dim),
+            "logp": torch.zeros(T, N),
+            "stochastic": torch.zeros(T, N, dtype=torch.bool),
+            "amp": torch.zeros(T, N, self.window_dim),
+            "terminated": torch.zeros(T, N, dtype=torch.bool),
+            "done": torch.zeros(T, N, dtype=torch.bool),
+        }
+        ep_lengths, falls, unstable = [], 0, 0
+        for t in range(T):
+            z = self.latents.current()
+            mean = self.actor_mean(self.obs_norm(self.obs), z)
+            stochastic = torch.rand(N, generator=self.gen) < self.stochastic_prob
+            noise = torch.randn(mean.shape, generator=self.gen) * self.action_std
+            actions = torch.where(stochastic[:, None], mean + noise, mean)
+            res = env.step(actions.numpy())
+
+            buf["obs"][t], buf["z"][t], buf["actions"][t] = self.obs, z, actions
+            buf["logp"][t], buf["stochastic"][t] = self.actor.log_prob(mean, actions), stochastic
+            buf["final_obs"][t] = torch.as_tensor(res.final_obs)
+            buf["amp"][t] = torch.as_tensor(res.amp_obs)
+            buf["terminated"][t] = torch.as_tensor(res.terminated)
+            done = torch.as_tensor(res.done)
+            buf["done"][t] = done
+            self.latents.resample(done)  # every new episode (recovery ones included) gets a new latent
+            self.obs = torch.as_tensor(res.obs)
+            ep_lengths += list(np.asarray(res.info.get("episode_lengths", [])))
+            falls += int(res.info.get("falls", 0))
+            unstable += int(res.info.get("unstable_resets", 0))
+        buf["stats"] = {
+            "episode/length": float(np.mean(ep_lengths)) if ep_lengths else float("nan"),
+            "episode/fall_rate": falls / max(int(buf["done"].sum()), 1),
+            "episode/falls": falls,
+            "episode/unstable_resets": unstable,
+        }
+        return buf
+
+    def value_from_critic(self, v: torch.Tensor) -> torch.Tensor:
+        """The critic predicts normalized values (running statistics of the returns) when normalize_value."""
+        return self.value_norm.denormalize(v[:, None])[:, 0] if self.cfg.normalize_value else v
+
+    @torch.no_grad()
+    def compute_rewards_and_advantages(self, buf: dict) -> None:
+        """Rewards from the discriminator and encoder, values, bootstrap values and GAE for the whole batch."""
+        cfg, flat = self.cfg, lambda x: x.reshape(-1, x.shape[-1])
+        T, N = buf["logp"].shape
+        with self.autocast():
+            logit, enc_mu = self.disc_enc(self.amp_norm(flat(buf["amp"])))
+            z = flat(buf["z"])
+            values_n = self.critic(self.obs_norm(flat(buf["obs"])), z)
+            next_values_n = self.critic(self.obs_norm(flat(buf["final_obs"])), z)
+        r_disc = style_reward(logit.float()).reshape(T, N)
+        r_enc = encoder_reward(enc_mu.float(), z).reshape(T, N)
+        rewards = cfg.style_weight * r_disc + cfg.enc_weight * r_enc
+        values = self.value_from_critic(values_n.float()).reshape(T, N)
+        next_values = self.value_from_critic(next_values_n.float()).reshape(T, N)
+        adv = L.gae(rewards, values, next_values, buf["terminated"], buf["done"], cfg.gamma, cfg.gae_lambda)
+        buf.update(rewards=rewards, values=values, advantages=adv, returns=adv + values)
+        buf["stats"].update(
+            {
+                "reward/total": rewards.mean().item(),
+                "reward/disc": r_disc.mean().item(),
+                "reward/enc": r_enc.mean().item(),
+                "disc/rollout_prob": torch.sigmoid(logit.float()).mean().item(),
+            }
+        )
+
+    # ------------------------------------------------------------------ update
+    def update(self, buf: dict) -> dict[str, float]:
+        cfg, B = self.cfg, self.cfg.batch_size
+        obs, z, actions = buf["obs"].reshape(B, -1), buf["z"].reshape(B, -1), buf["actions"].reshape(B, -1)
+        old_logp, stochastic = buf["logp"].reshape(B), buf["stochastic"].reshape(B)
+        amp = buf["amp"].reshape(B, -1)
+        adv = L.normalize_advantages(buf["advantages"].reshape(B), stochastic)
+        returns = buf["returns"].reshape(B, 1)
+        if cfg.normalize_value:
+            self.value_norm.update(returns)
+            returns_n = self.value_norm.normalize(returns).reshape(B)
+        else:
+            returns_n = returns.reshape(B)
+
+        # dataset windows: refresh part of the demo buffer (the minibatches draw from it below)
+        self.demo.store(torch.as_tensor(self.env.demo_amp_windows(cfg.demo_refresh, self.np_rng)))
+
+        k, sums, count = cfg.disc_batch, {}, 0
+        for _epoch in range(cfg.epochs):
+            perm = torch.randperm(B, generator=self.gen)
+            for start in range(0, B, cfg.minibatch_size):
+                idx = perm[start : start + cfg.minibatch_size]
+                mask = stochastic[idx]
+
+                # actor: clipped PPO on the stochastic samples, action-bound loss, diversity loss
+                self.obs_norm.update(obs[idx])
+                o, zi = self.obs_norm(obs[idx]), z[idx]
+                mean = self.actor_mean(o, zi)
+                new_logp = self.actor.log_prob(mean, actions[idx])
+                actor_loss, clip_frac = L.ppo_actor_loss(new_logp, old_logp[idx], adv[idx], cfg.clip, mask)
+                bound_loss = L.bound_loss(mean, mask)
+                z_new = sample_latents(len(idx), cfg.network.latent_dim, self.gen)
+                mean_new = self.actor_mean(o, z_new, low_precision=True)  # no ratio here: bf16 is fine
+                div_loss = L.diversity_loss(mean, mean_new, zi, z_new, mask)
+
+                # critic: MSE on normalized returns
+                with self.autocast():
+                    v = self.critic(o, zi)
+                critic_loss = L.value_loss(v.float(), returns_n[idx])
+
+                # discriminator (rollout + replay vs dataset windows) and encoder (rollout windows); the
+                # dataset windows go through the trunk on their own so the gradient penalty's double
+                # backward only spans them
+                di = idx[:k]
+                agent_w = amp[di]
+                demo_w = self.demo.sample(len(di), self.gen)
+                # policy windows from earlier iterations; on the first iteration the current batch stands in
+                replay_w = self.replay.sample(len(di), self.gen) if len(self.replay) else amp[idx[-len(di) :]]
+                self.amp_norm.update(torch.cat([agent_w, replay_w, demo_w]))
+                demo_n = self.amp_norm(demo_w).requires_grad_(True)
+                with self.autocast():
+                    h = self.disc_enc.trunk(self.amp_norm(torch.cat([agent_w, replay_w])))
+                    agent_logit = self.disc_enc.logit(h).squeeze(-1).float()
+                    enc_mu = torch.nn.functional.normalize(self.disc_enc.enc(h[: len(di)]).float(), dim=-1)
+                    demo_logit = self.disc_enc.disc_logit(demo_n).float()
+                bce = L.disc_bce(agent_logit, demo_logit)
+                gp = L.gradient_penalty(demo_logit, demo_n)
+                logit_reg = self.disc_enc.logit.weight.square().sum()
+                wd = L.weights_sq(self.disc_enc.disc_weights())
+                reg = cfg.disc_logit_reg * logit_reg + cfg.disc_grad_penalty * gp + cfg.disc_weight_decay * wd
+                disc_loss = bce + reg
+                enc_loss = L.encoder_loss(enc_mu, zi[: len(di)])
+
+                loss = (
+                    actor_loss
+                    + cfg.critic_coef * critic_loss
+                    + cfg.bound_coef * bound_loss
+                    + cfg.disc_coef * disc_loss
+                    + cfg.enc_coef * enc_loss
+                    + cfg.div_coef * div_loss
+                )
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                self.optimizer.step()
+
+                with torch.no_grad():
+                    ratio = torch.exp(new_logp - old_logp[idx])
+                    mb = {
+                        "loss/total": loss,
+                        "loss/actor": actor_loss,
+                        "loss/critic": critic_loss,
+                        "loss/bound": bound_loss,
+                        "loss/disc": disc_loss,
+                        "loss/disc_bce": bce,
+                        "loss/grad_penalty": gp,
+                        "loss/enc": enc_loss,
+                        "loss/diversity": div_loss,
+                        "ppo/clip_frac": clip_frac,
+                        "ppo/ratio_mean": L.masked_mean(ratio, mask),
+                        "ppo/ratio_std": L.masked_mean((ratio - 1).square(), mask).sqrt(),
+                        "disc/agent_acc": (agent_logit[: len(di)] < 0).float().mean(),
+                        "disc/demo_acc": (demo_logit > 0).float().mean(),
+                        "disc/demo_logit": demo_logit.mean(),
+                        "disc/agent_logit": agent_logit[: len(di)].mean(),
+                        "enc/alignment": -enc_loss,
+                    }
+                for name, val in mb.items():
+                    sums[name] = sums.get(name, 0.0) + float(val.detach())
+                count += 1
+
+        self.replay.add(amp, self.gen)
+        return {name: s / count for name, s in sums.items()}
+
+    # ------------------------------------------------------------------ loop
+    def train_iteration(self) -> dict[str, float]:
+        if len(self.demo) == 0:  # fill the dataset buffer once (a resumed run restores it instead)
+            self.demo.store(torch.as_tensor(self.env.demo_amp_windows(self.cfg.demo_buffer_size, self.np_rng)))
+        t0 = time.perf_counter()
+        buf = self.rollout()
+        t1 = time.perf_counter()
+        self.compute_rewards_and_advantages(buf)
+        stats = self.update(buf)
+        t2 = time.perf_counter()
+        self.iteration += 1
+        self.global_step += self.cfg.batch_size
+        stats.update(buf["stats"])
+        stats["perf/samples_per_s"] = self.cfg.batch_size / (t2 - t0)
+        stats["perf/rollout_s"] = t1 - t0
+        stats["perf/update_s"] = t2 - t1
+        return stats
+
+    @property
+    def total_iterations(self) -> int:
+        return math.ceil(self.cfg.total_samples / self.cfg.batch_size)
+
+    def train(
+        self,
+        iterations: int | None = None,
+        out_dir: str | Path | None = None,
+        progress: bool = True,
+        on_iteration: Callable[[int, dict], None] | None = None,
+    ) -> dict[str, float]:
+        """Run until `iterations` (default: total_samples) are done; checkpoints and TensorBoard under out_dir."""
+        from tqdm import tqdm
+
+        end = iterations if iterations is not None else self.total_iterations
+        out = Path(out_dir) if out_dir else None
+        writer = None
+        if out is not None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            # a resumed run drops the events an interrupted run logged after its last checkpoint
+            writer = SummaryWriter(str(out / "tb"), purge_step=self.global_step + 1 if self.iteration else None)
+        bar = tqdm(total=end, initial=self.iteration, disable=not progress, unit="it", dynamic_ncols=True)
+        stats: dict[str, float] = {}
+        # Ctrl-C: finish the running iteration, save, stop (a second Ctrl-C aborts at once). Saving only between
+        # iterations keeps every checkpoint an exact resume point.
+        stop = {"requested": False}
+        previous_handler = None
+        if threading.current_thread() is threading.main_thread():
+
+            def request_stop(signum, frame):
+                if stop["requested"]:
+                    raise KeyboardInterrupt
+                stop["requested"] = True
+                bar.write("stopping after this iteration (Ctrl-C again to abort without saving)")
+
+            previous_handler = signal.signal(signal.SIGINT, request_stop)
+        try:
+            while self.iteration < end and not stop["requested"]:
+                stats = self.train_iteration()
+                if writer is not None:
+                    for name, val in stats.items():
+                        writer.add_scalar(name, val, self.global_step)
+                bar.set_postfix(
+                    sps=f"{stats['perf/samples_per_s']:.0f}",
+                    r_disc=f"{stats['reward/disc']:.3f}",
+                    r_enc=f"{stats['reward/enc']:.3f}",
+                    ep_len=f"{stats['episode/length']:.0f}",
+                    falls=f"{stats['episode/fall_rate']:.2f}",
+                )
+                bar.update(1)
+                if on_iteration is not None:
+                    on_iteration(self.iteration, stats)
+                at_checkpoint = self.iteration % self.cfg.checkpoint_every == 0 or self.iteration == end
+                if out is not None and (at_checkpoint or stop["requested"]):
+                    self.save(out / "checkpoint.pt")
+                    self.save(out / "llc.pt", inference_only=True)
+            if stop["requested"]:
+                bar.write(
+                    f"stopped at iteration {self.iteration}" + (f"; saved {out / 'checkpoint.pt'}" if out else "")
+                )
+                raise KeyboardInterrupt
+        finally:
+            if previous_handler is not None:
+                signal.signal(signal.SIGINT, previous_handler)
+            bar.close()
+            if writer is not None:
+                writer.close()
+        return stats
+
+    # ------------------------------------------------------------------ checkpoints
+    def checkpoint(self, inference_only: bool = False) -> dict:
+        env = self.env
+        train = None
+        if not inference_only:
+            train = {
+                "iteration": self.iteration,
+                "global_step": self.global_step,
+                "optimizer": self.optimizer.state_dict(),
+                "torch_gen": self.gen.get_state(),
+                "torch_global": torch.get_rng_state(),
+                "np_rng": self.np_rng.bit_generator.state,
+                "env_rng": env.get_rng_state() if hasattr(env, "get_rng_state") else None,
+                "env_state": env.get_state(),
+                "obs": self.obs.clone(),
+                "latents": self.latents.state_dict(),
+                "demo": self.demo.state_dict(),
+                "replay": self.replay.state_dict(),
+            }
+        return llc_checkpoint(
+            character=env_character(env) or self.cfg.character,
+            obs_layout_version=obs_layout_version(),
+            obs_dim=env.obs_dim,
+            amp_obs_dim=env.amp_obs_dim,
+            num_amp_frames=env.num_amp_frames,
+            action_dim=env.action_dim,
+            network=self.cfg.network,
+            config=self.cfg.to_dict(),
+            actor=self.actor,
+            disc_enc=self.disc_enc,
+            obs_norm=self.obs_norm,
+            amp_norm=self.amp_norm,
+            critic=None if inference_only else self.critic,
+            value_norm=None if inference_only else self.value_norm,
+            train=train,
+        )
+
+    def save(self, path: str | Path, inference_only: bool = False) -> Path:
+        return save_atomic(self.checkpoint(inference_only), path)
+
+    def load(self, path: str | Path) -> None:
+        """Restore everything a resume needs (weights, optimizer, normalizers, counters, RNGs, env, buffers)."""
+        ckpt = read_checkpoint(path, "llc")
+        check_compatible(ckpt, path, env_character(self.env) or self.cfg.character, obs_layout_version())
+        if "train" not in ckpt:
+            raise ValueError(f"{path}: an inference-only checkpoint cannot resume training (use checkpoint.pt)")
+        for name in ("actor", "critic", "disc_enc", "obs_norm", "amp_norm", "value_norm"):
+            getattr(self, name).load_state_dict(ckpt[name])
+        tr = ckpt["train"]
+        self.optimizer.load_state_dict(tr["optimizer"])
+        self.iteration, self.global_step = tr["iteration"], tr["global_step"]
+        self.gen.set_state(tr["torch_gen"])
+        torch.set_rng_state(tr["torch_global"])
+        self.np_rng.bit_generator.state = tr["np_rng"]
+        if tr["env_rng"] is not None:
+            self.env.set_rng_state(tr["env_rng"])
+        self.env.set_state(tr["env_state"])
+        self.obs = tr["obs"].clone()
+        self.latents.load_state_dict(tr["latents"])
+        self.demo.load_state_dict(tr["demo"])
+        self.replay.load_state_dict(tr["replay"])
