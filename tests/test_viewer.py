@@ -293,3 +293,22 @@ def test_training_watcher_draws_and_fails_soft(display, monkeypatch):
     monkeypatch.setattr(window, "open_window", no_display)
     w = TrainingWatcher(env)
     assert not w.update() and not w.update() and "no display" in w.message
+
+
+def test_train_watch_flag_draws_the_trainers_own_environment(display, tmp_path, monkeypatch, deepmimic_dir):
+    """`launch.py train llc --watch` renders the environment the trainer steps, every env step."""
+    from app import watch
+    from training.cli import main
+
+    drawn = []
+    original = watch.TrainingWatcher.update
+
+    def spy(self, info=None):
+        ok = original(self, info)
+        drawn.append((ok, self.env.progress[self.env_index]))
+        return ok
+
+    monkeypatch.setattr(watch.TrainingWatcher, "update", spy)
+    args = ["llc", "--motions", str(deepmimic_dir / "humanoid3d_walk.txt"), "--envs", "4", "--out", str(tmp_path)]
+    assert main([*args, "--iterations", "1", "--no-progress", "--threads", "1", "--watch", "2"]) == 0
+    assert len(drawn) == 32 and drawn[0][0]  # one call per rollout step; the first one drew a frame

@@ -52,6 +52,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--no-bf16", action="store_true", help="float32 everywhere (the cpu preset autocasts to bf16)")
     p.add_argument("--trust-pickle", action="store_true", help="allow loading ASE .npy clips (pickles run code)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument(
+        "--watch",
+        nargs="?",
+        type=int,
+        const=0,
+        metavar="ENV",
+        help="show training environment ENV (default 0) live in a window, from the simulation the trainer steps",
+    )
     return p.parse_args(argv)
 
 
@@ -133,6 +141,14 @@ def train_llc(argv: list[str]) -> int:
         except (CheckpointError, ValueError) as exc:
             return _error(str(exc))
         print(f"resumed {resume_path} at iteration {trainer.iteration} ({trainer.global_step} samples)")
+    watcher = None
+    if args.watch is not None:
+        if not 0 <= args.watch < cfg.num_envs:
+            return _error(f"--watch {args.watch}: there are {cfg.num_envs} environments (0..{cfg.num_envs - 1})")
+        from app.watch import TrainingWatcher
+
+        watcher = TrainingWatcher(env, env_index=args.watch)
+        trainer.on_env_step = lambda: watcher.update({"iteration": trainer.iteration, "samples": trainer.global_step})
     end = args.iterations if args.iterations is not None else trainer.total_iterations
     print(
         f"training LLC ({cfg.preset} preset, {cfg.num_envs} envs, {cfg.batch_size} samples/iteration) "
@@ -143,6 +159,9 @@ def train_llc(argv: list[str]) -> int:
     except KeyboardInterrupt:
         print(f"stopped; resume with: python launch.py train llc --resume {out / 'checkpoint.pt'}", file=sys.stderr)
         return 130
+    finally:
+        if watcher is not None:
+            watcher.close()
     print(f"done: {trainer.iteration} iterations, {trainer.global_step} samples; controller: {out / 'llc.pt'}")
     return 0
 

@@ -81,6 +81,7 @@ class LLCTrainer:
 
         self.obs = torch.as_tensor(env.reset())
         self.iteration, self.global_step = 0, 0
+        self.on_env_step: Callable[[], None] | None = None  # e.g. the viewer's --watch window
 
     # ------------------------------------------------------------------ rollout
     def autocast(self):
@@ -115,6 +116,8 @@ class LLCTrainer:
             noise = torch.randn(mean.shape, generator=self.gen) * self.action_std
             actions = torch.where(stochastic[:, None], mean + noise, mean)
             res = env.step(actions.numpy())
+            if self.on_env_step is not None:
+                self.on_env_step()
 
             buf["obs"][t], buf["z"][t], buf["actions"][t] = self.obs, z, actions
             buf["logp"][t], buf["stochastic"][t] = self.actor.log_prob(mean, actions), stochastic
