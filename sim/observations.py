@@ -164,7 +164,11 @@ def _heading(root_rot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _to_heading(c: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarray:
     """World vectors (n, k, 3) into the heading frame: rotate by -yaw about z."""
     x, y = v[..., 0], v[..., 1]
-    return np.stack([c * x + s * y, c * y - s * x, v[..., 2]], axis=-1)
+    out = np.empty(v.shape, dtype=np.float32)
+    out[..., 0] = c * x + s * y
+    out[..., 1] = c * y - s * x
+    out[..., 2] = v[..., 2]
+    return out
 
 
 def policy_obs(pos: np.ndarray, rot: np.ndarray, vel: np.ndarray, ang_vel: np.ndarray) -> np.ndarray:

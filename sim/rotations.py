@@ -34,7 +34,11 @@ def cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Cross product over the last axis (faster than np.cross on small batches)."""
     ax, ay, az = a[..., 0], a[..., 1], a[..., 2]
     bx, by, bz = b[..., 0], b[..., 1], b[..., 2]
-    return np.stack([ay * bz - az * by, az * bx - ax * bz, ax * by - ay * bx], axis=-1)
+    out = np.empty(np.broadcast_shapes(a.shape, b.shape), dtype=np.result_type(a, b))
+    out[..., 0] = ay * bz - az * by
+    out[..., 1] = az * bx - ax * bz
+    out[..., 2] = ax * by - ay * bx
+    return out
 
 
 def quat_rotate(q: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -64,9 +68,14 @@ def quat_to_matrix(q: np.ndarray) -> np.ndarray:
 def quat_to_tan_norm(q: np.ndarray) -> np.ndarray:
     """6D rotation: [R x_hat, R z_hat] (tangent, then normal)."""
     w, x, y, z = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
-    tan = np.stack([1 - 2 * (y * y + z * z), 2 * (x * y + w * z), 2 * (x * z - w * y)], -1)
-    nrm = np.stack([2 * (x * z + w * y), 2 * (y * z - w * x), 1 - 2 * (x * x + y * y)], -1)
-    return np.concatenate([tan, nrm], axis=-1)
+    out = np.empty(q.shape[:-1] + (6,), dtype=q.dtype)
+    out[..., 0] = 1 - 2 * (y * y + z * z)
+    out[..., 1] = 2 * (x * y + w * z)
+    out[..., 2] = 2 * (x * z - w * y)
+    out[..., 3] = 2 * (x * z + w * y)
+    out[..., 4] = 2 * (y * z - w * x)
+    out[..., 5] = 1 - 2 * (x * x + y * y)
+    return out
 
 
 def quat_from_axis_angle(axis: np.ndarray, angle: np.ndarray) -> np.ndarray:
