@@ -177,6 +177,22 @@ def test_ctrl_c_saves_an_exact_resume_point(tmp_path):
     run_and_resume(lambda: FakeEnv(8, num_amp_frames=4, episode_steps=20), cfg, tmp_path, 2, 3, interrupt=True)
 
 
+def test_compact_state_resumes_without_buffers(tmp_path):
+    cfg = tiny_config(8, checkpoint_every=100)
+    a = LLCTrainer(cfg, FakeEnv(8, num_amp_frames=4, episode_steps=20))
+    a.train(2, None, progress=False)
+    full, compact = a.save(tmp_path / "full.pt"), a.save(tmp_path / "compact.pt", buffers=False)
+    assert compact.stat().st_size < full.stat().st_size
+    b = LLCTrainer(cfg, FakeEnv(8, num_amp_frames=4, episode_steps=20))
+    b.load(compact)
+    assert b.iteration == 2 and len(b.replay) == 0 and len(b.demo) == 0
+    for name in ("actor", "critic", "disc_enc", "obs_norm", "amp_norm", "value_norm"):
+        sa, sb = getattr(a, name).state_dict(), getattr(b, name).state_dict()
+        assert all(torch.equal(sa[k], sb[k]) for k in sa), name
+    stats = b.train_iteration()  # refills the dataset buffer, fills the replay buffer
+    assert np.isfinite(stats["loss/total"]) and len(b.demo) > 0 and len(b.replay) > 0
+
+
 # ---------------------------------------------------------------------------- the humanoid
 @pytest.fixture(scope="module")
 def walk_library():

@@ -361,7 +361,10 @@ class LLCTrainer:
         return stats
 
     # ------------------------------------------------------------------ checkpoints
-    def checkpoint(self, inference_only: bool = False) -> dict:
+    def checkpoint(self, inference_only: bool = False, buffers: bool = True) -> dict:
+        """inference_only: actor, discriminator/encoder, normalizers. buffers=False: a compact resumable state
+        (networks, optimizer, normalizers, counters, RNGs) without the dataset and replay windows, which a
+        resume refills (the dataset buffer from the clips, the replay buffer from new rollouts)."""
         env = self.env
         train = None
         if not inference_only:
@@ -376,8 +379,8 @@ class LLCTrainer:
                 "env_state": env.get_state(),
                 "obs": self.obs.clone(),
                 "latents": self.latents.state_dict(),
-                "demo": self.demo.state_dict(),
-                "replay": self.replay.state_dict(),
+                "demo": self.demo.state_dict() if buffers else None,
+                "replay": self.replay.state_dict() if buffers else None,
             }
         return llc_checkpoint(
             character=env_character(env) or self.cfg.character,
@@ -397,8 +400,8 @@ class LLCTrainer:
             train=train,
         )
 
-    def save(self, path: str | Path, inference_only: bool = False) -> Path:
-        return save_atomic(self.checkpoint(inference_only), path)
+    def save(self, path: str | Path, inference_only: bool = False, buffers: bool = True) -> Path:
+        return save_atomic(self.checkpoint(inference_only, buffers), path)
 
     def load(self, path: str | Path) -> None:
         """Restore everything a resume needs (weights, optimizer, normalizers, counters, RNGs, env, buffers)."""
@@ -419,5 +422,7 @@ class LLCTrainer:
         self.env.set_state(tr["env_state"])
         self.obs = tr["obs"].clone()
         self.latents.load_state_dict(tr["latents"])
-        self.demo.load_state_dict(tr["demo"])
-        self.replay.load_state_dict(tr["replay"])
+        if tr["demo"] is not None:  # a compact state has none: the first iteration refills them
+            self.demo.load_state_dict(tr["demo"])
+        if tr["replay"] is not None:
+            self.replay.load_state_dict(tr["replay"])
