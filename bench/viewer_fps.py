@@ -43,21 +43,11 @@ def start_xvfb(width: int, height: int) -> subprocess.Popen | None:
 
 def reference_llc(path: Path, sizes: str) -> Path:
     """An LLC checkpoint with ASE's network sizes ("reference") or the project's CPU sizes ("cpu")."""
-    from controllers.checkpoint import llc_checkpoint, save_atomic
-    from controllers.networks import Actor, DiscEnc, NetworkConfig
-    from controllers.normalizer import RunningNorm
-    from sim.character import load_character
-    from sim.observations import OBS_LAYOUT_VERSION, amp_layout, layout_size, policy_layout
+    from controllers.checkpoint import save_atomic, untrained_llc_checkpoint
+    from controllers.networks import NetworkConfig
 
-    ch = load_character("humanoid")
     net = NetworkConfig.reference() if sizes == "reference" else NetworkConfig.cpu()
-    obs, amp = layout_size(policy_layout(ch)), layout_size(amp_layout(ch))
-    ckpt = llc_checkpoint(
-        character=ch.name, obs_layout_version=OBS_LAYOUT_VERSION, obs_dim=obs, amp_obs_dim=amp, num_amp_frames=10,
-        action_dim=ch.num_dof, network=net, config={}, actor=Actor(obs, ch.num_dof, net),
-        disc_enc=DiscEnc(amp * 10, net), obs_norm=RunningNorm(obs), amp_norm=RunningNorm(amp * 10),
-    )  # fmt: skip
-    return save_atomic(ckpt, path)
+    return save_atomic(untrained_llc_checkpoint("humanoid", net), path)
 
 
 def baseline_physics(model, steps: int = 300) -> float:

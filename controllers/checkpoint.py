@@ -201,3 +201,18 @@ def llc_checkpoint(
     if train is not None:
         ckpt["train"] = train
     return ckpt
+
+
+def untrained_llc_checkpoint(character: str = "humanoid", network: NetworkConfig | None = None) -> dict:
+    """A randomly initialized LLC in the real format: for tests, benchmarks and trying the viewer's plumbing."""
+    from sim.character import load_character
+    from sim.observations import OBS_LAYOUT_VERSION, amp_layout, layout_size, policy_layout
+
+    ch = load_character(character)
+    net = network or NetworkConfig.cpu()
+    obs, amp, frames = layout_size(policy_layout(ch)), layout_size(amp_layout(ch)), 10
+    return llc_checkpoint(
+        character=ch.name, obs_layout_version=OBS_LAYOUT_VERSION, obs_dim=obs, amp_obs_dim=amp,
+        num_amp_frames=frames, action_dim=ch.num_dof, network=net, config={}, actor=Actor(obs, ch.num_dof, net),
+        disc_enc=DiscEnc(amp * frames, net), obs_norm=RunningNorm(obs), amp_norm=RunningNorm(amp * frames),
+    )  # fmt: skip

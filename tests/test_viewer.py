@@ -51,21 +51,11 @@ def display():
 
 def make_llc_checkpoint(path: Path) -> Path:
     """A tiny randomly initialized LLC checkpoint in the real format (enough to drive the viewer)."""
-    from controllers.checkpoint import llc_checkpoint, save_atomic
-    from controllers.networks import Actor, DiscEnc, NetworkConfig
-    from controllers.normalizer import RunningNorm
-    from sim.character import load_character
-    from sim.observations import OBS_LAYOUT_VERSION, amp_layout, layout_size, policy_layout
+    from controllers.checkpoint import save_atomic, untrained_llc_checkpoint
+    from controllers.networks import NetworkConfig
 
-    ch = load_character("humanoid")
     net = NetworkConfig(actor_hidden=(64, 64), critic_hidden=(64,), disc_hidden=(64,), style_hidden=(32,), style_dim=16)
-    obs, amp = layout_size(policy_layout(ch)), layout_size(amp_layout(ch))
-    ckpt = llc_checkpoint(
-        character=ch.name, obs_layout_version=OBS_LAYOUT_VERSION, obs_dim=obs, amp_obs_dim=amp, num_amp_frames=10,
-        action_dim=ch.num_dof, network=net, config={}, actor=Actor(obs, ch.num_dof, net),
-        disc_enc=DiscEnc(amp * 10, net), obs_norm=RunningNorm(obs), amp_norm=RunningNorm(amp * 10),
-    )  # fmt: skip
-    return save_atomic(ckpt, path)
+    return save_atomic(untrained_llc_checkpoint("humanoid", net), path)
 
 
 @pytest.fixture(scope="module")
