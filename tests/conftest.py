@@ -20,3 +20,14 @@ def deepmimic_dir() -> Path:
         return find()
     except FileNotFoundError as exc:
         pytest.skip(f"DeepMimic clips not available: {exc}")
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Deterministic, contention-free torch math: one thread for the test, restored after."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -16,13 +16,7 @@ from controllers.checkpoint import CheckpointError, llc_checkpoint, load_llc, sa
 from controllers.networks import Actor, Critic, DiscEnc, NetworkConfig
 from controllers.normalizer import RunningNorm
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -25,12 +25,7 @@ WALK = ROOT.parent / "shared" / "motions" / "deepmimic" / "humanoid3d_walk.txt"
 TINY = NetworkConfig(actor_hidden=(64, 32), critic_hidden=(64, 32), disc_hidden=(64, 32), style_hidden=(32,))
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_config(num_envs: int, character: str = "fake", **kw) -> LLCConfig:

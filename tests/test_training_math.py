@@ -14,13 +14,7 @@ from training import losses as L
 from training.latents import LatentSchedule
 from training.replay import ReplayBuffer, WindowBuffer
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_gae_by_hand():
