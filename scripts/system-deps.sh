@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Debian/Ubuntu packages for the viewer tests and headless rendering: Xvfb, Mesa, OSMesa, xdotool.
 set -euo pipefail
-pkgs="xvfb xauth libgl1-mesa-dri libglu1-mesa libosmesa6 libegl1 xdotool"
+pkgs="xvfb xauth libgl1-mesa-dri libglu1-mesa libosmesa6 libegl1 libegl-mesa0 xdotool"
 missing=""
 for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then
