@@ -1,6 +1,6 @@
 """`python launch.py train llc ...`: train a low-level controller (HLC training is not built yet).
 
-    python launch.py train llc --motions ../shared/motions/deepmimic/dataset_humanoid3d_clips_locomotion_getup.txt \\
+    python launch.py train llc --motions datasets/deepmimic_core.yaml \\
         --preset cpu --envs 256 --out runs/llc
     python launch.py train llc --resume runs/llc/checkpoint.pt      # continue exactly where it stopped
 
@@ -18,6 +18,8 @@ from pathlib import Path
 from controllers.checkpoint import CheckpointError, read_checkpoint
 from training.config import PRESETS, LLCConfig
 
+DEFAULT_MOTIONS = Path(__file__).resolve().parent.parent / "datasets" / "deepmimic_core.yaml"
+
 
 def _error(msg: str) -> int:
     print(f"train: {msg}", file=sys.stderr)
@@ -28,7 +30,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="launch.py train llc", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--motions", help="clip, dataset (.yaml / DeepMimic .txt) or folder of clips")
+    p.add_argument(
+        "--motions",
+        help=f"clip, dataset (.yaml / DeepMimic .txt) or folder of clips (default: {DEFAULT_MOTIONS})",
+    )
     p.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
     p.add_argument("--envs", type=int, help="number of environments (preset default: cpu 256, reference 4096)")
     p.add_argument("--character", default="humanoid")
@@ -114,7 +119,7 @@ def train_llc(argv: list[str]) -> int:
             return _error(str(exc))
         out = Path(cfg.out_dir)
     if not cfg.motions:
-        return _error("--motions is required: a clip, a dataset (.yaml or DeepMimic .txt) or a folder of clips")
+        cfg.motions = str(DEFAULT_MOTIONS)
 
     from motion.clip import MotionFileError
     from motion.library import MotionLibrary
