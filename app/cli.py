@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--character", default="humanoid", choices=("humanoid", "humanoid_sword_shield"))
-    p.add_argument("--llc", help="LLC checkpoint (.pt); default: the bundled one, once it exists")
+    p.add_argument("--llc", help="LLC checkpoint (.pt); default: checkpoints/llc.pt when it exists")
     p.add_argument("--hlc", help="HLC checkpoint: not available yet (the HLC issues)")
     p.add_argument("--policy", default="torch", choices=("torch", "onnx"), help="inference runtime (onnx: later)")
     p.add_argument("--motions", help="clip file, dataset file or folder (default: the DeepMimic clips)")

@@ -85,10 +85,16 @@ def load_motions(cfg: SessionConfig, character) -> tuple[Any | None, str]:
         return None, f"cannot load motions: {exc}"
 
 
+REPO = Path(__file__).resolve().parent.parent
+BUNDLED_LLC = REPO / "checkpoints" / "llc.pt"  # what `launch.py --viewer` drives when it exists
+
+
 def load_policy(cfg: SessionConfig) -> tuple[Any | None, str]:
     """The LLC, or None and a one-line reason (no checkpoint is not an error)."""
     if not cfg.llc:
-        return None, "no LLC checkpoint (pass --llc PATH; bundled checkpoints do not exist yet)"
+        if not BUNDLED_LLC.is_file():
+            return None, "no LLC checkpoint (pass --llc PATH; no bundled checkpoints/llc.pt yet)"
+        cfg.llc = str(BUNDLED_LLC)
     if cfg.policy_backend != "torch":
         return None, f"--policy {cfg.policy_backend}: not available yet (ONNX export is another issue); using none"
     try:

@@ -178,3 +178,17 @@ def test_modes_without_checkpoint_or_clips():
     s.spawn_strike_target()
     assert s.goals.strike_active
     s.frame(1 / 30)
+
+
+def test_bundled_llc_is_the_default_when_present(tmp_path, monkeypatch):
+    from app import session
+    from controllers.checkpoint import save_atomic, untrained_llc_checkpoint
+    from controllers.networks import NetworkConfig
+
+    monkeypatch.setattr(session, "BUNDLED_LLC", tmp_path / "llc.pt")
+    policy, why = session.load_policy(session.SessionConfig())
+    assert policy is None and "no bundled" in why
+    tiny = NetworkConfig(actor_hidden=(32,), critic_hidden=(32,), disc_hidden=(32,), style_hidden=(16,), style_dim=8)
+    save_atomic(untrained_llc_checkpoint("humanoid", tiny), tmp_path / "llc.pt")
+    policy, why = session.load_policy(session.SessionConfig())
+    assert policy is not None and policy.action_dim == 28
