@@ -255,6 +255,9 @@ def test_cli_errors_are_clear(tmp_path, capsys):
     assert "missing.pt: no such checkpoint file" in capsys.readouterr().err
     assert main(["llc", "--motions", str(WALK), "--envs", "1"]) == 2
     assert "num_envs" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["llc", "--hidden", "512,x"])
+    assert "comma-separated layer sizes" in capsys.readouterr().err
 
 
 def test_cli_trains_and_resumes(tmp_path, walk_library, capsys):
@@ -262,6 +265,7 @@ def test_cli_trains_and_resumes(tmp_path, walk_library, capsys):
 
     out = tmp_path / "run"
     args = ["llc", "--motions", str(WALK), "--envs", "4", "--out", str(out), "--no-progress", "--threads", "1"]
+    args += ["--hidden", "32,16"]
     assert main([*args, "--iterations", "1"]) == 0
     assert (out / "checkpoint.pt").is_file() and (out / "llc.pt").is_file()
     assert (out / "llc.pt").stat().st_size < 10e6
@@ -269,5 +273,6 @@ def test_cli_trains_and_resumes(tmp_path, walk_library, capsys):
     assert "resumed" in capsys.readouterr().out
     ckpt = torch.load(out / "checkpoint.pt", weights_only=False)
     assert ckpt["train"]["iteration"] == 2 and ckpt["character"] == "humanoid" and ckpt["config"]["preset"] == "cpu"
+    assert tuple(ckpt["network"]["actor_hidden"]) == (32, 16) == tuple(ckpt["network"]["disc_hidden"])
     pol = load_llc(out / "llc.pt", character="humanoid")
     assert pol.act(np.zeros((1, pol.obs_dim), np.float32), sample_latents(1, 64).numpy()).shape == (1, 28)

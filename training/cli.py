@@ -52,6 +52,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--checkpoint-every", type=int, help="iterations between checkpoints")
     p.add_argument("--threads", type=int, help="torch threads (preset default)")
     p.add_argument("--env-threads", type=int, default=0, help="physics threads (0: all cores)")
+    p.add_argument(
+        "--hidden",
+        type=_sizes,
+        metavar="N,N,...",
+        help="hidden layer sizes of actor, critic and discriminator/encoder (preset default: cpu 512,256; "
+        "reference 1024,1024,512)",
+    )
     p.add_argument("--lr", type=float)
     p.add_argument("--epochs", type=int)
     p.add_argument("--no-bf16", action="store_true", help="float32 everywhere (the cpu preset autocasts to bf16)")
@@ -66,6 +73,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="show training environment ENV (default 0) live in a window, from the simulation the trainer steps",
     )
     return p.parse_args(argv)
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated layer sizes like 512,256, got {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"layer sizes must be positive, got {text!r}")
+    return sizes
 
 
 def build_config(args: argparse.Namespace) -> LLCConfig:
@@ -84,6 +101,8 @@ def build_config(args: argparse.Namespace) -> LLCConfig:
     if args.no_bf16:
         over["bf16"] = False
     cfg = PRESETS[args.preset](**over)
+    if args.hidden:
+        cfg.network = replace(cfg.network, actor_hidden=args.hidden, critic_hidden=args.hidden, disc_hidden=args.hidden)
     # small runs: keep minibatches dividing the batch
     if cfg.batch_size < cfg.minibatch_size or cfg.batch_size % cfg.minibatch_size:
         mb = min(cfg.minibatch_size, cfg.batch_size)
