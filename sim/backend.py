@@ -82,8 +82,9 @@ class CpuBackend:
         ids = np.asarray(ids)
         if ids.size == 0:
             return
-        if reset:
-            self.batch.reset(ids, stage=mujoco.mjtStage.mjSTAGE_NONE)
+        if reset:  # a fresh start without mj_resetData's cost: clear time, warm start and applied forces
+            for name in self._CLEARED_ON_RESET:
+                self.batch.bind(name)[ids] = 0.0
         self._qpos[ids] = qpos
         self._qvel[ids] = qvel
         self._ctrl[ids] = ctrl
@@ -109,6 +110,7 @@ class CpuBackend:
         self._unstable = failed | ~finite | reset_by_mujoco | (np.abs(self._qvel).max(1) > MAX_QVEL)
 
     _FULL_STATE = ("time", "qpos", "qvel", "qacc_warmstart", "ctrl")
+    _CLEARED_ON_RESET = ("time", "qacc_warmstart", "qfrc_applied", "xfrc_applied")
 
     def get_full_state(self) -> dict[str, np.ndarray]:
         return {name: self.batch.bind(name).copy() for name in self._FULL_STATE}

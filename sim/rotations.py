@@ -120,8 +120,8 @@ def quat_slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 def heading_angle(q: np.ndarray) -> np.ndarray:
     """Yaw of the rotated x axis in the world xy plane."""
-    fwd = quat_rotate(q, np.broadcast_to(np.array([1.0, 0.0, 0.0]), q.shape[:-1] + (3,)))
-    return np.arctan2(fwd[..., 1], fwd[..., 0])
+    w, x, y, z = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
+    return np.arctan2(2 * (x * y + w * z), 1 - 2 * (y * y + z * z))
 
 
 def heading_quat_inv(q: np.ndarray) -> np.ndarray:
