@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim.arrays import empty, namespace
 from sim.character import Character
 from sim.rotations import heading_angle, quat_rotate, quat_to_rotvec, quat_to_tan_norm
 
@@ -158,13 +159,15 @@ class JointIndex:
 def _heading(root_rot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """cos and sin of the root's yaw, (n, 1) each."""
     yaw = heading_angle(root_rot)
-    return np.cos(yaw)[:, None], np.sin(yaw)[:, None]
+    xp = namespace(yaw)
+    return xp.cos(yaw)[:, None], xp.sin(yaw)[:, None]
 
 
 def _to_heading(c: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarray:
     """World vectors (n, k, 3) into the heading frame: rotate by -yaw about z."""
     x, y = v[..., 0], v[..., 1]
-    out = np.empty(v.shape, dtype=np.float32)
+    xp = namespace(v)
+    out = empty(xp, v.shape, v, dtype=xp.float32)
     out[..., 0] = c * x + s * y
     out[..., 1] = c * y - s * x
     out[..., 2] = v[..., 2]
@@ -178,16 +181,10 @@ def policy_obs(pos: np.ndarray, rot: np.ndarray, vel: np.ndarray, ang_vel: np.nd
     c, s = _heading(rot[:, 0])
     rel = _to_heading(c, s, pos[:, 1:] - root_pos[:, None])
     rot6 = _to_heading(c, s, quat_to_tan_norm(rot).reshape(n, 2 * b, 3))
-    return np.concatenate(
-        [
-            root_pos[:, 2:3],
-            rel.reshape(n, -1),
-            rot6.reshape(n, -1),
-            _to_heading(c, s, vel).reshape(n, -1),
-            _to_heading(c, s, ang_vel).reshape(n, -1),
-        ],
-        axis=1,
-    ).astype(np.float32)
+    xp = namespace(pos)
+    parts = [root_pos[:, 2:3], rel.reshape(n, -1), rot6.reshape(n, -1)]
+    parts += [_to_heading(c, s, vel).reshape(n, -1), _to_heading(c, s, ang_vel).reshape(n, -1)]
+    return xp.concat([xp.astype(p, xp.float32) for p in parts], axis=1)
 
 
 def amp_obs(idx: JointIndex, qpos: np.ndarray, qvel: np.ndarray, key_pos: np.ndarray) -> np.ndarray:
@@ -197,8 +194,9 @@ def amp_obs(idx: JointIndex, qpos: np.ndarray, qvel: np.ndarray, key_pos: np.nda
     c, s = _heading(root_rot)
     root6 = _to_heading(c, s, quat_to_tan_norm(root_rot).reshape(n, 2, 3))
     ang_world = quat_rotate(root_rot, qvel[:, 3:6])  # free-joint angular velocity is root-local
-    root_vel = _to_heading(c, s, np.stack([qvel[:, 0:3], ang_world], axis=1))
-    joints = np.empty((n, len(idx.qpos_adr), 6))
+    xp = namespace(qpos)
+    root_vel = _to_heading(c, s, xp.stack([qvel[:, 0:3], ang_world], axis=1))
+    joints = empty(xp, (n, len(idx.qpos_adr), 6), qpos)
     if len(idx.ball_qpos):
         quats = qpos[:, idx.ball_qpos[:, None] + np.arange(4)]  # (n, Jb, 4)
         joints[:, idx.ball_slot] = quat_to_tan_norm(quats)
@@ -206,16 +204,14 @@ def amp_obs(idx: JointIndex, qpos: np.ndarray, qvel: np.ndarray, key_pos: np.nda
         joints[:, idx.hinge_slot] = qpos[:, idx.hinge_qpos, None]
     dof_vel = qvel[:, 6 : 6 + idx.num_dof]
     key = _to_heading(c, s, key_pos - root_pos[:, None])
-    return np.concatenate(
-        [root_pos[:, 2:3], root6.reshape(n, -1), root_vel.reshape(n, -1), joints.reshape(n, -1), dof_vel,
-         key.reshape(n, -1)],
-        axis=1,
-    ).astype(np.float32)  # fmt: skip
+    parts = [root_pos[:, 2:3], root6.reshape(n, -1), root_vel.reshape(n, -1), joints.reshape(n, -1), dof_vel]
+    parts.append(key.reshape(n, -1))
+    return xp.concat([xp.astype(p, xp.float32) for p in parts], axis=1)
 
 
 def joint_positions(idx: JointIndex, qpos: np.ndarray) -> np.ndarray:
     """Actuated joint positions in action units: ball rotation vectors (3) and hinge angles (1), in DoF order."""
-    out = np.empty((qpos.shape[0], idx.num_dof))
+    out = empty(namespace(qpos), (qpos.shape[0], idx.num_dof), qpos)
     if len(idx.ball_qpos):
         out[:, idx.ball_dof] = quat_to_rotvec(qpos[:, idx.ball_qpos[:, None] + np.arange(4)]).reshape(len(qpos), -1)
     if len(idx.hinge_qpos):

@@ -1,17 +1,23 @@
-"""Vectorized rotation math on numpy arrays. Quaternions are (w, x, y, z), unit norm.
+"""Vectorized rotation math. Quaternions are (w, x, y, z), unit norm.
 
-Every function takes arrays shaped (..., 4) / (..., 3) and broadcasts.
+Every function takes arrays shaped (..., 4) / (..., 3) and broadcasts. The
+functions observations use (`cross`, `quat_mul`, `quat_rotate`,
+`quat_to_tan_norm`, `quat_to_rotvec`, `heading_angle`) accept numpy arrays or
+torch tensors on any device (`sim/arrays.py`); the rest are numpy.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from sim.arrays import empty, namespace
+
 
 def quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     aw, ax, ay, az = a[..., 0], a[..., 1], a[..., 2], a[..., 3]
     bw, bx, by, bz = b[..., 0], b[..., 1], b[..., 2], b[..., 3]
-    return np.stack(
+    xp = namespace(a)
+    return xp.stack(
         [
             aw * bw - ax * bx - ay * by - az * bz,
             aw * bx + ax * bw + ay * bz - az * by,
@@ -34,7 +40,8 @@ def cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Cross product over the last axis (faster than np.cross on small batches)."""
     ax, ay, az = a[..., 0], a[..., 1], a[..., 2]
     bx, by, bz = b[..., 0], b[..., 1], b[..., 2]
-    out = np.empty(np.broadcast_shapes(a.shape, b.shape), dtype=np.result_type(a, b))
+    xp = namespace(a)
+    out = empty(xp, np.broadcast_shapes(a.shape, b.shape), a, dtype=xp.result_type(a, b))
     out[..., 0] = ay * bz - az * by
     out[..., 1] = az * bx - ax * bz
     out[..., 2] = ax * by - ay * bx
@@ -68,7 +75,7 @@ def quat_to_matrix(q: np.ndarray) -> np.ndarray:
 def quat_to_tan_norm(q: np.ndarray) -> np.ndarray:
     """6D rotation: [R x_hat, R z_hat] (tangent, then normal)."""
     w, x, y, z = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
-    out = np.empty(q.shape[:-1] + (6,), dtype=q.dtype)
+    out = empty(namespace(q), (*q.shape[:-1], 6), q)
     out[..., 0] = 1 - 2 * (y * y + z * z)
     out[..., 1] = 2 * (x * y + w * z)
     out[..., 2] = 2 * (x * z - w * y)
@@ -95,10 +102,11 @@ def quat_from_rotvec(r: np.ndarray) -> np.ndarray:
 
 def quat_to_rotvec(q: np.ndarray) -> np.ndarray:
     """Logarithm map: quaternion -> rotation vector, angle in [0, pi]."""
-    q = np.where(q[..., :1] < 0, -q, q)
-    s = np.linalg.norm(q[..., 1:], axis=-1, keepdims=True)
-    angle = 2.0 * np.arctan2(s, q[..., :1])
-    k = np.where(s > 1e-8, angle / np.maximum(s, 1e-12), 2.0)
+    xp = namespace(q)
+    q = xp.where(q[..., :1] < 0, -q, q)
+    s = xp.linalg.vector_norm(q[..., 1:], axis=-1, keepdims=True)
+    angle = 2.0 * xp.atan2(s, q[..., :1])
+    k = xp.where(s > 1e-8, angle / xp.clip(s, min=1e-12), 2.0)
     return k * q[..., 1:]
 
 
@@ -121,7 +129,7 @@ def quat_slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
 def heading_angle(q: np.ndarray) -> np.ndarray:
     """Yaw of the rotated x axis in the world xy plane."""
     w, x, y, z = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
-    return np.arctan2(2 * (x * y + w * z), 1 - 2 * (y * y + z * z))
+    return namespace(q).atan2(2 * (x * y + w * z), 1 - 2 * (y * y + z * z))
 
 
 def heading_quat_inv(q: np.ndarray) -> np.ndarray:

@@ -178,3 +178,27 @@ def test_fall_starts_are_exempt_from_termination_for_recovery_steps() -> None:
     for _ in range(10):
         assert not env.step(zero).terminated.any()  # lying on the floor, but exempt
     assert env.step(zero).terminated.all()  # step 11: the fallen state ends the episode
+
+
+def test_observations_are_array_library_neutral(env: HumanoidEnv) -> None:
+    """The same observation code runs on torch tensors (a GPU backend's arrays) and gives numpy's numbers."""
+    torch = pytest.importorskip("torch")
+    from sim.observations import amp_obs, joint_positions, policy_obs
+
+    env.reset()
+    rng = np.random.default_rng(3)
+    for _ in range(4):
+        env.step(rng.uniform(-1, 1, (8, 28)).astype(np.float32))
+    pos, quat, lin, ang = (np.ascontiguousarray(a) for a in env._bodies())
+    qpos, qvel = (np.ascontiguousarray(a) for a in env._char_state())
+    key = pos[:, env._key_ids]
+    t = torch.from_numpy
+    np.testing.assert_allclose(
+        policy_obs(t(pos), t(quat), t(lin), t(ang)).numpy(), policy_obs(pos, quat, lin, ang), atol=1e-5
+    )
+    np.testing.assert_allclose(
+        amp_obs(env.joints, t(qpos), t(qvel), t(key)).numpy(), amp_obs(env.joints, qpos, qvel, key), atol=1e-5
+    )
+    np.testing.assert_allclose(
+        joint_positions(env.joints, t(qpos)).numpy(), joint_positions(env.joints, qpos), atol=1e-9
+    )

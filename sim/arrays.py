@@ -1,0 +1,28 @@
+"""Array-library neutrality for the math that observations use.
+
+The CPU environment passes numpy arrays; a GPU backend (MuJoCo Warp) passes
+torch tensors on its device. `namespace(x)` returns numpy itself for numpy
+inputs (no wrapper cost on the CPU path) and the array-API namespace of
+anything else, so one implementation of each formula serves both.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def namespace(x: Any) -> Any:
+    if isinstance(x, np.ndarray | np.generic | float | int):
+        return np
+    from array_api_compat import array_namespace
+
+    return array_namespace(x)
+
+
+def empty(xp: Any, shape: tuple[int, ...], like: Any, dtype: Any = None) -> Any:
+    """An uninitialized array of `shape` on `like`'s device, with `like`'s dtype unless given."""
+    if xp is np:
+        return np.empty(shape, dtype=dtype or like.dtype)
+    return xp.empty(tuple(shape), dtype=dtype or like.dtype, device=like.device)
