@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Install everything and run the test suite (the README's test command).
+# Install everything, lint, and run the test suite (the README's test command). Arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/system-deps.sh
 bash scripts/install.sh
 PY=${PYTHON:-python3}
+$PY -m ruff check .
+$PY -m ruff format --check .
 set +e
 $PY -m pytest "$@"
 rc=$?
