@@ -202,3 +202,26 @@ def test_observations_are_array_library_neutral(env: HumanoidEnv) -> None:
     np.testing.assert_allclose(
         joint_positions(env.joints, t(qpos)).numpy(), joint_positions(env.joints, qpos), atol=1e-9
     )
+
+
+def test_recovery_episode_keeps_the_fallen_state() -> None:
+    """After a fall, a recovery episode starts where the character lies, with a new history and fall grace."""
+    from sim.env import RESET_RECOVERY
+
+    reset = ResetConfig(mode="mix", recovery_prob=1.0, fall_pool_prob=0.0, recovery_steps=5)
+    env = HumanoidEnv(EnvConfig(num_envs=4, seed=0, nthread=1, reset=reset))
+    env.reset()
+    zero = np.zeros((4, 28), np.float32)
+    for _ in range(150):
+        before = env.backend.qpos.copy()
+        res = env.step(zero)
+        if res.terminated.any():
+            break
+    i = int(np.nonzero(res.terminated)[0][0])
+    assert res.reset_kind[i] == RESET_RECOVERY
+    lying = env.backend.qpos[i, :3].copy()
+    assert lying[2] < 0.5 and not np.allclose(env.backend.qpos[i], before[i])  # not restarted: still down
+    np.testing.assert_allclose(res.final_obs[i], res.obs[i])  # same state, new episode
+    hist = env.amp_hist[i]
+    assert np.allclose(hist, hist[0])  # history = copies of the current frame
+    assert env.progress[i] == 0 and env.suppress_fall[i] == 5
