@@ -93,7 +93,7 @@ def load_policy(cfg: SessionConfig) -> tuple[Any | None, str]:
     """The LLC, or None and a one-line reason (no checkpoint is not an error)."""
     if not cfg.llc:
         if not BUNDLED_LLC.is_file():
-            return None, "no LLC checkpoint (pass --llc PATH; no bundled checkpoints/llc.pt yet)"
+            return None, "no LLC checkpoint (pass --llc PATH; no bundled checkpoints/llc.pt yet: checkpoints/README.md)"
         cfg.llc = str(BUNDLED_LLC)
     if cfg.policy_backend != "torch":
         return None, f"--policy {cfg.policy_backend}: not available yet (ONNX export is another issue); using none"
