@@ -107,18 +107,13 @@ class TrainingWatcher:
 
     def close(self) -> None:
         self.active = False
-        if self._renderer is not None:
-            try:
-                self._renderer.close()
-            except Exception:
-                pass
-            self._renderer = None
-        if self._window is not None:
-            try:
-                self._window.close()
-            except Exception:
-                pass
-            self._window = None
+        for thing in (self._renderer, self._window):
+            if thing is not None:
+                try:
+                    thing.close()
+                except Exception:  # a window the user already closed, a lost GL context: nothing to keep
+                    pass
+        self._renderer = self._window = None
 
 
 def _fmt(v: Any) -> str:
