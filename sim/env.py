@@ -332,19 +332,14 @@ class HumanoidEnv:
         self.counters["falls"] += int(terminated.sum())
         self.counters["unstable_resets"] += int(unstable.sum())
         self.counters["timeouts"] += int((timeout & ~terminated & ~unstable).sum())
-        if self.cfg.auto_reset:
-            done_ids = np.nonzero(terminated | truncated)[0]
-            if done_ids.size:
-                kinds = self._reset(done_ids, fell=terminated[done_ids])
-                reset_kind[done_ids] = kinds
-            if unstable.any():  # a clean default-pose restart whatever the mix says
-                bad = np.nonzero(unstable)[0]
-                self._reset(bad, fell=np.zeros(bad.size, dtype=bool), mode="default")
-                reset_kind[bad] = RESET_UNSTABLE
-        elif unstable.any():
-            bad = np.nonzero(unstable)[0]
+        bad = np.nonzero(unstable)[0]
+        if bad.size:  # a clean default-pose restart whatever the mix says, with or without auto_reset
             self._reset(bad, fell=np.zeros(bad.size, dtype=bool), mode="default")
             reset_kind[bad] = RESET_UNSTABLE
+        if self.cfg.auto_reset:
+            done_ids = np.nonzero((terminated | truncated) & ~unstable)[0]
+            if done_ids.size:
+                reset_kind[done_ids] = self._reset(done_ids, fell=terminated[done_ids])
         info = {"episode_lengths": lengths, "falls": int(terminated.sum()), "unstable_resets": int(unstable.sum())}
         return StepResult(self.obs.copy(), final_obs, amp_window, terminated, truncated, reset_kind, info)
 

@@ -138,11 +138,13 @@ def test_projectile_hits_character(env: HumanoidEnv) -> None:
 def test_unstable_physics_resets_that_env_only(env: HumanoidEnv) -> None:
     env.reset(mode="default")
     before = env.counters["unstable_resets"]
+    episodes = env.counters["episodes"]
     env.backend.qvel[5, 10] = np.nan
     res = env.step(np.zeros((8, 28), np.float32))
     assert res.truncated[5] and not res.terminated[5]
     assert res.reset_kind[5] == RESET_UNSTABLE
     assert env.counters["unstable_resets"] == before + 1
+    assert env.counters["episodes"] == episodes + 1  # restarted once, not by the mix and then again
     assert np.isfinite(env.backend.qpos).all() and np.isfinite(res.obs).all()
     assert np.isfinite(res.final_obs).all() and np.isfinite(res.amp_obs).all()
     assert np.abs(res.final_obs[5]).sum() > 0  # the last good observation, not zeros
