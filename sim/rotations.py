@@ -56,10 +56,6 @@ def quat_rotate(q: np.ndarray, v: np.ndarray) -> np.ndarray:
     return v + w * t + cross(u, t)
 
 
-def quat_rotate_inv(q: np.ndarray, v: np.ndarray) -> np.ndarray:
-    return quat_rotate(quat_conj(q), v)
-
-
 def quat_to_matrix(q: np.ndarray) -> np.ndarray:
     w, x, y, z = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
     return np.stack(
@@ -89,15 +85,6 @@ def quat_from_axis_angle(axis: np.ndarray, angle: np.ndarray) -> np.ndarray:
     axis = np.asarray(axis, dtype=np.float64)
     angle = np.asarray(angle, dtype=np.float64)[..., None]
     return np.concatenate([np.cos(angle / 2), np.sin(angle / 2) * axis], axis=-1)
-
-
-def quat_from_rotvec(r: np.ndarray) -> np.ndarray:
-    """Exponential map: rotation vector -> quaternion."""
-    angle = np.linalg.norm(r, axis=-1, keepdims=True)
-    half = 0.5 * angle
-    # sin(half)/angle, with its limit 0.5 at zero
-    k = np.where(angle > 1e-8, np.sin(half) / np.maximum(angle, 1e-12), 0.5 - angle**2 / 48.0)
-    return np.concatenate([np.cos(half), k * r], axis=-1)
 
 
 def quat_to_rotvec(q: np.ndarray) -> np.ndarray:
