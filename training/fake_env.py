@@ -86,14 +86,12 @@ class FakeEnv:
         return np.concatenate([pos, vel], -1).reshape(n, -1).astype(np.float32)
 
     def get_state(self) -> dict:
-        return {k: getattr(self, k).copy() for k in ("pos", "vel", "progress", "history")}
+        state = {k: getattr(self, k).copy() for k in ("pos", "vel", "progress", "history")}
+        return {**state, "rng": self.rng.bit_generator.state}
 
     def set_state(self, state: dict) -> None:
         for k, v in state.items():
-            setattr(self, k, np.array(v, copy=True))
-
-    def get_rng_state(self) -> dict:
-        return self.rng.bit_generator.state
-
-    def set_rng_state(self, state: dict) -> None:
-        self.rng.bit_generator.state = state
+            if k == "rng":
+                self.rng.bit_generator.state = v
+            else:
+                setattr(self, k, np.array(v, copy=True))

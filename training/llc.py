@@ -375,7 +375,6 @@ class LLCTrainer:
                 "torch_gen": self.gen.get_state(),
                 "torch_global": torch.get_rng_state(),
                 "np_rng": self.np_rng.bit_generator.state,
-                "env_rng": env.get_rng_state() if hasattr(env, "get_rng_state") else None,
                 "env_state": env.get_state(),
                 "obs": self.obs.clone(),
                 "latents": self.latents.state_dict(),
@@ -417,8 +416,6 @@ class LLCTrainer:
         self.gen.set_state(tr["torch_gen"])
         torch.set_rng_state(tr["torch_global"])
         self.np_rng.bit_generator.state = tr["np_rng"]
-        if tr["env_rng"] is not None:
-            self.env.set_rng_state(tr["env_rng"])
         self.env.set_state(tr["env_state"])
         self.obs = tr["obs"].clone()
         self.latents.load_state_dict(tr["latents"])
