@@ -14,11 +14,11 @@ import math
 import mujoco
 import numpy as np
 
+from sim.backend import body_velocities
 from sim.character import Character, load_character
 from sim.env import EnvConfig
 from sim.observations import JointIndex, joint_positions, policy_obs
 from sim.perturbations import projectile_launch, random_shove
-from sim.rotations import cross
 from sim.scene import build_scene
 from sim.terminations import fallen
 
@@ -161,10 +161,9 @@ class Simulation:
     def bodies(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """World position, quaternion, linear and angular velocity of the character's bodies (B, .)."""
         d, ids = self.data, self.body_ids
-        pos = d.xpos[ids]
-        ang = d.cvel[ids, 0:3]
-        lin = d.cvel[ids, 3:6] + cross(ang, pos - d.subtree_com[self._rootid[ids]])
-        return pos.copy(), d.xquat[ids].copy(), lin, ang.copy()
+        pos = d.xpos[ids].copy()
+        lin, ang = body_velocities(pos, d.cvel[ids], d.subtree_com[self._rootid[ids]])
+        return pos, d.xquat[ids].copy(), lin, ang.copy()
 
     def policy_obs(self) -> np.ndarray:
         """The LLC's observation (1, obs_dim), as `HumanoidEnv` computes it."""

@@ -19,6 +19,16 @@ from sim.rotations import cross
 MAX_QVEL = 1e3
 
 
+def body_velocities(xpos: np.ndarray, cvel: np.ndarray, root_com: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """World linear velocity of each body's origin and its angular velocity, from MuJoCo's `cvel`.
+
+    `cvel` is [angular, linear] at the subtree centre of mass of the body's tree root (`root_com`,
+    `subtree_com[body_rootid]`); the origin moves at linear + angular x (xpos - root_com).
+    """
+    ang = cvel[..., 0:3]
+    return cvel[..., 3:6] + cross(ang, xpos - root_com), ang
+
+
 class Backend(Protocol):
     model: mujoco.MjModel
     num_envs: int
@@ -121,11 +131,8 @@ class CpuBackend:
         self.batch.forward(stage=mujoco.mjtStage.mjSTAGE_VEL)
 
     def bodies(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        pos = self._xpos
-        ang = self._cvel[..., 0:3]
-        com = self._subtree_com[:, self._rootid]
-        lin = self._cvel[..., 3:6] + cross(ang, pos - com)
-        return pos, self._xquat, lin, ang
+        lin, ang = body_velocities(self._xpos, self._cvel, self._subtree_com[:, self._rootid])
+        return self._xpos, self._xquat, lin, ang
 
     def contact_force(self) -> np.ndarray:
         return np.linalg.norm(self._cfrc_ext[..., 3:6], axis=-1)
