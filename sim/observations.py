@@ -15,8 +15,8 @@ ASE reference puts the world rotation there; we keep every term yaw-invariant.
 Discriminator / encoder observation per frame (125 plain, 140 sword-and-shield):
     root height (1), root rotation 6D heading frame (6),
     root linear velocity (3) and angular velocity (3) in the heading frame,
-    local joint rotations: 6 numbers per actuated joint (ball: 6D; hinge: its
-    angle repeated 6 times, as the reference fills the slot), joint velocities
+    local joint rotations: 6D per actuated joint (a hinge's angle first made the
+    rotation about its axis, as the reference's dof_to_obs does), joint velocities
     (DoF, MuJoCo's qvel order), key-body positions relative to the root in the
     heading frame (3K).
 Windows of `num_amp_frames` frames are concatenated, current frame first.
@@ -30,9 +30,11 @@ import numpy as np
 
 from sim.arrays import empty, namespace
 from sim.character import Character
-from sim.rotations import heading_angle, quat_rotate, quat_to_rotvec, quat_to_tan_norm
+from sim.rotations import heading_angle, quat_from_axis_angle, quat_rotate, quat_to_rotvec, quat_to_tan_norm
 
-OBS_LAYOUT_VERSION = 1
+# 2: hinge joints enter the discriminator observation as the 6D of their rotation (1: the angle x6).
+# The policy observation is the same in both.
+OBS_LAYOUT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,7 @@ def amp_layout(ch: Character) -> list[Slice]:
             ("root_rot", 6, "heading", "6D"),
             ("root_lin_vel", 3, "heading", "m/s"),
             ("root_ang_vel", 3, "heading", "rad/s"),
-            ("joint_rot", 6 * ch.num_actuated_joints, "local", "6D per ball joint; hinge angle x6"),
+            ("joint_rot", 6 * ch.num_actuated_joints, "local", "6D per joint (hinge: rotation about its axis)"),
             ("joint_vel", ch.num_dof, "local", "rad/s (MuJoCo qvel)"),
             ("key_body_pos", 3 * len(ch.key_bodies), "heading", "m relative to root"),
         ]
@@ -201,12 +203,43 @@ def amp_obs(idx: JointIndex, qpos: np.ndarray, qvel: np.ndarray, key_pos: np.nda
         quats = qpos[:, idx.ball_qpos[:, None] + np.arange(4)]  # (n, Jb, 4)
         joints[:, idx.ball_slot] = quat_to_tan_norm(quats)
     if len(idx.hinge_qpos):
-        joints[:, idx.hinge_slot] = qpos[:, idx.hinge_qpos, None]
+        half = qpos[:, idx.hinge_qpos] * 0.5
+        axis = idx.hinge_axis if xp is np else xp.asarray(idx.hinge_axis, dtype=qpos.dtype, device=qpos.device)
+        hinge_quat = xp.concat([xp.cos(half)[..., None], xp.sin(half)[..., None] * axis], axis=-1)
+        joints[:, idx.hinge_slot] = quat_to_tan_norm(hinge_quat)
     dof_vel = qvel[:, 6 : 6 + idx.num_dof]
     key = _to_heading(c, s, key_pos - root_pos[:, None])
     parts = [root_pos[:, 2:3], root6.reshape(n, -1), root_vel.reshape(n, -1), joints.reshape(n, -1), dof_vel]
     parts.append(key.reshape(n, -1))
     return xp.concat([xp.astype(p, xp.float32) for p in parts], axis=1)
+
+
+def upgrade_amp_windows(x: np.ndarray, ch: Character, from_version: int) -> np.ndarray:
+    """Discriminator frames or windows (..., k * frame_size) of an older layout version, in this version's
+    layout. Version 1 -> 2 is exact: a hinge's 6 slots held its angle, now the 6D of that rotation."""
+    if from_version == OBS_LAYOUT_VERSION:
+        return x
+    if from_version != 1 or OBS_LAYOUT_VERSION != 2:
+        raise ValueError(f"no upgrade of discriminator features from layout {from_version} to {OBS_LAYOUT_VERSION}")
+    idx = JointIndex.build(ch)
+    size = layout_size(amp_layout(ch))
+    start = next(s.start for s in amp_layout(ch) if s.name == "joint_rot")
+    frames = np.array(x, copy=True).reshape(*x.shape[:-1], -1, size)
+    cols = start + 6 * idx.hinge_slot[:, None] + np.arange(6)  # (Jh, 6)
+    angle = frames[..., cols[:, 0]].astype(np.float64)
+    hinge_quat = quat_from_axis_angle(idx.hinge_axis, angle)  # (..., Jh, 4)
+    frames[..., cols] = quat_to_tan_norm(hinge_quat).astype(frames.dtype)
+    return frames.reshape(x.shape)
+
+
+def changed_amp_columns(ch: Character, num_frames: int, from_version: int) -> np.ndarray:
+    """Window columns whose meaning differs between `from_version` and this version."""
+    if from_version == OBS_LAYOUT_VERSION:
+        return np.zeros(0, dtype=np.int64)
+    idx, size = JointIndex.build(ch), layout_size(amp_layout(ch))
+    start = next(s.start for s in amp_layout(ch) if s.name == "joint_rot")
+    cols = (start + 6 * idx.hinge_slot[:, None] + np.arange(6)).reshape(-1)
+    return (np.arange(num_frames)[:, None] * size + cols[None]).reshape(-1)
 
 
 def joint_positions(idx: JointIndex, qpos: np.ndarray) -> np.ndarray:
@@ -230,4 +263,6 @@ __all__ = [
     "policy_obs",
     "amp_obs",
     "joint_positions",
+    "upgrade_amp_windows",
+    "changed_amp_columns",
 ]

@@ -207,7 +207,8 @@ def test_observations_are_array_library_neutral(env: HumanoidEnv) -> None:
 
 
 def test_recovery_episode_keeps_the_fallen_state() -> None:
-    """After a fall, a recovery episode starts where the character lies, with a new history and fall grace."""
+    """After a fall, a recovery episode starts where the character lies, keeping the fall's real discriminator
+    history (ASE's recovery ids re-initialize nothing), with fall grace."""
     from sim.env import RESET_RECOVERY
 
     reset = ResetConfig(mode="mix", recovery_prob=1.0, fall_pool_prob=0.0, recovery_steps=5)
@@ -225,5 +226,41 @@ def test_recovery_episode_keeps_the_fallen_state() -> None:
     assert lying[2] < 0.5 and not np.allclose(env.backend.qpos[i], before[i])  # not restarted: still down
     np.testing.assert_allclose(res.final_obs[i], res.obs[i])  # same state, new episode
     hist = env.amp_hist[i]
-    assert np.allclose(hist, hist[0])  # history = copies of the current frame
+    np.testing.assert_array_equal(hist.reshape(-1), res.amp_obs[i])  # the fall's own frames
+    assert not np.allclose(hist, hist[0])  # not copies of the current frame
     assert env.progress[i] == 0 and env.suppress_fall[i] == 5
+
+
+def test_fall_pool_orientations_are_fully_random() -> None:
+    """ase-facts: the pool starts from a uniformly random 3-D root rotation, so face-down is as common as face-up."""
+    from sim.rotations import quat_rotate
+
+    env = HumanoidEnv(EnvConfig(num_envs=64, seed=3, nthread=1, reset=ResetConfig(mode="fall")))
+    forward_z = quat_rotate(env.fall_pool[:, 3:7], np.array([1.0, 0.0, 0.0]))[:, 2]
+    face_down, face_up = (forward_z < -0.5).mean(), (forward_z > 0.5).mean()
+    assert face_down > 0.2 and face_up > 0.2, (face_down, face_up)
+
+
+def test_resumed_state_rebuilds_a_fall_pool_of_an_older_recipe() -> None:
+    cfg = EnvConfig(num_envs=4, seed=1, nthread=1)
+    a, b = HumanoidEnv(cfg), HumanoidEnv(cfg)
+    a.reset()
+    state = a.get_state()
+    old_pool = np.tile(a._default_qpos, (4, 1))
+    state.update(fall_pool=old_pool, fall_pool_version=1)
+    b.set_state(state)
+    assert not np.allclose(b.fall_pool, old_pool)  # rebuilt
+    np.testing.assert_array_equal(b.backend.qpos, a.backend.qpos)  # the physics state is the saved one
+    np.testing.assert_array_equal(b._ctrl, a._ctrl)
+
+
+def test_terminate_ends_episodes_from_outside() -> None:
+    env = HumanoidEnv(EnvConfig(num_envs=4, seed=0, nthread=1, reset=ResetConfig(mode="default")))
+    env.reset()
+    for _ in range(5):
+        env.step(np.zeros((4, 28), np.float32))
+    obs = env.terminate(np.array([1, 3]))
+    assert obs.shape == (2, env.obs_dim)
+    np.testing.assert_array_equal(env.progress, [5, 0, 5, 0])
+    assert env.counters["style_terminations"] == 2
+    np.testing.assert_allclose(env.obs[[1, 3]], obs)

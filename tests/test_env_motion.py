@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -80,3 +82,21 @@ def test_reference_starts_are_lifted_out_of_the_floor(deepmimic_dir) -> None:
         mujoco.mj_forward(env.model, d)
         deepest.append(min([d.contact[c].dist for c in range(d.ncon)] or [0.0]))
     assert min(deepest) > -2e-3  # the clip itself sinks up to ~4.5 cm
+
+
+def test_lying_reference_starts_get_grace(deepmimic_dir) -> None:
+    """Reference starts on the get-up clips' lying frames would trip the fall rule at once: they get the
+    recovery grace, standing starts do not."""
+    from motion.library import MotionLibrary
+
+    ch = load_character("humanoid")
+    lib = MotionLibrary.from_path(deepmimic_dir / "humanoid3d_getup_facedown.txt", ch)
+    reset = ResetConfig(mode="reference", recovery_steps=60)
+    env = HumanoidEnv(EnvConfig(num_envs=64, seed=4, nthread=1, reset=reset), lib)
+    env.reset()
+    low = env._below_fall_height(np.arange(64))
+    assert 0 < low.sum() < 64  # the clip lies, then stands
+    np.testing.assert_array_equal(env.suppress_fall, np.where(low, 60, 0))
+    off = HumanoidEnv(EnvConfig(num_envs=8, seed=4, nthread=1, reset=replace(reset, lying_start_grace=False)), lib)
+    off.reset()
+    assert not off.suppress_fall.any()

@@ -276,3 +276,80 @@ def test_cli_trains_and_resumes(tmp_path, walk_library, capsys):
     assert tuple(ckpt["network"]["actor_hidden"]) == (32, 16) == tuple(ckpt["network"]["disc_hidden"])
     pol = load_llc(out / "llc.pt", character="humanoid")
     assert pol.act(np.zeros((1, pol.obs_dim), np.float32), sample_latents(1, 64).numpy()).shape == (1, 28)
+
+
+# ---------------------------------------------------------------------------- low-style termination, resume
+def test_low_style_termination_ends_episodes_the_discriminator_rejects():
+    cfg = tiny_config(8, low_style_steps=10)
+    env = FakeEnv(8, num_amp_frames=4, episode_steps=1000)
+    trainer = LLCTrainer(cfg, env)
+    with torch.no_grad():
+        trainer.disc_enc.logit.weight.zero_()
+        trainer.disc_enc.logit.bias.fill_(-10.0)  # D ~ 0: every window looks fake
+    buf = trainer.rollout()
+    ends = buf["terminated"].float().sum(1)  # per step
+    assert ends[:9].sum() == 0 and ends[9] == 8  # all at the 10th low step, none earlier
+    assert buf["stats"]["episode/style_terminations"] == 1.0 and buf["stats"]["episode/length"] == 10
+    assert (env.progress == cfg.horizon - 10).all()  # new episodes began after the 10th step
+    # inside a grace period nothing ends
+    env2 = FakeEnv(8, num_amp_frames=4, episode_steps=1000)
+    env2.in_grace = lambda: np.ones(8, dtype=bool)
+    t2 = LLCTrainer(cfg, env2)
+    t2.disc_enc.load_state_dict(trainer.disc_enc.state_dict())
+    assert not t2.rollout()["terminated"].any()
+    # switched off: nothing ends
+    t3 = LLCTrainer(replace(cfg, low_style_termination=False), FakeEnv(8, num_amp_frames=4, episode_steps=1000))
+    t3.disc_enc.load_state_dict(trainer.disc_enc.state_dict())
+    assert not t3.rollout()["terminated"].any()
+
+
+def test_resume_applies_changeable_flags_and_refuses_fixed_ones():
+    from training.cli import apply_resume_overrides, parse_args
+
+    cfg = tiny_config(8)
+    args = parse_args(["--resume", "x.pt", "--lr", "1e-5", "--threads", "2", "--checkpoint-every", "7"])
+    changes = apply_resume_overrides(cfg, args)
+    assert cfg.lr == 1e-5 and cfg.torch_threads == 2 and cfg.checkpoint_every == 7 and len(changes) == 3
+    for flags in (["--envs", "16"], ["--hidden", "32,32"], ["--character", "humanoid_sword_shield"]):
+        with pytest.raises(ValueError, match="cannot change on resume"):
+            apply_resume_overrides(tiny_config(8), parse_args(["--resume", "x.pt", *flags]))
+
+
+def test_resume_applies_a_new_learning_rate_to_the_optimizer(tmp_path):
+    cfg = tiny_config(8)
+    a = LLCTrainer(cfg, FakeEnv(8, num_amp_frames=4))
+    a.train(1, None, progress=False)
+    a.save(tmp_path / "c.pt")
+    b = LLCTrainer(replace(cfg, lr=1e-6), FakeEnv(8, num_amp_frames=4))
+    b.load(tmp_path / "c.pt")
+    assert all(g["lr"] == 1e-6 for g in b.optimizer.param_groups)
+
+
+def test_a_layout_1_run_resumes_with_upgraded_discriminator_features(tmp_path, walk_library):
+    """Layout 2 changed how hinges enter the discriminator; a layout-1 run continues with its windows converted
+    and the normalizer of the changed columns re-estimated from the dataset."""
+    from sim.observations import changed_amp_columns
+
+    cfg = tiny_config(4, character="humanoid", disc_batch=32)
+    a = LLCTrainer(cfg, humanoid_env(4, walk_library))
+    a.train(1, None, progress=False)
+    ch, frames = a.env.character, a.env.num_amp_frames
+    ckpt = a.checkpoint()
+    # the same run written by the old code: each hinge's angle in all six of its slots
+    hist = ckpt["train"]["env_state"]["amp_hist"].copy()
+    flat = hist.reshape(4, -1).copy()
+    cols = changed_amp_columns(ch, frames, from_version=1).reshape(-1, 6)
+    angle = np.arctan2(-flat[:, cols[:, 2]], flat[:, cols[:, 0]])  # rotation about +y: R x = (cos, 0, -sin)
+    flat[:, cols] = angle[..., None]
+    ckpt["train"]["env_state"]["amp_hist"] = flat.reshape(hist.shape)
+    ckpt["obs_layout_version"] = 1
+    torch.save(ckpt, tmp_path / "v1.pt")
+    b = LLCTrainer(cfg, humanoid_env(4, walk_library))
+    b.load(tmp_path / "v1.pt")
+    np.testing.assert_allclose(b.env.amp_hist, hist, atol=1e-6)
+    changed = torch.as_tensor(cols.reshape(-1))
+    keep = torch.ones(a.amp_norm.mean.shape[0], dtype=torch.bool)
+    keep[changed] = False
+    assert torch.equal(b.amp_norm.mean[keep], a.amp_norm.mean[keep])
+    assert (b.amp_norm.mean[changed].abs() <= 1).all() and (b.amp_norm.var[changed] <= 1).all()  # 6D statistics
+    assert np.isfinite(b.train_iteration()["loss/total"])

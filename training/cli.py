@@ -34,10 +34,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--motions",
         help=f"clip, dataset (.yaml / DeepMimic .txt) or folder of clips (default: {DEFAULT_MOTIONS})",
     )
-    p.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
+    p.add_argument("--preset", choices=sorted(PRESETS), help="cpu (default) or reference")
     p.add_argument("--envs", type=int, help="number of environments (preset default: cpu 256, reference 4096)")
-    p.add_argument("--character", default="humanoid")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--character", help="humanoid (default) or humanoid_sword_shield")
+    p.add_argument("--seed", type=int)
     p.add_argument("--samples", type=float, help="total environment samples to train for (e.g. 5e7)")
     p.add_argument(
         "--iterations",
@@ -86,7 +86,7 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 
 def build_config(args: argparse.Namespace) -> LLCConfig:
-    over: dict = {"character": args.character, "seed": args.seed, "out_dir": args.out or "runs/llc"}
+    over: dict = {"character": args.character or "humanoid", "seed": args.seed or 0, "out_dir": args.out or "runs/llc"}
     if args.motions:
         over["motions"] = str(args.motions)
     if args.envs is not None:
@@ -100,7 +100,7 @@ def build_config(args: argparse.Namespace) -> LLCConfig:
         over["torch_threads"] = args.threads
     if args.no_bf16:
         over["bf16"] = False
-    cfg = PRESETS[args.preset](**over)
+    cfg = PRESETS[args.preset or "cpu"](**over)
     if args.hidden:
         cfg.network = replace(cfg.network, actor_hidden=args.hidden, critic_hidden=args.hidden, disc_hidden=args.hidden)
     # small runs: keep minibatches dividing the batch
@@ -110,6 +110,44 @@ def build_config(args: argparse.Namespace) -> LLCConfig:
             mb -= 1
         cfg = replace(cfg, minibatch_size=mb, disc_batch=min(cfg.disc_batch, mb))
     return cfg
+
+
+# what a resumed run may change, and what it cannot (the networks, environments and data layout are fixed)
+RESUME_CHANGEABLE = {
+    "samples": "total_samples",
+    "checkpoint_every": "checkpoint_every",
+    "lr": "lr",
+    "threads": "torch_threads",
+    "motions": "motions",
+}
+RESUME_FIXED = {
+    "preset": "preset",
+    "envs": "num_envs",
+    "character": "character",
+    "seed": "seed",
+    "hidden": "network sizes",
+    "epochs": "epochs",
+    "no_bf16": "bf16",
+}
+
+
+def apply_resume_overrides(cfg: LLCConfig, args: argparse.Namespace) -> list[str]:
+    """Apply the flags a resumed run may change; refuse (ValueError) flags it cannot. Returns what changed."""
+    fixed = [name for name in RESUME_FIXED if getattr(args, name, None)]
+    if fixed:
+        flags = ", ".join(f"--{name.replace('_', '-')}" for name in fixed)
+        what = ", ".join(RESUME_FIXED[name] for name in fixed)
+        raise ValueError(f"{flags}: the checkpoint fixes {what}, which cannot change on resume; start a new run")
+    changes = []
+    for flag, name in RESUME_CHANGEABLE.items():
+        value = getattr(args, flag)
+        if value is None:
+            continue
+        value = type(getattr(cfg, name))(value) if name != "motions" else str(value)
+        if value != getattr(cfg, name):
+            changes.append(f"{name} {getattr(cfg, name)} -> {value}")
+            setattr(cfg, name, value)
+    return changes
 
 
 def train_llc(argv: list[str]) -> int:
@@ -124,12 +162,14 @@ def train_llc(argv: list[str]) -> int:
         if "train" not in ckpt:
             return _error(f"{resume_path}: an inference-only checkpoint cannot resume training (use checkpoint.pt)")
         cfg = LLCConfig.from_dict(ckpt["config"])
-        if args.samples is not None:
-            cfg.total_samples = int(args.samples)
-        if args.motions:
-            cfg.motions = str(args.motions)
-        out = Path(args.out) if args.out else resume_path.parent
         del ckpt
+        try:
+            changes = apply_resume_overrides(cfg, args)
+        except ValueError as exc:
+            return _error(f"{resume_path}: {exc}")
+        for change in changes:
+            print(f"resume: {change}")
+        out = Path(args.out) if args.out else resume_path.parent
     else:
         try:
             cfg = build_config(args)

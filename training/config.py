@@ -17,6 +17,9 @@ Differences of the `cpu` preset from the ASE reference, and why:
 - demo buffer 16384 windows and replay buffer 32768 (reference 200k each: 1 GB each on the CPU at 1250
   floats per window); both keep the reference's policies (512 demo windows refreshed per iteration, replay
   keep-probability 0.01 once full).
+- low-style termination (on by default, `low_style_termination`; ProtoMotions' remedy for standing still):
+  measured on the humanoid, a run with it walked at 14M samples (0.74 m/s) where the run without it still
+  stood at 23M (checkpoints/README.md).
 - bf16 autocast for the critic and discriminator/encoder forward passes (stack-notes.md: ~2x on these CPUs);
   the actor stays float32 so rollout and update log-probabilities are computed identically.
 """
@@ -73,6 +76,12 @@ class LLCConfig:
     div_coef: float = 0.01
     latent_steps_min: int = 1
     latent_steps_max: int = 150  # exclusive: intervals 1..149 control steps
+    # a departure from the reference (ProtoMotions): end an episode, as a termination, after
+    # `low_style_steps` consecutive steps whose unscaled style reward -log(1 - D) is below
+    # `low_style_threshold`, outside recovery / fall-pool / lying-start grace: an escape from standing still
+    low_style_termination: bool = True
+    low_style_threshold: float = 0.05
+    low_style_steps: int = 10
     # precision
     bf16: bool = False  # autocast critic + discriminator/encoder forwards (actor stays float32)
     network: NetworkConfig = field(default_factory=NetworkConfig.reference)

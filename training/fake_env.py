@@ -77,6 +77,15 @@ class FakeEnv:
             self._reset_ids(ids)
         return FakeStepResult(self._obs(), final_obs, amp, terminated, truncated, done, info)
 
+    def terminate(self, ids: np.ndarray) -> np.ndarray:
+        """End episodes now (a termination decided by the trainer); returns their new first observations."""
+        ids = np.asarray(ids, dtype=np.int64)
+        self._reset_ids(ids)
+        return self._obs()[ids]
+
+    def in_grace(self) -> np.ndarray:
+        return np.zeros(self.num_envs, dtype=bool)
+
     def demo_amp_windows(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """Windows of sinusoids (amplitude 1, 1-2 Hz, random phase), current frame first."""
         freq = rng.uniform(1.0, 2.0, (n, 1, self.action_dim)) * 2 * np.pi

@@ -80,6 +80,7 @@ class LLCTrainer:
         self.action_std = math.exp(net.action_log_std)
 
         self.obs = torch.as_tensor(env.reset())
+        self.low_style_count = torch.zeros(n, dtype=torch.long)  # consecutive low-style steps per env
         self.iteration, self.global_step = 0, 0
         self.on_env_step: Callable[[], None] | None = None  # e.g. the viewer's --watch window
 
@@ -108,7 +109,7 @@ class LLCTrainer:
             "terminated": torch.zeros(T, N, dtype=torch.bool),
             "done": torch.zeros(T, N, dtype=torch.bool),
         }
-        ep_lengths, falls, unstable = [], 0, 0
+        ep_lengths, falls, unstable, style_ends = [], 0, 0, 0
         for t in range(T):
             z = self.latents.current()
             mean = self.actor_mean(self.obs_norm(self.obs), z)
@@ -122,12 +123,19 @@ class LLCTrainer:
             buf["obs"][t], buf["z"][t], buf["actions"][t] = self.obs, z, actions
             buf["logp"][t], buf["stochastic"][t] = self.actor.log_prob(mean, actions), stochastic
             buf["final_obs"][t] = torch.as_tensor(res.final_obs)
-            buf["amp"][t] = torch.as_tensor(res.amp_obs)
-            buf["terminated"][t] = torch.as_tensor(res.terminated)
-            done = torch.as_tensor(res.done)
-            buf["done"][t] = done
-            self.latents.resample(done)  # every new episode (recovery ones included) gets a new latent
+            buf["amp"][t] = amp = torch.as_tensor(res.amp_obs)
+            terminated, done = torch.as_tensor(res.terminated), torch.as_tensor(res.done)
             self.obs = torch.as_tensor(res.obs)
+            if self.cfg.low_style_termination:
+                ended = self.low_style_ends(amp, done)
+                if ended.any():
+                    ids = ended.nonzero()[:, 0].numpy()
+                    ep_lengths += [int(x) for x in env.progress[ids]]
+                    self.obs[ids] = torch.as_tensor(env.terminate(ids))
+                    terminated, done = terminated | ended, done | ended
+                    style_ends += len(ids)
+            buf["terminated"][t], buf["done"][t] = terminated, done
+            self.latents.resample(done)  # every new episode (recovery ones included) gets a new latent
             ep_lengths += list(np.asarray(res.info.get("episode_lengths", [])))
             falls += int(res.info.get("falls", 0))
             unstable += int(res.info.get("unstable_resets", 0))
@@ -136,8 +144,21 @@ class LLCTrainer:
             "episode/fall_rate": falls / max(int(buf["done"].sum()), 1),
             "episode/falls": falls,
             "episode/unstable_resets": unstable,
+            "episode/style_terminations": style_ends / max(int(buf["done"].sum()), 1),
         }
         return buf
+
+    @torch.no_grad()
+    def low_style_ends(self, amp: torch.Tensor, done: torch.Tensor) -> torch.Tensor:
+        """(N,) envs whose unscaled style reward -log(1 - D) stayed below the threshold for `low_style_steps`
+        steps in a row, outside grace periods; counts reset at every episode end."""
+        with self.autocast():
+            logit = self.disc_enc.disc_logit(self.amp_norm(amp)).float().reshape(-1)
+        low = (style_reward(logit) / 2 < self.cfg.low_style_threshold) & ~torch.as_tensor(self.env.in_grace())
+        self.low_style_count = torch.where(low & ~done, self.low_style_count + 1, 0)
+        ended = self.low_style_count >= self.cfg.low_style_steps
+        self.low_style_count[ended] = 0
+        return ended
 
     def value_from_critic(self, v: torch.Tensor) -> torch.Tensor:
         """The critic predicts normalized values (running statistics of the returns) when normalize_value."""
@@ -378,6 +399,7 @@ class LLCTrainer:
                 "env_state": env.get_state(),
                 "obs": self.obs.clone(),
                 "latents": self.latents.state_dict(),
+                "low_style_count": self.low_style_count.clone(),
                 "demo": self.demo.state_dict() if buffers else None,
                 "replay": self.replay.state_dict() if buffers else None,
             }
@@ -405,13 +427,19 @@ class LLCTrainer:
     def load(self, path: str | Path) -> None:
         """Restore everything a resume needs (weights, optimizer, normalizers, counters, RNGs, env, buffers)."""
         ckpt = read_checkpoint(path, "llc")
-        check_compatible(ckpt, path, env_character(self.env) or self.cfg.character, obs_layout_version())
         if "train" not in ckpt:
             raise ValueError(f"{path}: an inference-only checkpoint cannot resume training (use checkpoint.pt)")
+        old_layout = ckpt["obs_layout_version"]
+        upgrade = old_layout != obs_layout_version() and hasattr(self.env, "character") and old_layout == 1
+        check_compatible(
+            ckpt, path, env_character(self.env) or self.cfg.character, old_layout if upgrade else obs_layout_version()
+        )
         for name in ("actor", "critic", "disc_enc", "obs_norm", "amp_norm", "value_norm"):
             getattr(self, name).load_state_dict(ckpt[name])
         tr = ckpt["train"]
         self.optimizer.load_state_dict(tr["optimizer"])
+        for group in self.optimizer.param_groups:  # the config's rate wins: a resume may change it
+            group["lr"] = self.cfg.lr
         self.iteration, self.global_step = tr["iteration"], tr["global_step"]
         self.gen.set_state(tr["torch_gen"])
         torch.set_rng_state(tr["torch_global"])
@@ -419,7 +447,28 @@ class LLCTrainer:
         self.env.set_state(tr["env_state"])
         self.obs = tr["obs"].clone()
         self.latents.load_state_dict(tr["latents"])
+        if "low_style_count" in tr:
+            self.low_style_count = tr["low_style_count"].clone()
         if tr["demo"] is not None:  # a compact state has none: the first iteration refills them
             self.demo.load_state_dict(tr["demo"])
         if tr["replay"] is not None:
             self.replay.load_state_dict(tr["replay"])
+        if upgrade:
+            self.upgrade_layout(old_layout)
+
+    def upgrade_layout(self, old: int) -> None:
+        """Continue a run whose discriminator features used layout `old` (the policy observation is the same):
+        convert the stored windows exactly, and re-estimate the normalizer of the changed columns from the
+        dataset (the discriminator and encoder then adapt to the new features as training goes on)."""
+        from sim.observations import changed_amp_columns, upgrade_amp_windows
+
+        ch, env = self.env.character, self.env
+        env.amp_hist = upgrade_amp_windows(env.amp_hist, ch, old)
+        for buf in (self.demo, self.replay):
+            if len(buf):
+                buf.data[: len(buf)] = torch.as_tensor(upgrade_amp_windows(buf.data[: len(buf)].numpy(), ch, old))
+        cols = torch.as_tensor(changed_amp_columns(ch, env.num_amp_frames, old))
+        demo = torch.as_tensor(env.demo_amp_windows(4096, np.random.default_rng(0)), dtype=torch.float64)
+        var, mean = torch.var_mean(demo[:, cols], dim=0, unbiased=False)
+        self.amp_norm.mean[cols], self.amp_norm.var[cols] = mean, var
+        print(f"upgraded discriminator features from layout {old} to {obs_layout_version()} ({len(cols)} columns)")
