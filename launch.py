@@ -26,8 +26,8 @@ if str(ROOT) not in sys.path:
 SUBCOMMANDS: dict[str, tuple[str | None, str]] = {
     "view": ("app.cli", "interactive viewer (also: --viewer)"),
     "train": ("training.cli", "train a controller: `train llc ...` (HLC tasks: not built yet)"),
-    "eval": (None, "evaluate checkpoints (not built yet: comes with the pretrained-controller issue)"),
-    "export": (None, "export policies to ONNX (not built yet: comes with the ONNX issue)"),
+    "eval": ("evaluation.cli", "evaluate LLC checkpoints: upright, motion, recovery, realism, coverage"),
+    "export": ("controllers.export_cli", "export an LLC to ONNX with a controller.json sidecar for game engines"),
     "motions": ("motion.cli", "motion data: download the DeepMimic clips, inspect or convert a clip"),
     "bench": ("bench.cli", "run a benchmark from bench/ (env_throughput, train_throughput, viewer_fps)"),
 }

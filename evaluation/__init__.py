@@ -1,0 +1,1 @@
+"""Evaluation of trained controllers (`launch.py eval`)."""

@@ -1,0 +1,177 @@
+"""`python launch.py eval`: measure LLC checkpoints on fixed seeds (CPU, a few minutes) and print a table.
+
+    python launch.py eval                                  # checkpoints/llc.pt
+    python launch.py eval --llc runs/llc/llc.pt --json eval.json
+    python launch.py eval --compare A.pt B.pt              # side by side
+
+Metrics and their definitions: evaluation/llc.py. HLC task metrics join when HLC checkpoints exist.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_LLC = ROOT / "checkpoints" / "llc.pt"
+DEFAULT_MOTIONS = ROOT / "datasets" / "deepmimic_core.yaml"
+
+
+def _error(msg: str) -> int:
+    print(f"eval: {msg}", file=sys.stderr)
+    return 2
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="launch.py eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--llc", help=f"LLC checkpoint (default: {DEFAULT_LLC.relative_to(ROOT)} when present)")
+    p.add_argument("--compare", nargs=2, metavar=("A", "B"), help="evaluate two LLC checkpoints side by side")
+    p.add_argument("--hlc", help="HLC checkpoint (task metrics: not built yet)")
+    p.add_argument("--motions", help=f"dataset for realism and coverage (default: {DEFAULT_MOTIONS.name})")
+    p.add_argument("--envs", type=int, default=64, help="characters per measurement (default 64)")
+    p.add_argument("--steps", type=int, default=300, help="control steps of the random-latent run (default 300)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--json", help="also write the results to this JSON file")
+    p.add_argument("--trust-pickle", action="store_true", help="allow ASE .npy clips (pickles run code)")
+    return p.parse_args(argv)
+
+
+def load_policy(path: Path) -> tuple[Any, bool]:
+    """The policy, and whether its discriminator/encoder reads this code's discriminator layout.
+
+    The policy observation has not changed across layout versions, so the actor of an older layout still
+    runs; only encoder-based metrics (coverage) need the current discriminator layout."""
+    from controllers.checkpoint import check_compatible, load_llc, read_checkpoint
+    from sim.observations import OBS_LAYOUT_VERSION
+
+    ckpt = read_checkpoint(path, "llc")
+    version = ckpt["obs_layout_version"]
+    if version not in (1, OBS_LAYOUT_VERSION):
+        check_compatible(ckpt, path, None, OBS_LAYOUT_VERSION)  # raises with the file and both versions
+    del ckpt
+    return load_llc(path, obs_layout_version=version), version == OBS_LAYOUT_VERSION
+
+
+def _untrained_like(policy: Any) -> Any:
+    import torch
+
+    from controllers.checkpoint import LLCPolicy, untrained_llc_checkpoint
+
+    torch.manual_seed(0)
+    return LLCPolicy(untrained_llc_checkpoint(policy.character, policy.network))
+
+
+def _fmt(v: Any, digits: int = 2) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+
+
+ROWS = [
+    ("upright (head > 1 m)", lambda r: r["upright"], 3),
+    ("mean speed (m/s)", lambda r: r["motion"]["mean_speed"], 2),
+    ("root path per 10 s (m)", lambda r: r["motion"]["path_per_10s"], 1),
+    ("net displacement per 10 s (m)", lambda r: r["motion"]["net_displacement_per_10s"], 1),
+    ("get-up from fall pool within 5 s", lambda r: r["recovery_fall_pool"]["up_fraction"], 2),
+    ("  median time (s)", lambda r: r["recovery_fall_pool"]["median_seconds"], 2),
+    ("shove: knocked down", lambda r: r["recovery_shove"]["knocked_down"], 2),
+    ("shove: of those, up within 5 s", lambda r: r["recovery_shove"]["up_fraction"], 2),
+    ("  median time (s)", lambda r: r["recovery_shove"]["median_seconds"], 2),
+    ("realism: pose error (deg)", lambda r: r.get("realism", {}).get("degrees"), 1),
+    ("  untrained policy (deg)", lambda r: r.get("realism", {}).get("untrained_degrees"), 1),
+    ("coverage (clips)", lambda r: r.get("coverage", {}).get("fraction"), 2),
+]
+
+
+def table(results: dict[str, dict]) -> str:
+    """Plain-text table, one column per checkpoint."""
+    names = list(results)
+    width = max(32, *(len(label) + 2 for label, _, _ in ROWS))
+    cols = [max(12, len(n) + 2) for n in names]
+    lines = ["metric".ljust(width) + "".join(n.rjust(c) for n, c in zip(names, cols, strict=True))]
+    for label, get, digits in ROWS:
+        cells = []
+        for n, c in zip(names, cols, strict=True):
+            try:
+                cells.append(_fmt(get(results[n]), digits).rjust(c))
+            except (KeyError, TypeError):
+                cells.append("-".rjust(c))
+        lines.append(label.ljust(width) + "".join(cells))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(list(sys.argv[1:] if argv is None else argv))
+    if args.hlc:
+        return _error("HLC evaluation is not built yet (no HLC checkpoints exist); evaluate an LLC with --llc")
+    if args.compare and args.llc:
+        return _error("give either --llc or --compare, not both")
+    paths = [Path(p) for p in args.compare] if args.compare else [Path(args.llc) if args.llc else DEFAULT_LLC]
+    if not args.llc and not args.compare and not DEFAULT_LLC.is_file():
+        return _error(f"{DEFAULT_LLC.relative_to(ROOT)} does not exist yet; pass --llc PATH")
+    if args.envs < 2 or args.steps < 30:
+        return _error("need --envs >= 2 and --steps >= 30")
+
+    import torch
+
+    from controllers.checkpoint import CheckpointError
+    from evaluation.llc import EvalConfig, evaluate
+    from motion.clip import MotionFileError
+    from motion.library import MotionLibrary
+    from sim.character import load_character
+
+    torch.set_num_threads(args.threads)
+    policies = {}
+    for path in paths:
+        try:
+            policies[path] = load_policy(path)
+        except CheckpointError as exc:
+            return _error(str(exc))
+    characters = {p.character for p, _ in policies.values()}
+    if len(characters) > 1:
+        return _error(f"the checkpoints drive different characters ({', '.join(sorted(characters))})")
+    character = load_character(characters.pop())
+    motions_path = Path(args.motions) if args.motions else DEFAULT_MOTIONS
+    try:
+        motions = MotionLibrary.from_path(motions_path, character, trust_pickle=args.trust_pickle)
+    except (MotionFileError, FileNotFoundError, ValueError) as exc:
+        return _error(f"cannot load motions for realism and coverage: {exc}")
+
+    cfg = EvalConfig(num_envs=args.envs, steps=args.steps, seed=args.seed)
+    results: dict[str, dict] = {}
+    labels = _labels(paths)
+    for path, label in zip(paths, labels, strict=True):
+        policy, encoder_ok = policies[path]
+        t0 = time.perf_counter()
+        print(f"evaluating {path} ...", file=sys.stderr)
+        res = evaluate(policy, motions, cfg, baseline=_untrained_like(policy), encoder_ok=encoder_ok)
+        res["checkpoint"] = str(path)
+        res["seconds"] = round(time.perf_counter() - t0, 1)
+        results[label] = res
+    print(table(results))
+    for label, res in results.items():
+        if "nearest" in res.get("coverage", {}):
+            misses = {k: v for k, v in res["coverage"]["nearest"].items() if k != v}
+            if misses:
+                print(f"{label}: presets nearest another clip: " + ", ".join(f"{k} -> {v}" for k, v in misses.items()))
+    if args.json:
+        out = {"config": vars(cfg), "motions": str(motions_path), "results": results}
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(out, indent=2, default=float))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _labels(paths: list[Path]) -> list[str]:
+    names = [p.stem if p.stem not in ("llc", "checkpoint") else f"{p.parent.name}/{p.stem}" for p in paths]
+    if len(set(names)) < len(names):
+        names = [str(p) for p in paths]
+    return names

@@ -1,0 +1,100 @@
+"""`launch.py eval`: the metric helpers against hand-computed values, and the command end to end (small)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from controllers.checkpoint import LLCPolicy, untrained_llc_checkpoint
+from evaluation.llc import EvalConfig, LatentDraw, _time_up, evaluate, nearest_pose_angle
+from sim.rotations import quat_from_axis_angle
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def test_time_up_needs_a_held_streak_that_starts_in_time() -> None:
+    up = np.zeros((10, 4), dtype=bool)
+    up[2:6, 0] = True  # a 4-step streak from step 2
+    up[1:3, 1] = True  # too short
+    up[7:10, 2] = True  # starts at 7: too late for within=5
+    up[:, 3] = True  # up from the start
+    t = _time_up(up, hold=3, within=5, dt=0.5)
+    assert t[0] == pytest.approx(1.5) and np.isnan(t[1]) and np.isnan(t[2]) and t[3] == pytest.approx(0.5)
+
+
+def test_nearest_pose_angle_in_degrees() -> None:
+    rng = np.random.default_rng(0)
+    data = rng.standard_normal((20, 4, 4))
+    data /= np.linalg.norm(data, axis=-1, keepdims=True)
+    sim = data[[3, 7]].copy()
+    assert nearest_pose_angle(sim, data) == pytest.approx([0.0, 0.0], abs=1e-4)
+    turn = quat_from_axis_angle(np.array([0.0, 0.0, 1.0]), np.pi / 2)  # 90 degrees on one of 4 joints
+    w, x, y, z = sim[0, 1]
+    tw, _, _, tz = turn
+    sim[0, 1] = [tw * w - tz * z, tw * x - tz * y, tw * y + tz * x, tw * z + tz * w]
+    assert nearest_pose_angle(sim[:1], data[3:4])[0] == pytest.approx(90.0 / 4, abs=1e-3)
+
+
+def test_latent_draw_holds_latents_for_their_interval() -> None:
+    draw = LatentDraw(8, 64, (3, 4), np.random.default_rng(0))  # every 3 steps exactly
+    zs = [draw.next().copy() for _ in range(7)]
+    assert np.allclose(np.linalg.norm(zs[0], axis=1), 1.0)
+    assert np.array_equal(zs[0], zs[2]) and not np.allclose(zs[2], zs[3]) and np.array_equal(zs[3], zs[5])
+
+
+def test_evaluate_an_untrained_policy(deepmimic_dir: Path) -> None:
+    from motion.library import MotionLibrary
+    from sim.character import load_character
+
+    torch.manual_seed(0)
+    policy = LLCPolicy(untrained_llc_checkpoint())
+    lib = MotionLibrary.from_path(deepmimic_dir / "humanoid3d_walk.txt", load_character("humanoid"))
+    cfg = EvalConfig(num_envs=4, steps=60, recovery_seconds=1.0, hold_seconds=0.5, coverage_seconds=1.0)
+    res = evaluate(policy, lib, cfg, baseline=policy)
+    assert 0.0 <= res["upright"] <= 1.0
+    assert (
+        res["motion"]["mean_speed"] >= 0 and res["motion"]["path_per_10s"] >= res["motion"]["net_displacement_per_10s"]
+    )
+    assert 0.0 <= res["recovery_fall_pool"]["up_fraction"] <= 1.0
+    assert res["realism"]["degrees"] == pytest.approx(res["realism"]["untrained_degrees"])  # same policy
+    assert res["realism"]["degrees"] > 0
+    assert res["coverage"]["fraction"] in (0.0, 1.0)  # one clip: nearest to itself or not
+    json.dumps(res)
+
+
+def test_cli_compares_and_writes_json(tmp_path: Path, deepmimic_dir: Path, capsys) -> None:
+    from evaluation.cli import main
+
+    torch.manual_seed(0)
+    torch.save(untrained_llc_checkpoint(), tmp_path / "a.pt")
+    torch.save(untrained_llc_checkpoint(), tmp_path / "b.pt")
+    walk = deepmimic_dir / "humanoid3d_walk.txt"
+    out = tmp_path / "eval.json"
+    args = ["--compare", str(tmp_path / "a.pt"), str(tmp_path / "b.pt"), "--motions", str(walk)]
+    assert main([*args, "--envs", "2", "--steps", "30", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "upright" in text and "a" in text.splitlines()[0] and "b" in text.splitlines()[0]
+    data = json.loads(out.read_text())
+    assert set(data["results"]) == {"a", "b"} and "recovery_shove" in data["results"]["a"]
+
+
+def test_cli_errors_are_one_line(tmp_path: Path, capsys) -> None:
+    from evaluation.cli import main
+
+    assert main(["--llc", str(tmp_path / "missing.pt")]) == 2
+    err = capsys.readouterr().err
+    assert "missing.pt" in err and "Traceback" not in err
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    assert main(["--llc", str(tmp_path / "bad.pt")]) == 2
+    assert "bad.pt" in capsys.readouterr().err
+    other = untrained_llc_checkpoint()
+    other["obs_layout_version"] = 99
+    torch.save(other, tmp_path / "v99.pt")
+    assert main(["--llc", str(tmp_path / "v99.pt")]) == 2
+    assert "layout version 99" in capsys.readouterr().err
+    assert main(["--hlc", "x.pt"]) == 2
+    assert "HLC" in capsys.readouterr().err
