@@ -272,14 +272,17 @@ def sword_shield_from_plain(plain: Character) -> Character:
                 name="sword", parent=-2, offset=(0.74, 0.0, 0.0), joint="fixed", joint_name="sword",
                 geoms=(
                     Geom("box", (-0.34, 0.0, 0.0), (0.34, 0.01, 0.035), 0.55, rgba=metal),
-                    Geom("capsule", (-0.755, 0.0, 0.0), (0.023, 0.092), 0.15, euler=(0, 90, 0), rgba=wood),
+                    # hilt: the reference's fromto runs hand-frame x -0.13..0.10, the centres of its end caps
+                    # (tip frame -0.87..-0.64): centre -0.755, half-length 0.115, radius 0.023
+                    Geom("capsule", (-0.755, 0.0, 0.0), (0.023, 0.115), 0.15, euler=(0, 90, 0), rgba=wood),
                 ),
             )  # fmt: skip
         elif name == "shield":
-            # a disc on the outside of the left forearm, face pointing outwards (+y)
+            # a disc on the outside of the left forearm, face pointing outwards (+y): the reference's
+            # cylinder fromto (0,0,0)-(0,0.03,0) in a body at (0, 0.07, -0.12), so its centre is at y 0.015
             new[name] = Body(
-                name="shield", parent=-2, offset=(0.0, 0.07, -0.14), joint="fixed", joint_name="shield",
-                geoms=(Geom("cylinder", (0.0, 0.0, 0.0), (0.3, 0.015), 2.1, euler=(90, 0, 0), rgba=wood),),
+                name="shield", parent=-2, offset=(0.0, 0.07, -0.12), joint="fixed", joint_name="shield",
+                geoms=(Geom("cylinder", (0.0, 0.015, 0.0), (0.3, 0.015), 2.1, euler=(90, 0, 0), rgba=wood),),
             )  # fmt: skip
         elif name == "right_hand":
             ref = REFERENCE_JOINTS["right_wrist"]

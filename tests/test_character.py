@@ -92,3 +92,28 @@ def test_sword_tip_and_shield() -> None:
     assert ch.bodies[ch.bodies[ch.body_index("shield")].parent].name == "left_lower_arm"
     wrist = ch.bodies[ch.body_index("right_hand")]
     assert wrist.joint == "ball" and wrist.kp == 100 and wrist.kd == 10
+
+
+def test_sword_and_shield_geometry_match_the_reference() -> None:
+    """Shield body at (0, 0.07, -0.12) in left_lower_arm, cylinder fromto (0,0,0)-(0,0.03,0); the hilt's fromto
+    ends (end-cap centres) at hand-frame x -0.13 and 0.10, radius 0.023."""
+    ch = load_character("humanoid_sword_shield")
+    m = mujoco.MjModel.from_xml_path(str(ch.mjcf_path))
+    shield = m.body("shield")
+    assert m.body(shield.parentid[0]).name == "left_lower_arm"
+    np.testing.assert_allclose(shield.pos, (0.0, 0.07, -0.12), atol=1e-9)
+    (disc,) = [g for g in range(m.ngeom) if m.geom_bodyid[g] == shield.id]
+    axis = m.geom_quat[disc]
+    np.testing.assert_allclose(m.geom_pos[disc], (0.0, 0.015, 0.0), atol=1e-9)  # centre of (0,0,0)-(0,0.03,0)
+    np.testing.assert_allclose(m.geom_size[disc][:2], (0.3, 0.015), atol=1e-9)
+    z = np.zeros(3)
+    mujoco.mju_rotVecQuat(z, np.array([0.0, 0.0, 1.0]), axis)
+    np.testing.assert_allclose(np.abs(z), (0.0, 1.0, 0.0), atol=1e-9)  # the cylinder's axis is the forearm's y
+    sword = m.body("sword")
+    np.testing.assert_allclose(sword.pos, (0.74, 0.0, 0.0), atol=1e-9)
+    capsule = mujoco.mjtGeom.mjGEOM_CAPSULE
+    (hilt,) = [g for g in range(m.ngeom) if m.geom_bodyid[g] == sword.id and m.geom_type[g] == capsule]
+    centre = sword.pos[0] + m.geom_pos[hilt][0]
+    half = m.geom_size[hilt][1]
+    np.testing.assert_allclose((centre - half, centre + half), (-0.13, 0.10), atol=1e-9)
+    assert m.geom_size[hilt][0] == pytest.approx(0.023)
