@@ -1,0 +1,210 @@
+"""`launch.py export --llc CKPT [--hlc CKPT] --out DIR`: an exported controller folder, verified.
+
+DIR receives `llc.onnx` (and `encoder.onnx` with --with-encoder, `*_fp16.onnx` with --fp16), the
+character's MJCF and `controller.json` (controllers/runtime/sidecar.py). The folder is built beside DIR,
+checked (onnx.checker; onnxruntime against torch on batch 1 and 64; the runtime loading it), and only
+then moved into place: a failed export leaves DIR as it was. Errors are one line naming the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+EXAMPLES = """examples:
+  python launch.py export --llc checkpoints/llc.pt --out exports/llc
+  python launch.py export --llc runs/llc/llc.pt --out exports/llc --with-encoder --fp16
+"""
+PARITY_TOL = 1e-5  # onnxruntime float32 against torch, absolute (actions, PD targets, unit latents)
+FP16_TOL = 5e-2  # the float16 copy against the float32 model, absolute on actions in [-1, 1]
+HLC_UNAVAILABLE = "--hlc: HLC checkpoints are not available yet (they come with the HLC issue); export the LLC alone"
+
+
+class ExportError(ValueError):
+    """The export cannot be written or did not pass its own checks."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="launch.py export",
+        description="Export controllers to ONNX with a controller.json sidecar (docs/game-engines.md).",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--llc", required=True, help="LLC checkpoint (.pt)")
+    p.add_argument("--hlc", help="HLC checkpoint (.pt): not available yet")
+    p.add_argument("--out", required=True, help="output folder (replaced if it holds an earlier export)")
+    p.add_argument("--with-encoder", action="store_true", help="also export the discriminator/encoder (encoder.onnx)")
+    p.add_argument("--fp16", action="store_true", help="also write half-precision copies (*_fp16.onnx)")
+    p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: controllers.onnx_export.OPSET)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the parity check's inputs")
+    return p
+
+
+def _check_out(out: Path) -> None:
+    if out.exists() and not (out.is_dir() and (not any(out.iterdir()) or (out / "controller.json").is_file())):
+        raise ExportError(f"{out}: exists and is not an earlier export folder; choose another --out")
+
+
+def _model_entry(folder: Path, name: str, fp16: bool, opset: int, normalization: str) -> dict:
+    from controllers.onnx_export import tensor_specs
+    from controllers.runtime.sidecar import sha256_file
+
+    entry = {"file": f"{name}.onnx", "sha256": sha256_file(folder / f"{name}.onnx"), "opset": opset,
+             "fp16_file": None, "fp16_sha256": None, "source": "llc", "normalization": normalization}  # fmt: skip
+    if fp16:
+        entry["fp16_file"] = f"{name}_fp16.onnx"
+        entry["fp16_sha256"] = sha256_file(folder / f"{name}_fp16.onnx")
+    return {**entry, **tensor_specs(folder / f"{name}.onnx")}
+
+
+def _write_fp16(src: Path) -> Path:
+    import onnx
+
+    from controllers.onnx_fp16 import to_fp16
+
+    dst = src.with_name(src.stem + "_fp16.onnx")
+    onnx.save_model(to_fp16(onnx.load(str(src))), str(dst), save_as_external_data=False)
+    return dst
+
+
+def write_folder(llc_path: Path, folder: Path, *, with_encoder: bool, fp16: bool, opset: int) -> tuple:
+    """Models, MJCF and sidecar into `folder`; returns (policy, character, offset, scale)."""
+    import mujoco
+
+    from controllers.checkpoint import load_llc
+    from controllers.onnx_export import export_encoder, export_llc
+    from controllers.runtime.sidecar import build_sidecar, sha256_file, write_sidecar
+    from sim.character import load_character
+    from sim.env import EnvConfig
+
+    policy = load_llc(llc_path)  # refuses other layout versions and broken files, naming the file
+    ch = load_character(policy.character)
+    if policy.action_dim != ch.num_dof:
+        raise ExportError(f"{llc_path}: {policy.action_dim} actions, character {ch.name!r} has {ch.num_dof} DoF")
+    offset, scale = ch.action_offset_scale()
+    source_sha = sha256_file(llc_path)
+    layout = str(policy.meta["obs_layout_version"])
+    meta = {"source_sha256": source_sha, "character": ch.name, "obs_layout_version": layout}
+    norm = "baked in: clamp((x - mean) / sqrt(var + 1e-5), -5, 5) with the checkpoint's running statistics"
+    export_llc(policy, offset, scale, folder / "llc.onnx", meta, opset)
+    models: dict[str, dict | None] = {"llc": None, "encoder": None, "hlc": None}
+    names = ["llc"] + (["encoder"] if with_encoder else [])
+    if with_encoder:
+        export_encoder(policy, folder / "encoder.onnx", meta, opset)
+    for name in names:
+        if fp16:
+            _write_fp16(folder / f"{name}.onnx")
+        models[name] = _model_entry(folder, name, fp16, opset, norm)
+    mjcf = folder / ch.mjcf_path.name
+    shutil.copyfile(ch.mjcf_path, mjcf)
+    sources = {
+        "llc": {"file": llc_path.name, "sha256": source_sha, "kind": "llc",
+                "checkpoint_format_version": policy.meta["format_version"],
+                "obs_layout_version": policy.meta["obs_layout_version"], "network": asdict(policy.network)},
+        "hlc": None,
+    }  # fmt: skip
+    cfg = policy.config
+    steps = [cfg["latent_steps_min"], cfg["latent_steps_max"] - 1] if "latent_steps_min" in cfg else None
+    sidecar = build_sidecar(
+        character=ch, model=mujoco.MjModel.from_xml_path(str(mjcf)), mjcf_file=mjcf.name,
+        mjcf_sha256=sha256_file(mjcf), control_substeps=EnvConfig.control_substeps,
+        llc={"obs_dim": policy.obs_dim, "action_dim": policy.action_dim, "latent_dim": policy.latent_dim,
+             "amp_obs_dim": policy.amp_obs_dim, "num_amp_frames": policy.num_amp_frames, "latent_steps": steps},
+        models=models, sources=sources, generator="ase-runtime launch.py export",
+    )  # fmt: skip
+    write_sidecar(folder, sidecar)
+    return policy, ch, offset, scale
+
+
+def verify_folder(folder: Path, policy, offset: np.ndarray, scale: np.ndarray, seed: int = 0) -> dict[str, float]:
+    """onnx.checker on every model, then the runtime loads the folder and matches torch; raises ExportError."""
+    from controllers.onnx_export import check_file, encoder_parity, llc_parity, sample_inputs, unit_latents
+    from controllers.runtime.controller import Controller
+    from controllers.runtime.policy import OnnxLLC
+
+    for path in sorted(folder.glob("*.onnx")):
+        try:
+            check_file(path)
+        except Exception as exc:  # noqa: BLE001 - onnx raises ValidationError and InferenceError
+            raise ExportError(f"{path}: onnx.checker rejects it ({str(exc).splitlines()[0]})") from None
+    rng = np.random.default_rng(seed)
+    runtime = Controller(folder).policy  # loads everything a user loads: sidecar, models, MJCF, joint checks
+    err: dict[str, float] = {}
+    for n in (1, 64):
+        obs, z = sample_inputs(policy.obs_norm, n, rng), unit_latents(n, policy.latent_dim, rng)
+        for k, v in llc_parity(policy, runtime, offset, scale, obs, z).items():
+            err[k] = max(err.get(k, 0.0), v)
+        if runtime.has_encoder:
+            windows = sample_inputs(policy.amp_norm, n, rng)
+            for k, v in encoder_parity(policy, runtime, windows).items():
+                err[f"encoder_{k}"] = max(err.get(f"encoder_{k}", 0.0), v)
+    bad = {k: v for k, v in err.items() if v > PARITY_TOL}
+    if bad:
+        raise ExportError(f"{folder}: onnxruntime differs from torch by {bad} (> {PARITY_TOL:g})")
+    if runtime.sidecar["models"]["llc"]["fp16_file"]:
+        half = OnnxLLC(folder, precision="fp16")
+        obs, z = sample_inputs(policy.obs_norm, 64, rng), unit_latents(64, policy.latent_dim, rng)
+        err["fp16_action"] = float(np.abs(half.act(obs, z) - runtime.act(obs, z)).max())
+        if half.has_encoder:
+            windows = sample_inputs(policy.amp_norm, 64, rng)
+            err["fp16_encoder_latent"] = float(np.abs(half.encode(windows) - runtime.encode(windows)).max())
+        if max(v for k, v in err.items() if k.startswith("fp16")) > FP16_TOL:
+            raise ExportError(f"{folder}: the fp16 copy differs from float32 by more than {FP16_TOL:g}: {err}")
+    return err
+
+
+def export(llc: str | Path, out: str | Path, *, with_encoder: bool = False, fp16: bool = False,
+           opset: int | None = None, seed: int = 0) -> dict:  # fmt: skip
+    """Write and verify an export folder; returns {"folder", "files" {name: bytes}, "errors" {what: max abs}}."""
+    from controllers.onnx_export import OPSET
+
+    llc, out = Path(llc), Path(out)
+    _check_out(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        policy, _, offset, scale = write_folder(llc, tmp, with_encoder=with_encoder, fp16=fp16, opset=opset or OPSET)
+        errors = verify_folder(tmp, policy, offset, scale, seed)
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    files = {p.name: p.stat().st_size for p in sorted(out.iterdir())}
+    return {"folder": out, "files": files, "errors": errors, "opset": opset or OPSET}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.hlc:
+        print(f"export: {HLC_UNAVAILABLE}", file=sys.stderr)
+        return 2
+    from controllers.checkpoint import CheckpointError
+    from controllers.runtime.sidecar import ControllerFormatError
+
+    try:
+        report = export(args.llc, args.out, with_encoder=args.with_encoder, fp16=args.fp16, opset=args.opset,
+                        seed=args.seed)  # fmt: skip
+    except (CheckpointError, ControllerFormatError, ExportError, OSError) as exc:
+        print(f"export: {exc}", file=sys.stderr)
+        return 1
+    print(f"export: wrote {report['folder']} (opset {report['opset']}, dynamic batch, verified)")
+    for name, size in report["files"].items():
+        print(f"  {name:<22} {size / 1e6:8.2f} MB")
+    err = report["errors"]
+    print("  max |onnxruntime - torch|: " + ", ".join(f"{k} {v:.1e}" for k, v in err.items() if "fp16" not in k))
+    if any("fp16" in k for k in err):
+        print("  max |fp16 - fp32|: " + ", ".join(f"{k[5:]} {v:.1e}" for k, v in err.items() if "fp16" in k))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""Exported policies run by onnxruntime: numpy in, numpy out, no torch.
+
+`OnnxLLC` has the inference interface of `controllers.checkpoint.LLCPolicy` (`act`, `encode`,
+`latent_dim`, `num_amp_frames`, ...), so the viewer drives either one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from controllers.runtime.sidecar import ControllerFormatError, read_sidecar, sha256_file
+
+META_PREFIX = "ase_runtime."  # ONNX metadata keys written by the exporter
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200] if text else ''}"
+
+
+def check_layout_version(sidecar: dict, where: str | Path) -> None:
+    """Observations are built by this code's formulas: refuse an export of another layout version."""
+    from sim.observations import OBS_LAYOUT_VERSION
+
+    version = sidecar["observations"].get("version")
+    if version != OBS_LAYOUT_VERSION:
+        raise ControllerFormatError(
+            f"{where}: exported for observation layout version {version}, this code builds version "
+            f"{OBS_LAYOUT_VERSION}; export a matching checkpoint again"
+        )
+
+
+def open_model(
+    folder: Path, sidecar: dict, key: str, precision: str = "fp32", threads: int = 1
+) -> ort.InferenceSession:
+    """An onnxruntime session for sidecar model `key` ("llc", "encoder"), checked against the sidecar:
+    file present, SHA-256, tensor names and sizes, and the source checkpoint recorded inside the model."""
+    where = folder / "controller.json"
+    entry = sidecar["models"].get(key)
+    if not entry:
+        raise ControllerFormatError(f"{where}: no {key} model in this export")
+    file_key, sha_key = ("file", "sha256") if precision == "fp32" else ("fp16_file", "fp16_sha256")
+    if precision not in ("fp32", "fp16"):
+        raise ValueError(f"precision must be 'fp32' or 'fp16', not {precision!r}")
+    if not entry.get(file_key):
+        raise ControllerFormatError(f"{where}: no {precision} copy of the {key} model (export with --fp16)")
+    path = folder / entry[file_key]
+    if not path.is_file():
+        raise ControllerFormatError(f"{path}: no such file (listed in controller.json)")
+    if sha256_file(path) != entry[sha_key]:
+        raise ControllerFormatError(f"{path}: SHA-256 differs from controller.json (corrupt or replaced; export again)")
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    try:
+        sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises several types for unreadable models
+        raise ControllerFormatError(f"{path}: onnxruntime cannot load it ({_one_line(exc)})") from None
+    for kind, tensors, wanted in (("input", sess.get_inputs(), entry["inputs"]),
+                                  ("output", sess.get_outputs(), entry["outputs"])):  # fmt: skip
+        got = [(t.name, list(t.shape[1:])) for t in tensors]
+        want = [(t["name"], list(t["shape"][1:])) for t in wanted]
+        if got != want:
+            raise ControllerFormatError(f"{path}: model {kind}s {got} do not match controller.json's {want}")
+    meta = sess.get_modelmeta().custom_metadata_map
+    source = sidecar["sources"].get(entry.get("source", key)) or {}
+    if meta.get(META_PREFIX + "source_sha256") != source.get("sha256"):
+        raise ControllerFormatError(
+            f"{path}: exported from another checkpoint than controller.json names ({source.get('file')}); export again"
+        )
+    return sess
+
+
+class OnnxLLC:
+    """An exported low-level controller: act(obs (n, obs_dim), z (n, latent_dim)) -> actions in [-1, 1].
+
+    `run` also returns the PD targets (radians, action order); `encode` needs an export made with
+    `--with-encoder`. precision "fp16" runs the half-precision copy (export with --fp16).
+    """
+
+    def __init__(
+        self, folder: str | Path, *, character: str | None = None, precision: str = "fp32", threads: int = 1,
+        check_layout: bool = True,
+    ) -> None:  # fmt: skip
+        sc = self.sidecar = read_sidecar(folder)
+        self.folder = Path(folder) if Path(folder).is_dir() else Path(folder).parent
+        where = self.folder / "controller.json"
+        if check_layout:
+            check_layout_version(sc, where)
+        self.character: str = sc["character"]["name"]
+        if character is not None and character != self.character:
+            raise ControllerFormatError(f"{where}: exported for character {self.character!r}, not {character!r}")
+        self.obs_dim: int = sc["observations"]["policy"]["size"]
+        self.action_dim: int = sc["action"]["size"]
+        self.latent_dim: int = sc["latent"]["size"]
+        self.amp_obs_dim: int = sc["observations"]["discriminator"]["frame_size"]
+        self.num_amp_frames: int = sc["observations"]["discriminator"]["frames"]
+        self.session = open_model(self.folder, sc, "llc", precision, threads)
+        has_encoder = bool(sc["models"].get("encoder"))
+        self.encoder = open_model(self.folder, sc, "encoder", precision, threads) if has_encoder else None
+
+    @property
+    def has_encoder(self) -> bool:
+        return self.encoder is not None
+
+    def run(self, obs: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(actions in [-1, 1], PD targets in radians), each (n, action_dim) float32."""
+        obs = np.ascontiguousarray(obs, dtype=np.float32).reshape(-1, self.obs_dim)
+        z = np.ascontiguousarray(z, dtype=np.float32).reshape(-1, self.latent_dim)
+        action, target = self.session.run(None, {"obs": obs, "latent": z})
+        return action, target
+
+    def act(self, obs: np.ndarray, z: np.ndarray) -> np.ndarray:
+        return self.run(obs, z)[0]
+
+    def discriminate(self, amp_window: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(discriminator logit (n,), encoder's unit latent (n, latent_dim)) of windows, current frame first."""
+        if self.encoder is None:
+            raise ControllerFormatError(f"{self.folder}: exported without the encoder (export with --with-encoder)")
+        x = np.ascontiguousarray(amp_window, dtype=np.float32).reshape(-1, self.amp_obs_dim * self.num_amp_frames)
+        logit, latent = self.encoder.run(None, {"amp_window": x})
+        return logit, latent
+
+    def encode(self, amp_window: np.ndarray) -> np.ndarray:
+        """The encoder's unit latent (n, latent_dim) of each discriminator window, current frame first."""
+        return self.discriminate(amp_window)[1]
+
+    def disc_logit(self, amp_window: np.ndarray) -> np.ndarray:
+        """The discriminator's logit (n,): high = looks like the motion data."""
+        return self.discriminate(amp_window)[0]
