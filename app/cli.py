@@ -28,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--character", default="humanoid", choices=("humanoid", "humanoid_sword_shield"))
     p.add_argument("--llc", help="LLC checkpoint (.pt); default: checkpoints/llc.pt when it exists")
     p.add_argument("--hlc", help="HLC checkpoint: not available yet (the HLC issues)")
-    p.add_argument("--policy", default="torch", choices=("torch", "onnx"), help="inference runtime (onnx: later)")
+    p.add_argument("--policy", default="torch", choices=("torch", "onnx"),
+                   help="inference runtime; onnx: --llc is a `launch.py export` folder, run by onnxruntime")  # fmt: skip
     p.add_argument("--motions", help="clip file, dataset file or folder (default: the DeepMimic clips)")
     p.add_argument("--mode", choices=("playback", "sim", "llc", "hlc"), help="initial mode")
     p.add_argument("--clip", help="initial clip name for playback")
@@ -88,7 +89,7 @@ def _run(args) -> int:
                         clip=args.clip, seed=args.seed, policy_backend=args.policy)  # fmt: skip
     if not args.headless and (msg := _display_problem()):
         return fail(msg)
-    if args.llc and not os.path.isfile(args.llc):
+    if args.llc and not (os.path.isfile(args.llc) or args.policy == "onnx" and os.path.isdir(args.llc)):
         return fail(f"{args.llc}: no such checkpoint file")
     session = Session(cfg)
     for msg in session.messages:

@@ -95,8 +95,14 @@ def load_policy(cfg: SessionConfig) -> tuple[Any | None, str]:
         if not BUNDLED_LLC.is_file():
             return None, "no LLC checkpoint (pass --llc PATH; no bundled checkpoints/llc.pt yet: checkpoints/README.md)"
         cfg.llc = str(BUNDLED_LLC)
-    if cfg.policy_backend != "torch":
-        return None, f"--policy {cfg.policy_backend}: not available yet (ONNX export is another issue); using none"
+    if cfg.policy_backend == "onnx":  # a `launch.py export` folder, run by onnxruntime (no torch)
+        from controllers.runtime import ControllerFormatError, OnnxLLC
+
+        try:
+            pol = OnnxLLC(cfg.llc, character=cfg.character)
+            return pol, f"LLC {Path(cfg.llc).name} (ONNX, latent {pol.latent_dim}-d)"
+        except ControllerFormatError as exc:
+            return None, str(exc)
     try:
         from controllers.checkpoint import CheckpointError, load_llc
     except ImportError as exc:
