@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--llc", help="LLC checkpoint (.pt); default: checkpoints/llc.pt when it exists")
     p.add_argument("--hlc", help="HLC checkpoint: not available yet (the HLC issues)")
     p.add_argument("--policy", default="torch", choices=("torch", "onnx"),
-                   help="inference runtime; onnx: --llc is a `launch.py export` folder, run by onnxruntime")  # fmt: skip
+                   help="inference runtime; onnx: --llc is a `launch.py export` folder (onnxruntime)")  # fmt: skip
     p.add_argument("--motions", help="clip file, dataset file or folder (default: the DeepMimic clips)")
     p.add_argument("--mode", choices=("playback", "sim", "llc", "hlc"), help="initial mode")
     p.add_argument("--clip", help="initial clip name for playback")
