@@ -39,6 +39,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=300, help="control steps of the random-latent run (default 300)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--device", default="cpu", help="physics: cpu (default), cuda[:K] (MuJoCo Warp) or warp-cpu")
     p.add_argument("--json", help="also write the results to this JSON file")
     p.add_argument("--trust-pickle", action="store_true", help="allow ASE .npy clips (pickles run code)")
     return p.parse_args(argv)
@@ -145,7 +146,16 @@ def main(argv: list[str] | None = None) -> int:
     except (MotionFileError, FileNotFoundError, ValueError) as exc:
         return _error(f"cannot load motions for realism and coverage: {exc}")
 
-    cfg = EvalConfig(num_envs=args.envs, steps=args.steps, seed=args.seed)
+    from sim.warp_backend import CudaUnavailableError, warp_device
+
+    if args.device not in ("cpu", "warp-cpu") and not args.device.startswith("cuda"):
+        return _error(f"--device {args.device}: choose cpu, cuda[:K] or warp-cpu")
+    if args.device != "cpu":
+        try:
+            warp_device("cpu" if args.device == "warp-cpu" else args.device)
+        except CudaUnavailableError as exc:
+            return _error(f"--device {args.device}: {exc}")
+    cfg = EvalConfig(num_envs=args.envs, steps=args.steps, seed=args.seed, backend=args.device)
     results: dict[str, dict] = {}
     labels = _labels(paths)
     for path, label in zip(paths, labels, strict=True):

@@ -45,6 +45,7 @@ class EvalConfig:
     coverage_seconds: float = 8.0
     coverage_skip_seconds: float = 2.0
     nthread: int = 1
+    backend: str = "cpu"  # sim.backend.make_backend: cpu, cuda, warp-cpu
 
 
 class LatentDraw:
@@ -74,6 +75,7 @@ def make_env(cfg: EvalConfig, motions: Any = None, mode: str = "default", seed_o
         num_envs=cfg.num_envs,
         seed=cfg.seed + seed_offset,
         nthread=cfg.nthread,
+        backend=cfg.backend,
         early_termination=False,
         auto_reset=False,
         reset=ResetConfig(mode=mode),
@@ -213,7 +215,8 @@ def coverage(policy: Any, cfg: EvalConfig, motions: Any) -> dict[str, Any]:
     """Drive one character per clip with that clip's preset; is the produced motion nearest to that clip?"""
     n = motions.num_clips
     env_cfg = EnvConfig(
-        num_envs=n, seed=cfg.seed + 3, nthread=cfg.nthread, early_termination=False, auto_reset=False,
+        num_envs=n, seed=cfg.seed + 3, nthread=cfg.nthread, backend=cfg.backend, early_termination=False,
+        auto_reset=False,
         reset=ResetConfig(mode="default", fall_pool_prob=0.0),
     )  # fmt: skip
     env = HumanoidEnv(env_cfg, motions)

@@ -144,9 +144,16 @@ class CpuBackend:
         return self.batch.get_data(i)
 
 
+BACKENDS = ("cpu", "cuda", "warp-cpu")
+
+
 def make_backend(name: str, model: mujoco.MjModel, num_envs: int, nthread: int = 0) -> Backend:
+    """'cpu': mujoco.batch; 'cuda' (or 'cuda:K'): MuJoCo Warp on an NVIDIA GPU; 'warp-cpu': MuJoCo Warp on
+    Warp's CPU device (slow; for tests without a GPU). A missing GPU raises CudaUnavailableError."""
     if name == "cpu":
         return CpuBackend(model, num_envs, nthread)
-    if name in ("cuda", "warp", "gpu"):
-        raise RuntimeError("the MuJoCo Warp GPU backend is not built yet (planned: GPU issue); use --device cpu")
-    raise ValueError(f"unknown physics backend {name!r}; choose 'cpu'")
+    if name.startswith("cuda") or name in ("warp", "gpu", "warp-cpu"):
+        from sim.warp_backend import WarpBackend
+
+        return WarpBackend(model, num_envs, device="cpu" if name == "warp-cpu" else name.replace("gpu", "cuda"))
+    raise ValueError(f"unknown physics backend {name!r}; choose one of {', '.join(BACKENDS)}")
