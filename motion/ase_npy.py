@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from motion.clip import MotionClip, MotionFileError, resample_uniform
+from motion.dataset import name_some
 from motion.joint_map import map_onto_character, normalize_quats
 from motion.kinematics import Skeleton, forward_kinematics
 from sim.character import Character
@@ -158,13 +159,42 @@ def parse_npy(path: str | Path, trust_pickle: bool = False) -> NpyMotion:
     return NpyMotion(names, parents, local_t, wxyz, root, fps)
 
 
+SKELETON_TOLERANCE = 0.01  # m: a bone whose offset differs more than this from the character's is refused
+
+
+def skeleton_differences(m: NpyMotion, character: Character) -> list[tuple[str, float]]:
+    """(bone, metres) for the file's bones whose local_translation differs from the character's offset by
+    more than SKELETON_TOLERANCE, largest first. The root's translation is the clip's start, not a bone."""
+    index = {n: i for i, n in enumerate(m.node_names)}
+    out = []
+    for b in character.bodies[1:]:
+        if b.name in index:
+            d = float(np.linalg.norm(m.local_translation[index[b.name]] - np.asarray(b.offset)))
+            if d > SKELETON_TOLERANCE:
+                out.append((b.name, d))
+    return sorted(out, key=lambda x: -x[1])
+
+
 def load_npy_clip(path: str | Path, character: Character, trust_pickle: bool = False, loop: bool = False) -> MotionClip:
-    """An ASE .npy clip on `character`, joints mapped by name. ASE clips do not loop unless told."""
+    """An ASE .npy clip on `character`, joints mapped by name. ASE clips do not loop unless told.
+
+    A file whose bone offsets differ from the character's (beyond SKELETON_TOLERANCE) is refused, naming
+    the bones: its rotations would put the character's hands and feet elsewhere. Retarget it instead
+    (`motion.retarget_io.load_retargeted`, `motions convert --retarget`)."""
     path = Path(path)
     m = parse_npy(path, trust_pickle)
     rotations = map_onto_character(path, character, m.node_names, m.rotations, parents=m.parents)
+    diff = skeleton_differences(m, character)
+    if diff:
+        bones = name_some([f"{b} {d * 100:.1f} cm" for b, d in diff], 4)
+        raise MotionFileError(
+            path,
+            f"skeleton differs from character {character.name!r} by more than {SKELETON_TOLERANCE * 100:.0f} cm "
+            f"({bones}); retarget it: `launch.py motions convert {path.name} --retarget --to out.npy`",
+        )
     times = np.arange(m.rotations.shape[0]) / m.fps
-    return MotionClip(path.stem, m.root_translation, rotations, times, loop, character.name)
+    meta = {"source_joints": len(m.node_names), "root_offset": m.local_translation[0].copy()}
+    return MotionClip(path.stem, m.root_translation, rotations, times, loop, character.name, meta)
 
 
 def _tensor(a: np.ndarray) -> dict:
@@ -187,10 +217,13 @@ def write_npy_clip(clip: MotionClip, character: Character, path: str | Path) -> 
     else:
         vel = np.zeros_like(pos)
         ang = np.zeros_like(pos)
+    offsets = character.offsets.astype(np.float64)
+    if clip.meta.get("root_offset") is not None:  # keep the source skeleton's pelvis translation
+        offsets[0] = np.asarray(clip.meta["root_offset"], dtype=np.float64)
     tree = OrderedDict(
         node_names=list(character.body_names),
         parent_indices=_tensor(character.parents.astype(np.int64)),
-        local_translation=_tensor(character.offsets.astype(np.float64)),
+        local_translation=_tensor(offsets),
     )
     d = OrderedDict(
         rotation=_tensor(np.ascontiguousarray(clip.rotations[..., [1, 2, 3, 0]])),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +22,11 @@ class MotionFileError(ValueError):
 @dataclass
 class MotionClip:
     """A clip: root position (F, 3) world z-up metres; rotations (F, B, 4) wxyz in body order
-    (index 0 = the root's world rotation, others local to the parent body); times (F,) seconds from 0."""
+    (index 0 = the root's world rotation, others local to the parent body); times (F,) seconds from 0.
+
+    meta: what the file said beyond the motion: `source_joints` (joint count in the file),
+    `root_offset` (an ASE skeleton's pelvis local_translation, written back on .npy export),
+    `report` (a RetargetReport for retargeted clips)."""
 
     name: str
     root_pos: np.ndarray
@@ -30,6 +34,7 @@ class MotionClip:
     times: np.ndarray
     loop: bool
     character: str
+    meta: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.root_pos = np.asarray(self.root_pos, dtype=np.float64)
@@ -97,4 +102,4 @@ def resample_uniform(clip: MotionClip, fps: float | None = None) -> MotionClip:
     alpha = np.clip((t - clip.times[i0]) / (clip.times[i0 + 1] - clip.times[i0]), 0.0, 1.0)
     root = clip.root_pos[i0] + alpha[:, None] * (clip.root_pos[i0 + 1] - clip.root_pos[i0])
     rot = quat_slerp(clip.rotations[i0], clip.rotations[i0 + 1], np.broadcast_to(alpha[:, None], i0.shape + (1,)))
-    return MotionClip(clip.name, root, rot, t, clip.loop, clip.character)
+    return MotionClip(clip.name, root, rot, t, clip.loop, clip.character, dict(clip.meta))

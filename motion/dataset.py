@@ -1,7 +1,9 @@
 """Dataset YAML: `motions: [{file, weight}]`, paths relative to the YAML's folder.
 
-The same format serves ASE's datasets (.npy clips) and this project's (DeepMimic .txt, .npy, or both).
-An entry may add `loop: true|false` to override the clip's own flag (ASE clips carry none).
+The same format serves ASE's datasets (.npy clips) and this project's (DeepMimic .txt, .npy, BVH, or a
+mix). An entry may add `loop: true|false` to override the clip's own flag (ASE and BVH clips carry
+none), `map: PRESET|map.yaml` for a BVH file's joint map (a path is relative to the YAML's folder), and
+`retarget: true` for a .npy clip of another skeleton.
 """
 
 from __future__ import annotations
@@ -20,6 +22,14 @@ class DatasetEntry:
     file: Path
     weight: float
     loop: bool | None = None  # None: the clip's own flag
+    bone_map: str | None = None  # BVH joint map: a preset name or a YAML path
+    retarget: bool = False  # .npy of another skeleton: retarget instead of refusing it
+
+
+def name_some(names: list[str], shown: int = 5) -> str:
+    """'a, b, c' or 'a, b, c, d, e and 37 more': error messages stay one readable line."""
+    head = ", ".join(names[:shown])
+    return head if len(names) <= shown else f"{head} and {len(names) - shown} more"
 
 
 def _bundled_clip(name: str) -> Path | None:
@@ -57,17 +67,28 @@ def read_yaml_dataset(path: str | Path) -> list[DatasetEntry]:
         loop = m.get("loop")
         if loop is not None and not isinstance(loop, bool):
             raise MotionFileError(path, f"motion {i} ({m['file']}) has 'loop: {loop!r}', expected true or false")
+        bone_map = m.get("map")
+        if bone_map is not None:
+            from motion.bone_map import PRESETS
+
+            if not isinstance(bone_map, str) or not bone_map:
+                raise MotionFileError(path, f"motion {i} ({m['file']}): 'map: {bone_map!r}' is not a preset or a path")
+            if bone_map not in PRESETS:
+                bone_map = str((path.parent / bone_map).resolve())
+        retarget = m.get("retarget", False)
+        if not isinstance(retarget, bool):
+            raise MotionFileError(path, f"motion {i} ({m['file']}): 'retarget: {retarget!r}', expected true or false")
         f = (path.parent / str(m["file"])).resolve()
         if not f.is_file():
             f = _bundled_clip(str(m["file"])) or f
         if not f.is_file():
             missing.append(str(m["file"]))
-        entries.append(DatasetEntry(f, float(weight), loop))
+        entries.append(DatasetEntry(f, float(weight), loop, bone_map, retarget))
     if missing:
         raise MotionFileError(
             path,
-            f"clips not found: {', '.join(missing)} (paths are relative to {path.parent}; "
-            "DeepMimic clips are also looked up by name after `python launch.py motions download`)",
+            f"{len(missing)} of {len(motions)} clips not found: {name_some(missing)} (paths are relative to "
+            f"{path.parent}; DeepMimic clips are also looked up by name after `python launch.py motions download`)",
         )
     return entries
 
@@ -84,5 +105,9 @@ def write_yaml_dataset(entries: list[DatasetEntry], path: str | Path) -> None:
         row = {"file": f, "weight": e.weight}
         if e.loop is not None:
             row["loop"] = e.loop
+        if e.bone_map is not None:
+            row["map"] = e.bone_map
+        if e.retarget:
+            row["retarget"] = True
         rows.append(row)
     path.write_text(yaml.safe_dump({"motions": rows}, sort_keys=False))

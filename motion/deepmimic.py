@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from motion.clip import MotionClip, MotionFileError
-from motion.dataset import DatasetEntry
+from motion.dataset import DatasetEntry, name_some
 from motion.joint_map import map_onto_character, normalize_quats
 from sim.character import DEEPMIMIC_TO_BODY, Character
 from sim.rotations import hinge_angle, quat_conj, quat_from_axis_angle, quat_mul
@@ -131,7 +131,8 @@ def load_deepmimic_clip(path: str | Path, character: Character) -> MotionClip:
             names.append(DEEPMIMIC_TO_BODY[joint][0])
     fixed = tuple(DEEPMIMIC_TO_BODY[j][0] for j in FIXED_JOINTS)
     rotations = map_onto_character(path, character, names, np.stack(rots, axis=1), fixed_in_source=fixed)
-    return MotionClip(path.stem, root_pos, rotations, times, loop, character.name)
+    meta = {"source_joints": len(FRAME_LAYOUT) - 1 + len(FIXED_JOINTS)}  # humanoid3d: 15 joints, wrists included
+    return MotionClip(path.stem, root_pos, rotations, times, loop, character.name, meta)
 
 
 def write_deepmimic_clip(clip: MotionClip, character: Character, path: str | Path) -> None:
@@ -142,7 +143,9 @@ def write_deepmimic_clip(clip: MotionClip, character: Character, path: str | Pat
         if b.name not in known and b.joint in ("ball", "hinge"):
             q = clip.rotations[:, i]
             if np.abs(np.abs(q[:, 0]) - 1.0).max() > 1e-6:
-                raise ValueError(f"DeepMimic's humanoid3d has no {b.name} joint, and clip {clip.name!r} moves it")
+                raise MotionFileError(
+                    path, f"DeepMimic's humanoid3d has no {b.name} joint, and clip {clip.name!r} moves it (write .npy)"
+                )
     cols = [np.append(np.diff(clip.times), 0.0)[:, None]]
     for joint, n in FRAME_LAYOUT:
         if joint == "root_pos":
@@ -190,5 +193,6 @@ def read_deepmimic_dataset(path: str | Path, search_dirs: list[Path]) -> list[Da
             entries.append(DatasetEntry(found, float(weight)))
     if missing:
         where = ", ".join(str(d) for d in dirs)
-        raise MotionFileError(path, f"clips not found: {', '.join(missing)} (looked in {where})")
+        n = f"{len(missing)} of {len(motions)}"
+        raise MotionFileError(path, f"{n} clips not found: {name_some(missing)} (looked in {where})")
     return entries

@@ -1,13 +1,16 @@
 """Load and save clips by file type, and expand any motion path into weighted clip files.
 
-Accepted paths: a DeepMimic clip or dataset (.txt), an ASE clip (.npy), a dataset YAML
-(.yaml/.yml, ASE's or this project's), or a directory of clips.
+Accepted paths: a DeepMimic clip or dataset (.txt), an ASE clip (.npy), a BVH file (.bvh,
+retargeted on load and cached), a dataset YAML (.yaml/.yml, ASE's or this project's), or a
+directory of clips.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+
+import numpy as np
 
 from motion.ase_npy import load_npy_clip, write_npy_clip
 from motion.clip import MotionClip, MotionFileError
@@ -16,7 +19,7 @@ from motion.dataset import DatasetEntry, read_yaml_dataset
 from motion.deepmimic import is_dataset, load_deepmimic_clip, read_deepmimic_dataset, write_deepmimic_clip
 from sim.character import Character
 
-CLIP_SUFFIXES = (".txt", ".npy")
+CLIP_SUFFIXES = (".txt", ".npy", ".bvh")
 DATASET_SUFFIXES = (".yaml", ".yml")
 
 
@@ -26,9 +29,19 @@ def _check_exists(path: Path) -> None:
 
 
 def load_clip(
-    path: str | Path, character: Character, trust_pickle: bool = False, loop: bool | None = None
+    path: str | Path,
+    character: Character,
+    trust_pickle: bool = False,
+    loop: bool | None = None,
+    *,
+    bone_map: str | None = None,
+    retarget: bool = False,
 ) -> MotionClip:
-    """One clip file (.txt DeepMimic or .npy ASE) on `character`; `loop` overrides the file's flag."""
+    """One clip file on `character`; `loop` overrides the file's flag.
+
+    .txt DeepMimic and .npy ASE clips load as they are (a .npy of another skeleton is refused unless
+    `retarget`); .bvh files are retargeted (joint map `bone_map`: a preset or a YAML path; default: the
+    first preset that fits) and cached (motion/retarget_io.py)."""
     path = Path(path)
     _check_exists(path)
     suffix = path.suffix.lower()
@@ -36,10 +49,14 @@ def load_clip(
         if is_dataset(path):
             raise MotionFileError(path, "is a DeepMimic dataset, not a clip (load it with MotionLibrary.from_path)")
         clip = load_deepmimic_clip(path, character)
+    elif suffix == ".bvh" or (suffix == ".npy" and retarget):
+        from motion.retarget_io import ImportOptions, load_retargeted
+
+        clip = load_retargeted(path, character, ImportOptions(bone_map=bone_map, trust_pickle=trust_pickle))
     elif suffix == ".npy":
         clip = load_npy_clip(path, character, trust_pickle=trust_pickle)
     else:
-        raise MotionFileError(path, f"unknown clip format {suffix or '(no extension)'}: expected .txt or .npy")
+        raise MotionFileError(path, f"unknown clip format {suffix or '(no extension)'}: expected .txt, .npy or .bvh")
     return clip if loop is None else dataclasses.replace(clip, loop=loop)
 
 
@@ -56,9 +73,18 @@ def save_clip(clip: MotionClip, character: Character, path: str | Path) -> None:
 
 
 def _is_clip_file(path: Path) -> bool:
-    if path.suffix.lower() == ".npy":
+    suffix = path.suffix.lower()
+    if suffix == ".bvh":
         return True
-    if path.suffix.lower() != ".txt":
+    if suffix == ".npy":
+        try:  # poselib clips are pickled objects; a plain array is something else
+            with open(path, "rb") as f:
+                version = np.lib.format.read_magic(f)
+                read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                return bool(read(f)[2].hasobject)
+        except (OSError, ValueError):
+            return True  # a broken clip: let loading report it
+    if suffix != ".txt":
         return False
     try:
         return not is_dataset(path)
@@ -66,14 +92,21 @@ def _is_clip_file(path: Path) -> bool:
         return True  # a broken clip: let loading report it
 
 
+def folder_clips(path: str | Path) -> tuple[list[Path], list[Path]]:
+    """(clip files, other files) in a folder, sorted; datasets, notes and plain arrays are the others."""
+    files = sorted(p for p in Path(path).iterdir() if p.is_file())
+    clips = [f for f in files if _is_clip_file(f)]
+    return clips, [f for f in files if f not in clips]
+
+
 def dataset_entries(path: str | Path) -> list[DatasetEntry]:
     """The clip files (with weights) that `path` stands for."""
     path = Path(path)
     _check_exists(path)
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and _is_clip_file(p))
+        files = folder_clips(path)[0]
         if not files:
-            raise MotionFileError(path, "directory holds no .txt or .npy clips")
+            raise MotionFileError(path, "directory holds no .txt, .npy or .bvh clips")
         return [DatasetEntry(f, 1.0) for f in files]
     suffix = path.suffix.lower()
     if suffix in DATASET_SUFFIXES:
@@ -86,4 +119,11 @@ def dataset_entries(path: str | Path) -> list[DatasetEntry]:
         return read_deepmimic_dataset(path, search)
     if suffix in CLIP_SUFFIXES:
         return [DatasetEntry(path, 1.0)]
-    raise MotionFileError(path, f"unknown motion format {suffix or '(no extension)'}: expected .txt, .npy, .yaml")
+    raise MotionFileError(
+        path, f"unknown motion format {suffix or '(no extension)'}: expected .txt, .npy, .bvh, .yaml or a folder"
+    )
+
+
+def load_entry(entry: DatasetEntry, character: Character, trust_pickle: bool = False) -> MotionClip:
+    """The clip a dataset entry names, with its loop override, joint map and retarget flag."""
+    return load_clip(entry.file, character, trust_pickle, entry.loop, bone_map=entry.bone_map, retarget=entry.retarget)

@@ -95,6 +95,26 @@ def to_qpos(skel: Skeleton, root_pos: np.ndarray, rotations: np.ndarray) -> np.n
     return qpos
 
 
+def from_qpos(skel: Skeleton, qpos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The inverse of to_qpos: root position (..., 3) and local rotations (..., B, 4); fixed bodies get
+    the identity."""
+    nb = len(skel.parents)
+    rot = np.zeros(qpos.shape[:-1] + (nb, 4))
+    rot[..., 0] = 1.0
+    rot[..., 0, :] = qpos[..., 3:7]
+    kh = 0
+    for body, start, width in skel.qpos_slots:
+        if width == 4:
+            rot[..., body, :] = qpos[..., start : start + 4]
+        else:
+            axis = skel.hinge_axes[kh]
+            half = 0.5 * qpos[..., start]
+            rot[..., body, :] = np.stack([np.cos(half), *(np.sin(half) * a for a in axis)], axis=-1)
+            kh += 1
+    norm = np.linalg.norm(rot, axis=-1, keepdims=True)
+    return qpos[..., 0:3].copy(), rot / norm
+
+
 def rotation_rate(qa: np.ndarray, qb: np.ndarray, dt: np.ndarray, local: bool) -> np.ndarray:
     """Angular velocity that turns qa into qb in dt: in the rotated (local) frame or in the world frame."""
     rel = quat_mul(quat_conj(qa), qb) if local else quat_mul(qb, quat_conj(qa))

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from motion.clip import MotionClip, MotionFileError
-from motion.io import dataset_entries, load_clip
+from motion.io import dataset_entries, load_clip, load_entry
 from motion.kinematics import Skeleton, body_velocities, forward_kinematics, forward_kinematics_cm, to_qpos_cm, to_qvel
 from sim.character import Character
 from sim.rotations import heading_angle, quat_from_axis_angle, quat_mul, quat_rotate, wrap_angle
@@ -75,7 +75,7 @@ class MotionLibrary:
     def from_path(cls, path: str | Path, character: Character, trust_pickle: bool = False) -> MotionLibrary:
         """Load a clip (.txt, .npy), a dataset (DeepMimic .txt, ASE/project .yaml) or a directory of clips."""
         entries = dataset_entries(path)
-        clips = [load_clip(e.file, character, trust_pickle=trust_pickle, loop=e.loop) for e in entries]
+        clips = [load_entry(e, character, trust_pickle) for e in entries]
         weights = [e.weight for e in entries]
         if sum(weights) <= 0:
             raise MotionFileError(path, "all clip weights are zero")

@@ -160,8 +160,8 @@ def test_bad_deepmimic_files_name_the_file_and_problem(deepmimic_dir, humanoid, 
     (tmp_path / "none.txt").write_text('{"Loop": "wrap"}')
     _expect_error(tmp_path / "none.txt", humanoid, "no 'Frames'")
     _expect_error(tmp_path / "missing.txt", humanoid, "file not found")
-    (tmp_path / "clip.bvh").write_text("HIERARCHY")
-    _expect_error(tmp_path / "clip.bvh", humanoid, "unknown clip format")
+    (tmp_path / "clip.fbx").write_text("Kaydara FBX Binary")
+    _expect_error(tmp_path / "clip.fbx", humanoid, "unknown clip format")
 
 
 def _npy_dict(deepmimic_dir, humanoid, tmp_path) -> dict:
@@ -233,3 +233,61 @@ def test_cli_info_convert_and_errors(deepmimic_dir, tmp_path, capsys) -> None:
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err and str(tmp_path / "bad.txt") in err
     assert main(["convert", str(tmp_path / "walk.npy"), str(tmp_path / "out.bvh")]) == 2
     assert main(["info"]) == 2
+
+
+# ---- .npy skeletons, info, datasets ------------------------------------------------------------
+
+
+def test_npy_of_another_skeleton_is_refused_naming_bones_or_retargeted(deepmimic_dir, humanoid, tmp_path) -> None:
+    d = _npy_dict(deepmimic_dir, humanoid, tmp_path)
+    names = d["skeleton_tree"]["node_names"]
+    lt = d["skeleton_tree"]["local_translation"]["arr"]
+    lt[names.index("right_shin")] *= 1.15  # a 6 cm longer thigh
+    lt[names.index("left_shin")] *= 1.15
+    lt[names.index("left_lower_arm")] *= 1.02  # 5 mm: within the tolerance
+    lt[0] = (0.0, 0.0, 0.93)  # the pelvis translation is the clip's start, never compared
+    path = _save(d, tmp_path / "long_legs.npy")
+    _expect_error(
+        path, humanoid, r"skeleton differs .* by more than 1 cm \(right_shin 6\.3 cm, left_shin 6\.3 cm\).*--retarget"
+    )
+    clip = load_clip(path, humanoid, retarget=True)
+    thigh, shin = (np.linalg.norm(humanoid.offsets[humanoid.body_index(b)]) for b in ("right_shin", "right_foot"))
+    assert clip.meta["report"]["scale"] == pytest.approx((thigh + shin) / (1.15 * thigh + shin))  # leg length ratio
+    assert max(b["mean_cm"] for b in clip.meta["report"]["bodies"]) < 3.0
+    assert main(["convert", str(path), "--retarget", "--to", str(tmp_path / "fixed.npy")]) == 0
+    assert load_clip(tmp_path / "fixed.npy", humanoid).num_frames == 39
+
+
+def test_npy_export_keeps_the_source_pelvis_translation(deepmimic_dir, humanoid, tmp_path) -> None:
+    d = _npy_dict(deepmimic_dir, humanoid, tmp_path)
+    d["skeleton_tree"]["local_translation"]["arr"][0] = (0.1, -0.2, 0.9)
+    clip = load_clip(_save(d, tmp_path / "src.npy"), humanoid)
+    save_clip(clip, humanoid, tmp_path / "out.npy")
+    out = np.load(tmp_path / "out.npy", allow_pickle=True).item()
+    np.testing.assert_array_equal(out["skeleton_tree"]["local_translation"]["arr"][0], (0.1, -0.2, 0.9))
+    np.testing.assert_array_equal(out["skeleton_tree"]["local_translation"]["arr"][1:], humanoid.offsets[1:])
+
+
+def test_info_counts_joints_and_skips_files_that_are_not_clips(deepmimic_dir, humanoid, tmp_path, capsys) -> None:
+    save_clip(load_clip(deepmimic_dir / "humanoid3d_walk.txt", humanoid), humanoid, tmp_path / "walk.npy")
+    (tmp_path / "run.txt").write_text((deepmimic_dir / "humanoid3d_run.txt").read_text())
+    (tmp_path / "README.md").write_text("notes")
+    (tmp_path / "set.txt").write_text('{"Motions": [{"Weight": 1, "File": "run.txt"}]}')
+    np.save(tmp_path / "weights.npy", np.zeros(3))
+    assert main(["info", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "2 clip(s)" in out and "skipped 3 file(s) that are not clips: README.md, set.txt, weights.npy" in out
+    assert "12 actuated joints" in out and "joints" in out
+    assert "│ 15 " in out or " 15 " in out  # DeepMimic's humanoid3d and the .npy: 15 joints
+
+
+def test_dataset_with_many_missing_clips_names_a_few(humanoid, tmp_path) -> None:
+    names = [f"clip_{i:02d}.npy" for i in range(40)]
+    (tmp_path / "big.yaml").write_text("motions:\n" + "".join(f"  - {{file: {n}}}\n" for n in names))
+    with pytest.raises(MotionFileError) as err:
+        MotionLibrary.from_path(tmp_path / "big.yaml", humanoid)
+    msg = str(err.value)
+    assert (
+        "40 of 40 clips not found: clip_00.npy, clip_01.npy, clip_02.npy, clip_03.npy, clip_04.npy and 35 more" in msg
+    )
+    assert len(msg) < 400 and "\n" not in msg

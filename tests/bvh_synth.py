@@ -1,0 +1,188 @@
+"""BVH files written by the tests from DeepMimic clips, on a skeleton unlike the character's.
+
+The skeleton has Mixamo names (with the `mixamorig:` prefix), a three-joint spine that shares the
+torso's bend, a clavicle, a two-joint neck, fingers that curl, toes; other bone lengths; an A-pose rest
+with bent elbows and knees; y-up facing +z, in centimetres; several rotation orders, and one joint
+below the root with 6 channels. It is written by hand (scipy for Euler angles), independent of the
+reader under test.
+
+Truth: the source joints' world positions are known here (`SynthBvh.positions`, z-up metres, the
+character's heading turned by YAW), so tests compare the retargeted clip against them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from motion.clip import MotionClip
+from motion.kinematics import Skeleton, forward_kinematics
+from sim.character import Character
+from sim.rotations import quat_conj, quat_from_axis_angle, quat_mul, quat_rotate, quat_slerp
+
+YAW = -np.pi / 2  # facing +z in a y-up file = facing -y once read back as z-up
+UNITS_PER_METRE = 100.0
+# char (x fwd, y left, z up) -> file (y up, z fwd): x -> z, y -> x, z -> y
+_G = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
+_G_QUAT = Rotation.from_matrix(_G).as_quat()[[3, 0, 1, 2]]
+_X, _Y, _Z = np.eye(3)
+
+
+@dataclass
+class _Joint:
+    name: str
+    parent: str | None
+    offset: np.ndarray  # char space, in the parent's rotating frame, before the bone factor
+    rule: str  # how the joint turns: a character body name, 'spine_half', 'curl', or 'parent'
+    channels: str
+    factor: float = 1.0  # bone length change
+    rest: np.ndarray | None = None  # rest-pose local rotation (wxyz)
+    end: np.ndarray | None = None  # End Site offset (char space)
+
+
+def _rot(axis: np.ndarray, deg: float) -> np.ndarray:
+    return quat_from_axis_angle(axis, np.radians(deg))
+
+
+def skeleton(ch: Character) -> list[_Joint]:
+    off = {b.name: np.array(b.offset) for b in ch.bodies}
+    t, h = off["torso"], off["head"]
+    zyx, xzy, yxz = "Zrotation Yrotation Xrotation", "Xrotation Zrotation Yrotation", "Yrotation Xrotation Zrotation"
+    joints = [
+        _Joint("Hips", None, np.zeros(3), "pelvis", "Xposition Yposition Zposition Yrotation Xrotation Zrotation"),
+        _Joint("Spine", "Hips", 0.45 * t, "spine_half", zyx, 1.08),
+        _Joint("Spine1", "Spine", 0.55 * t, "torso", "Xposition Yposition Zposition " + xzy, 1.08),
+        _Joint("Spine2", "Spine1", 0.4 * h, "torso", zyx, 1.08),
+        _Joint("Neck", "Spine2", 0.6 * h, "head", yxz, 1.08),
+        _Joint("Head", "Neck", np.array([0.0, 0.0, 0.1]), "head", zyx, end=np.array([0.0, 0.0, 0.15])),
+    ]
+    for side, s in (("Left", 1.0), ("Right", -1.0)):
+        lo = side.lower()
+        u = off[f"{lo}_upper_arm"] - 0.4 * h
+        clav = u * np.array([1.0, 0.35, 1.0])
+        joints += [
+            _Joint(f"{side}Shoulder", "Spine2", clav, "torso", zyx, 1.08),
+            _Joint(f"{side}Arm", f"{side}Shoulder", u - clav, f"{lo}_upper_arm", xzy, rest=_rot(_X, 45 * s)),
+            _Joint(f"{side}ForeArm", f"{side}Arm", off[f"{lo}_lower_arm"], f"{lo}_lower_arm", zyx, 0.94, _rot(_Y, -20)),
+            _Joint(f"{side}Hand", f"{side}ForeArm", off[f"{lo}_hand"], f"{lo}_hand", yxz, 0.94),
+            _Joint(f"{side}HandIndex1", f"{side}Hand", np.array([0.0, 0.0, -0.06]), "curl", zyx),
+            _Joint(f"{side}HandIndex2", f"{side}HandIndex1", np.array([0.0, 0.0, -0.03]), "curl", zyx),
+            _Joint(f"{side}HandThumb1", f"{side}Hand", np.array([0.02, 0.0, -0.02]), "parent", zyx),
+            _Joint(f"{side}UpLeg", "Hips", off[f"{lo}_thigh"], f"{lo}_thigh", xzy, 1.1, _rot(_X, 8 * s)),
+            _Joint(f"{side}Leg", f"{side}UpLeg", off[f"{lo}_shin"], f"{lo}_shin", zyx, 1.0, _rot(_Y, 10)),
+            _Joint(f"{side}Foot", f"{side}Leg", off[f"{lo}_foot"], f"{lo}_foot", yxz, 1.05),
+            _Joint(f"{side}ToeBase", f"{side}Foot", np.array([0.12, 0.0, -0.045]), f"{lo}_foot", zyx),
+        ]
+        joints[-6].end = np.array([0.0, 0.0, -0.02])  # index 2
+        joints[-5].end = np.array([0.025, 0.0, -0.01])  # thumb
+        joints[-1].end = np.array([0.05, 0.0, 0.0])  # toe
+    return joints
+
+
+@dataclass
+class SynthBvh:
+    path: Path
+    names: list[str]
+    positions: np.ndarray  # (F, J, 3) source joints' world positions: z-up metres, heading turned by YAW
+    scale: float  # source metres per character metre (global size factor)
+
+
+def write_bvh(
+    clip: MotionClip,
+    ch: Character,
+    path: Path,
+    size: float = 1.12,
+    prefix: str = "mixamorig:",
+    frames: int | None = None,
+    proportions: bool = True,
+) -> SynthBvh:
+    """Write `clip` (on the plain humanoid) as a BVH on the synthetic skeleton, `size` times as large;
+    proportions=False keeps the character's bone lengths (then a retarget can be exact)."""
+    joints = skeleton(ch)
+    if not proportions:
+        for j in joints:
+            j.factor = 1.0
+    n = clip.num_frames if frames is None else min(frames, clip.num_frames)
+    body_pos, body_rot = forward_kinematics(Skeleton.of(ch), clip.root_pos[:n], clip.rotations[:n])
+    bi = {b: i for i, b in enumerate(ch.body_names)}
+    names = [j.name for j in joints]
+    idx = {nm: i for i, nm in enumerate(names)}
+    t_local = quat_mul(quat_conj(body_rot[:, bi["pelvis"]]), body_rot[:, bi["torso"]])
+    half = quat_slerp(np.broadcast_to([1.0, 0, 0, 0], t_local.shape), t_local, 0.5)
+    curl = np.stack([_rot(_Y, 25 + 20 * np.sin(2 * np.pi * k / 20)) for k in range(n)])
+
+    # motion world rotations R_j(t) and rest world rotations W_j (char space)
+    world = np.zeros((n, len(joints), 4))
+    rest_w = np.zeros((len(joints), 4))
+    for i, j in enumerate(joints):
+        p = idx[j.parent] if j.parent else None
+        if j.rule == "spine_half":
+            world[:, i] = quat_mul(body_rot[:, bi["pelvis"]], half)
+        elif j.rule == "curl":
+            world[:, i] = quat_mul(world[:, p], curl)
+        elif j.rule == "parent":
+            world[:, i] = world[:, p]
+        else:
+            world[:, i] = body_rot[:, bi[j.rule]]
+        local_rest = j.rest if j.rest is not None else np.array([1.0, 0, 0, 0])
+        rest_w[i] = local_rest if p is None else quat_mul(rest_w[p], local_rest)
+
+    # world positions (char space, metres, the source's own bone lengths)
+    k = size
+    pos = np.zeros((n, len(joints), 3))
+    for i, j in enumerate(joints):
+        if j.parent is None:
+            pos[:, i] = body_pos[:, bi["pelvis"]] * k
+        else:
+            p = idx[j.parent]
+            pos[:, i] = pos[:, p] + quat_rotate(world[:, p], j.offset * j.factor * k)
+    # file: S_j = R_j W_j^-1 (so rest offsets W_p o rotate into place), local = S_p^-1 S_j, then y-up
+    src = quat_mul(world, quat_conj(rest_w)[None])
+    g = np.broadcast_to(_G_QUAT, src.shape)
+    src_file = quat_mul(quat_mul(g, src), quat_conj(g))
+    lines = ["HIERARCHY"]
+    motion_cols: list[np.ndarray] = []
+
+    def emit(i: int, depth: int) -> None:
+        j = joints[i]
+        pad = "  " * depth
+        p = idx[j.parent] if j.parent else None
+        off_char = np.zeros(3) if p is None else quat_rotate(rest_w[p], j.offset * j.factor * k)
+        off = _G @ off_char * UNITS_PER_METRE
+        lines.append(f"{pad}{'ROOT' if p is None else 'JOINT'} {prefix}{j.name}")
+        lines.append(f"{pad}{{")
+        lines.append(f"{pad}  OFFSET {off[0]:.6f} {off[1]:.6f} {off[2]:.6f}")
+        chans = j.channels.split()
+        lines.append(f"{pad}  CHANNELS {len(chans)} {j.channels}")
+        local = src_file[:, i] if p is None else quat_mul(quat_conj(src_file[:, p]), src_file[:, i])
+        order = "".join(c[0] for c in chans if c.endswith("rotation"))
+        eul = Rotation.from_quat(local[:, [1, 2, 3, 0]]).as_euler(order.upper(), degrees=True)
+        root_file = (pos[:, i] @ _G.T) * UNITS_PER_METRE
+        cols = []
+        for c in chans:
+            axis = "XYZ".index(c[0])
+            if c.endswith("position"):
+                cols.append(root_file[:, axis] if p is None else np.full(n, off[axis]))
+            else:
+                cols.append(eul[:, order.index(c[0])])
+        motion_cols.append(np.stack(cols, axis=1))
+        kids = [c for c, jj in enumerate(joints) if jj.parent == j.name]
+        for c in kids:
+            emit(c, depth + 1)
+        if not kids:
+            e = _G @ quat_rotate(rest_w[i], (j.end if j.end is not None else np.array([0.0, 0, 0.05])) * k) * 100
+            end = f"{pad}    OFFSET {e[0]:.6f} {e[1]:.6f} {e[2]:.6f}"
+            lines.extend([f"{pad}  End Site", f"{pad}  {{", end, f"{pad}  }}"])
+        lines.append(f"{pad}}}")
+
+    emit(0, 0)
+    data = np.concatenate(motion_cols, axis=1)
+    dt = clip.times[1] - clip.times[0] if clip.num_frames > 1 else 1 / 30
+    lines += ["MOTION", f"Frames: {n}", f"Frame Time: {dt:.8f}"]
+    lines += [" ".join(f"{x:.6f}" for x in row) for row in data]
+    path.write_text("\n".join(lines) + "\n")
+    yaw = _rot(_Z, np.degrees(YAW))
+    return SynthBvh(path, names, quat_rotate(np.broadcast_to(yaw, pos.shape[:-1] + (4,)), pos), k)
