@@ -27,7 +27,7 @@ import numpy as np
 from motion.clip import MotionFileError
 from motion.joint_map import normalize_quats
 from motion.source import SourceMotion
-from sim.rotations import quat_conj, quat_from_axis_angle, quat_mul
+from sim.rotations import quat_conj, quat_from_axis_angle, quat_mul, quat_rotate
 
 UNITS = {"m": 1.0, "cm": 0.01, "mm": 0.001, "in": 0.0254}
 UP_AXES = ("y", "z")
@@ -197,8 +197,6 @@ def _to_zup(up: str) -> np.ndarray:
 
 def to_source(data: BvhData, name: str, metres_per_unit: float, up: str) -> SourceMotion:
     """The file's motion in z-up metres."""
-    from sim.rotations import quat_rotate
-
     if up not in UP_AXES:
         raise ValueError(f"up axis must be one of {', '.join(UP_AXES)}, got {up!r}")
     c = _to_zup(up)

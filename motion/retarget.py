@@ -182,7 +182,6 @@ def direct_copy(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Local rotations (F, B, 4) that give mapped bodies the world rotations `world_rot` (F, B, 4); other
     bodies keep their parent's (fixed joints the identity). Hinges keep their twist; limits clamped."""
-    frames = world_rot.shape[0]
     world = np.zeros_like(world_rot)
     local = np.zeros_like(world_rot)
     local[..., 0] = 1.0
@@ -198,7 +197,6 @@ def direct_copy(
                 axis = np.array(b.hinge_axis)
                 local[:, i] = quat_from_axis_angle(axis, hinge_angle(local[:, i], axis))
         world[:, i] = quat_mul(pw, local[:, i])
-    assert local.shape[0] == frames
     return root_pos.copy(), _clamp_limits(character, local)
 
 

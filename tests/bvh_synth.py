@@ -24,10 +24,12 @@ from sim.character import Character
 from sim.rotations import quat_conj, quat_from_axis_angle, quat_mul, quat_rotate, quat_slerp
 
 YAW = -np.pi / 2  # facing +z in a y-up file = facing -y once read back as z-up
-UNITS_PER_METRE = 100.0
-# char (x fwd, y left, z up) -> file (y up, z fwd): x -> z, y -> x, z -> y
-_G = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
-_G_QUAT = Rotation.from_matrix(_G).as_quat()[[3, 0, 1, 2]]
+YAW_ZUP = np.pi / 2  # a z-up file here faces +y
+# char (x fwd, y left, z up) -> y-up file facing +z: x -> z, y -> x, z -> y; z-up file facing +y: x -> y, y -> -x
+_FILE_AXES = {
+    "y": np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]),
+    "z": np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]),
+}
 _X, _Y, _Z = np.eye(3)
 
 
@@ -98,9 +100,14 @@ def write_bvh(
     prefix: str = "mixamorig:",
     frames: int | None = None,
     proportions: bool = True,
+    up: str = "y",
+    units_per_metre: float = 100.0,
 ) -> SynthBvh:
     """Write `clip` (on the plain humanoid) as a BVH on the synthetic skeleton, `size` times as large;
-    proportions=False keeps the character's bone lengths (then a retarget can be exact)."""
+    proportions=False keeps the character's bone lengths (then a retarget can be exact). Default: y-up
+    centimetres; up="z" writes a z-up file facing +y."""
+    axes = _FILE_AXES[up]
+    axes_quat = Rotation.from_matrix(axes).as_quat()[[3, 0, 1, 2]]
     joints = skeleton(ch)
     if not proportions:
         for j in joints:
@@ -141,7 +148,7 @@ def write_bvh(
             pos[:, i] = pos[:, p] + quat_rotate(world[:, p], j.offset * j.factor * k)
     # file: S_j = R_j W_j^-1 (so rest offsets W_p o rotate into place), local = S_p^-1 S_j, then y-up
     src = quat_mul(world, quat_conj(rest_w)[None])
-    g = np.broadcast_to(_G_QUAT, src.shape)
+    g = np.broadcast_to(axes_quat, src.shape)
     src_file = quat_mul(quat_mul(g, src), quat_conj(g))
     lines = ["HIERARCHY"]
     motion_cols: list[np.ndarray] = []
@@ -151,7 +158,7 @@ def write_bvh(
         pad = "  " * depth
         p = idx[j.parent] if j.parent else None
         off_char = np.zeros(3) if p is None else quat_rotate(rest_w[p], j.offset * j.factor * k)
-        off = _G @ off_char * UNITS_PER_METRE
+        off = axes @ off_char * units_per_metre
         lines.append(f"{pad}{'ROOT' if p is None else 'JOINT'} {prefix}{j.name}")
         lines.append(f"{pad}{{")
         lines.append(f"{pad}  OFFSET {off[0]:.6f} {off[1]:.6f} {off[2]:.6f}")
@@ -160,7 +167,7 @@ def write_bvh(
         local = src_file[:, i] if p is None else quat_mul(quat_conj(src_file[:, p]), src_file[:, i])
         order = "".join(c[0] for c in chans if c.endswith("rotation"))
         eul = Rotation.from_quat(local[:, [1, 2, 3, 0]]).as_euler(order.upper(), degrees=True)
-        root_file = (pos[:, i] @ _G.T) * UNITS_PER_METRE
+        root_file = (pos[:, i] @ axes.T) * units_per_metre
         cols = []
         for c in chans:
             axis = "XYZ".index(c[0])
@@ -173,7 +180,8 @@ def write_bvh(
         for c in kids:
             emit(c, depth + 1)
         if not kids:
-            e = _G @ quat_rotate(rest_w[i], (j.end if j.end is not None else np.array([0.0, 0, 0.05])) * k) * 100
+            e = axes @ quat_rotate(rest_w[i], (j.end if j.end is not None else np.array([0.0, 0, 0.05])) * k)
+            e = e * units_per_metre
             end = f"{pad}    OFFSET {e[0]:.6f} {e[1]:.6f} {e[2]:.6f}"
             lines.extend([f"{pad}  End Site", f"{pad}  {{", end, f"{pad}  }}"])
         lines.append(f"{pad}}}")
@@ -184,5 +192,5 @@ def write_bvh(
     lines += ["MOTION", f"Frames: {n}", f"Frame Time: {dt:.8f}"]
     lines += [" ".join(f"{x:.6f}" for x in row) for row in data]
     path.write_text("\n".join(lines) + "\n")
-    yaw = _rot(_Z, np.degrees(YAW))
+    yaw = _rot(_Z, np.degrees(YAW if up == "y" else YAW_ZUP))
     return SynthBvh(path, names, quat_rotate(np.broadcast_to(yaw, pos.shape[:-1] + (4,)), pos), k)

@@ -24,10 +24,10 @@ from motion.clip import MotionFileError
 from motion.io import load_clip
 from motion.kinematics import Skeleton, forward_kinematics
 from motion.library import MotionLibrary
-from motion.retarget_io import ImportOptions, cache_dir, retarget_file
+from motion.retarget_io import ImportOptions, bvh_summary, cache_dir, retarget_file
 from sim.character import load_character
 from sim.rotations import heading_angle, quat_conj, quat_mul, quat_to_rotvec, wrap_angle
-from tests.bvh_synth import YAW, write_bvh
+from tests.bvh_synth import YAW, YAW_ZUP, write_bvh
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +93,18 @@ def test_same_proportions_retarget_closely_and_keep_heading_and_path(walk, human
     rel = quat_mul(quat_conj(walk.rotations[:, 1:]), result.clip.rotations[:, 1:])
     ang = np.degrees(np.linalg.norm(quat_to_rotvec(rel), axis=-1))
     assert np.median(ang) < 3.0 and ang.max() < 20.0
+
+
+def test_z_up_metres_file(walk, humanoid, tmp_path) -> None:
+    """A z-up file in metres (facing +y): both guessed, the same motion, turned by YAW_ZUP."""
+    syn = write_bvh(walk, humanoid, tmp_path / "walk.bvh", up="z", units_per_metre=1.0, proportions=False, frames=20)
+    summary = bvh_summary(syn.path, humanoid)
+    assert (summary.up, summary.units) == ("z", "m") and 1.7 < summary.height_m < 1.9  # 1.12 x the character
+    result, report = retarget_file(syn.path, humanoid)
+    assert report.mean_error_cm < 1.0
+    _, rot = _fk(result.clip, humanoid)
+    heading = wrap_angle(heading_angle(rot[:, 0]) - heading_angle(walk.rotations[:20, 0]) - YAW_ZUP)
+    assert np.abs(heading).max() < np.radians(3)
 
 
 @pytest.mark.parametrize("character", ["humanoid", "humanoid_sword_shield"])
@@ -228,6 +240,10 @@ def test_cli_convert_info_report_and_preview(walk, humanoid, tmp_path, capsys) -
     assert f"{tmp_path / 'walk.txt'}: DeepMimic's humanoid3d has no right_hand joint" in err
     assert main(["convert", str(syn.path), str(tmp_path / "w.npy"), "--character", "humanoid_sword_shield"]) == 0
     capsys.readouterr()
+    odd = write_bvh(walk, humanoid, tmp_path / "odd.bvh", prefix="rig_", frames=5)  # no preset fits
+    assert main(["info", str(odd.path)]) == 2
+    out, err = capsys.readouterr()
+    assert "BVH, 28 joints, 5 frames" in out and f"{odd.path}: no joint-map preset fits" in err
     (tmp_path / "bad.bvh").write_text("HIERARCHY\nROOT Hips\n{\n")
     assert main(["convert", str(tmp_path / "bad.bvh"), "--to", str(tmp_path / "bad.npy")]) == 2
     err = capsys.readouterr().err
