@@ -59,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("--map", help=f"joint map for BVH files: {', '.join(PRESETS)} or a YAML file (default: guess)")
         s.add_argument("--units", choices=tuple(UNITS), help="BVH length unit (default: guessed from the height)")
         s.add_argument("--up", choices=UP_AXES, help="BVH up axis (default: guessed from the spine)")
+        s.add_argument("--fps", type=float, help="retarget at this frame rate (default: the file's), e.g. 30")
         s.add_argument("--retarget", action="store_true", help="retarget .npy clips whose skeleton differs")
         s.add_argument(
             "--trust-pickle",
@@ -110,6 +111,7 @@ def _options(args, entry: DatasetEntry | None = None) -> ImportOptions:
         units=args.units,
         up=args.up,
         trust_pickle=args.trust_pickle,
+        fps=args.fps,
     )
 
 

@@ -23,7 +23,7 @@ from motion.clip import MotionClip, MotionFileError
 from motion.data import USER_DATA_DIR
 from motion.retarget import RetargetConfig, Retargeted, retarget
 from motion.retarget_report import RetargetReport, make_report
-from motion.source import SourceMotion, check_tree
+from motion.source import SourceMotion, check_tree, resample
 from sim.character import Character
 
 RETARGET_VERSION = 1
@@ -35,6 +35,7 @@ class ImportOptions:
     units: str | None = None  # BVH: 'm', 'cm', 'mm', 'in'; None: guessed
     up: str | None = None  # BVH: 'y' or 'z'; None: guessed
     trust_pickle: bool = False  # .npy
+    fps: float | None = None  # resample the source first; None: keep its rate
 
     def key(self) -> str:
         """What, besides the file, decides the result (a YAML map by its content)."""
@@ -44,7 +45,7 @@ class ImportOptions:
                 m = hashlib.sha256(Path(m).read_bytes()).hexdigest()
             except OSError:
                 pass  # reading it later reports the problem
-        return json.dumps([m, self.units, self.up])
+        return json.dumps([m, self.units, self.up, self.fps])
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,10 @@ def retarget_file(
         bone_map = choose_map(path, source.joints, character.body_names, options.bone_map or "character")
     else:
         raise MotionFileError(path, f"cannot retarget a {path.suffix or 'extension-less'} file: expected .bvh or .npy")
+    if options.fps is not None:
+        if not options.fps > 0:
+            raise ValueError(f"--fps must be positive, got {options.fps}")
+        source = resample(source, options.fps)
     try:
         result = retarget(source, character, bone_map, config)
     except ValueError as exc:

@@ -7,11 +7,11 @@ the rest pose is set by the offsets alone (the BVH convention).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from sim.rotations import quat_mul, quat_rotate
+from sim.rotations import quat_mul, quat_rotate, quat_slerp
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,21 @@ class SourceMotion:
             out.append(c)
             todo += self.children(c)
         return out
+
+
+def resample(source: SourceMotion, fps: float) -> SourceMotion:
+    """The motion at another frame rate (same duration, rounded to whole frames): translations lerp,
+    rotations slerp. Mocap at 120 Hz retargets four times faster at 30 Hz, ASE's rate."""
+    if source.num_frames < 2 or abs(fps - source.fps) < 1e-9:
+        return source
+    duration = (source.num_frames - 1) / source.fps
+    n = int(round(duration * fps)) + 1  # as motion.clip.resample_uniform
+    t = np.minimum(np.arange(n) / fps * source.fps, source.num_frames - 1)  # in source frames
+    i0 = np.minimum(np.floor(t).astype(np.int64), source.num_frames - 2)
+    a = (t - i0)[:, None, None]
+    pos = source.local_pos[i0] + a * (source.local_pos[i0 + 1] - source.local_pos[i0])
+    rot = quat_slerp(source.local_rot[i0], source.local_rot[i0 + 1], a)
+    return replace(source, local_pos=pos, local_rot=rot, fps=float(fps))
 
 
 def _fk(parents: np.ndarray, local_pos: np.ndarray, local_rot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -232,6 +232,10 @@ def test_cli_convert_info_report_and_preview(walk, humanoid, tmp_path, capsys) -
     assert {b["body"] for b in report["bodies"]} >= {"pelvis", "left_hand", "right_foot"}
     clip = load_clip(tmp_path / "walk.npy", humanoid)
     assert clip.num_frames == 15
+    assert main(["convert", str(syn.path), "--to", str(tmp_path / "w15.npy"), "--fps", "15"]) == 0
+    half = load_clip(tmp_path / "w15.npy", humanoid)
+    assert half.num_frames == 8 and half.fps == pytest.approx(15.0)
+    np.testing.assert_allclose(half.root_pos[1:3], clip.root_pos[2:6:2], atol=0.01)  # same motion, every other frame
     assert (
         main(["convert", str(syn.path), "--to", str(tmp_path / "walk.txt"), "--character", "humanoid_sword_shield"])
         == 2
