@@ -17,18 +17,22 @@ import numpy as np
 from motion.kinematics import Skeleton, to_qpos
 from motion.retarget import Retargeted
 from sim.character import Character
-from sim.rotations import quat_rotate
+from sim.rotations import heading_angle, quat_rotate
 
 BONE_RGBA = np.array([0.95, 0.55, 0.15, 1.0], dtype=np.float32)
 TARGET_RGBA = np.array([0.2, 0.9, 0.3, 0.9], dtype=np.float32)
 SIDE = 1.0  # m between the character and the source skeleton
 
 
-def side_offset(root_pos: np.ndarray) -> np.ndarray:
-    """A sideways offset (3,) from the clip's direction of travel (to its left), so the two never overlap."""
-    d = root_pos[-1, :2] - root_pos[0, :2]
-    d = d / np.linalg.norm(d) if np.linalg.norm(d) > 0.2 else np.array([1.0, 0.0])
-    return np.array([-d[1], d[0], 0.0]) * SIDE
+def facing(root_rot: np.ndarray) -> float:
+    """The clip's mean heading (radians): the root's yaw averaged on the circle."""
+    h = heading_angle(root_rot)
+    return float(np.arctan2(np.sin(h).mean(), np.cos(h).mean()))
+
+
+def side_offset(heading: float) -> np.ndarray:
+    """Where the source skeleton goes: SIDE metres to the character's left, so the two never overlap."""
+    return np.array([-np.sin(heading), np.cos(heading), 0.0]) * SIDE
 
 
 def source_segments(result: Retargeted) -> tuple[np.ndarray, list[tuple[int, int]]]:
@@ -78,10 +82,9 @@ def preview(result: Retargeted, character: Character, video: Path | None = None,
     data = mujoco.MjData(model)
     qpos = to_qpos(Skeleton.of(character), clip.root_pos, clip.rotations)
     points, bones = source_segments(result)
-    points = points + side_offset(clip.root_pos)
-    side = side_offset(clip.root_pos)
-    travel = np.degrees(np.arctan2(-side[0], side[1]))  # direction of travel (side is its left)
-    azimuth = float(travel + 180.0 - 20.0)  # from the front, a little to the right: both in view
+    heading = facing(clip.rotations[:, 0])
+    points = points + side_offset(heading)
+    azimuth = float(np.degrees(heading)) + 180.0 - 15.0  # in front of the character, a little to its right
 
     def pose(t: int) -> None:
         data.qpos[: qpos.shape[1]] = qpos[t]

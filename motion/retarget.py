@@ -8,12 +8,14 @@
    parent's), so any rest pose works (T, A, bent elbows) as long as hands, feet and head are
    neutral relative to their parent bone in it.
 3. IK (mink, on the character's own MJCF): per frame, position targets at the scaled source joints
-   and orientation targets R_src Q_b for every mapped body, a light posture task towards the direct
-   rotation copy (which settles what positions leave open, like a forearm's twist), hinge and
-   ball-cone limits. Gauss-Newton steps (dt = 1) from the direct copy until the step is small.
+   (the pelvis: between the source's hips) and orientation targets R_src Q_b for every mapped body,
+   a light posture task towards the direct rotation copy (which settles what positions leave open,
+   like a forearm's twist), hinge and ball-cone limits. Gauss-Newton steps (dt = 1) from the direct
+   copy until the step is small.
 4. Ground: source foot contacts (a foot joint near the source's floor and slow) pin the character's
-   lowest contact-foot point to z = 0; between contacts the shift is interpolated; then no foot may
-   be below the ground. Only the root height moves, so heading and path are kept.
+   lowest contact-foot point to z = 0 (smoothed, interpolated between contacts) by moving the root
+   height. A foot still in the ground gets its target raised and the frame is solved again (the
+   legs lift it); what is left lifts the root. Heading and path are kept.
 """
 
 from __future__ import annotations
@@ -128,9 +130,26 @@ def leg_scale(character: Character, source: SourceMotion, joints: dict[str, tupl
     return float(char / src)
 
 
+HIPS = ("right_thigh", "left_thigh")
+
+
+def hip_centre(character: Character, joints: dict[str, tuple[int, int]], pos: np.ndarray) -> np.ndarray | None:
+    """Where the character's pelvis origin sits among source joint positions pos (..., J, 3): between the
+    source's hip joints, as on the character (whose hips are at +-y from it). A source's root joint is often
+    well above its hips (CMU about 10 cm, Mixamo 7), so following it would pull the legs up. None when a
+    hip is not mapped."""
+    if not all(h in joints for h in HIPS):
+        return None
+    mean_offset = np.mean([character.bodies[character.body_index(h)].offset for h in HIPS], axis=0)
+    if np.linalg.norm(mean_offset) > 1e-6:
+        return None  # a character whose pelvis is not between its hips: follow the mapped joint
+    return np.mean([pos[..., joints[h][0], :] for h in HIPS], axis=0)
+
+
 def rest_alignment(character: Character, source: SourceMotion, joints: dict[str, tuple[int, int]]) -> np.ndarray:
     """Q (B, 4): character body world rotation = source joint world rotation * Q_b (see module doc)."""
     rest = source.rest_positions()
+    centre = hip_centre(character, joints, rest)
     q = np.zeros((character.num_bodies, 4))
     for i, b in enumerate(character.bodies):
         parent_q = q[b.parent] if b.parent >= 0 else np.array([1.0, 0.0, 0.0, 0.0])
@@ -138,7 +157,7 @@ def rest_alignment(character: Character, source: SourceMotion, joints: dict[str,
             q[i] = parent_q
             continue
         kids = [c for c, k in enumerate(character.bodies) if k.parent == i and k.name in joints]
-        here = rest[joints[b.name][0]]
+        here = centre if b.parent < 0 and centre is not None else rest[joints[b.name][0]]
         char_dirs = np.array([character.bodies[c].offset for c in kids]).reshape(-1, 3)
         src_dirs = np.array([rest[joints[character.bodies[c].name][0]] - here for c in kids]).reshape(-1, 3)
         keep = (np.linalg.norm(char_dirs, axis=1) > 1e-6) & (np.linalg.norm(src_dirs, axis=1) > 1e-6)
@@ -337,11 +356,14 @@ def retarget(
     idx = [character.body_index(b) for b in bodies]
     target_pos = src_pos[:, [joints[b][0] for b in bodies]]
     target_rot = quat_mul(src_rot[:, [joints[b][1] for b in bodies]], q_align[idx][None])
+    centre = hip_centre(character, joints, src_pos)
+    if centre is not None:
+        target_pos[:, bodies.index(character.bodies[0].name)] = centre
 
     world = np.zeros((source.num_frames, character.num_bodies, 4))
     world[..., 0] = 1.0
     world[:, idx] = target_rot
-    root0, local0 = direct_copy(character, world, target_pos[:, bodies.index("pelvis")], bodies)
+    root0, local0 = direct_copy(character, world, target_pos[:, bodies.index(character.bodies[0].name)], bodies)
     skel = Skeleton.of(character)
     q0 = to_qpos(skel, root0, local0)
 

@@ -31,6 +31,7 @@ _FILE_AXES = {
     "z": np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]),
 }
 _X, _Y, _Z = np.eye(3)
+HIPS_ABOVE = np.array([0.0, 0.0, 0.06])  # the root joint sits above the hip joints, as in mocap rigs
 
 
 @dataclass
@@ -55,7 +56,7 @@ def skeleton(ch: Character) -> list[_Joint]:
     zyx, xzy, yxz = "Zrotation Yrotation Xrotation", "Xrotation Zrotation Yrotation", "Yrotation Xrotation Zrotation"
     joints = [
         _Joint("Hips", None, np.zeros(3), "pelvis", "Xposition Yposition Zposition Yrotation Xrotation Zrotation"),
-        _Joint("Spine", "Hips", 0.45 * t, "spine_half", zyx, 1.08),
+        _Joint("Spine", "Hips", 0.45 * t - HIPS_ABOVE, "spine_half", zyx, 1.08),
         _Joint("Spine1", "Spine", 0.55 * t, "torso", "Xposition Yposition Zposition " + xzy, 1.08),
         _Joint("Spine2", "Spine1", 0.4 * h, "torso", zyx, 1.08),
         _Joint("Neck", "Spine2", 0.6 * h, "head", yxz, 1.08),
@@ -73,7 +74,7 @@ def skeleton(ch: Character) -> list[_Joint]:
             _Joint(f"{side}HandIndex1", f"{side}Hand", np.array([0.0, 0.0, -0.06]), "curl", zyx),
             _Joint(f"{side}HandIndex2", f"{side}HandIndex1", np.array([0.0, 0.0, -0.03]), "curl", zyx),
             _Joint(f"{side}HandThumb1", f"{side}Hand", np.array([0.02, 0.0, -0.02]), "parent", zyx),
-            _Joint(f"{side}UpLeg", "Hips", off[f"{lo}_thigh"], f"{lo}_thigh", xzy, 1.1, _rot(_X, 8 * s)),
+            _Joint(f"{side}UpLeg", "Hips", off[f"{lo}_thigh"] - HIPS_ABOVE, f"{lo}_thigh", xzy, 1.1, _rot(_X, 8 * s)),
             _Joint(f"{side}Leg", f"{side}UpLeg", off[f"{lo}_shin"], f"{lo}_shin", zyx, 1.0, _rot(_Y, 10)),
             _Joint(f"{side}Foot", f"{side}Leg", off[f"{lo}_foot"], f"{lo}_foot", yxz, 1.05),
             _Joint(f"{side}ToeBase", f"{side}Foot", np.array([0.12, 0.0, -0.045]), f"{lo}_foot", zyx),
@@ -142,7 +143,7 @@ def write_bvh(
     pos = np.zeros((n, len(joints), 3))
     for i, j in enumerate(joints):
         if j.parent is None:
-            pos[:, i] = body_pos[:, bi["pelvis"]] * k
+            pos[:, i] = (body_pos[:, bi["pelvis"]] + quat_rotate(world[:, i], HIPS_ABOVE)) * k
         else:
             p = idx[j.parent]
             pos[:, i] = pos[:, p] + quat_rotate(world[:, p], j.offset * j.factor * k)
