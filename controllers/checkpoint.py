@@ -7,6 +7,11 @@ An LLC checkpoint is a torch `.pt` dict:
     actor, disc_enc, [critic] (state dicts), obs_norm, amp_norm, [value_norm] (normalizer state dicts),
     [train] (optimizer, counters, RNG states, buffers: only in the trainer's resume checkpoints)
 
+An HLC (task controller) checkpoint: format_version, kind="hlc", character, obs_layout_version, task,
+task_config, goal_layout, obs_dim (policy + goal observation), latent_dim, network (HLCNetworkConfig), config,
+actor, obs_norm, [critic, value_norm, train], and llc = {sha256, path}: the LLC file it was trained with.
+`load_hlc` refuses another LLC file unless told to (`allow_other_llc=True`).
+
 Files are written atomically (temp file in the same folder, then os.replace).
 """
 
@@ -28,6 +33,11 @@ FORMAT_VERSION = 1
 REQUIRED_KEYS = (
     "format_version", "kind", "character", "obs_layout_version", "obs_dim", "amp_obs_dim", "num_amp_frames",
     "action_dim", "latent_dim", "network", "actor", "disc_enc", "obs_norm", "amp_norm",
+)  # fmt: skip
+# an HLC checkpoint: the task controller and the SHA-256 of the LLC file it was trained with (`llc`)
+HLC_REQUIRED_KEYS = (
+    "format_version", "kind", "character", "obs_layout_version", "task", "task_config", "goal_layout", "obs_dim",
+    "latent_dim", "network", "actor", "obs_norm", "llc",
 )  # fmt: skip
 
 
@@ -68,7 +78,7 @@ def read_checkpoint(path: str | Path, kind: str = "llc") -> dict:
         )
     if ckpt.get("kind") != kind:
         raise CheckpointError(f"{path}: holds a {ckpt.get('kind')!r} controller, expected {kind!r}")
-    missing = [k for k in REQUIRED_KEYS if k not in ckpt]
+    missing = [k for k in (HLC_REQUIRED_KEYS if kind == "hlc" else REQUIRED_KEYS) if k not in ckpt]
     if missing:
         raise CheckpointError(f"{path}: incomplete checkpoint, missing {', '.join(missing)}")
     return ckpt
@@ -216,3 +226,104 @@ def untrained_llc_checkpoint(character: str = "humanoid", network: NetworkConfig
         num_amp_frames=frames, action_dim=ch.num_dof, network=net, config={}, actor=Actor(obs, ch.num_dof, net),
         disc_enc=DiscEnc(amp * frames, net), obs_norm=RunningNorm(obs), amp_norm=RunningNorm(amp * frames),
     )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------- HLC
+def file_sha256(path: str | Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def hlc_checkpoint(
+    *,
+    character: str,
+    obs_layout_version: int,
+    task: str,
+    task_config: dict,
+    goal_layout: dict,
+    obs_dim: int,
+    network: Any,
+    config: dict,
+    llc_path: str | Path,
+    llc_sha256: str,
+    actor: torch.nn.Module,
+    obs_norm: RunningNorm,
+    critic: torch.nn.Module | None = None,
+    value_norm: RunningNorm | None = None,
+    train: dict | None = None,
+) -> dict:
+    """Assemble an HLC checkpoint dict (inference-only when critic/value_norm/train are None)."""
+    ckpt = {
+        "format_version": FORMAT_VERSION,
+        "kind": "hlc",
+        "character": character,
+        "obs_layout_version": obs_layout_version,
+        "task": task,
+        "task_config": task_config,
+        "goal_layout": goal_layout,
+        "obs_dim": obs_dim,
+        "latent_dim": network.latent_dim,
+        "network": asdict(network),
+        "config": config,
+        "llc": {"sha256": llc_sha256, "path": str(llc_path)},
+        "actor": actor.state_dict(),
+        "obs_norm": obs_norm.state_dict(),
+    }
+    if critic is not None:
+        ckpt["critic"] = critic.state_dict()
+    if value_norm is not None:
+        ckpt["value_norm"] = value_norm.state_dict()
+    if train is not None:
+        ckpt["train"] = train
+    return ckpt
+
+
+def recorded_llc_path(path: str | Path, ckpt: dict) -> Path:
+    """Where the HLC's LLC file is: the recorded path as it is, else beside the HLC checkpoint."""
+    recorded = Path(ckpt["llc"]["path"])
+    if recorded.is_file() or recorded.is_absolute():
+        return recorded
+    return Path(path).parent / recorded.name
+
+
+def check_llc_file(path: str | Path, ckpt: dict, llc_path: str | Path, allow_other_llc: bool = False) -> str:
+    """The SHA-256 of `llc_path`; CheckpointError if it is not the LLC the HLC `ckpt` was trained with."""
+    llc_path = Path(llc_path)
+    if not llc_path.is_file():
+        raise CheckpointError(f"{path}: its LLC {llc_path} does not exist; pass the LLC checkpoint it was trained with")
+    sha, want = file_sha256(llc_path), ckpt["llc"]["sha256"]
+    if sha != want and not allow_other_llc:
+        raise CheckpointError(
+            f"{path}: trained with LLC sha256 {want[:12]} ({ckpt['llc']['path']}), but {llc_path} is {sha[:12]}; "
+            "an HLC only drives its own LLC (allow_other_llc=True / --allow-other-llc to try anyway)"
+        )
+    return sha
+
+
+def load_hlc(
+    path: str | Path, llc_path: str | Path | None = None, *, allow_other_llc: bool = False
+) -> tuple[Any, LLCPolicy]:
+    """Load a task controller and its frozen LLC: (HLCPolicy, LLCPolicy). `llc_path` defaults to the recorded
+    one; an LLC file whose SHA-256 differs from the recorded one is refused unless `allow_other_llc`."""
+    from controllers.hlc import HLCPolicy
+
+    ckpt = read_checkpoint(path, "hlc")
+    check_compatible(ckpt, path, None, None)
+    llc_file = Path(llc_path) if llc_path is not None else recorded_llc_path(path, ckpt)
+    check_llc_file(path, ckpt, llc_file, allow_other_llc)
+    llc = load_llc(llc_file, character=ckpt["character"])
+    goal = int(ckpt["goal_layout"].get("size", 0))
+    if llc.latent_dim != ckpt["latent_dim"] or llc.obs_dim + goal != ckpt["obs_dim"]:
+        raise CheckpointError(
+            f"{path}: expects an LLC with latent {ckpt['latent_dim']} and observation {ckpt['obs_dim'] - goal}, "
+            f"{llc_file} has {llc.latent_dim} and {llc.obs_dim}"
+        )
+    try:
+        return HLCPolicy(ckpt), llc
+    except (RuntimeError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{path}: weights do not fit the stored network sizes ({exc})") from None

@@ -1,0 +1,49 @@
+"""High-level tasks: one module per task (goal sampling, an external goal, the goal observation in the heading
+frame, the reward, a success measure, viewer markers, the goal layout), composed with the humanoid and a
+frozen low-level controller by `tasks.env.TaskEnv`. Method facts: shared/spec/ase-facts.md (HLC, Tasks)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, fields
+from typing import Any
+
+from tasks.common import Task
+from tasks.location import LocationConfig, LocationTask
+from tasks.reach import ReachConfig, ReachTask
+from tasks.speed import SpeedConfig, SpeedTask
+from tasks.steering import SteeringConfig, SteeringTask
+from tasks.strike import StrikeConfig, StrikeTask
+
+# name -> (task class, its config dataclass)
+TASKS: dict[str, tuple[type, type]] = {
+    "steering": (SteeringTask, SteeringConfig),
+    "speed": (SpeedTask, SpeedConfig),
+    "location": (LocationTask, LocationConfig),
+    "reach": (ReachTask, ReachConfig),
+    "strike": (StrikeTask, StrikeConfig),
+}
+
+
+def task_config(name: str, overrides: dict[str, Any] | None = None) -> Any:
+    """The task's config dataclass with `overrides` (e.g. from a checkpoint); unknown names fail clearly."""
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; choose one of {', '.join(TASKS)}")
+    cls = TASKS[name][1]
+    known = {f.name for f in fields(cls)}
+    bad = sorted(set(overrides or {}) - known)
+    if bad:
+        raise ValueError(f"task {name!r} has no option {', '.join(bad)}; options: {', '.join(sorted(known))}")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in (overrides or {}).items()}
+    return cls(**values)
+
+
+def make_task(name: str, num_envs: int, overrides: dict[str, Any] | None = None) -> Task:
+    cfg = task_config(name, overrides)
+    return TASKS[name][0](num_envs, cfg)
+
+
+def task_config_dict(task: Task) -> dict[str, Any]:
+    return asdict(task.cfg)  # type: ignore[attr-defined]
+
+
+__all__ = ["TASKS", "Task", "make_task", "task_config", "task_config_dict"]

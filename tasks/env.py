@@ -1,0 +1,223 @@
+"""TaskEnv: the humanoid, a task and a frozen low-level controller, stepped at the HLC's rate.
+
+One HLC step (ase-facts.md, "HLC"):
+  1. the HLC action is clamped to [-1, 1] and normalized: the unit latent z;
+  2. z is held for `llc_steps` (5) LLC steps; each one the frozen LLC acts with its mean action (clamped to
+     [-1, 1]) on the policy observation (no goal), through its own normalizer;
+  3. after each LLC step: the task reward, the frozen discriminator's style reward (x2 included), falls and
+     the task's extra failures; goals due for a redraw are redrawn (the task's clock is the LLC's);
+  4. reward = 0.9 mean(task) + 0.1 mean(style) over the LLC steps; the HLC step is done if any LLC step was;
+  5. finished episodes restart from the default pose (episodes of 300 LLC steps = 60 decisions), with new
+     goals (and, for strike, the box placed again).
+Observation = the LLC's policy observation followed by the task's goal observation (heading frame).
+`HumanoidEnv` is wrapped, not changed: it runs with its own automatic resets off so that every LLC step of an
+HLC step belongs to one episode, as in the reference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from controllers.hlc import latent_from_action
+from sim.env import EnvConfig, HumanoidEnv, ResetConfig
+from tasks import make_task
+from tasks.common import PropState, Task, TaskState, as_ids
+
+
+@dataclass
+class TaskEnvConfig:
+    task: str = "steering"
+    task_config: dict = field(default_factory=dict)  # overrides of the task's config dataclass
+    num_envs: int = 64
+    seed: int = 0
+    nthread: int = 1  # physics threads (0: all cores)
+    llc_steps: int = 5  # LLC steps per HLC step (HLC 6 Hz, LLC 30 Hz)
+    task_weight: float = 0.9
+    style_weight: float = 0.1
+    episode_steps: int = 300  # LLC steps
+    early_termination: bool = True  # falls (and the task's failures) end episodes
+    auto_reset: bool = True  # False: nothing restarts (evaluation: each character lives through the measurement)
+
+
+@dataclass
+class TaskStepResult:
+    obs: np.ndarray  # (N, obs_dim) after automatic resets
+    final_obs: np.ndarray  # (N, obs_dim) before resets: bootstrap timeouts from here
+    reward: np.ndarray  # (N,)
+    terminated: np.ndarray  # (N,) fell or failed the task in one of the LLC steps
+    truncated: np.ndarray  # (N,) timed out or restarted for unstable physics, and not terminated
+    info: dict[str, Any]
+
+    @property
+    def done(self) -> np.ndarray:
+        return self.terminated | self.truncated
+
+
+class TaskEnv:
+    def __init__(self, cfg: TaskEnvConfig, llc: Any, task: Task | None = None) -> None:
+        """`llc`: a frozen LLC with `character`, `obs_dim`, `latent_dim`, `act(obs, z)` and `disc_reward(window)`
+        (controllers.checkpoint.LLCPolicy)."""
+        self.cfg, self.llc = cfg, llc
+        self.task = task or make_task(cfg.task, cfg.num_envs, cfg.task_config)
+        if getattr(self.task, "num_envs", cfg.num_envs) != cfg.num_envs:
+            raise ValueError(f"task holds goals for {self.task.num_envs} environments, config says {cfg.num_envs}")
+        env_cfg = EnvConfig(
+            character=llc.character, num_envs=cfg.num_envs, seed=cfg.seed, nthread=cfg.nthread,
+            episode_steps=cfg.episode_steps, early_termination=cfg.early_termination, auto_reset=False,
+            reset=ResetConfig(mode="default"), strike_target=self.task.uses_strike_target,
+        )  # fmt: skip
+        self.env = HumanoidEnv(env_cfg)
+        if llc.obs_dim != self.env.obs_dim:
+            raise ValueError(
+                f"the LLC observes {llc.obs_dim} numbers, the {llc.character!r} environment gives {self.env.obs_dim}"
+            )
+        self.character = self.env.character
+        self.task.bind(self.character)
+        self.num_envs = cfg.num_envs
+        self.obs_dim = self.env.obs_dim + self.task.goal_dim
+        self.action_dim = llc.latent_dim
+        self.control_dt = self.env.control_dt
+        self.rng = np.random.default_rng(cfg.seed + 1)  # goals (the environment has its own generator)
+        self.latent = np.zeros((self.num_envs, llc.latent_dim), dtype=np.float32)  # what drives the LLC now
+        self._target = self._find_target() if self.task.uses_strike_target else None
+        self.state: TaskState = self._read_state()
+
+    # ------------------------------------------------------------------ physics reads and writes
+    def _find_target(self) -> tuple[int, int, int, float]:
+        m = self.env.model
+        body, joint = m.body("strike_target").id, m.joint("strike_target").id
+        return body, int(m.jnt_qposadr[joint]), int(m.jnt_dofadr[joint]), float(m.body_subtreemass[body])
+
+    def _read_state(self, prev_root: np.ndarray | None = None, prev_target_vel: np.ndarray | None = None) -> TaskState:
+        """The world-frame state after a control step; velocities from the positions before it (None: zero)."""
+        pos, quat, lin, ang = self.env.backend.bodies()
+        nb, dt = self.env.nb, self.control_dt
+        body_pos = np.array(pos[:, 1 : 1 + nb])
+        root_pos = body_pos[:, 0]
+        root_vel = np.zeros_like(root_pos) if prev_root is None else (root_pos - prev_root) / dt
+        contact = np.array(self.env.backend.contact_force()[:, 1 : 1 + nb])
+        target = None
+        if self._target is not None:
+            b, mass = self._target[0], self._target[3]
+            t_lin = np.array(lin[:, b])
+            push = np.zeros(self.num_envs)
+            if prev_target_vel is not None:
+                push = mass * np.linalg.norm(t_lin[:, :2] - prev_target_vel[:, :2], axis=1) / dt
+            target = PropState(np.array(pos[:, b]), np.array(quat[:, b]), t_lin, np.array(ang[:, b]), push)
+        return TaskState(root_pos, np.array(quat[:, 1]), root_vel, body_pos, contact, target)
+
+    def _place_target(self) -> None:
+        """Write the strike target placements the task asked for (upright, at rest)."""
+        if self._target is None:
+            return
+        ids, pos, quat = self.task.take_placements()  # type: ignore[attr-defined]
+        if not len(ids):
+            return
+        _, qa, va, _ = self._target
+        backend = self.env.backend
+        qpos, qvel = backend.qpos[ids].copy(), backend.qvel[ids].copy()
+        qpos[:, qa : qa + 3], qpos[:, qa + 3 : qa + 7], qvel[:, va : va + 6] = pos, quat, 0.0
+        ctrl = backend.get_full_state()["ctrl"][ids]  # keep the PD targets the environment holds
+        backend.set_state(ids, qpos, qvel, ctrl, reset=False)
+
+    # ------------------------------------------------------------------ episodes
+    def observe(self) -> np.ndarray:
+        """(N, obs_dim): the LLC's policy observation followed by the goal observation."""
+        return np.concatenate([self.env.obs, self.task.observe(self.state)], 1).astype(np.float32)
+
+    def reset(self) -> np.ndarray:
+        self.env.reset()
+        self._start_episodes(np.arange(self.num_envs))
+        return self.observe()
+
+    def _start_episodes(self, ids: np.ndarray) -> None:
+        """New goals for episodes `ids` that just restarted from the default pose (pinned goals stay)."""
+        old_vel = self.state.root_vel if hasattr(self, "state") else None
+        self.state = self._read_state()
+        if old_vel is not None:  # other environments keep their velocity; restarted ones stand still
+            keep = np.ones(self.num_envs, dtype=bool)
+            keep[ids] = False
+            self.state.root_vel[keep] = old_vel[keep]
+        self.task.sample(self.task.schedule.on_reset(ids, self.rng), self.state, self.rng)
+        if self._target is not None:
+            self.task.pending[ids] = True  # type: ignore[attr-defined]  # the reset moved the box: place it again
+            self._place_target()
+            self.state.target = self._read_state().target
+
+    def step(self, actions: np.ndarray) -> TaskStepResult:
+        cfg, env, task, n = self.cfg, self.env, self.task, self.num_envs
+        actions = np.asarray(actions)
+        if actions.shape != (n, self.action_dim):
+            raise ValueError(f"HLC actions must be ({n}, {self.action_dim}), got {actions.shape}")
+        z = latent_from_action(actions).astype(np.float32)
+        self.latent = z
+        task_sum, style_sum = np.zeros(n), np.zeros(n)
+        terminated, truncated = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+        for _ in range(cfg.llc_steps):
+            prev_root = self.state.root_pos
+            prev_tvel = None if self.state.target is None else self.state.target.lin_vel
+            res = env.step(self.llc.act(env.obs, z))
+            self.state = st = self._read_state(prev_root, prev_tvel)
+            task_sum += task.reward(st)
+            style_sum += np.asarray(self.llc.disc_reward(res.amp_obs), dtype=np.float64).reshape(n)
+            failed = task.failed(st) & cfg.early_termination
+            terminated |= res.terminated | failed
+            truncated |= res.truncated
+            due = task.schedule.on_step(self.rng)
+            if len(due):
+                task.sample(due, st, self.rng)
+                self._place_target()
+        k = cfg.llc_steps
+        task_r, style_r = task_sum / k, style_sum / k
+        reward = cfg.task_weight * task_r + cfg.style_weight * style_r
+        final_obs = self.observe()
+        truncated &= ~terminated
+        done = terminated | truncated
+        info = {
+            "task_reward": task_r,
+            "style_reward": style_r,
+            "success": task.success(self.state),
+            "episode_lengths": env.progress[done].copy(),
+        }
+        if cfg.auto_reset and done.any():
+            ids = np.nonzero(done)[0]
+            env.reset(ids)
+            self._start_episodes(ids)
+        return TaskStepResult(self.observe(), final_obs, reward, terminated, truncated, info)
+
+    # ------------------------------------------------------------------ goals from outside
+    def set_goal(self, ids: Any = None, **goal: Any) -> None:
+        """Set (and pin) the goal of environments `ids` (None: all), world frame, e.g.
+        steering: direction=yaw, speed=m/s, facing=yaw; location: target=xy; reach: target=xyz;
+        strike: pos=xy, yaw=rad. Pinned goals are never redrawn until `release_goal`."""
+        self.task.set_goal(as_ids(ids, self.num_envs), **goal)
+        if self._target is not None:
+            self._place_target()
+            self.state.target = self._read_state().target
+
+    def release_goal(self, ids: Any = None) -> None:
+        """Let training's goal sampling take over again for `ids` at their next redraw."""
+        self.task.schedule.release(as_ids(ids, self.num_envs))
+
+    def markers(self, i: int = 0) -> list:
+        return self.task.markers(i, self.state)
+
+    # ------------------------------------------------------------------ exact resume
+    def get_state(self) -> dict[str, Any]:
+        return {
+            "env": self.env.get_state(),
+            "task": self.task.state_dict(),
+            "rng": self.rng.bit_generator.state,
+            "latent": self.latent.copy(),
+            "state": self.state,
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.env.set_state(state["env"])
+        self.task.load_state_dict(state["task"])
+        self.rng.bit_generator.state = state["rng"]
+        self.latent = state["latent"].copy()
+        self.state = state["state"]

@@ -1,0 +1,115 @@
+"""Location: walk to a point on the ground.
+
+Goal observation (2, heading frame): the target's xy relative to the root. Reward (ase-facts.md):
+    0.5 exp(-0.5 d^2) + 0.4 exp(-4 max(1 - v.u, 0)^2) + 0.1 max(f.u, 0)
+d the horizontal distance, u the unit direction to the target, v the root's xy velocity over one control step
+(target speed 1 m/s), the velocity term 0 when v.u <= 0, f the facing; within d^2 < 0.5 (d < 0.707 m) the
+velocity and facing terms count as 1. Targets uniform in a +-10 m square around the character, redrawn every
+100-199 control steps. Success: within 0.5 m.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tasks.common import (
+    GoalSchedule,
+    Marker,
+    TaskState,
+    as_ids,
+    broadcast,
+    facing_xy,
+    goal_layout,
+    to_heading_xy,
+    unit_xy,
+)
+
+
+@dataclass
+class LocationConfig:
+    half_extent: float = 10.0  # m: targets uniform in a square of +-half_extent around the character
+    resample_steps: tuple[int, int] = (100, 200)
+    target_speed: float = 1.0  # m/s
+    pos_weight: float = 0.5
+    vel_weight: float = 0.4
+    facing_weight: float = 0.1
+    pos_err_scale: float = 0.5
+    vel_err_scale: float = 4.0
+    near_sq_dist: float = 0.5  # m^2: inside, the velocity and facing terms count as 1
+    success_dist: float = 0.5  # m
+
+
+def location_reward(
+    target_xy: np.ndarray, root_pos: np.ndarray, root_vel: np.ndarray, facing: np.ndarray, cfg: LocationConfig
+) -> np.ndarray:
+    """(n,) from the target (n, 2), root position and velocity (n, 3) and facing (n, 2), world frame."""
+    diff = target_xy - root_pos[:, :2]
+    sq = (diff**2).sum(-1)
+    u = unit_xy(diff)
+    along = (u * root_vel[:, :2]).sum(-1)
+    vel = np.exp(-cfg.vel_err_scale * np.maximum(cfg.target_speed - along, 0.0) ** 2)
+    vel = np.where(along <= 0.0, 0.0, vel)
+    face = np.maximum((u * facing).sum(-1), 0.0)
+    near = sq < cfg.near_sq_dist
+    vel, face = np.where(near, 1.0, vel), np.where(near, 1.0, face)
+    return cfg.pos_weight * np.exp(-cfg.pos_err_scale * sq) + cfg.vel_weight * vel + cfg.facing_weight * face
+
+
+class LocationTask:
+    name = "location"
+    goal_dim = 2
+    uses_strike_target = False
+
+    def __init__(self, num_envs: int, cfg: LocationConfig | None = None) -> None:
+        self.cfg = cfg or LocationConfig()
+        self.num_envs = num_envs
+        self.schedule = GoalSchedule(num_envs, self.cfg.resample_steps)
+        self.target = np.zeros((num_envs, 2))  # world xy
+
+    def bind(self, character: Any) -> None:
+        pass
+
+    def sample(self, ids: np.ndarray, state: TaskState, rng: np.random.Generator) -> None:
+        h = self.cfg.half_extent
+        self.target[ids] = state.root_pos[ids, :2] + rng.uniform(-h, h, (len(ids), 2))
+
+    def set_goal(self, ids: Any = None, *, target: Any) -> None:
+        """World xy (m) of the point to reach."""
+        ids = as_ids(ids, self.num_envs)
+        self.target[ids] = broadcast(np.asarray(target, dtype=np.float64)[..., :2], len(ids), 2)
+        self.schedule.pin(ids)
+
+    def distance(self, state: TaskState) -> np.ndarray:
+        return np.linalg.norm(self.target - state.root_pos[:, :2], axis=1)
+
+    def observe(self, state: TaskState) -> np.ndarray:
+        return to_heading_xy(state.root_rot, self.target - state.root_pos[:, :2]).astype(np.float32)
+
+    def reward(self, state: TaskState) -> np.ndarray:
+        return location_reward(self.target, state.root_pos, state.root_vel, facing_xy(state.root_rot), self.cfg)
+
+    def success(self, state: TaskState) -> np.ndarray:
+        return self.distance(state) < self.cfg.success_dist
+
+    def failed(self, state: TaskState) -> np.ndarray:
+        return np.zeros(state.num_envs, dtype=bool)
+
+    def markers(self, i: int, state: TaskState) -> list[Marker]:
+        x, y = self.target[i]
+        return [Marker("point", (float(x), float(y), 0.0), (0.0, 0.0, 1.0), radius=0.1, color=(0.9, 0.2, 0.2, 1.0),
+                       label="location")]  # fmt: skip
+
+    def goal_layout(self) -> dict[str, Any]:
+        return goal_layout(
+            self.name, [("target_xy", 2, "heading", "m, relative to the root")], {"target": "world xy (m)"}
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"target": self.target.copy(), "schedule": self.schedule.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.target = state["target"].copy()
+        self.schedule.load_state_dict(state["schedule"])

@@ -1,0 +1,89 @@
+"""Speed: hold a target speed along a direction, facing wherever the motion goes.
+
+In the ASE paper but not in the released code; defined here as the steering task without its facing term
+(ase-facts.md): goal observation (3, heading frame) [target direction (2), target speed (1)], reward
+    exp(-0.25 ((s* - v.d)^2 + 0.1 t^2)), 0 when v.d <= 0
+(`tasks.steering.heading_reward`, weight 1). Goals as in steering: direction uniform in [-pi, pi), speed
+uniform in 0-3.5 m/s, redrawn every 100-199 control steps.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tasks.common import GoalSchedule, Marker, TaskState, as_ids, broadcast, goal_layout, to_heading_xy, xyz, yaw_vec
+from tasks.steering import heading_reward, velocity_errors
+
+
+@dataclass
+class SpeedConfig:
+    speed_range: tuple[float, float] = (0.0, 3.5)  # m/s
+    resample_steps: tuple[int, int] = (100, 200)
+    vel_err_scale: float = 0.25
+    tangent_weight: float = 0.1
+    success_speed_tol: float = 0.3  # m/s, along the direction and sideways
+
+
+class SpeedTask:
+    name = "speed"
+    goal_dim = 3
+    uses_strike_target = False
+
+    def __init__(self, num_envs: int, cfg: SpeedConfig | None = None) -> None:
+        self.cfg = cfg or SpeedConfig()
+        self.num_envs = num_envs
+        self.schedule = GoalSchedule(num_envs, self.cfg.resample_steps)
+        self.direction = np.zeros(num_envs)
+        self.speed = np.zeros(num_envs)
+
+    def bind(self, character: Any) -> None:
+        pass
+
+    def sample(self, ids: np.ndarray, state: TaskState, rng: np.random.Generator) -> None:
+        self.direction[ids] = rng.uniform(-math.pi, math.pi, len(ids))
+        self.speed[ids] = rng.uniform(*self.cfg.speed_range, len(ids))
+
+    def set_goal(self, ids: Any = None, *, direction: Any, speed: Any) -> None:
+        """World yaw (rad) of travel and speed (m/s)."""
+        ids = as_ids(ids, self.num_envs)
+        self.direction[ids] = broadcast(direction, len(ids))
+        self.speed[ids] = broadcast(speed, len(ids))
+        self.schedule.pin(ids)
+
+    def observe(self, state: TaskState) -> np.ndarray:
+        d = to_heading_xy(state.root_rot, yaw_vec(self.direction))
+        return np.concatenate([d, self.speed[:, None]], 1).astype(np.float32)
+
+    def reward(self, state: TaskState) -> np.ndarray:
+        c = self.cfg
+        return heading_reward(yaw_vec(self.direction), self.speed, state.root_vel, c.vel_err_scale, c.tangent_weight)
+
+    def success(self, state: TaskState) -> np.ndarray:
+        speed_err, side, _ = velocity_errors(yaw_vec(self.direction), self.speed, state.root_vel)
+        return (np.abs(speed_err) < self.cfg.success_speed_tol) & (side < self.cfg.success_speed_tol)
+
+    def failed(self, state: TaskState) -> np.ndarray:
+        return np.zeros(state.num_envs, dtype=bool)
+
+    def markers(self, i: int, state: TaskState) -> list[Marker]:
+        base = state.root_pos[i] * np.array([1.0, 1.0, 0.0]) + np.array([0.0, 0.0, 0.05])
+        vec = (0.3 + 0.4 * float(self.speed[i])) * yaw_vec(self.direction[i])
+        return [Marker("arrow", xyz(base), xyz([*vec, 0.0]), color=(0.9, 0.6, 0.1, 1.0), label="speed")]
+
+    def goal_layout(self) -> dict[str, Any]:
+        return goal_layout(
+            self.name,
+            [("target_direction", 2, "heading", "unit xy"), ("target_speed", 1, "-", "m/s")],
+            {"direction": "world yaw (rad) of travel", "speed": "m/s"},
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"direction": self.direction.copy(), "speed": self.speed.copy(), "schedule": self.schedule.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.direction, self.speed = state["direction"].copy(), state["speed"].copy()
+        self.schedule.load_state_dict(state["schedule"])
