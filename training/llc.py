@@ -15,8 +15,6 @@ Method facts: shared/spec/ase-facts.md. Config and presets: training/config.py.
 from __future__ import annotations
 
 import math
-import signal
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +26,7 @@ from controllers.checkpoint import check_compatible, llc_checkpoint, read_checkp
 from controllers.networks import Actor, Critic, DiscEnc, encoder_reward, sample_latents, style_reward
 from controllers.normalizer import RunningNorm
 from training import losses as L
+from training import ppo
 from training.config import LLCConfig
 from training.latents import LatentSchedule
 from training.replay import ReplayBuffer, WindowBuffer
@@ -162,7 +161,7 @@ class LLCTrainer:
 
     def value_from_critic(self, v: torch.Tensor) -> torch.Tensor:
         """The critic predicts normalized values (running statistics of the returns) when normalize_value."""
-        return self.value_norm.denormalize(v[:, None])[:, 0] if self.cfg.normalize_value else v
+        return ppo.critic_values(self.value_norm, v, self.cfg.normalize_value)
 
     @torch.no_grad()
     def compute_rewards_and_advantages(self, buf: dict) -> None:
@@ -197,12 +196,7 @@ class LLCTrainer:
         old_logp, stochastic = buf["logp"].reshape(B), buf["stochastic"].reshape(B)
         amp = buf["amp"].reshape(B, -1)
         adv = L.normalize_advantages(buf["advantages"].reshape(B), stochastic)
-        returns = buf["returns"].reshape(B, 1)
-        if cfg.normalize_value:
-            self.value_norm.update(returns)
-            returns_n = self.value_norm.normalize(returns).reshape(B)
-        else:
-            returns_n = returns.reshape(B)
+        returns_n = ppo.value_targets(self.value_norm, buf["returns"].reshape(B, 1), cfg.normalize_value)
 
         # dataset windows: refresh part of the demo buffer (the minibatches draw from it below)
         self.demo.store(torch.as_tensor(self.env.demo_amp_windows(cfg.demo_refresh, self.np_rng)))
@@ -322,64 +316,28 @@ class LLCTrainer:
         progress: bool = True,
         on_iteration: Callable[[int, dict], None] | None = None,
     ) -> dict[str, float]:
-        """Run until `iterations` (default: total_samples) are done; checkpoints and TensorBoard under out_dir."""
-        from tqdm import tqdm
+        """Run until `iterations` (default: total_samples) are done; checkpoints and TensorBoard under out_dir
+        (training/ppo.py: progress bar, periodic and Ctrl-C checkpoints)."""
+
+        def save(out: Path) -> Path:
+            path = self.save(out / "checkpoint.pt")
+            self.save(out / "llc.pt", inference_only=True)
+            return path
+
+        def postfix(stats: dict[str, float]) -> dict[str, str]:
+            return {
+                "sps": f"{stats['perf/samples_per_s']:.0f}",
+                "r_disc": f"{stats['reward/disc']:.3f}",
+                "r_enc": f"{stats['reward/enc']:.3f}",
+                "ep_len": f"{stats['episode/length']:.0f}",
+                "falls": f"{stats['episode/fall_rate']:.2f}",
+            }
 
         end = iterations if iterations is not None else self.total_iterations
-        out = Path(out_dir) if out_dir else None
-        writer = None
-        if out is not None:
-            from torch.utils.tensorboard import SummaryWriter
-
-            # a resumed run drops the events an interrupted run logged after its last checkpoint
-            writer = SummaryWriter(str(out / "tb"), purge_step=self.global_step + 1 if self.iteration else None)
-        bar = tqdm(total=end, initial=self.iteration, disable=not progress, unit="it", dynamic_ncols=True)
-        stats: dict[str, float] = {}
-        # Ctrl-C: finish the running iteration, save, stop (a second Ctrl-C aborts at once). Saving only between
-        # iterations keeps every checkpoint an exact resume point.
-        stop = {"requested": False}
-        previous_handler = None
-        if threading.current_thread() is threading.main_thread():
-
-            def request_stop(signum, frame):
-                if stop["requested"]:
-                    raise KeyboardInterrupt
-                stop["requested"] = True
-                bar.write("stopping after this iteration (Ctrl-C again to abort without saving)")
-
-            previous_handler = signal.signal(signal.SIGINT, request_stop)
-        try:
-            while self.iteration < end and not stop["requested"]:
-                stats = self.train_iteration()
-                if writer is not None:
-                    for name, val in stats.items():
-                        writer.add_scalar(name, val, self.global_step)
-                bar.set_postfix(
-                    sps=f"{stats['perf/samples_per_s']:.0f}",
-                    r_disc=f"{stats['reward/disc']:.3f}",
-                    r_enc=f"{stats['reward/enc']:.3f}",
-                    ep_len=f"{stats['episode/length']:.0f}",
-                    falls=f"{stats['episode/fall_rate']:.2f}",
-                )
-                bar.update(1)
-                if on_iteration is not None:
-                    on_iteration(self.iteration, stats)
-                at_checkpoint = self.iteration % self.cfg.checkpoint_every == 0 or self.iteration == end
-                if out is not None and (at_checkpoint or stop["requested"]):
-                    self.save(out / "checkpoint.pt")
-                    self.save(out / "llc.pt", inference_only=True)
-            if stop["requested"]:
-                bar.write(
-                    f"stopped at iteration {self.iteration}" + (f"; saved {out / 'checkpoint.pt'}" if out else "")
-                )
-                raise KeyboardInterrupt
-        finally:
-            if previous_handler is not None:
-                signal.signal(signal.SIGINT, previous_handler)
-            bar.close()
-            if writer is not None:
-                writer.close()
-        return stats
+        return ppo.train_loop(
+            self, end, out_dir, checkpoint_every=self.cfg.checkpoint_every, save=save, postfix=postfix,
+            progress=progress, on_iteration=on_iteration,
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ checkpoints
     def checkpoint(self, inference_only: bool = False, buffers: bool = True) -> dict:
@@ -393,9 +351,7 @@ class LLCTrainer:
                 "iteration": self.iteration,
                 "global_step": self.global_step,
                 "optimizer": self.optimizer.state_dict(),
-                "torch_gen": self.gen.get_state(),
-                "torch_global": torch.get_rng_state(),
-                "np_rng": self.np_rng.bit_generator.state,
+                **ppo.rng_state(self.gen, self.np_rng),
                 "env_state": env.get_state(),
                 "obs": self.obs.clone(),
                 "latents": self.latents.state_dict(),
@@ -438,12 +394,9 @@ class LLCTrainer:
             getattr(self, name).load_state_dict(ckpt[name])
         tr = ckpt["train"]
         self.optimizer.load_state_dict(tr["optimizer"])
-        for group in self.optimizer.param_groups:  # the config's rate wins: a resume may change it
-            group["lr"] = self.cfg.lr
+        ppo.set_lr(self.optimizer, self.cfg.lr)  # the config's rate wins: a resume may change it
         self.iteration, self.global_step = tr["iteration"], tr["global_step"]
-        self.gen.set_state(tr["torch_gen"])
-        torch.set_rng_state(tr["torch_global"])
-        self.np_rng.bit_generator.state = tr["np_rng"]
+        ppo.load_rng_state(tr, self.gen, self.np_rng)
         self.env.set_state(tr["env_state"])
         self.obs = tr["obs"].clone()
         self.latents.load_state_dict(tr["latents"])

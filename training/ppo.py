@@ -1,0 +1,126 @@
+"""PPO plumbing shared by the LLC and HLC trainers (training/llc.py, training/hlc.py).
+
+The formulas (GAE, clipped surrogate, value loss, advantage normalization) are in training/losses.py; this
+module holds what surrounds them: value normalization, the RNG state a checkpoint carries for an exact
+resume, and the training loop (progress bar, TensorBoard, periodic atomic checkpoints, Ctrl-C saves).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from controllers.normalizer import RunningNorm
+
+
+# ---------------------------------------------------------------------------------------------- values
+def critic_values(value_norm: RunningNorm, v: torch.Tensor, normalize_value: bool) -> torch.Tensor:
+    """Values from critic outputs (n,): the critic predicts normalized values when `normalize_value`."""
+    return value_norm.denormalize(v[:, None])[:, 0] if normalize_value else v
+
+
+def value_targets(value_norm: RunningNorm, returns: torch.Tensor, normalize_value: bool) -> torch.Tensor:
+    """Critic targets (B,) from returns (B, 1); with `normalize_value` the statistics take in the returns first."""
+    if not normalize_value:
+        return returns.reshape(-1)
+    value_norm.update(returns)
+    return value_norm.normalize(returns).reshape(-1)
+
+
+# ---------------------------------------------------------------------------------------------- exact resume
+def rng_state(gen: torch.Generator, np_rng: np.random.Generator | None = None) -> dict:
+    """The trainer's random state: its torch generator, torch's global generator, its numpy generator if any."""
+    state = {"torch_gen": gen.get_state(), "torch_global": torch.get_rng_state()}
+    if np_rng is not None:
+        state["np_rng"] = np_rng.bit_generator.state
+    return state
+
+
+def load_rng_state(state: dict, gen: torch.Generator, np_rng: np.random.Generator | None = None) -> None:
+    gen.set_state(state["torch_gen"])
+    torch.set_rng_state(state["torch_global"])
+    if np_rng is not None:
+        np_rng.bit_generator.state = state["np_rng"]
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """A resumed run's configured learning rate wins over the one stored with the optimizer."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+# ---------------------------------------------------------------------------------------------- the loop
+class Trainer(Protocol):
+    iteration: int
+    global_step: int
+
+    def train_iteration(self) -> dict[str, float]: ...
+
+
+def train_loop(
+    trainer: Trainer,
+    end: int,
+    out: str | Path | None,
+    *,
+    checkpoint_every: int,
+    save: Callable[[Path], Path],
+    postfix: Callable[[dict[str, float]], dict[str, str]],
+    progress: bool = True,
+    on_iteration: Callable[[int, dict], None] | None = None,
+) -> dict[str, float]:
+    """Run `trainer.train_iteration()` until `end` iterations are done. Under `out`: TensorBoard scalars (tb/)
+    and `save(out)` (returns the resume checkpoint's path) every `checkpoint_every` iterations, at the end and on
+    Ctrl-C. Ctrl-C finishes the running iteration, saves and raises KeyboardInterrupt (a second Ctrl-C aborts at
+    once): saving only between iterations keeps every checkpoint an exact resume point."""
+    from tqdm import tqdm
+
+    out = Path(out) if out else None
+    writer = None
+    if out is not None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        # a resumed run drops the events an interrupted run logged after its last checkpoint
+        writer = SummaryWriter(str(out / "tb"), purge_step=trainer.global_step + 1 if trainer.iteration else None)
+    bar = tqdm(total=end, initial=trainer.iteration, disable=not progress, unit="it", dynamic_ncols=True)
+    stats: dict[str, float] = {}
+    stop = {"requested": False}
+    previous_handler = None
+    if threading.current_thread() is threading.main_thread():
+
+        def request_stop(signum, frame):
+            if stop["requested"]:
+                raise KeyboardInterrupt
+            stop["requested"] = True
+            bar.write("stopping after this iteration (Ctrl-C again to abort without saving)")
+
+        previous_handler = signal.signal(signal.SIGINT, request_stop)
+    try:
+        saved = None
+        while trainer.iteration < end and not stop["requested"]:
+            stats = trainer.train_iteration()
+            if writer is not None:
+                for name, val in stats.items():
+                    writer.add_scalar(name, val, trainer.global_step)
+            bar.set_postfix(**postfix(stats))
+            bar.update(1)
+            if on_iteration is not None:
+                on_iteration(trainer.iteration, stats)
+            at_checkpoint = trainer.iteration % checkpoint_every == 0 or trainer.iteration == end
+            if out is not None and (at_checkpoint or stop["requested"]):
+                saved = save(out)
+        if stop["requested"]:
+            bar.write(f"stopped at iteration {trainer.iteration}" + (f"; saved {saved}" if saved else ""))
+            raise KeyboardInterrupt
+    finally:
+        if previous_handler is not None:
+            signal.signal(signal.SIGINT, previous_handler)
+        bar.close()
+        if writer is not None:
+            writer.close()
+    return stats
