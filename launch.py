@@ -4,6 +4,7 @@
     python launch.py --viewer                 # play with the bundled controllers
     python launch.py view [options]           # the same, with options
     python launch.py train llc --motions ...  # train a low-level controller
+    python launch.py train hlc --task steering --llc CKPT   # train a task controller
     python launch.py eval ...                 # evaluate checkpoints
     python launch.py export ...               # ONNX export
     python launch.py motions download|info    # motion data
@@ -25,8 +26,8 @@ if str(ROOT) not in sys.path:
 # subcommand -> (module with main(argv) -> int, one-line summary); None = not built yet
 SUBCOMMANDS: dict[str, tuple[str | None, str]] = {
     "view": ("app.cli", "interactive viewer (also: --viewer)"),
-    "train": ("training.cli", "train a controller: `train llc ...` (HLC tasks: not built yet)"),
-    "eval": ("evaluation.cli", "evaluate LLC checkpoints: upright, motion, recovery, realism, coverage"),
+    "train": ("training.cli", "train a controller: `train llc ...`, `train hlc --task NAME --llc CKPT ...`"),
+    "eval": ("evaluation.cli", "evaluate checkpoints: LLC (upright, motion, recovery, realism, coverage), HLC tasks"),
     "export": ("controllers.export_cli", "export an LLC to ONNX with a controller.json sidecar for game engines"),
     "motions": ("motion.cli", "motion data: download the DeepMimic clips, inspect or convert a clip"),
     "bench": ("bench.cli", "run a benchmark from bench/ (env_throughput, train_throughput, viewer_fps)"),

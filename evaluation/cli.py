@@ -4,7 +4,9 @@
     python launch.py eval --llc runs/llc/llc.pt --json eval.json
     python launch.py eval --compare A.pt B.pt              # side by side
 
-Metrics and their definitions: evaluation/llc.py. HLC task metrics join when HLC checkpoints exist.
+    python launch.py eval --hlc runs/hlc_steering/hlc.pt    # task metrics beside random latents
+
+Metrics and their definitions: evaluation/llc.py (LLC), evaluation/tasks.py (HLC tasks).
 """
 
 from __future__ import annotations
@@ -33,7 +35,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--llc", help=f"LLC checkpoint (default: {DEFAULT_LLC.relative_to(ROOT)} when present)")
     p.add_argument("--compare", nargs=2, metavar=("A", "B"), help="evaluate two LLC checkpoints side by side")
-    p.add_argument("--hlc", help="HLC checkpoint (task metrics: not built yet)")
+    p.add_argument("--hlc", help="HLC checkpoint: its task's metrics beside the same LLC with random latents")
+    p.add_argument(
+        "--allow-other-llc", action="store_true", help="with --hlc --llc: drive an LLC file other than the recorded one"
+    )
     p.add_argument("--motions", help=f"dataset for realism and coverage (default: {DEFAULT_MOTIONS.name})")
     p.add_argument("--envs", type=int, default=64, help="characters per measurement (default 64)")
     p.add_argument("--steps", type=int, default=300, help="control steps of the random-latent run (default 300)")
@@ -112,7 +117,7 @@ def table(results: dict[str, dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(list(sys.argv[1:] if argv is None else argv))
     if args.hlc:
-        return _error("HLC evaluation is not built yet (no HLC checkpoints exist); evaluate an LLC with --llc")
+        return eval_hlc(args)
     if args.compare and args.llc:
         return _error("give either --llc or --compare, not both")
     paths = [Path(p) for p in args.compare] if args.compare else [Path(args.llc) if args.llc else DEFAULT_LLC]
@@ -185,3 +190,30 @@ def _labels(paths: list[Path]) -> list[str]:
     if len(set(names)) < len(names):
         names = [str(p) for p in paths]
     return names
+
+
+def eval_hlc(args: argparse.Namespace) -> int:
+    """`eval --hlc CKPT [--llc CKPT]`: the task's metrics (evaluation/tasks.py) beside random latents."""
+    if args.compare or args.envs < 2:
+        return _error("--hlc takes one checkpoint (no --compare) and --envs >= 2")
+    import torch
+
+    from controllers.checkpoint import CheckpointError, load_hlc
+    from evaluation.tasks import TaskEvalConfig, evaluate_hlc, table
+
+    torch.set_num_threads(args.threads)
+    try:
+        hlc, llc = load_hlc(args.hlc, args.llc, allow_other_llc=args.allow_other_llc)
+    except CheckpointError as exc:
+        return _error(f"HLC checkpoint {exc}")
+    cfg = TaskEvalConfig(num_envs=args.envs, seed=args.seed)
+    print(f"evaluating {args.hlc} ({hlc.task}) ...", file=sys.stderr)
+    t0 = time.perf_counter()
+    res = evaluate_hlc(hlc, llc, cfg)
+    res.update(checkpoint=str(args.hlc), llc=hlc.llc, seconds=round(time.perf_counter() - t0, 1))
+    print(table(res))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps({"config": vars(cfg), "results": res}, indent=2, default=float))
+        print(f"wrote {args.json}")
+    return 0

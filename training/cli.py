@@ -1,4 +1,4 @@
-"""`python launch.py train llc ...`: train a low-level controller (HLC training is not built yet).
+"""`python launch.py train llc ...`: train a low-level controller (`train hlc`: training/hlc_cli.py).
 
     python launch.py train llc --motions datasets/deepmimic_core.yaml \\
         --preset cpu --envs 256 --out runs/llc
@@ -235,12 +235,15 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(
             "usage: launch.py train {llc,hlc} [options]\n\n  llc   train a low-level controller (ASE)\n"
-            "  hlc   train a task controller (not built yet)\n\n`launch.py train llc --help` for options."
+            "  hlc   train a task controller on a frozen LLC (steering, speed, location, reach, strike)\n\n"
+            "`launch.py train llc --help`, `launch.py train hlc --help` for options."
         )
         return 0
     kind, rest = argv[0], argv[1:]
     if kind == "llc":
         return train_llc(rest)
     if kind == "hlc":
-        return _error("HLC (task controller) training is not built yet; only `train llc` is available")
-    return _error(f"unknown controller kind {kind!r}: use `train llc` (HLC training is not built yet)")
+        from training.hlc_cli import train_hlc
+
+        return train_hlc(rest)
+    return _error(f"unknown controller kind {kind!r}: use `train llc` or `train hlc`")

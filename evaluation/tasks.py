@@ -1,0 +1,235 @@
+"""Evaluation of a task controller (HLC) on fixed seeds, beside the same LLC driven by random latents.
+
+Characters start in the default pose; goals are set from outside (pinned, never redrawn) and nothing ends or
+restarts during a measurement (falls are counted, not reset). The HLC acts with its mean (deterministic).
+- steering / speed: for each target speed, directions spread evenly around the circle (steering: facing the
+  direction of travel); after `settle_seconds`, the mean root velocity over `measure_seconds` gives the
+  direction error (degrees between it and the target direction) and the speed error (|speed along the
+  direction - target|, m/s); steering also the facing error (degrees);
+- location: targets drawn as in training (+-10 m square); success = root within 0.5 m at some point in 10 s;
+- reach: targets drawn as in training; effector distance after 2 s (mean and median, m);
+- strike: boxes placed as in training; success = tipped (up.up_0 < 0.2) within 10 s.
+The random-latent baseline holds each latent for 1-29 HLC steps (5-145 LLC steps, the LLC's own schedule).
+Functions return plain dicts of numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tasks.common import facing_xy, yaw_vec
+from tasks.env import TaskEnv, TaskEnvConfig
+
+
+@dataclass
+class TaskEvalConfig:
+    num_envs: int = 32
+    seed: int = 0
+    nthread: int = 1
+    speeds: tuple[float, ...] = (0.5, 1.0, 1.5, 2.5)  # m/s, steering and speed
+    settle_seconds: float = 4.0
+    measure_seconds: float = 3.0
+    location_seconds: float = 10.0
+    location_success: float = 0.5  # m
+    reach_seconds: float = 2.0
+    strike_seconds: float = 10.0
+
+
+class RandomLatents:
+    """Unit latents redrawn per environment every 1-29 HLC steps (numpy RNG)."""
+
+    def __init__(self, n: int, dim: int, seed: int) -> None:
+        self.rng, self.n, self.dim = np.random.default_rng(seed), n, dim
+        self.z = self._draw(n)
+        self.left = self.rng.integers(1, 30, n)
+
+    def _draw(self, k: int) -> np.ndarray:
+        z = self.rng.standard_normal((k, self.dim))
+        return (z / np.linalg.norm(z, axis=1, keepdims=True)).astype(np.float32)
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        due = self.left <= 0
+        if due.any():
+            self.z[due], self.left[due] = self._draw(int(due.sum())), self.rng.integers(1, 30, int(due.sum()))
+        self.left -= 1
+        return self.z.copy()
+
+
+def make_task_env(task: str, task_config: dict, llc: Any, cfg: TaskEvalConfig) -> TaskEnv:
+    env_cfg = TaskEnvConfig(
+        task=task, task_config=dict(task_config), num_envs=cfg.num_envs, seed=cfg.seed, nthread=cfg.nthread,
+        early_termination=False, auto_reset=False,
+    )  # fmt: skip
+    return TaskEnv(env_cfg, llc)
+
+
+def _hlc_steps(env: TaskEnv, seconds: float) -> int:
+    return max(1, round(seconds / (env.control_dt * env.cfg.llc_steps)))
+
+
+def _fallen(env: TaskEnv) -> np.ndarray:
+    return env.env.fallen()
+
+
+def _sampled_goals(env: TaskEnv, seed: int) -> None:
+    """Draw goals the way training does (fixed seed) and pin them."""
+    rng = np.random.default_rng(seed)
+    ids = np.arange(env.num_envs)
+    env.task.sample(ids, env.state, rng)
+    t = env.task
+    if t.name in ("location", "reach"):
+        env.set_goal(ids, target=t.target.copy())
+    elif t.name == "strike":
+        env.set_goal(ids, pos=t.spawn_xy.copy(), yaw=t.spawn_yaw.copy())
+
+
+def steering_metrics(policy: Any, env: TaskEnv, cfg: TaskEvalConfig) -> dict[str, Any]:
+    n, per_speed = env.num_envs, {}
+    directions = -math.pi + 2 * math.pi * (np.arange(n) + 0.5) / n
+    settle, measure = _hlc_steps(env, cfg.settle_seconds), _hlc_steps(env, cfg.measure_seconds)
+    for speed in cfg.speeds:
+        obs = env.reset()
+        goal = {"direction": directions, "speed": speed}
+        if env.task.name == "steering":
+            goal["facing"] = directions
+        env.set_goal(None, **goal)
+        obs = env.observe()
+        facing_err, fallen = [], np.zeros(n, dtype=bool)
+        for t in range(settle + measure):
+            if t == settle:
+                start = env.state.root_pos[:, :2].copy()
+            obs = env.step(policy.act(obs)).obs
+            fallen |= _fallen(env)
+            if t >= settle:
+                cos = (yaw_vec(directions) * facing_xy(env.state.root_rot)).sum(-1)
+                facing_err.append(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
+        vel = (env.state.root_pos[:, :2] - start) / (measure * env.cfg.llc_steps * env.control_dt)
+        d = yaw_vec(directions)
+        along = (vel * d).sum(-1)
+        side = d[:, 0] * vel[:, 1] - d[:, 1] * vel[:, 0]
+        row = {
+            "direction_error_deg": float(np.degrees(np.abs(np.arctan2(side, along))).mean()),
+            "speed_error": float(np.abs(along - speed).mean()),
+            "speed": float(along.mean()),
+            "fallen": float(fallen.mean()),
+        }
+        if env.task.name == "steering":
+            row["facing_error_deg"] = float(np.mean(facing_err))
+        per_speed[f"{speed:g}"] = row
+    keys = next(iter(per_speed.values())).keys()
+    mean = {k: float(np.mean([r[k] for r in per_speed.values()])) for k in keys if k != "speed"}
+    return {**mean, "per_speed": per_speed}
+
+
+def location_metrics(policy: Any, env: TaskEnv, cfg: TaskEvalConfig) -> dict[str, Any]:
+    env.reset()
+    _sampled_goals(env, cfg.seed + 11)
+    obs, n = env.observe(), env.num_envs
+    reached, t_reach, fallen = np.zeros(n, dtype=bool), np.full(n, np.nan), np.zeros(n, dtype=bool)
+    start = env.task.distance(env.state).copy()
+    steps = _hlc_steps(env, cfg.location_seconds)
+    for t in range(steps):
+        obs = env.step(policy.act(obs)).obs
+        fallen |= _fallen(env)
+        now = env.task.distance(env.state) < cfg.location_success
+        t_reach[now & ~reached] = (t + 1) * env.cfg.llc_steps * env.control_dt
+        reached |= now
+    return {
+        "success": float(reached.mean()),
+        "median_seconds": float(np.nanmedian(t_reach)) if reached.any() else float("nan"),
+        "start_distance": float(start.mean()),
+        "final_distance": float(env.task.distance(env.state).mean()),
+        "fallen": float(fallen.mean()),
+    }
+
+
+def reach_metrics(policy: Any, env: TaskEnv, cfg: TaskEvalConfig) -> dict[str, Any]:
+    env.reset()
+    _sampled_goals(env, cfg.seed + 12)
+    obs, fallen = env.observe(), np.zeros(env.num_envs, dtype=bool)
+    for _ in range(_hlc_steps(env, cfg.reach_seconds)):
+        obs = env.step(policy.act(obs)).obs
+        fallen |= _fallen(env)
+    dist = env.task.distance(env.state)
+    return {"distance": float(dist.mean()), "median_distance": float(np.median(dist)), "fallen": float(fallen.mean())}
+
+
+def strike_metrics(policy: Any, env: TaskEnv, cfg: TaskEvalConfig) -> dict[str, Any]:
+    env.reset()
+    _sampled_goals(env, cfg.seed + 13)
+    obs, n = env.observe(), env.num_envs
+    hit, t_hit, fallen = np.zeros(n, dtype=bool), np.full(n, np.nan), np.zeros(n, dtype=bool)
+    for t in range(_hlc_steps(env, cfg.strike_seconds)):
+        res = env.step(policy.act(obs))
+        obs = res.obs
+        fallen |= _fallen(env)
+        now = res.info["success"]
+        t_hit[now & ~hit] = (t + 1) * env.cfg.llc_steps * env.control_dt
+        hit |= now
+    return {
+        "success": float(hit.mean()),
+        "median_seconds": float(np.nanmedian(t_hit)) if hit.any() else float("nan"),
+        "fallen": float(fallen.mean()),
+    }
+
+
+METRICS = {
+    "steering": steering_metrics,
+    "speed": steering_metrics,
+    "location": location_metrics,
+    "reach": reach_metrics,
+    "strike": strike_metrics,
+}
+
+
+def evaluate_hlc(hlc: Any, llc: Any, cfg: TaskEvalConfig) -> dict[str, Any]:
+    """The HLC's task metrics and the same metrics for the LLC driven by random latents."""
+    out: dict[str, Any] = {"task": hlc.task}
+    for label, policy in (("hlc", hlc), ("random_latents", RandomLatents(cfg.num_envs, llc.latent_dim, cfg.seed))):
+        env = make_task_env(hlc.task, hlc.task_config, llc, cfg)
+        out[label] = METRICS[hlc.task](policy, env, cfg)
+    return out
+
+
+# rows of the printed table, per task: (label, key path, digits)
+ROWS: dict[str, list[tuple[str, tuple[str, ...], int]]] = {
+    "steering": [("direction error (deg)", ("direction_error_deg",), 1), ("speed error (m/s)", ("speed_error",), 2),
+                 ("facing error (deg)", ("facing_error_deg",), 1), ("fallen", ("fallen",), 2)],
+    "speed": [("direction error (deg)", ("direction_error_deg",), 1), ("speed error (m/s)", ("speed_error",), 2),
+              ("fallen", ("fallen",), 2)],
+    "location": [("success within 0.5 m in 10 s", ("success",), 2), ("  median time (s)", ("median_seconds",), 1),
+                 ("final distance (m)", ("final_distance",), 2), ("fallen", ("fallen",), 2)],
+    "reach": [("distance after 2 s (m)", ("distance",), 2), ("  median (m)", ("median_distance",), 2),
+              ("fallen", ("fallen",), 2)],
+    "strike": [("success (tipped) within 10 s", ("success",), 2), ("  median time (s)", ("median_seconds",), 1),
+               ("fallen", ("fallen",), 2)],
+}  # fmt: skip
+
+
+def table(result: dict[str, Any]) -> str:
+    task = result["task"]
+    rows = list(ROWS[task])
+    if task in ("steering", "speed"):
+        for s in result["hlc"]["per_speed"]:
+            rows.append((f"  at {s} m/s: direction / speed error", ("per_speed", s), -1))
+    width = max(len(r[0]) for r in rows) + 2
+    lines = [f"task: {task}", "metric".ljust(width) + "HLC".rjust(14) + "random latents".rjust(16)]
+    for label, path, digits in rows:
+        cells = []
+        for col, w in (("hlc", 14), ("random_latents", 16)):
+            v: Any = result[col]
+            for k in path:
+                v = v.get(k) if isinstance(v, dict) else None
+            if digits < 0 and isinstance(v, dict):
+                text = f"{v['direction_error_deg']:.0f} / {v['speed_error']:.2f}"
+            elif v is None or (isinstance(v, float) and math.isnan(v)):
+                text = "-"
+            else:
+                text = f"{v:.{digits}f}"
+            cells.append(text.rjust(w))
+        lines.append(label.ljust(width) + "".join(cells))
+    return "\n".join(lines)

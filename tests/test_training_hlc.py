@@ -1,0 +1,156 @@
+"""The HLC trainer: learning on a point-mass stand-in, a humanoid run with exact resume, checkpoints that refuse
+another LLC, the command line."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from controllers.checkpoint import CheckpointError, load_hlc, save_atomic, untrained_llc_checkpoint
+from controllers.hlc import HLCActor, HLCNetworkConfig, latent_from_action
+from controllers.networks import NetworkConfig
+from training.fake_task_env import PointTaskEnv
+from training.hlc import HLCTrainer, cpu_preset
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+TINY_LLC = NetworkConfig(actor_hidden=(32, 16), critic_hidden=(32, 16), disc_hidden=(32, 16), style_hidden=(16,))
+SMALL_HLC = HLCNetworkConfig(actor_hidden=(64, 64), critic_hidden=(64, 64))
+
+
+def test_hlc_network_shapes_std_and_latents():
+    actor = HLCActor(10, SMALL_HLC)
+    mean = actor(torch.randn(100, 10) * 100)
+    assert mean.shape == (100, 64) and mean.abs().max() <= 1.0  # tanh mean
+    assert actor.log_std == -2.3 and HLCNetworkConfig.reference().actor_hidden == (1024, 512)
+    assert HLCNetworkConfig.reference().critic_hidden == (1024, 512)
+    a = torch.tensor([[3.0, -0.5] + [0.0] * 62])
+    z = latent_from_action(a)
+    assert torch.allclose(z[0, :2], torch.tensor([1.0, -0.5]) / math.sqrt(1.25))  # clamped, then normalized
+    np.testing.assert_allclose(latent_from_action(a.numpy()), z.numpy(), atol=1e-7)
+
+
+def test_hlc_learns_on_a_point_mass_stand_in():
+    """Synthetic: a fixed linear map stands in for the LLC (tasks/, training/fake_task_env.py) and the real speed
+    task gives the reward; the HLC must find the latents that move along the goal. The humanoid is too slow on
+    a CPU for a learning check in seconds (the humanoid run below checks plumbing and exact resume)."""
+    env = PointTaskEnv(32, seed=1)
+    env.reset()
+    rng = np.random.default_rng(0)
+    random_latents = np.mean([env.step(rng.normal(size=(32, 64))).reward.mean() for _ in range(100)])
+    cfg = cpu_preset(num_envs=32, horizon=16, minibatch_size=256, epochs=4, lr=3e-3, network=SMALL_HLC,
+                     task="speed", character="fake")  # fmt: skip
+    trainer = HLCTrainer(cfg, PointTaskEnv(32))
+    rewards = [trainer.train_iteration()["reward/task"] for _ in range(60)]
+    trained = np.mean(rewards[-5:])
+    print(f"speed task reward: random latents {random_latents:.3f}, after 60 iterations {trained:.3f}")
+    assert trained > random_latents + 0.2, (random_latents, rewards)
+
+
+# ---------------------------------------------------------------------------------------------- the humanoid
+@pytest.fixture(scope="module")
+def llc_file(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("llc") / "llc.pt"
+    save_atomic(untrained_llc_checkpoint("humanoid", TINY_LLC), path)
+    return path
+
+
+def humanoid_trainer(llc_file: Path, task: str = "strike"):
+    from controllers.checkpoint import file_sha256, load_llc
+    from tasks.env import TaskEnv
+
+    cfg = cpu_preset(num_envs=4, horizon=4, minibatch_size=8, epochs=2, network=SMALL_HLC, task=task,
+                     llc=str(llc_file), llc_sha256=file_sha256(llc_file), checkpoint_every=1)  # fmt: skip
+    return HLCTrainer(cfg, TaskEnv(cfg.env_config(), load_llc(llc_file)))
+
+
+def comparable(stats: dict) -> dict:
+    return {k: "nan" if math.isnan(v) else v for k, v in stats.items() if not k.startswith("perf/")}
+
+
+def test_humanoid_hlc_run_resumes_exactly(tmp_path, llc_file):
+    a = humanoid_trainer(llc_file)
+    stats_a: dict[int, dict] = {}
+    a.train(3, tmp_path / "a", progress=False, on_iteration=lambda i, s: stats_a.__setitem__(i, s))
+    for key in ("reward/task", "reward/style", "task/success", "loss/critic", "ppo/clip_frac"):
+        assert math.isfinite(stats_a[3][key]), key
+    assert (tmp_path / "a" / "hlc.pt").is_file() and list((tmp_path / "a" / "tb").glob("events.*"))
+
+    b = humanoid_trainer(llc_file)
+    b.train(2, tmp_path / "b", progress=False)
+    c = humanoid_trainer(llc_file)
+    c.env.reset()
+    c.load(tmp_path / "b" / "checkpoint.pt")
+    stats_c: dict[int, dict] = {}
+    c.train(3, None, progress=False, on_iteration=lambda i, s: stats_c.__setitem__(i, s))
+    assert comparable(stats_a[3]) == comparable(stats_c[3])
+    for name in ("actor", "critic", "obs_norm", "value_norm"):
+        sa, sc = getattr(a, name).state_dict(), getattr(c, name).state_dict()
+        assert all(torch.equal(sa[k], sc[k]) for k in sa), name
+    np.testing.assert_array_equal(a.env.state.target.pos, c.env.state.target.pos)  # the box too
+
+
+def test_hlc_checkpoint_refuses_another_llc(tmp_path, llc_file):
+    trainer = humanoid_trainer(llc_file, task="location")
+    trainer.save(tmp_path / "hlc.pt", inference_only=True)
+    hlc, llc = load_hlc(tmp_path / "hlc.pt")
+    assert hlc.task == "location" and hlc.goal_layout["size"] == 2 and llc.character == "humanoid"
+    obs = trainer.env.reset()
+    z = hlc.act(obs)
+    np.testing.assert_allclose(np.linalg.norm(z, axis=1), 1.0, atol=1e-6)
+    torch.manual_seed(1)
+    other = save_atomic(untrained_llc_checkpoint("humanoid", TINY_LLC), tmp_path / "other.pt")
+    with pytest.raises(CheckpointError) as err:
+        load_hlc(tmp_path / "hlc.pt", other)
+    msg = str(err.value)
+    assert "\n" not in msg and "hlc.pt" in msg and "allow_other_llc" in msg
+    assert load_hlc(tmp_path / "hlc.pt", other, allow_other_llc=True)[0].task == "location"
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        load_hlc(tmp_path / "missing.pt")
+
+
+def test_cli_trains_resumes_and_checks_the_llc(tmp_path, llc_file, capsys):
+    from training.cli import main
+
+    out = tmp_path / "run"
+    args = ["hlc", "--task", "reach", "--llc", str(llc_file), "--envs", "2", "--out", str(out), "--no-progress"]
+    assert main([*args, "--hidden", "16,16", "--iterations", "1", "--task-option", "height_range=0.5,1.5"]) == 0
+    assert (out / "checkpoint.pt").is_file() and (out / "hlc.pt").is_file()
+    assert main(["hlc", "--resume", str(out / "checkpoint.pt"), "--iterations", "2", "--no-progress"]) == 0
+    assert "resumed" in capsys.readouterr().out
+    ckpt = torch.load(out / "checkpoint.pt", weights_only=False)
+    assert ckpt["train"]["iteration"] == 2 and ckpt["task"] == "reach"
+    assert tuple(ckpt["task_config"]["height_range"]) == (0.5, 1.5)
+    torch.manual_seed(2)
+    other = save_atomic(untrained_llc_checkpoint("humanoid", TINY_LLC), tmp_path / "other.pt")
+    resume = ["hlc", "--resume", str(out / "checkpoint.pt"), "--iterations", "3", "--no-progress", "--llc", str(other)]
+    assert main(resume) == 2
+    assert "--allow-other-llc" in capsys.readouterr().err
+    assert main(["hlc"]) == 2
+    assert "--task" in capsys.readouterr().err
+    assert main(["hlc", "--task", "reach", "--llc", str(tmp_path / "nope.pt")]) == 2
+    assert "nope.pt: no such checkpoint file" in capsys.readouterr().err
+    assert main(["hlc", "--resume", str(out / "checkpoint.pt"), "--envs", "8"]) == 2
+    assert "cannot change on resume" in capsys.readouterr().err
+
+
+def test_eval_hlc_reports_task_metrics_beside_random_latents(tmp_path, llc_file, capsys):
+    from evaluation.cli import main as eval_main
+    from evaluation.tasks import TaskEvalConfig, evaluate_hlc, table
+
+    short = TaskEvalConfig(num_envs=2, speeds=(1.0,), settle_seconds=0.5, measure_seconds=0.5, location_seconds=1.0,
+                           reach_seconds=0.5, strike_seconds=1.0)  # fmt: skip
+    for task, key in (("steering", "direction_error_deg"), ("location", "success"), ("reach", "distance"),
+                      ("strike", "success"), ("speed", "speed_error")):  # fmt: skip
+        trainer = humanoid_trainer(llc_file, task=task)
+        trainer.save(tmp_path / f"{task}.pt", inference_only=True)
+        res = evaluate_hlc(*load_hlc(tmp_path / f"{task}.pt"), short)
+        assert math.isfinite(res["hlc"][key]) and math.isfinite(res["random_latents"][key]), task
+        assert table(res).startswith(f"task: {task}")
+    assert eval_main(["--hlc", str(tmp_path / "reach.pt"), "--envs", "2", "--json", str(tmp_path / "e.json")]) == 0
+    assert "distance after 2 s" in capsys.readouterr().out and (tmp_path / "e.json").is_file()

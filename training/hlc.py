@@ -1,0 +1,341 @@
+"""ASE high-level controller (task) training: PPO over unit latents for a frozen LLC, readable top to bottom.
+
+One iteration =
+  1. rollout: `horizon` HLC steps of all environments (tasks.env.TaskEnv): the actor's Gaussian sample
+     (tanh mean, fixed std exp(-2.3)) is clamped and normalized into the latent the frozen LLC holds for 5 LLC
+     steps; reward 0.9 task + 0.1 frozen style reward, averaged over those steps;
+  2. values and bootstrap values of the whole batch; GAE (gamma 0.99 per HLC step, lambda 0.95);
+  3. update: `epochs` x minibatches of L = L_ppo + critic_coef * L_critic (value normalization on), one Adam
+     optimizer over actor and critic.
+The PPO plumbing (value normalization, RNG state, progress bar, TensorBoard, checkpoints, Ctrl-C) is shared
+with the LLC trainer: training/ppo.py; the formulas: training/losses.py. Method facts: ase-facts.md ("HLC").
+
+Presets: `reference` is ASE's (4096 environments, horizon 32, minibatch 16384, 6 epochs, lr 2e-5, networks
+1024-512). `cpu` trains on one or two cores: 64 environments (each HLC sample costs 5 LLC steps of physics),
+minibatch 1024 (2 per epoch), 4 epochs, lr 1e-4 (far fewer Adam steps than the reference; the HLC's std of
+0.1 tolerates larger steps than the LLC's 0.055), networks 512-256.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from controllers.checkpoint import check_compatible, hlc_checkpoint, read_checkpoint, save_atomic
+from controllers.hlc import HLCActor, HLCCritic, HLCNetworkConfig
+from controllers.normalizer import RunningNorm
+from training import losses as L
+from training import ppo
+from training.llc import env_character
+
+
+@dataclass
+class HLCConfig:
+    """Everything the HLC trainer needs; defaults are the ASE reference values."""
+
+    # run
+    preset: str = "reference"
+    task: str = "steering"
+    task_config: dict = field(default_factory=dict)  # overrides of the task's config (tasks/<task>.py)
+    llc: str = ""  # the frozen LLC checkpoint
+    llc_sha256: str = ""  # filled in by the trainer
+    character: str = "humanoid"
+    seed: int = 0
+    num_envs: int = 4096
+    total_samples: int = 500_000_000  # HLC samples (each 5 LLC steps)
+    torch_threads: int = 0  # 0: leave torch's default
+    out_dir: str = "runs/hlc"
+    checkpoint_every: int = 50
+    # task environment
+    llc_steps: int = 5
+    task_weight: float = 0.9
+    style_weight: float = 0.1
+    episode_steps: int = 300  # LLC steps
+    # PPO
+    horizon: int = 32
+    minibatch_size: int = 16384
+    epochs: int = 6
+    lr: float = 2e-5
+    adam_eps: float = 1e-8
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip: float = 0.2
+    critic_coef: float = 5.0
+    normalize_value: bool = True
+    network: HLCNetworkConfig = field(default_factory=HLCNetworkConfig.reference)
+
+    @property
+    def batch_size(self) -> int:
+        return self.num_envs * self.horizon
+
+    def validate(self) -> None:
+        if self.num_envs < 1:
+            raise ValueError("num_envs must be at least 1")
+        if self.minibatch_size > self.batch_size or self.batch_size % self.minibatch_size:
+            raise ValueError(f"minibatch_size {self.minibatch_size} must divide num_envs*horizon = {self.batch_size}")
+        if self.llc_steps < 1:
+            raise ValueError("llc_steps must be at least 1")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict) -> HLCConfig:
+        d = {k: v for k, v in d.items() if k in {f.name for f in fields(HLCConfig)}}
+        d["network"] = HLCNetworkConfig.from_dict(d.get("network", {}))
+        return HLCConfig(**d)
+
+    def env_config(self, nthread: int = 1):
+        from tasks.env import TaskEnvConfig
+
+        return TaskEnvConfig(
+            task=self.task, task_config=dict(self.task_config), num_envs=self.num_envs, seed=self.seed,
+            nthread=nthread, llc_steps=self.llc_steps, task_weight=self.task_weight, style_weight=self.style_weight,
+            episode_steps=self.episode_steps,
+        )  # fmt: skip
+
+
+def reference_preset(**overrides) -> HLCConfig:
+    return HLCConfig(preset="reference", **overrides)
+
+
+def cpu_preset(**overrides) -> HLCConfig:
+    base = dict(
+        preset="cpu", num_envs=64, total_samples=2_000_000, torch_threads=1, minibatch_size=1024, epochs=4,
+        lr=1e-4, checkpoint_every=20, network=HLCNetworkConfig.cpu(),
+    )  # fmt: skip
+    base.update(overrides)
+    return HLCConfig(**base)
+
+
+PRESETS = {"reference": reference_preset, "cpu": cpu_preset}
+
+
+class HLCTrainer:
+    def __init__(self, cfg: HLCConfig, env) -> None:
+        """`env` follows tasks.env.TaskEnv's interface: num_envs, obs_dim, action_dim, reset(), step(actions) ->
+        (obs, final_obs, reward, terminated, done, info), get_state(), set_state()."""
+        cfg.validate()
+        if env.num_envs != cfg.num_envs:
+            raise ValueError(f"environment has {env.num_envs} envs, config says {cfg.num_envs}")
+        if env.action_dim != cfg.network.latent_dim:
+            raise ValueError(
+                f"the LLC takes {env.action_dim}-d latents, the HLC network makes {cfg.network.latent_dim}"
+            )
+        self.cfg, self.env = cfg, env
+        if cfg.torch_threads:
+            torch.set_num_threads(cfg.torch_threads)
+        torch.manual_seed(cfg.seed)  # network initialization
+        self.gen = torch.Generator().manual_seed(cfg.seed + 1)  # action noise, minibatches (goals: the env's)
+
+        self.actor = HLCActor(env.obs_dim, cfg.network)
+        self.critic = HLCCritic(env.obs_dim, cfg.network)
+        self.obs_norm = RunningNorm(env.obs_dim)
+        self.value_norm = RunningNorm(1)
+        params = [*self.actor.parameters(), *self.critic.parameters()]
+        self.optimizer = torch.optim.Adam(params, lr=cfg.lr, eps=cfg.adam_eps)
+        self.action_std = math.exp(cfg.network.action_log_std)
+
+        self.obs = torch.as_tensor(env.reset())
+        self.iteration, self.global_step = 0, 0
+        self.on_env_step: Callable[[], None] | None = None
+
+    # ------------------------------------------------------------------ rollout
+    @torch.no_grad()
+    def rollout(self) -> dict:
+        T, N, env = self.cfg.horizon, self.cfg.num_envs, self.env
+        buf = {
+            "obs": torch.zeros(T, N, env.obs_dim),
+            "final_obs": torch.zeros(T, N, env.obs_dim),
+            "actions": torch.zeros(T, N, env.action_dim),
+            "logp": torch.zeros(T, N),
+            "rewards": torch.zeros(T, N),
+            "terminated": torch.zeros(T, N, dtype=torch.bool),
+            "done": torch.zeros(T, N, dtype=torch.bool),
+        }
+        task_r, style_r, success, lengths = [], [], [], []
+        for t in range(T):
+            mean = self.actor(self.obs_norm(self.obs))
+            actions = mean + torch.randn(mean.shape, generator=self.gen) * self.action_std
+            res = env.step(actions.numpy())  # the environment clamps and normalizes onto the sphere
+            if self.on_env_step is not None:
+                self.on_env_step()
+            buf["obs"][t], buf["actions"][t] = self.obs, actions
+            buf["logp"][t] = self.actor.log_prob(mean, actions)
+            buf["rewards"][t] = torch.as_tensor(res.reward, dtype=torch.float32)
+            buf["final_obs"][t] = torch.as_tensor(res.final_obs)
+            buf["terminated"][t], buf["done"][t] = torch.as_tensor(res.terminated), torch.as_tensor(res.done)
+            self.obs = torch.as_tensor(res.obs)
+            task_r.append(np.mean(res.info["task_reward"]))
+            style_r.append(np.mean(res.info["style_reward"]))
+            success.append(np.mean(res.info["success"]))
+            lengths += [int(x) for x in res.info.get("episode_lengths", [])]
+        done = int(buf["done"].sum())
+        buf["stats"] = {
+            "reward/total": buf["rewards"].mean().item(),
+            "reward/task": float(np.mean(task_r)),
+            "reward/style": float(np.mean(style_r)),
+            "task/success": float(np.mean(success)),
+            "episode/length": float(np.mean(lengths)) if lengths else float("nan"),  # LLC steps
+            "episode/termination_rate": int(buf["terminated"].sum()) / max(done, 1),
+        }
+        return buf
+
+    @torch.no_grad()
+    def compute_advantages(self, buf: dict) -> None:
+        cfg, flat = self.cfg, lambda x: x.reshape(-1, x.shape[-1])
+        T, N = buf["rewards"].shape
+        values = ppo.critic_values(self.value_norm, self.critic(self.obs_norm(flat(buf["obs"]))), cfg.normalize_value)
+        next_values = self.critic(self.obs_norm(flat(buf["final_obs"])))
+        next_values = ppo.critic_values(self.value_norm, next_values, cfg.normalize_value)
+        values, next_values = values.reshape(T, N), next_values.reshape(T, N)
+        adv = L.gae(buf["rewards"], values, next_values, buf["terminated"], buf["done"], cfg.gamma, cfg.gae_lambda)
+        buf.update(values=values, advantages=adv, returns=adv + values)
+
+    # ------------------------------------------------------------------ update
+    def update(self, buf: dict) -> dict[str, float]:
+        cfg, B = self.cfg, self.cfg.batch_size
+        obs, actions, old_logp = buf["obs"].reshape(B, -1), buf["actions"].reshape(B, -1), buf["logp"].reshape(B)
+        adv = L.normalize_advantages(buf["advantages"].reshape(B))
+        returns_n = ppo.value_targets(self.value_norm, buf["returns"].reshape(B, 1), cfg.normalize_value)
+
+        sums: dict[str, float] = {}
+        count = 0
+        for _epoch in range(cfg.epochs):
+            perm = torch.randperm(B, generator=self.gen)
+            for start in range(0, B, cfg.minibatch_size):
+                idx = perm[start : start + cfg.minibatch_size]
+                self.obs_norm.update(obs[idx])
+                o = self.obs_norm(obs[idx])
+                new_logp = self.actor.log_prob(self.actor(o), actions[idx])
+                actor_loss, clip_frac = L.ppo_actor_loss(new_logp, old_logp[idx], adv[idx], cfg.clip)
+                critic_loss = L.value_loss(self.critic(o), returns_n[idx])
+                loss = actor_loss + cfg.critic_coef * critic_loss
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                self.optimizer.step()
+
+                with torch.no_grad():
+                    ratio = torch.exp(new_logp - old_logp[idx])
+                    mb = {
+                        "loss/total": loss,
+                        "loss/actor": actor_loss,
+                        "loss/critic": critic_loss,
+                        "ppo/clip_frac": clip_frac,
+                        "ppo/ratio_mean": ratio.mean(),
+                        "ppo/ratio_std": (ratio - 1).square().mean().sqrt(),
+                    }
+                for name, val in mb.items():
+                    sums[name] = sums.get(name, 0.0) + float(val.detach())
+                count += 1
+        return {name: s / count for name, s in sums.items()}
+
+    # ------------------------------------------------------------------ loop
+    def train_iteration(self) -> dict[str, float]:
+        t0 = time.perf_counter()
+        buf = self.rollout()
+        t1 = time.perf_counter()
+        self.compute_advantages(buf)
+        stats = self.update(buf)
+        t2 = time.perf_counter()
+        self.iteration += 1
+        self.global_step += self.cfg.batch_size
+        stats.update(buf["stats"])
+        stats["value/mean"] = buf["values"].mean().item()
+        stats["perf/samples_per_s"] = self.cfg.batch_size / (t2 - t0)
+        stats["perf/rollout_s"] = t1 - t0
+        stats["perf/update_s"] = t2 - t1
+        return stats
+
+    @property
+    def total_iterations(self) -> int:
+        return math.ceil(self.cfg.total_samples / self.cfg.batch_size)
+
+    def train(
+        self,
+        iterations: int | None = None,
+        out_dir: str | Path | None = None,
+        progress: bool = True,
+        on_iteration: Callable[[int, dict], None] | None = None,
+    ) -> dict[str, float]:
+        """Run until `iterations` (default: total_samples) are done; `checkpoint.pt` (resume), `hlc.pt`
+        (inference) and TensorBoard under out_dir."""
+
+        def save(out: Path) -> Path:
+            path = self.save(out / "checkpoint.pt")
+            self.save(out / "hlc.pt", inference_only=True)
+            return path
+
+        def postfix(stats: dict[str, float]) -> dict[str, str]:
+            return {
+                "sps": f"{stats['perf/samples_per_s']:.0f}",
+                "r_task": f"{stats['reward/task']:.3f}",
+                "r_style": f"{stats['reward/style']:.3f}",
+                "success": f"{stats['task/success']:.2f}",
+                "ep_len": f"{stats['episode/length']:.0f}",
+            }
+
+        end = iterations if iterations is not None else self.total_iterations
+        return ppo.train_loop(
+            self, end, out_dir, checkpoint_every=self.cfg.checkpoint_every, save=save, postfix=postfix,
+            progress=progress, on_iteration=on_iteration,
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------ checkpoints
+    def checkpoint(self, inference_only: bool = False) -> dict:
+        from sim.observations import OBS_LAYOUT_VERSION
+
+        env, train = self.env, None
+        if not inference_only:
+            train = {
+                "iteration": self.iteration,
+                "global_step": self.global_step,
+                "optimizer": self.optimizer.state_dict(),
+                **ppo.rng_state(self.gen),
+                "env_state": env.get_state(),
+                "obs": self.obs.clone(),
+            }
+        return hlc_checkpoint(
+            character=env_character(env) or self.cfg.character,
+            obs_layout_version=OBS_LAYOUT_VERSION,
+            task=self.cfg.task,
+            task_config=asdict(env.task.cfg) if hasattr(env, "task") else dict(self.cfg.task_config),
+            goal_layout=env.task.goal_layout() if hasattr(env, "task") else {},
+            obs_dim=env.obs_dim,
+            network=self.cfg.network,
+            config=self.cfg.to_dict(),
+            llc_path=self.cfg.llc,
+            llc_sha256=self.cfg.llc_sha256,
+            actor=self.actor,
+            obs_norm=self.obs_norm,
+            critic=None if inference_only else self.critic,
+            value_norm=None if inference_only else self.value_norm,
+            train=train,
+        )
+
+    def save(self, path: str | Path, inference_only: bool = False) -> Path:
+        return save_atomic(self.checkpoint(inference_only), path)
+
+    def load(self, path: str | Path) -> None:
+        """Restore everything an exact resume needs (weights, optimizer, normalizers, counters, RNGs, env)."""
+        ckpt = read_checkpoint(path, "hlc")
+        if "train" not in ckpt:
+            raise ValueError(f"{path}: an inference-only checkpoint cannot resume training (use checkpoint.pt)")
+        check_compatible(ckpt, path, self.cfg.character, None)
+        if ckpt["task"] != self.cfg.task:
+            raise ValueError(f"{path}: trains task {ckpt['task']!r}, this run is {self.cfg.task!r}")
+        for name in ("actor", "critic", "obs_norm", "value_norm"):
+            getattr(self, name).load_state_dict(ckpt[name])
+        tr = ckpt["train"]
+        self.optimizer.load_state_dict(tr["optimizer"])
+        ppo.set_lr(self.optimizer, self.cfg.lr)
+        self.iteration, self.global_step = tr["iteration"], tr["global_step"]
+        ppo.load_rng_state(tr, self.gen)
+        self.env.set_state(tr["env_state"])
+        self.obs = tr["obs"].clone()

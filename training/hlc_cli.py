@@ -1,0 +1,186 @@
+"""`python launch.py train hlc --task NAME --llc CKPT ...`: train a task controller on a frozen LLC.
+
+    python launch.py train hlc --task steering --llc checkpoints/llc.pt --preset cpu --out runs/hlc_steering
+    python launch.py train hlc --resume runs/hlc_steering/checkpoint.pt     # continue exactly where it stopped
+
+Tasks: steering, speed, location, reach, strike (tasks/). Writes under --out: checkpoint.pt (resume), hlc.pt
+(inference: the HLC with the SHA-256 of its LLC file) and tb/ (TensorBoard scalars).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from controllers.checkpoint import CheckpointError, read_checkpoint
+from training.hlc import PRESETS, HLCConfig
+
+
+def _error(msg: str) -> int:
+    print(f"train hlc: {msg}", file=sys.stderr)
+    return 2
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    from training.cli import _sizes as parse_sizes
+
+    return parse_sizes(text)
+
+
+def _option(text: str) -> tuple[str, object]:
+    """--task-option name=value, the value read as a number, a comma list of numbers, or a string."""
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected name=value, got {text!r}")
+    name, value = text.split("=", 1)
+    try:
+        parts = [float(v) if "." in v or "e" in v else int(v) for v in value.split(",")]
+        return name, parts[0] if len(parts) == 1 else tuple(parts)
+    except ValueError:
+        return name, value
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    from tasks import TASKS
+
+    p = argparse.ArgumentParser(
+        prog="launch.py train hlc", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--task", choices=sorted(TASKS), help="the task to learn")
+    p.add_argument("--llc", help="the frozen LLC checkpoint (llc.pt); on resume: the recorded one by default")
+    p.add_argument("--allow-other-llc", action="store_true", help="resume on an LLC file other than the recorded one")
+    p.add_argument("--preset", choices=sorted(PRESETS), help="cpu (default) or reference")
+    p.add_argument("--envs", type=int, help="number of environments (preset default: cpu 64, reference 4096)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--samples", type=float, help="total HLC samples to train for (each is 5 LLC steps)")
+    p.add_argument("--iterations", type=int, help="stop once this many iterations are done in total")
+    p.add_argument("--out", help="output folder (default runs/hlc_TASK; on resume the checkpoint's folder)")
+    p.add_argument("--resume", nargs="?", const="auto", help="resume from a checkpoint.pt (default: OUT/checkpoint.pt)")
+    p.add_argument("--checkpoint-every", type=int, help="iterations between checkpoints")
+    p.add_argument("--threads", type=int, help="torch threads (preset default)")
+    p.add_argument("--env-threads", type=int, default=1, help="physics threads (default 1; 0: all cores)")
+    p.add_argument("--hidden", type=_sizes, metavar="N,N,...", help="hidden sizes of actor and critic")
+    p.add_argument("--lr", type=float)
+    p.add_argument("--epochs", type=int)
+    p.add_argument(
+        "--task-option",
+        type=_option,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a field of the task's config, e.g. speed_range=0.5,2.5 (tasks/TASK.py)",
+    )
+    p.add_argument("--no-progress", action="store_true")
+    return p.parse_args(argv)
+
+
+def build_config(args: argparse.Namespace) -> HLCConfig:
+    over: dict = {"task": args.task, "llc": str(args.llc), "seed": args.seed or 0}
+    over["out_dir"] = args.out or f"runs/hlc_{args.task}"
+    over["task_config"] = dict(args.task_option)
+    for flag, name in (("envs", "num_envs"), ("checkpoint_every", "checkpoint_every"), ("lr", "lr")):
+        if getattr(args, flag) is not None:
+            over[name] = getattr(args, flag)
+    if args.epochs is not None:
+        over["epochs"] = args.epochs
+    if args.samples is not None:
+        over["total_samples"] = int(args.samples)
+    if args.threads is not None:
+        over["torch_threads"] = args.threads
+    cfg = PRESETS[args.preset or "cpu"](**over)
+    if args.hidden:
+        cfg.network = replace(cfg.network, actor_hidden=args.hidden, critic_hidden=args.hidden)
+    if cfg.batch_size < cfg.minibatch_size or cfg.batch_size % cfg.minibatch_size:  # small runs
+        mb = min(cfg.minibatch_size, cfg.batch_size)
+        while cfg.batch_size % mb:
+            mb -= 1
+        cfg = replace(cfg, minibatch_size=mb)
+    return cfg
+
+
+RESUME_CHANGEABLE = {"samples": "total_samples", "checkpoint_every": "checkpoint_every", "lr": "lr",
+                     "threads": "torch_threads"}  # fmt: skip
+RESUME_FIXED = ("task", "preset", "envs", "seed", "hidden", "epochs", "task_option")
+
+
+def resume_config(path: Path, args: argparse.Namespace) -> HLCConfig:
+    """The checkpoint's config with the flags a resume may change; ValueError for flags it cannot."""
+    ckpt = read_checkpoint(path, "hlc")
+    if "train" not in ckpt:
+        raise ValueError(f"{path}: an inference-only checkpoint cannot resume training (use checkpoint.pt)")
+    cfg = HLCConfig.from_dict(ckpt["config"])
+    fixed = [name for name in RESUME_FIXED if getattr(args, name, None)]
+    if fixed:
+        flags = ", ".join(f"--{name.replace('_', '-')}" for name in fixed)
+        raise ValueError(f"{path}: {flags} cannot change on resume; start a new run")
+    for flag, name in RESUME_CHANGEABLE.items():
+        value = getattr(args, flag)
+        if value is not None and type(getattr(cfg, name))(value) != getattr(cfg, name):
+            print(f"resume: {name} {getattr(cfg, name)} -> {value}")
+            setattr(cfg, name, type(getattr(cfg, name))(value))
+    if args.llc:
+        cfg.llc = str(args.llc)
+    return cfg
+
+
+def train_hlc(argv: list[str]) -> int:
+    args = parse_args(argv)
+    resume_path = None
+    try:
+        if args.resume:
+            resume_path = Path(args.out or "runs/hlc") / "checkpoint.pt" if args.resume == "auto" else Path(args.resume)
+            recorded_sha = None
+            cfg = resume_config(resume_path, args)
+            recorded_sha = cfg.llc_sha256
+            out = Path(args.out) if args.out else resume_path.parent
+        else:
+            if not args.task or not args.llc:
+                return _error("HLC training needs --task NAME and --llc CKPT (the frozen LLC), or --resume")
+            cfg = build_config(args)
+            cfg.validate()
+            out = Path(cfg.out_dir)
+    except (CheckpointError, ValueError) as exc:
+        return _error(str(exc))
+
+    import torch
+
+    from controllers.checkpoint import file_sha256, load_llc
+    from tasks import task_config
+    from tasks.env import TaskEnv
+    from training.hlc import HLCTrainer
+
+    try:
+        task_config(cfg.task, cfg.task_config)
+        llc = load_llc(cfg.llc)
+    except (CheckpointError, ValueError) as exc:
+        return _error(str(exc))
+    sha = file_sha256(cfg.llc)
+    if resume_path is not None and sha != recorded_sha and not args.allow_other_llc:
+        return _error(
+            f"{resume_path}: trained with LLC sha256 {recorded_sha[:12]}, {cfg.llc} is {sha[:12]}; "
+            "pass --allow-other-llc to continue on it anyway"
+        )
+    cfg.llc_sha256, cfg.character = sha, llc.character
+    if cfg.torch_threads:
+        torch.set_num_threads(cfg.torch_threads)
+    env = TaskEnv(cfg.env_config(nthread=args.env_threads), llc)
+    trainer = HLCTrainer(cfg, env)
+    if resume_path is not None:
+        try:
+            trainer.load(resume_path)
+        except (CheckpointError, ValueError) as exc:
+            return _error(str(exc))
+        print(f"resumed {resume_path} at iteration {trainer.iteration} ({trainer.global_step} samples)")
+    end = args.iterations if args.iterations is not None else trainer.total_iterations
+    print(
+        f"training HLC {cfg.task!r} on {cfg.llc} ({cfg.preset} preset, {cfg.num_envs} envs, {cfg.batch_size} "
+        f"samples/iteration) -> {out}/checkpoint.pt, {out}/hlc.pt; TensorBoard: tensorboard --logdir {out}/tb"
+    )
+    try:
+        trainer.train(end, out, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        print(f"stopped; resume with: python launch.py train hlc --resume {out / 'checkpoint.pt'}", file=sys.stderr)
+        return 130
+    print(f"done: {trainer.iteration} iterations, {trainer.global_step} samples; controller: {out / 'hlc.pt'}")
+    return 0
