@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from controllers.latents import sample_latents  # noqa: F401  (the one latent sampler; training imports it here)
+
 
 @dataclass
 class NetworkConfig:
@@ -126,9 +128,3 @@ def style_reward(logit: torch.Tensor) -> torch.Tensor:
 def encoder_reward(enc_mu: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     """r_E = max(mu . z, 0)."""
     return torch.clamp((enc_mu * z).sum(-1), min=0.0)
-
-
-def sample_latents(n: int, dim: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Latents uniform on the unit hypersphere (normalized Gaussians)."""
-    z = torch.randn(n, dim, generator=generator)
-    return nn.functional.normalize(z, dim=-1)

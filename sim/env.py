@@ -17,6 +17,7 @@ import numpy as np
 
 from sim.backend import Backend, make_backend
 from sim.character import Character, load_character
+from sim.control import CONTROL_SUBSTEPS, actions_to_targets
 from sim.observations import (
     JointIndex,
     amp_layout,
@@ -26,7 +27,7 @@ from sim.observations import (
     policy_layout,
     policy_obs,
 )
-from sim.perturbations import projectile_launch
+from sim.perturbations import PROJECTILE_DISTANCE, PROJECTILE_SPEED, apply_impulse, projectile_launch
 from sim.rotations import quat_from_axis_angle, quat_mul, quat_rotate, quat_to_matrix
 from sim.scene import build_scene, projectile_parking
 from sim.terminations import fallen
@@ -60,7 +61,7 @@ class EnvConfig:
     seed: int = 0
     backend: str = "cpu"
     nthread: int = 0  # 0: all cores
-    control_substeps: int = 4  # physics steps per control step (120 Hz / 30 Hz)
+    control_substeps: int = CONTROL_SUBSTEPS  # physics steps per control step (120 Hz / 30 Hz)
     episode_steps: int = 300  # an episode times out when progress >= episode_steps - 1
     num_amp_frames: int = 10
     early_termination: bool = True
@@ -299,7 +300,7 @@ class HumanoidEnv:
 
     # ------------------------------------------------------------------ stepping
     def actions_to_targets(self, actions: np.ndarray) -> np.ndarray:
-        return self.action_offset + self.action_scale * np.clip(actions, -1.0, 1.0)
+        return actions_to_targets(self.action_offset, self.action_scale, actions)
 
     def step(self, actions: np.ndarray) -> StepResult:
         actions = np.asarray(actions, dtype=np.float64)
@@ -354,14 +355,17 @@ class HumanoidEnv:
 
     # ------------------------------------------------------------------ perturbations
     def apply_impulse(self, ids, body: str, impulse) -> None:
-        """Push `body` of environments `ids` with an impulse (N s, world frame) spread over the next control step."""
+        """Push `body` of environments `ids` with an impulse (N s, world frame): `sim.perturbations.apply_impulse`
+        over the next control step, as the viewer does."""
         ids = np.atleast_1d(np.asarray(ids, dtype=np.int64))
         bid = self.character.body_index(body) + 1
         if self._xfrc is None:
             self._xfrc = np.zeros((self.num_envs, self.model.nbody, 6))
-        self._xfrc[ids, bid, 0:3] += np.asarray(impulse, dtype=np.float64) / self.control_dt
+        apply_impulse(self._xfrc, bid, impulse, self.control_dt, envs=ids)
 
-    def launch_projectile(self, ids, target_body: str = "torso", speed: float = 14.0, distance: float = 3.0) -> None:
+    def launch_projectile(
+        self, ids, target_body: str = "torso", speed: float = PROJECTILE_SPEED, distance: float = PROJECTILE_DISTANCE
+    ) -> None:
         """Throw a ball at `target_body` of environments `ids` from a random bearing `distance` metres away."""
         if self.cfg.projectiles <= 0:
             raise RuntimeError("this environment has no projectiles: create it with EnvConfig(projectiles=K)")

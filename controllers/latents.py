@@ -1,0 +1,22 @@
+"""ASE's latent prior, the one sampler of the project: uniform on the unit hypersphere (normalized Gaussians).
+
+Training draws with a `torch.Generator` (its state travels in resume checkpoints); the viewer draws with
+a numpy `Generator`, so it runs without torch (`view --policy onnx`). Same distribution, one definition.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def sample_latents(n: int, dim: int, generator: Any = None) -> Any:
+    """(n, dim) unit latents: numpy float64 for a `numpy.random.Generator`, else a float32 torch tensor."""
+    if isinstance(generator, np.random.Generator):
+        z = generator.standard_normal((n, dim))
+        return z / np.maximum(np.linalg.norm(z, axis=-1, keepdims=True), 1e-12)
+    import torch
+
+    z = torch.randn(n, dim, generator=generator)
+    return torch.nn.functional.normalize(z, dim=-1)

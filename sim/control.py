@@ -1,0 +1,31 @@
+"""Control facts shared by the batched environment and the viewer's single simulation.
+
+120 Hz physics comes from the model (`opt.timestep`); a control step is `CONTROL_SUBSTEPS`
+physics steps (30 Hz). Actions in [-1, 1] map to joint PD targets as `offset + scale * a`
+(`Character.action_offset_scale`).
+"""
+
+from __future__ import annotations
+
+import mujoco
+import numpy as np
+
+from sim.character import Character
+
+CONTROL_SUBSTEPS = 4  # physics steps per control step: 120 Hz physics, 30 Hz control
+
+
+def control_dt(model: mujoco.MjModel, substeps: int = CONTROL_SUBSTEPS) -> float:
+    """Seconds per control step, from the model's physics time step."""
+    return float(model.opt.timestep) * substeps
+
+
+def actions_to_targets(offset: np.ndarray, scale: np.ndarray, actions: np.ndarray) -> np.ndarray:
+    """Actions (..., A), clipped to [-1, 1] -> PD targets (rotation-vector components and hinge angles)."""
+    return offset + scale * np.clip(actions, -1.0, 1.0)
+
+
+def character_state_size(ch: Character) -> tuple[int, int]:
+    """(nq, nv) of the character's part of qpos/qvel: free root, then a quaternion or an angle per joint."""
+    nq = 7 + sum(4 if b.joint == "ball" else 1 for b in ch.actuated)
+    return nq, 6 + ch.num_dof
