@@ -34,6 +34,13 @@ SUBCOMMANDS: dict[str, tuple[str | None, str]] = {
 }
 
 
+def watch_window(env, env_index: int):
+    """`train llc --watch`: the viewer's window on one training environment (training/ never imports app/)."""
+    from app.watch import TrainingWatcher
+
+    return TrainingWatcher(env, env_index=env_index)
+
+
 def usage() -> str:
     lines = [__doc__.strip(), "", "subcommands:"]
     lines += [f"  {name:<9} {summary}" for name, (_, summary) in SUBCOMMANDS.items()]
@@ -60,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError as exc:
         print(f"launch.py {name}: cannot start ({exc}). Install the project: see README.md.", file=sys.stderr)
         return 1
+    if name == "train":  # the command line joins training and the viewer's --watch window
+        return int(mod.main(rest, watcher_factory=watch_window) or 0)
     return int(mod.main(rest) or 0)
 
 

@@ -186,12 +186,6 @@ def yup_to_zup(v) -> tuple[float, float, float]:
     return (x, -z, y)
 
 
-def deepmimic_character_file() -> Path:
-    from motion.data import deepmimic_dir  # local import: motion depends on sim, not the reverse
-
-    return deepmimic_dir() / "character_humanoid3d.json"
-
-
 def _round(v, nd: int = 6) -> tuple[float, ...]:
     return tuple(round(float(c), nd) + 0.0 for c in v)
 
@@ -483,10 +477,10 @@ def build_mjcf(ch: Character, *, strike_target: bool = False) -> str:
 """
 
 
-def write_assets() -> list[Path]:
-    """Regenerate assets/humanoid.json (from DeepMimic's file) and every MJCF."""
+def write_assets(deepmimic_file: Path) -> list[Path]:
+    """Regenerate assets/humanoid.json (from DeepMimic's `character_humanoid3d.json`) and every MJCF."""
     ASSETS_DIR.mkdir(exist_ok=True)
-    plain = plain_humanoid_from_deepmimic(deepmimic_character_file())
+    plain = plain_humanoid_from_deepmimic(deepmimic_file)
     (ASSETS_DIR / "humanoid.json").write_text(character_to_json(plain) + "\n")
     load_character.cache_clear()
     written = [ASSETS_DIR / "humanoid.json"]
@@ -497,6 +491,28 @@ def write_assets() -> list[Path]:
     return written
 
 
-if __name__ == "__main__":
-    for p in write_assets():
+def main(argv: list[str] | None = None) -> int:
+    """`python -m sim.character DEEPMIMIC`: regenerate assets/ from DeepMimic's character file.
+
+    sim/ does not look for motion data (motion/ depends on sim/, not the reverse): name the
+    DeepMimic folder (or its character_humanoid3d.json) yourself.
+    """
+    import sys
+
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1 or argv[0] in ("-h", "--help"):
+        print("usage: python -m sim.character DEEPMIMIC_DIR  (the folder with character_humanoid3d.json; "
+              "`python launch.py motions download` fetches it to ~/.cache/ase-runtime/motions/deepmimic)")  # fmt: skip
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    path = Path(argv[0]).expanduser()
+    path = path / "character_humanoid3d.json" if path.is_dir() else path
+    if not path.is_file():
+        print(f"sim.character: {path}: no such file (DeepMimic's character_humanoid3d.json)", file=sys.stderr)
+        return 1
+    for p in write_assets(path):
         print("wrote", p)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -287,8 +287,9 @@ def test_training_watcher_draws_and_fails_soft(display, monkeypatch):
 
 def test_train_watch_flag_draws_the_trainers_own_environment(display, tmp_path, monkeypatch, deepmimic_dir):
     """`launch.py train llc --watch` renders the environment the trainer steps, every env step."""
+    import launch
     from app import watch
-    from training.cli import main
+    from training.cli import main as train_main
 
     drawn = []
     original = watch.TrainingWatcher.update
@@ -300,5 +301,7 @@ def test_train_watch_flag_draws_the_trainers_own_environment(display, tmp_path, 
 
     monkeypatch.setattr(watch.TrainingWatcher, "update", spy)
     args = ["llc", "--motions", str(deepmimic_dir / "humanoid3d_walk.txt"), "--envs", "4", "--out", str(tmp_path)]
-    assert main([*args, "--iterations", "1", "--no-progress", "--threads", "1", "--watch", "2"]) == 0
+    assert launch.main(["train", *args, "--iterations", "1", "--no-progress", "--threads", "1", "--watch", "2"]) == 0
     assert len(drawn) == 32 and drawn[0][0]  # one call per rollout step; the first one drew a frame
+    # training/ alone has no window to open: it says so instead of importing the viewer
+    assert train_main([*args, "--iterations", "1", "--no-progress", "--watch", "0"]) != 0

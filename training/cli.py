@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from controllers.checkpoint import CheckpointError, read_checkpoint
 from training.config import PRESETS, LLCConfig
 
 DEFAULT_MOTIONS = Path(__file__).resolve().parent.parent / "datasets" / "deepmimic_core.yaml"
+# (env, env_index) -> an object with update(info) -> bool and close(): the `--watch` window
+WatcherFactory = Callable[[Any, int], Any]
 
 
 def _error(msg: str) -> int:
@@ -150,7 +154,9 @@ def apply_resume_overrides(cfg: LLCConfig, args: argparse.Namespace) -> list[str
     return changes
 
 
-def train_llc(argv: list[str]) -> int:
+def train_llc(argv: list[str], watcher_factory: WatcherFactory | None = None) -> int:
+    """`train llc`; `watcher_factory(env, index)` opens the `--watch` window (the command line passes the
+    viewer's; training/ never imports app/)."""
     args = parse_args(argv)
     resume_path = None
     if args.resume:
@@ -209,9 +215,9 @@ def train_llc(argv: list[str]) -> int:
     if args.watch is not None:
         if not 0 <= args.watch < cfg.num_envs:
             return _error(f"--watch {args.watch}: there are {cfg.num_envs} environments (0..{cfg.num_envs - 1})")
-        from app.watch import TrainingWatcher
-
-        watcher = TrainingWatcher(env, env_index=args.watch)
+        if watcher_factory is None:
+            return _error("--watch needs the viewer: run it as `python launch.py train llc ... --watch`")
+        watcher = watcher_factory(env, args.watch)
         trainer.on_env_step = lambda: watcher.update({"iteration": trainer.iteration, "samples": trainer.global_step})
     end = args.iterations if args.iterations is not None else trainer.total_iterations
     print(
@@ -230,7 +236,7 @@ def train_llc(argv: list[str]) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, watcher_factory: WatcherFactory | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(
@@ -241,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     kind, rest = argv[0], argv[1:]
     if kind == "llc":
-        return train_llc(rest)
+        return train_llc(rest, watcher_factory)
     if kind == "hlc":
         from training.hlc_cli import train_hlc
 
