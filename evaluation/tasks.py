@@ -8,7 +8,8 @@ restarts during a measurement (falls are counted, not reset). The HLC acts with 
   direction - target|, m/s); steering also the facing error (degrees);
 - location: targets drawn as in training (+-10 m square); success = root within 0.5 m at some point in 10 s;
 - reach: targets drawn as in training; effector distance after 2 s (mean and median, m);
-- strike: boxes placed as in training; success = tipped (up.up_0 < 0.2) within 10 s.
+- strike: boxes placed as in training; success = tipped (up.up_0 < 0.2) within 10 s;
+- every task: the mean task reward per HLC step over the measurement.
 The random-latent baseline holds each latent for 1-29 HLC steps (5-145 LLC steps, the LLC's own schedule).
 Functions return plain dicts of numbers.
 """
@@ -98,11 +99,13 @@ def steering_metrics(policy: Any, env: TaskEnv, cfg: TaskEvalConfig) -> dict[str
             goal["facing"] = directions
         env.set_goal(None, **goal)
         obs = env.observe()
-        facing_err, fallen = [], np.zeros(n, dtype=bool)
+        facing_err, fallen, reward = [], np.zeros(n, dtype=bool), []
         for t in range(settle + measure):
             if t == settle:
                 start = env.state.root_pos[:, :2].copy()
-            obs = env.step(policy.act(obs)).obs
+            res = env.step(policy.act(obs))
+            obs = res.obs
+            reward.append(res.info["task_reward"].mean())
             fallen |= _fallen(env)
             if t >= settle:
                 cos = (yaw_vec(directions) * facing_xy(env.state.root_rot)).sum(-1)
@@ -116,6 +119,7 @@ def steering_metrics(policy: Any, env: TaskEnv, cfg: TaskEvalConfig) -> dict[str
             "speed_error": float(np.abs(along - speed).mean()),
             "speed": float(along.mean()),
             "fallen": float(fallen.mean()),
+            "task_reward": float(np.mean(reward)),
         }
         if env.task.name == "steering":
             row["facing_error_deg"] = float(np.mean(facing_err))
@@ -131,9 +135,11 @@ def location_metrics(policy: Any, env: TaskEnv, cfg: TaskEvalConfig) -> dict[str
     obs, n = env.observe(), env.num_envs
     reached, t_reach, fallen = np.zeros(n, dtype=bool), np.full(n, np.nan), np.zeros(n, dtype=bool)
     start = env.task.distance(env.state).copy()
-    steps = _hlc_steps(env, cfg.location_seconds)
+    steps, reward = _hlc_steps(env, cfg.location_seconds), []
     for t in range(steps):
-        obs = env.step(policy.act(obs)).obs
+        res = env.step(policy.act(obs))
+        obs = res.obs
+        reward.append(res.info["task_reward"].mean())
         fallen |= _fallen(env)
         now = env.task.distance(env.state) < cfg.location_success
         t_reach[now & ~reached] = (t + 1) * env.cfg.llc_steps * env.control_dt
@@ -144,18 +150,22 @@ def location_metrics(policy: Any, env: TaskEnv, cfg: TaskEvalConfig) -> dict[str
         "start_distance": float(start.mean()),
         "final_distance": float(env.task.distance(env.state).mean()),
         "fallen": float(fallen.mean()),
+        "task_reward": float(np.mean(reward)),
     }
 
 
 def reach_metrics(policy: Any, env: TaskEnv, cfg: TaskEvalConfig) -> dict[str, Any]:
     env.reset()
     _sampled_goals(env, cfg.seed + 12)
-    obs, fallen = env.observe(), np.zeros(env.num_envs, dtype=bool)
+    obs, fallen, reward = env.observe(), np.zeros(env.num_envs, dtype=bool), []
     for _ in range(_hlc_steps(env, cfg.reach_seconds)):
-        obs = env.step(policy.act(obs)).obs
+        res = env.step(policy.act(obs))
+        obs = res.obs
+        reward.append(res.info["task_reward"].mean())
         fallen |= _fallen(env)
     dist = env.task.distance(env.state)
-    return {"distance": float(dist.mean()), "median_distance": float(np.median(dist)), "fallen": float(fallen.mean())}
+    return {"distance": float(dist.mean()), "median_distance": float(np.median(dist)), "fallen": float(fallen.mean()),
+            "task_reward": float(np.mean(reward))}  # fmt: skip
 
 
 def strike_metrics(policy: Any, env: TaskEnv, cfg: TaskEvalConfig) -> dict[str, Any]:
@@ -163,9 +173,11 @@ def strike_metrics(policy: Any, env: TaskEnv, cfg: TaskEvalConfig) -> dict[str, 
     _sampled_goals(env, cfg.seed + 13)
     obs, n = env.observe(), env.num_envs
     hit, t_hit, fallen = np.zeros(n, dtype=bool), np.full(n, np.nan), np.zeros(n, dtype=bool)
+    reward = []
     for t in range(_hlc_steps(env, cfg.strike_seconds)):
         res = env.step(policy.act(obs))
         obs = res.obs
+        reward.append(res.info["task_reward"].mean())
         fallen |= _fallen(env)
         now = res.info["success"]
         t_hit[now & ~hit] = (t + 1) * env.cfg.llc_steps * env.control_dt
@@ -174,6 +186,7 @@ def strike_metrics(policy: Any, env: TaskEnv, cfg: TaskEvalConfig) -> dict[str, 
         "success": float(hit.mean()),
         "median_seconds": float(np.nanmedian(t_hit)) if hit.any() else float("nan"),
         "fallen": float(fallen.mean()),
+        "task_reward": float(np.mean(reward)),
     }
 
 
@@ -212,7 +225,7 @@ ROWS: dict[str, list[tuple[str, tuple[str, ...], int]]] = {
 
 def table(result: dict[str, Any]) -> str:
     task = result["task"]
-    rows = list(ROWS[task])
+    rows = [*ROWS[task], ("task reward (mean per step)", ("task_reward",), 3)]
     if task in ("steering", "speed"):
         for s in result["hlc"]["per_speed"]:
             rows.append((f"  at {s} m/s: direction / speed error", ("per_speed", s), -1))
