@@ -25,10 +25,14 @@ class RunningNorm(nn.Module):
     def update(self, x: torch.Tensor) -> None:
         """Merge the statistics of a batch x (..., size) (parallel variance formula)."""
         x = x.reshape(-1, self.mean.shape[0])
-        n = x.shape[0]
-        if n == 0:
+        if x.shape[0] == 0:
             return
         b_var, b_mean = torch.var_mean(x, dim=0, unbiased=False)  # batch statistics in the input's precision
+        self.merge(b_mean, b_var, x.shape[0])
+
+    @torch.no_grad()
+    def merge(self, b_mean: torch.Tensor, b_var: torch.Tensor, n: int | float) -> None:
+        """Merge a batch's mean, (biased) variance and count, e.g. statistics gathered across processes."""
         b_var, b_mean = b_var.to(torch.float64), b_mean.to(torch.float64)
         delta, total = b_mean - self.mean, self.count + n
         m2 = self.var * self.count + b_var * n + delta.square() * self.count * n / total

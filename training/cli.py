@@ -57,6 +57,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--threads", type=int, help="torch threads (preset default)")
     p.add_argument("--env-threads", type=int, default=0, help="physics threads (0: all cores)")
     p.add_argument(
+        "--device",
+        default="cpu",
+        help="physics: cpu (mujoco.batch, default), cuda[:K] (MuJoCo Warp on an NVIDIA GPU) or warp-cpu",
+    )
+    p.add_argument(
         "--hidden",
         type=_sizes,
         metavar="N,N,...",
@@ -201,10 +206,19 @@ def train_llc(argv: list[str], watcher_factory: WatcherFactory | None = None) ->
     except (MotionFileError, FileNotFoundError, ValueError) as exc:
         return _error(f"cannot load motions: {exc}")
 
-    env = HumanoidEnv(
-        EnvConfig(character=cfg.character, num_envs=cfg.num_envs, seed=cfg.seed, nthread=args.env_threads), motions
+    from sim.warp_backend import CudaUnavailableError
+    from training.distributed import RANK_SEED_STRIDE, init_from_env
+
+    dist = init_from_env(args.device)  # torchrun: join the process group; one process otherwise
+    seed = cfg.seed + RANK_SEED_STRIDE * dist.rank  # each rank simulates its own characters
+    env_cfg = EnvConfig(
+        character=cfg.character, num_envs=cfg.num_envs, seed=seed, nthread=args.env_threads, backend=args.device
     )
-    trainer = LLCTrainer(cfg, env)
+    try:
+        env = HumanoidEnv(env_cfg, motions)
+    except (CudaUnavailableError, ValueError) as exc:
+        return _error(f"--device {args.device}: {exc}")
+    trainer = LLCTrainer(cfg, env, dist)
     if resume_path is not None:
         try:
             trainer.load(resume_path)
@@ -220,19 +234,29 @@ def train_llc(argv: list[str], watcher_factory: WatcherFactory | None = None) ->
         watcher = watcher_factory(env, args.watch)
         trainer.on_env_step = lambda: watcher.update({"iteration": trainer.iteration, "samples": trainer.global_step})
     end = args.iterations if args.iterations is not None else trainer.total_iterations
-    print(
-        f"training LLC ({cfg.preset} preset, {cfg.num_envs} envs, {cfg.batch_size} samples/iteration) "
-        f"-> {out}/checkpoint.pt, {out}/llc.pt; TensorBoard: tensorboard --logdir {out}/tb"
-    )
+    if dist.active:
+        print(f"rank {dist.rank} of {dist.world_size}: {cfg.num_envs} environments, seed {seed}")
+    if dist.is_main:
+        print(
+            f"training LLC ({cfg.preset} preset, {dist.world_size} x {cfg.num_envs} envs, "
+            f"{cfg.batch_size * dist.world_size} samples/iteration) -> {out}/checkpoint.pt, {out}/llc.pt; "
+            f"TensorBoard: tensorboard --logdir {out}/tb"
+        )
     try:
         trainer.train(end, out, progress=not args.no_progress)
     except KeyboardInterrupt:
-        print(f"stopped; resume with: python launch.py train llc --resume {out / 'checkpoint.pt'}", file=sys.stderr)
+        if dist.is_main:
+            print(f"stopped; resume with: python launch.py train llc --resume {out / 'checkpoint.pt'}", file=sys.stderr)
         return 130
     finally:
         if watcher is not None:
             watcher.close()
-    print(f"done: {trainer.iteration} iterations, {trainer.global_step} samples; controller: {out / 'llc.pt'}")
+        if dist.active:
+            import torch.distributed
+
+            torch.distributed.destroy_process_group()
+    if dist.is_main:
+        print(f"done: {trainer.iteration} iterations, {trainer.global_step} samples; controller: {out / 'llc.pt'}")
     return 0
 
 

@@ -25,6 +25,7 @@ import torch
 from controllers.checkpoint import check_compatible, llc_checkpoint, read_checkpoint, save_atomic
 from controllers.networks import Actor, Critic, DiscEnc, encoder_reward, sample_latents, style_reward
 from controllers.normalizer import RunningNorm
+from training import distributed as D
 from training import losses as L
 from training import ppo
 from training.config import LLCConfig
@@ -47,8 +48,9 @@ def obs_layout_version() -> int:
 
 
 class LLCTrainer:
-    def __init__(self, cfg: LLCConfig, env) -> None:
-        """`env` follows sim.env.HumanoidEnv's interface (training/fake_env.py is a tiny stand-in for tests)."""
+    def __init__(self, cfg: LLCConfig, env, dist: D.DistInfo | None = None) -> None:
+        """`env` follows sim.env.HumanoidEnv's interface (training/fake_env.py is a tiny stand-in for tests).
+        `dist`: this process's rank under torchrun (training/distributed.py); its env should be seeded by rank."""
         cfg.validate()
         if env.num_envs != cfg.num_envs:
             raise ValueError(f"environment has {env.num_envs} envs, config says {cfg.num_envs}")
@@ -57,9 +59,11 @@ class LLCTrainer:
             raise ValueError(f"environment simulates {env_character(env)!r}, config says {cfg.character!r}")
         if cfg.torch_threads:
             torch.set_num_threads(cfg.torch_threads)
-        torch.manual_seed(cfg.seed)  # network initialization
-        self.gen = torch.Generator().manual_seed(cfg.seed + 1)  # latents, noise, minibatches, buffers
-        self.np_rng = np.random.default_rng(cfg.seed + 2)  # dataset windows
+        self.dist = dist or D.DistInfo()
+        torch.manual_seed(cfg.seed)  # network initialization, the same on every rank
+        rank_seed = cfg.seed + D.RANK_SEED_STRIDE * self.dist.rank
+        self.gen = torch.Generator().manual_seed(rank_seed + 1)  # latents, noise, minibatches, buffers
+        self.np_rng = np.random.default_rng(rank_seed + 2)  # dataset windows
 
         n, net = cfg.num_envs, cfg.network
         self.window_dim = env.amp_obs_dim * env.num_amp_frames
@@ -69,8 +73,9 @@ class LLCTrainer:
         self.obs_norm = RunningNorm(env.obs_dim)  # policy/critic observation
         self.amp_norm = RunningNorm(self.window_dim)  # discriminator/encoder window
         self.value_norm = RunningNorm(1)  # the critic predicts normalized values
-        params = [*self.actor.parameters(), *self.critic.parameters(), *self.disc_enc.parameters()]
-        self.optimizer = torch.optim.Adam(params, lr=cfg.lr, eps=cfg.adam_eps)
+        self.params = [*self.actor.parameters(), *self.critic.parameters(), *self.disc_enc.parameters()]
+        self.optimizer = torch.optim.Adam(self.params, lr=cfg.lr, eps=cfg.adam_eps)
+        D.broadcast_parameters([self.actor, self.critic, self.disc_enc], self.dist)
 
         self.demo = WindowBuffer(cfg.demo_buffer_size, self.window_dim)
         self.replay = ReplayBuffer(cfg.replay_size, self.window_dim, cfg.replay_keep_prob)
@@ -195,8 +200,13 @@ class LLCTrainer:
         obs, z, actions = buf["obs"].reshape(B, -1), buf["z"].reshape(B, -1), buf["actions"].reshape(B, -1)
         old_logp, stochastic = buf["logp"].reshape(B), buf["stochastic"].reshape(B)
         amp = buf["amp"].reshape(B, -1)
-        adv = L.normalize_advantages(buf["advantages"].reshape(B), stochastic)
-        returns_n = ppo.value_targets(self.value_norm, buf["returns"].reshape(B, 1), cfg.normalize_value)
+        adv = self.normalize_advantages(buf["advantages"].reshape(B), stochastic)
+        returns = buf["returns"].reshape(B, 1)
+        if cfg.normalize_value:
+            D.update_norm(self.value_norm, returns, self.dist)
+            returns_n = self.value_norm.normalize(returns).reshape(B)
+        else:
+            returns_n = returns.reshape(B)
 
         # dataset windows: refresh part of the demo buffer (the minibatches draw from it below)
         self.demo.store(torch.as_tensor(self.env.demo_amp_windows(cfg.demo_refresh, self.np_rng)))
@@ -206,86 +216,107 @@ class LLCTrainer:
             perm = torch.randperm(B, generator=self.gen)
             for start in range(0, B, cfg.minibatch_size):
                 idx = perm[start : start + cfg.minibatch_size]
-                mask = stochastic[idx]
-
-                # actor: clipped PPO on the stochastic samples, action-bound loss, diversity loss
-                self.obs_norm.update(obs[idx])
-                o, zi = self.obs_norm(obs[idx]), z[idx]
-                mean = self.actor_mean(o, zi)
-                new_logp = self.actor.log_prob(mean, actions[idx])
-                actor_loss, clip_frac = L.ppo_actor_loss(new_logp, old_logp[idx], adv[idx], cfg.clip, mask)
-                bound_loss = L.bound_loss(mean, mask)
-                z_new = sample_latents(len(idx), cfg.network.latent_dim, self.gen)
-                mean_new = self.actor_mean(o, z_new, low_precision=True)  # no ratio here: bf16 is fine
-                div_loss = L.diversity_loss(mean, mean_new, zi, z_new, mask)
-
-                # critic: MSE on normalized returns
-                with self.autocast():
-                    v = self.critic(o, zi)
-                critic_loss = L.value_loss(v.float(), returns_n[idx])
-
-                # discriminator (rollout + replay vs dataset windows) and encoder (rollout windows); the
-                # dataset windows go through the trunk on their own so the gradient penalty's double
-                # backward only spans them
                 di = idx[:k]
-                agent_w = amp[di]
-                demo_w = self.demo.sample(len(di), self.gen)
                 # policy windows from earlier iterations; on the first iteration the current batch stands in
                 replay_w = self.replay.sample(len(di), self.gen) if len(self.replay) else amp[idx[-len(di) :]]
-                self.amp_norm.update(torch.cat([agent_w, replay_w, demo_w]))
-                demo_n = self.amp_norm(demo_w).requires_grad_(True)
-                with self.autocast():
-                    h = self.disc_enc.trunk(self.amp_norm(torch.cat([agent_w, replay_w])))
-                    agent_logit = self.disc_enc.logit(h).squeeze(-1).float()
-                    enc_mu = torch.nn.functional.normalize(self.disc_enc.enc(h[: len(di)]).float(), dim=-1)
-                    demo_logit = self.disc_enc.disc_logit(demo_n).float()
-                bce = L.disc_bce(agent_logit, demo_logit)
-                gp = L.gradient_penalty(demo_logit, demo_n)
-                logit_reg = self.disc_enc.logit.weight.square().sum()
-                wd = L.weights_sq(self.disc_enc.disc_weights())
-                reg = cfg.disc_logit_reg * logit_reg + cfg.disc_grad_penalty * gp + cfg.disc_weight_decay * wd
-                disc_loss = bce + reg
-                enc_loss = L.encoder_loss(enc_mu, zi[: len(di)])
-
-                loss = (
-                    actor_loss
-                    + cfg.critic_coef * critic_loss
-                    + cfg.bound_coef * bound_loss
-                    + cfg.disc_coef * disc_loss
-                    + cfg.enc_coef * enc_loss
-                    + cfg.div_coef * div_loss
-                )
+                mb_data = {
+                    "obs": obs[idx], "z": z[idx], "actions": actions[idx], "old_logp": old_logp[idx],
+                    "adv": adv[idx], "returns_n": returns_n[idx], "stochastic": stochastic[idx],
+                    "agent_w": amp[di], "agent_z": z[di], "replay_w": replay_w,
+                    "demo_w": self.demo.sample(len(di), self.gen),
+                    "z_new": sample_latents(len(idx), cfg.network.latent_dim, self.gen),
+                }  # fmt: skip
+                loss, mb = self.minibatch_loss(mb_data)
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                D.average_gradients(self.params, self.dist)  # every rank steps with the all-rank gradient
                 self.optimizer.step()
-
-                with torch.no_grad():
-                    ratio = torch.exp(new_logp - old_logp[idx])
-                    mb = {
-                        "loss/total": loss,
-                        "loss/actor": actor_loss,
-                        "loss/critic": critic_loss,
-                        "loss/bound": bound_loss,
-                        "loss/disc": disc_loss,
-                        "loss/disc_bce": bce,
-                        "loss/grad_penalty": gp,
-                        "loss/enc": enc_loss,
-                        "loss/diversity": div_loss,
-                        "ppo/clip_frac": clip_frac,
-                        "ppo/ratio_mean": L.masked_mean(ratio, mask),
-                        "ppo/ratio_std": L.masked_mean((ratio - 1).square(), mask).sqrt(),
-                        "disc/agent_acc": (agent_logit[: len(di)] < 0).float().mean(),
-                        "disc/demo_acc": (demo_logit > 0).float().mean(),
-                        "disc/demo_logit": demo_logit.mean(),
-                        "disc/agent_logit": agent_logit[: len(di)].mean(),
-                        "enc/alignment": -enc_loss,
-                    }
                 for name, val in mb.items():
                     sums[name] = sums.get(name, 0.0) + float(val.detach())
                 count += 1
 
         self.replay.add(amp, self.gen)
         return {name: s / count for name, s in sums.items()}
+
+    def normalize_advantages(self, adv: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(adv - mean) / (std + 1e-8) over the stochastic samples of all ranks."""
+        if not self.dist.active:
+            return L.normalize_advantages(adv, mask)
+        mean, var, _ = D.global_moments(adv[mask][:, None], self.dist)
+        return (adv - mean.float()) / (var.float().sqrt() + 1e-8)
+
+    def minibatch_loss(self, mb: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """L = L_ppo + 5 L_critic + 10 L_bound + 5 L_disc + 5 L_enc + 0.01 L_div on one minibatch (this rank's
+        part of it under torchrun: every term is a mean over samples, so averaging the ranks' gradients gives
+        the gradient of the whole minibatch). Updates the observation and discriminator normalizers first."""
+        cfg = self.cfg
+        mask = mb["stochastic"]
+
+        # actor: clipped PPO on the stochastic samples, action-bound loss, diversity loss
+        D.update_norm(self.obs_norm, mb["obs"], self.dist)
+        o, zi = self.obs_norm(mb["obs"]), mb["z"]
+        mean = self.actor_mean(o, zi)
+        new_logp = self.actor.log_prob(mean, mb["actions"])
+        actor_loss, clip_frac = L.ppo_actor_loss(new_logp, mb["old_logp"], mb["adv"], cfg.clip, mask)
+        bound_loss = L.bound_loss(mean, mask)
+        z_new = mb["z_new"]
+        mean_new = self.actor_mean(o, z_new, low_precision=True)  # no ratio here: bf16 is fine
+        div_loss = L.diversity_loss(mean, mean_new, zi, z_new, mask)
+
+        # critic: MSE on normalized returns
+        with self.autocast():
+            v = self.critic(o, zi)
+        critic_loss = L.value_loss(v.float(), mb["returns_n"])
+
+        # discriminator (rollout + replay vs dataset windows) and encoder (rollout windows); the dataset windows
+        # go through the trunk on their own so the gradient penalty's double backward only spans them
+        agent_w, demo_w, replay_w = mb["agent_w"], mb["demo_w"], mb["replay_w"]
+        k = len(agent_w)
+        D.update_norm(self.amp_norm, torch.cat([agent_w, replay_w, demo_w]), self.dist)
+        demo_n = self.amp_norm(demo_w).requires_grad_(True)
+        with self.autocast():
+            h = self.disc_enc.trunk(self.amp_norm(torch.cat([agent_w, replay_w])))
+            agent_logit = self.disc_enc.logit(h).squeeze(-1).float()
+            enc_mu = torch.nn.functional.normalize(self.disc_enc.enc(h[:k]).float(), dim=-1)
+            demo_logit = self.disc_enc.disc_logit(demo_n).float()
+        bce = L.disc_bce(agent_logit, demo_logit)
+        gp = L.gradient_penalty(demo_logit, demo_n)
+        logit_reg = self.disc_enc.logit.weight.square().sum()
+        wd = L.weights_sq(self.disc_enc.disc_weights())
+        reg = cfg.disc_logit_reg * logit_reg + cfg.disc_grad_penalty * gp + cfg.disc_weight_decay * wd
+        disc_loss = bce + reg
+        enc_loss = L.encoder_loss(enc_mu, mb["agent_z"])  # the latent active at each rollout window
+
+        loss = (
+            actor_loss
+            + cfg.critic_coef * critic_loss
+            + cfg.bound_coef * bound_loss
+            + cfg.disc_coef * disc_loss
+            + cfg.enc_coef * enc_loss
+            + cfg.div_coef * div_loss
+        )
+        with torch.no_grad():
+            ratio = torch.exp(new_logp - mb["old_logp"])
+            stats = {
+                "loss/total": loss,
+                "loss/actor": actor_loss,
+                "loss/critic": critic_loss,
+                "loss/bound": bound_loss,
+                "loss/disc": disc_loss,
+                "loss/disc_bce": bce,
+                "loss/grad_penalty": gp,
+                "loss/enc": enc_loss,
+                "loss/diversity": div_loss,
+                "ppo/clip_frac": clip_frac,
+                "ppo/ratio_mean": L.masked_mean(ratio, mask),
+                "ppo/ratio_std": L.masked_mean((ratio - 1).square(), mask).sqrt(),
+                "disc/agent_acc": (agent_logit[:k] < 0).float().mean(),
+                "disc/demo_acc": (demo_logit > 0).float().mean(),
+                "disc/demo_logit": demo_logit.mean(),
+                "disc/agent_logit": agent_logit[:k].mean(),
+                "enc/alignment": -enc_loss,
+            }
+        return loss, stats
 
     # ------------------------------------------------------------------ loop
     def train_iteration(self) -> dict[str, float]:
@@ -298,16 +329,18 @@ class LLCTrainer:
         stats = self.update(buf)
         t2 = time.perf_counter()
         self.iteration += 1
-        self.global_step += self.cfg.batch_size
+        self.global_step += self.cfg.batch_size * self.dist.world_size
         stats.update(buf["stats"])
         stats["perf/samples_per_s"] = self.cfg.batch_size / (t2 - t0)
         stats["perf/rollout_s"] = t1 - t0
         stats["perf/update_s"] = t2 - t1
+        stats = D.mean_over_ranks(stats, self.dist)
+        stats["perf/samples_per_s"] *= self.dist.world_size  # all ranks together
         return stats
 
     @property
     def total_iterations(self) -> int:
-        return math.ceil(self.cfg.total_samples / self.cfg.batch_size)
+        return math.ceil(self.cfg.total_samples / (self.cfg.batch_size * self.dist.world_size))
 
     def train(
         self,
@@ -334,9 +367,11 @@ class LLCTrainer:
             }
 
         end = iterations if iterations is not None else self.total_iterations
+        main = self.dist.is_main  # rank 0 alone logs and writes checkpoints
         return ppo.train_loop(
-            self, end, out_dir, checkpoint_every=self.cfg.checkpoint_every, save=save, postfix=postfix,
-            progress=progress, on_iteration=on_iteration,
+            self, end, out_dir if main else None, checkpoint_every=self.cfg.checkpoint_every, save=save,
+            postfix=postfix, progress=progress and main, on_iteration=on_iteration,
+            sync_stop=(lambda requested: D.any_rank(requested, self.dist)) if self.dist.active else None,
         )  # fmt: skip
 
     # ------------------------------------------------------------------ checkpoints
@@ -396,16 +431,17 @@ class LLCTrainer:
         self.optimizer.load_state_dict(tr["optimizer"])
         ppo.set_lr(self.optimizer, self.cfg.lr)  # the config's rate wins: a resume may change it
         self.iteration, self.global_step = tr["iteration"], tr["global_step"]
-        ppo.load_rng_state(tr, self.gen, self.np_rng)
-        self.env.set_state(tr["env_state"])
-        self.obs = tr["obs"].clone()
-        self.latents.load_state_dict(tr["latents"])
-        if "low_style_count" in tr:
-            self.low_style_count = tr["low_style_count"].clone()
-        if tr["demo"] is not None:  # a compact state has none: the first iteration refills them
-            self.demo.load_state_dict(tr["demo"])
-        if tr["replay"] is not None:
-            self.replay.load_state_dict(tr["replay"])
+        if self.dist.is_main:  # the checkpoint holds rank 0's environments; other ranks keep their fresh ones
+            ppo.load_rng_state(tr, self.gen, self.np_rng)
+            self.env.set_state(tr["env_state"])
+            self.obs = tr["obs"].clone()
+            self.latents.load_state_dict(tr["latents"])
+            if "low_style_count" in tr:
+                self.low_style_count = tr["low_style_count"].clone()
+            if tr["demo"] is not None:  # a compact state has none: the first iteration refills them
+                self.demo.load_state_dict(tr["demo"])
+            if tr["replay"] is not None:
+                self.replay.load_state_dict(tr["replay"])
         if upgrade:
             self.upgrade_layout(old_layout)
 

@@ -73,11 +73,13 @@ def train_loop(
     postfix: Callable[[dict[str, float]], dict[str, str]],
     progress: bool = True,
     on_iteration: Callable[[int, dict], None] | None = None,
+    sync_stop: Callable[[bool], bool] | None = None,
 ) -> dict[str, float]:
     """Run `trainer.train_iteration()` until `end` iterations are done. Under `out`: TensorBoard scalars (tb/)
     and `save(out)` (returns the resume checkpoint's path) every `checkpoint_every` iterations, at the end and on
     Ctrl-C. Ctrl-C finishes the running iteration, saves and raises KeyboardInterrupt (a second Ctrl-C aborts at
-    once): saving only between iterations keeps every checkpoint an exact resume point."""
+    once): saving only between iterations keeps every checkpoint an exact resume point. `sync_stop(requested)`
+    (torchrun) makes all processes agree on stopping after the same iteration."""
     from tqdm import tqdm
 
     out = Path(out) if out else None
@@ -111,6 +113,8 @@ def train_loop(
             bar.update(1)
             if on_iteration is not None:
                 on_iteration(trainer.iteration, stats)
+            if sync_stop is not None:
+                stop["requested"] = sync_stop(stop["requested"])
             at_checkpoint = trainer.iteration % checkpoint_every == 0 or trainer.iteration == end
             if out is not None and (at_checkpoint or stop["requested"]):
                 saved = save(out)

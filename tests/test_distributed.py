@@ -1,0 +1,135 @@
+"""torch.distributed training (torchrun): 2 gloo processes on the CPU against one process with the combined batch."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from controllers.networks import NetworkConfig
+from training.config import cpu_preset
+from training.distributed import DistInfo, average_gradients, global_moments, update_norm
+from training.fake_env import FakeEnv
+from training.llc import LLCTrainer
+
+TINY = NetworkConfig(actor_hidden=(32, 16), critic_hidden=(32, 16), disc_hidden=(32, 16), style_hidden=(16,))
+MB = 64  # combined minibatch; each of the 2 ranks holds half
+
+
+def tiny_config(**kw):
+    base = dict(
+        character="fake", num_envs=8, horizon=16, minibatch_size=64, disc_batch=32, epochs=1, demo_buffer_size=256,
+        demo_refresh=32, replay_size=512, torch_threads=1, network=TINY, lr=3e-4, bf16=False,
+    )  # fmt: skip
+    base.update(kw)
+    return cpu_preset(**base)
+
+
+def combined_minibatch(trainer: LLCTrainer) -> dict[str, torch.Tensor]:
+    """A fixed minibatch of MB samples (all stochastic, so every masked mean divides by the same count)."""
+    g = torch.Generator().manual_seed(7)
+    env = trainer.env
+    window = env.amp_obs_dim * env.num_amp_frames
+    z = torch.nn.functional.normalize(torch.randn(MB, 64, generator=g), dim=-1)
+    return {
+        "obs": torch.randn(MB, env.obs_dim, generator=g) * 2 + 1,
+        "z": z,
+        "actions": torch.randn(MB, env.action_dim, generator=g) * 0.3,
+        "old_logp": torch.randn(MB, generator=g),
+        "adv": torch.randn(MB, generator=g),
+        "returns_n": torch.randn(MB, generator=g),
+        "stochastic": torch.ones(MB, dtype=torch.bool),
+        "agent_w": torch.randn(MB // 2, window, generator=g),
+        "agent_z": torch.nn.functional.normalize(torch.randn(MB // 2, 64, generator=g), dim=-1),
+        "demo_w": torch.randn(MB // 2, window, generator=g) + 0.5,
+        "replay_w": torch.randn(MB // 2, window, generator=g) - 0.5,
+        "z_new": torch.nn.functional.normalize(torch.randn(MB, 64, generator=g), dim=-1),
+    }
+
+
+def half(mb: dict[str, torch.Tensor], rank: int) -> dict[str, torch.Tensor]:
+    return {k: v.chunk(2)[rank] for k, v in mb.items()}
+
+
+def grads_and_norms(trainer: LLCTrainer, mb: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    loss, _ = trainer.minibatch_loss(mb)
+    trainer.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    average_gradients(trainer.params, trainer.dist)
+    out = {f"grad{i}": p.grad.clone() for i, p in enumerate(trainer.params)}
+    for name in ("obs_norm", "amp_norm"):
+        out[f"{name}.mean"], out[f"{name}.var"] = (
+            getattr(trainer, name).mean.clone(),
+            getattr(trainer, name).var.clone(),
+        )
+    return out
+
+
+def _worker(rank: int, store_file: str, out_dir: str) -> None:
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{store_file}", rank=rank, world_size=2)
+    info = DistInfo(rank=dist.get_rank(), world_size=2)
+    try:
+        # 1. one minibatch: each rank its half, gradients averaged
+        trainer = LLCTrainer(tiny_config(), FakeEnv(8, num_amp_frames=4, seed=rank), info)
+        res = grads_and_norms(trainer, half(combined_minibatch(trainer), rank))
+        moments = global_moments(torch.arange(6.0).reshape(6, 1)[3 * rank : 3 * rank + 3], info)
+        res["moments"] = torch.stack([moments[0][0], moments[1][0], torch.tensor(moments[2])])
+        torch.save(res, Path(out_dir) / f"rank{rank}.pt")
+        # 2. two iterations of training; rank 0 writes the checkpoint
+        trainer = LLCTrainer(tiny_config(), FakeEnv(8, num_amp_frames=4, seed=1000 * rank), info)
+        trainer.train(2, Path(out_dir) / "run", progress=False)
+        torch.save({n: p.detach().clone() for n, p in trainer.actor.named_parameters()}, Path(out_dir) / f"w{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.fixture(scope="module")
+def two_ranks(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("ddp")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    mp.start_processes(_worker, args=(str(out / "store"), str(out)), nprocs=2, join=True, start_method="spawn")
+    return out
+
+
+def test_two_ranks_take_the_gradient_of_the_combined_minibatch(two_ranks: Path) -> None:
+    single = LLCTrainer(tiny_config(), FakeEnv(8, num_amp_frames=4, seed=0))
+    expected = grads_and_norms(single, combined_minibatch(single))
+    for rank in (0, 1):
+        got = torch.load(two_ranks / f"rank{rank}.pt")
+        for name, value in expected.items():
+            torch.testing.assert_close(got[name].to(value.dtype), value, rtol=1e-4, atol=1e-6, msg=name)
+    mean, var, n = torch.load(two_ranks / "rank0.pt")["moments"]
+    assert (mean, var, n) == (2.5, pytest.approx(35 / 12), 6.0)
+
+
+def test_ranks_keep_identical_weights_and_rank0_checkpoint_resumes_on_one(two_ranks: Path) -> None:
+    w0, w1 = torch.load(two_ranks / "w0.pt"), torch.load(two_ranks / "w1.pt")
+    assert all(torch.equal(w0[k], w1[k]) for k in w0)  # the same Adam steps on every rank
+    ckpt = two_ranks / "run" / "checkpoint.pt"
+    assert ckpt.is_file() and (two_ranks / "run" / "llc.pt").is_file()
+    one = LLCTrainer(tiny_config(), FakeEnv(8, num_amp_frames=4, seed=0))
+    one.load(ckpt)
+    assert one.iteration == 2 and one.global_step == 2 * 2 * one.cfg.batch_size  # samples of both ranks
+    assert all(torch.equal(p, w0[n]) for n, p in one.actor.named_parameters())
+    stats = one.train(3, None, progress=False)
+    assert one.iteration == 3 and np.isfinite(stats["loss/total"])
+
+
+def test_single_process_helpers_are_plain() -> None:
+    from controllers.normalizer import RunningNorm
+
+    info = DistInfo()
+    a, b = RunningNorm(3), RunningNorm(3)
+    x = torch.randn(50, 3)
+    a.update(x)
+    update_norm(b, x, info)
+    torch.testing.assert_close(a.mean, b.mean)
+    mean, var, n = global_moments(x.double(), info)
+    torch.testing.assert_close(mean, x.double().mean(0)) and torch.testing.assert_close(var, x.double().var(0, False))
+    assert n == 50
