@@ -1,7 +1,8 @@
 """`python launch.py --viewer` / `python launch.py view [options]`: the interactive viewer and recorder.
 
-Every failure a user can cause (no display, no OpenGL, a bad checkpoint or clip path) ends in one
-line on stderr and exit code 1, never a traceback (set ASE_DEBUG=1 to see one).
+Every failure a user can cause (no display, no OpenGL, a missing, unreadable or other character's
+checkpoint, a mode that is not available, a scripted action the mode refuses) ends in one line on
+stderr and exit code 1, never a traceback (set ASE_DEBUG=1 to see one) and never a silent fallback.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import sys
 
 EXAMPLES = """examples:
   python launch.py --viewer                                  # playback of the DeepMimic clips
-  python launch.py view --llc checkpoints/llc.pt             # drive a trained LLC's latent
+  python launch.py view --llc runs/llc/llc.pt                # drive your trained LLC's latent
+  python launch.py view --llc checkpoints/llc_cpu_round0.pt  # the shipped first CPU round (stands)
   python launch.py view --mode sim                           # physics only: shove it, throw things at it
   python launch.py view --headless --record out.mp4 --seconds 10 --script 2:shove,5:throw
 """
@@ -26,12 +28,15 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--character", default="humanoid", choices=("humanoid", "humanoid_sword_shield"))
-    p.add_argument("--llc", help="LLC checkpoint (.pt); default: checkpoints/llc.pt when it exists")
+    p.add_argument("--llc", help="LLC checkpoint (.pt); default: a bundled checkpoints/llc.pt, when present "
+                   "(none ships yet), else none (playback)")  # fmt: skip
     p.add_argument("--hlc", help="HLC checkpoint: not available yet (the HLC issues)")
     p.add_argument("--policy", default="torch", choices=("torch", "onnx"),
                    help="inference runtime; onnx: --llc is a `launch.py export` folder (onnxruntime)")  # fmt: skip
     p.add_argument("--motions", help="clip file, dataset file or folder (default: the DeepMimic clips)")
-    p.add_argument("--mode", choices=("playback", "sim", "llc", "hlc"), help="initial mode")
+    p.add_argument("--mode", choices=("playback", "sim", "llc", "hlc"),
+                   help="initial mode (default: llc with a checkpoint, else playback; sim when --script shoves "
+                   "or throws); hlc: not available yet")  # fmt: skip
     p.add_argument("--clip", help="initial clip name for playback")
     p.add_argument("--width", type=int, default=1280)
     p.add_argument("--height", type=int, default=720)
@@ -47,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def fail(msg: str) -> int:
-    print(f"viewer: {msg}", file=sys.stderr)
+    print(f"viewer: {' '.join(msg.split())}", file=sys.stderr)  # one line, whatever the exception said
     return 1
 
 
@@ -76,30 +81,43 @@ def _frames(args) -> int | None:
 
 
 def _run(args) -> int:
-    from app.record import parse_script
-    from app.session import Session, SessionConfig
+    from app.record import ScriptError, needs_physics, parse_script
+    from app.session import Session, SessionConfig, SessionError
+    from app.state import Mode
 
     try:
         script = parse_script(args.script)
     except ValueError as exc:
         return fail(str(exc))
     if args.hlc:
-        print("viewer: --hlc: HLC controllers are not available yet; ignoring", file=sys.stderr)
+        return fail(f"--hlc {args.hlc}: HLC controllers are not available yet (the HLC issues)")
+    if args.script and not args.record:
+        return fail("--script runs while recording: add --record OUT.mp4")
     cfg = SessionConfig(character=args.character, llc=args.llc, motions=args.motions, mode=args.mode,
                         clip=args.clip, seed=args.seed, policy_backend=args.policy)  # fmt: skip
     if not args.headless and (msg := _display_problem()):
         return fail(msg)
-    if args.llc and not (os.path.isfile(args.llc) or args.policy == "onnx" and os.path.isdir(args.llc)):
-        return fail(f"{args.llc}: no such checkpoint file")
-    session = Session(cfg)
-    for msg in session.messages:
-        print(f"viewer: {msg}", file=sys.stderr)
+    try:
+        session = Session(cfg)
+    except SessionError as exc:
+        return fail(str(exc))
     if args.clip and session.motions is not None and args.clip not in session.clip_names:
         return fail(f"no clip named {args.clip!r}; clips: {', '.join(session.clip_names)}")
+    if needs_physics(script) and not args.mode and session.mode is Mode.PLAYBACK:
+        session.set_mode(Mode.SIM)  # shoves and throws need physics; playback is kinematic
+        print("viewer: --script shoves or throws: starting in sim mode (playback is kinematic)", file=sys.stderr)
+    for t, action in script:  # refuse up front rather than record a video of nothing happening
+        if why := session.why_not(action):
+            return fail(f"--script {t:g}:{action}: {why}")
+    for msg in session.messages:
+        print(f"viewer: {msg}", file=sys.stderr)
     frames = _frames(args)
-    if args.headless:
-        return _record_headless(session, args, frames or round(10 * args.fps), script)
-    return _interactive(session, args, frames, script)
+    try:
+        if args.headless:
+            return _record_headless(session, args, frames or round(10 * args.fps), script)
+        return _interactive(session, args, frames, script)
+    except ScriptError as exc:
+        return fail(str(exc))
 
 
 def _record_headless(session, args, frames: int, script) -> int:
@@ -141,8 +159,10 @@ def _interactive(session, args, frames: int | None, script) -> int:
         if args.record:  # fixed time step per frame, so the video plays at real speed
             writer = VideoWriter(args.record, args.fps)
             win.frame_hooks.append(writer)
+            session.recording = True
             dt = 1.0 / args.fps
             while not win.closed and (frames is None or win.frames < frames):
+                session.camera_yaw = win.renderer.camera_yaw()
                 run_script(session, script, win.frames * dt, (win.frames + 1) * dt)
                 win.frame(dt)
         else:

@@ -25,6 +25,37 @@ FACING_KEYS = {"q": 1.0, "e": -1.0}  # turn facing left / right
 REACH_KEYS = {"i": (1, 0, 0), "k": (-1, 0, 0), "j": (0, 1, 0), "l": (0, -1, 0), "u": (0, 0, 1), "o": (0, 0, -1)}
 RUN_KEYS = {"lshift", "rshift"}
 
+# What the keys panel lists: (keys or gesture, what it does). The window binds each one
+# (app/window.py) and tests/test_viewer_ui.py presses every row.
+KEY_HELP: tuple[tuple[str, str], ...] = (
+    ("W A S D / arrows", "heading, camera-relative (shift: run)"),
+    ("Q / E", "turn the facing goal"),
+    ("F", "facing follows heading on/off"),
+    ("I K J L U O", "move the reach target (magenta ball)"),
+    ("B", "shove (strength, direction: panel)"),
+    ("X", "throw a ball"),
+    ("V", "place the strike target"),
+    ("space", "pause / resume"),
+    ("N", "one control step"),
+    ("T", "slow motion x1, x0.5, x0.25, x0.1"),
+    ("R", "reset"),
+    ("C", "camera: follow, orbit, free"),
+    ("Z", "random latent (LLC)"),
+    ("1 2 3 4", "mode: playback, sim, LLC, HLC"),
+    ("[ ]", "previous / next clip"),
+    ("G", "simulate beside the clip (playback)"),
+    ("H", "hide / show the panels"),
+    ("F12", "screenshot"),
+    ("Esc", "quit"),
+    ("drag empty space", "orbit the camera"),
+    ("right-drag", "pan the camera (free camera)"),
+    ("scroll", "zoom"),
+    ("drag a body", "pull it with a spring"),
+    ("shift+drag a body", "shove it in the drag's direction"),
+    ("click the ground", "location target (red post)"),
+    ("ctrl+click the ground", "reach target x, y"),
+)
+
 
 @dataclass
 class Goals:
@@ -35,7 +66,8 @@ class Goals:
     facing: float = 0.0  # where the character should look, world yaw
     facing_follows_heading: bool = True
     location: np.ndarray | None = None  # (2,) world xy, set by clicking the ground
-    reach: np.ndarray = field(default_factory=lambda: np.array([0.6, -0.3, 1.2]))  # (3,) world, relative to root xy
+    reach: np.ndarray = field(default_factory=lambda: np.array([0.6, -0.3, 1.2]))  # (3,) world position
+    reach_active: bool = False  # set once the user places the reach target; drawn only then
     strike_active: bool = False
 
     def heading_vector(self) -> np.ndarray:
@@ -53,7 +85,7 @@ class Goals:
             "speed": self.speed,
             "facing": self.facing,
             "location": None if self.location is None else self.location.tolist(),
-            "reach": self.reach.tolist(),
+            "reach": self.reach.tolist() if self.reach_active else None,
             "strike_active": self.strike_active,
         }
 
@@ -117,6 +149,7 @@ class Steering:
             c, s = math.cos(camera_yaw), math.sin(camera_yaw)
             world = np.array([c * delta[0] - s * delta[1], s * delta[0] + c * delta[1], delta[2]])
             g.reach = g.reach + REACH_RATE * dt * world
+            g.reach_active = True
             g.reach[2] = float(np.clip(g.reach[2], *REACH_Z))
         return g
 

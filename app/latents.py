@@ -1,4 +1,7 @@
-"""Latent-space helpers for the viewer: unit-sphere math, named presets, a 2-D skill map. Pure numpy."""
+"""Latent-space helpers for the viewer: unit-sphere math, named presets, principal axes, a 2-D skill map. Pure numpy.
+
+Random latents come from `controllers.networks.sample_latents`, the trainer's own sampler.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +9,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+MAX_COMPONENT = 0.995  # a slider stops short of +-1 so the rest of the latent keeps its direction
+
 
 def normalize(z: np.ndarray, eps: float = 1e-8) -> np.ndarray:
     z = np.asarray(z, dtype=np.float64)
     return z / max(float(np.linalg.norm(z)), eps)
-
-
-def random_latent(rng: np.random.Generator, dim: int) -> np.ndarray:
-    """A uniform sample on the unit sphere (ASE's prior)."""
-    return normalize(rng.standard_normal(dim))
 
 
 def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
@@ -29,37 +29,63 @@ def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
     return normalize((np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega))
 
 
+def set_component(z: np.ndarray, axis: np.ndarray, value: float) -> np.ndarray:
+    """The unit latent with component `value` along unit `axis`, the rest of `z` rescaled to stay on the sphere.
+
+    Stable under repeated slider moves: the set component is exactly `value` (clipped to
+    +-MAX_COMPONENT), and the part of `z` orthogonal to `axis` keeps its direction, so every other
+    component scales by the same factor and moving the slider back restores them.
+    """
+    z, axis = normalize(z), normalize(axis)
+    v = float(np.clip(value, -MAX_COMPONENT, MAX_COMPONENT))
+    rest = z - (z @ axis) * axis
+    n = float(np.linalg.norm(rest))
+    if n < 1e-9:  # z lies on the axis: continue along the coordinate direction least aligned with it
+        e = np.zeros_like(axis)
+        e[int(np.argmin(np.abs(axis)))] = 1.0
+        rest = e - (e @ axis) * axis
+        n = float(np.linalg.norm(rest))
+    return v * axis + np.sqrt(1.0 - v * v) * rest / n
+
+
 @dataclass
 class SkillMap:
-    """Named latents (one per clip) and a PCA projection of them to 2-D.
+    """Named latents (one per clip), their principal axes, and a 2-D map along the first two.
 
-    `coords` (k, 2) are the presets on the map, scaled to [-1, 1]; `to_latent(xy)`
-    maps a point of the map back onto the sphere (mean + xy on the two principal axes).
+    `components` (k, d) are the orthonormal principal axes of the centred presets (k <= presets - 1),
+    `explained` their share of the presets' variance. `coords` (n, 2) are the presets on the map,
+    scaled to [-1, 1]; `to_latent(xy)` maps a point of the map back onto the sphere.
     """
 
     names: list[str]
-    latents: np.ndarray  # (k, d), unit rows
+    latents: np.ndarray  # (n, d), unit rows
     mean: np.ndarray  # (d,)
-    axes: np.ndarray  # (2, d)
+    components: np.ndarray  # (k, d)
+    explained: np.ndarray  # (k,)
     scale: float
-    coords: np.ndarray  # (k, 2)
+    coords: np.ndarray  # (n, 2)
+
+    @property
+    def axes(self) -> np.ndarray:
+        """The map's two axes (2, d)."""
+        return self.components[:2]
 
     @classmethod
     def build(cls, names: list[str], latents: np.ndarray) -> SkillMap:
         lat = np.stack([normalize(z) for z in np.asarray(latents, dtype=np.float64)])
         mean = lat.mean(axis=0)
         centered = lat - mean
-        if len(lat) >= 2:
-            _, _, vt = np.linalg.svd(centered, full_matrices=False)
-            axes = vt[:2]
-        else:
-            axes = np.zeros((0, lat.shape[1]))
-        if axes.shape[0] < 2:  # pad with arbitrary orthonormal directions
-            extra = np.linalg.qr(np.random.default_rng(0).standard_normal((lat.shape[1], 2)))[0].T
-            axes = np.concatenate([axes, extra])[:2]
-        xy = centered @ axes.T
+        _, sv, vt = np.linalg.svd(centered, full_matrices=False)
+        keep = sv > 1e-6 * max(float(sv.max()), 1e-12)
+        comps, var = vt[keep], sv[keep] ** 2
+        explained = var / var.sum() if var.size else var
+        if comps.shape[0] < 2:  # pad the map's axes with orthonormal directions
+            extra = np.random.default_rng(0).standard_normal((2, lat.shape[1]))
+            basis = np.linalg.qr(np.concatenate([comps, extra]).T)[0].T
+            comps, explained = basis[:2], np.r_[explained, np.zeros(2)][:2]
+        xy = centered @ comps[:2].T
         scale = float(np.abs(xy).max()) or 1.0
-        return cls(list(names), lat, mean, axes, scale, xy / scale)
+        return cls(list(names), lat, mean, comps, explained, scale, xy / scale)
 
     def project(self, z: np.ndarray) -> np.ndarray:
         return (normalize(z) - self.mean) @ self.axes.T / self.scale
@@ -80,3 +106,30 @@ class SkillMap:
 def clip_preset(encoder_outputs: np.ndarray) -> np.ndarray:
     """A clip's preset: the normalized mean of the encoder's outputs over windows of that clip."""
     return normalize(np.asarray(encoder_outputs, dtype=np.float64).reshape(-1, encoder_outputs.shape[-1]).mean(0))
+
+
+def place_labels(
+    points: np.ndarray, sizes: np.ndarray, bounds: tuple[float, float, float, float], gap: float = 5.0
+) -> list[tuple[float, float] | None]:
+    """Top-left corners for text labels beside `points` (n, 2) so that no two labels overlap.
+
+    `sizes` (n, 2) are label widths and heights, `bounds` (x0, y0, x1, y1) the area labels must stay in
+    (screen coordinates, y down). Greedy: right, left, above, below each point, first free place
+    wins; a label with no free place gets None (the map shows it on hover instead).
+    """
+    dot = 4.0  # labels keep clear of every marker too
+    placed = [(px - dot, py - dot, px + dot, py + dot) for px, py in np.asarray(points, float)]
+    out: list[tuple[float, float] | None] = []
+    x0, y0, x1, y1 = bounds
+    for (px, py), (w, h) in zip(np.asarray(points, float), np.asarray(sizes, float)):
+        spot = None
+        for cx, cy in ((px + gap, py - h / 2), (px - gap - w, py - h / 2), (px - w / 2, py - gap - h),
+                       (px - w / 2, py + gap)):  # fmt: skip
+            r = (cx, cy, cx + w, cy + h)
+            inside = r[0] >= x0 and r[1] >= y0 and r[2] <= x1 and r[3] <= y1
+            if inside and all(r[2] <= q[0] or r[0] >= q[2] or r[3] <= q[1] or r[1] >= q[3] for q in placed):
+                spot = (cx, cy)
+                placed.append(r)
+                break
+        out.append(spot)
+    return out

@@ -36,6 +36,10 @@ class VideoWriter:
         self._writer.close()
 
 
+class ScriptError(RuntimeError):
+    """A scripted action the session refused (e.g. a shove during kinematic playback): one line."""
+
+
 def parse_script(text: str | None) -> list[tuple[float, str]]:
     """'1.0:shove,2.5:throw' -> [(1.0, 'shove'), (2.5, 'throw')] (seconds of video time)."""
     if not text:
@@ -44,11 +48,16 @@ def parse_script(text: str | None) -> list[tuple[float, str]]:
     for item in text.split(","):
         t, _, action = item.strip().partition(":")
         if action not in SCRIPT_ACTIONS:
-            raise ValueError(f"unknown scripted action {action!r}; choose from {', '.join(SCRIPT_ACTIONS)}")
-        out.append((float(t), action))
+            raise ValueError(f"--script: unknown action {action!r} in {item.strip()!r}; "
+                             f"choose from {', '.join(SCRIPT_ACTIONS)}")  # fmt: skip
+        try:
+            out.append((float(t), action))
+        except ValueError:
+            raise ValueError(f"--script: {item.strip()!r} is not SECONDS:ACTION") from None
     return sorted(out)
 
 
+# action name -> call; False means refused (the session's last_event says why)
 SCRIPT_ACTIONS = {
     "shove": lambda s: s.shove(),
     "throw": lambda s: s.throw(),
@@ -58,10 +67,18 @@ SCRIPT_ACTIONS = {
 }
 
 
+def needs_physics(script: list[tuple[float, str]]) -> bool:
+    """Whether the script shoves or throws (kinematic playback refuses both)."""
+    from app.session import PHYSICS_ACTIONS
+
+    return any(action in PHYSICS_ACTIONS for _, action in script)
+
+
 def run_script(session: Session, script: list[tuple[float, str]], t_prev: float, t_now: float) -> None:
+    """Run the actions due in [t_prev, t_now); raises ScriptError when the session refuses one."""
     for t, action in script:
-        if t_prev <= t < t_now:
-            SCRIPT_ACTIONS[action](session)
+        if t_prev <= t < t_now and SCRIPT_ACTIONS[action](session) is False:
+            raise ScriptError(f"--script {t:g}:{action} refused: {session.last_event}")
 
 
 def record_headless(
@@ -94,10 +111,12 @@ def record_headless(
     r.set_character_bodies(session.sim.body_ids)
     writer = VideoWriter(path, fps)
     dt = 1.0 / fps
+    session.recording = True
     t_sim = t_render = t_write = 0.0
     try:
         for i in range(frames):
             t0 = time.perf_counter()
+            session.camera_yaw = r.camera_yaw()  # a scripted shove goes along the camera's view
             run_script(session, script or [], i * dt, (i + 1) * dt)
             session.frame(dt, r.camera_yaw())
             r.update_camera(session.sim.root_pos(), dt)

@@ -16,6 +16,12 @@ from app.state import Camera
 
 GHOST_RGBA = (0.35, 0.85, 0.55, 0.35)
 ORBIT_RATE = 12.0  # degrees per second
+# goal markers: colour and what the goals panel's legend calls them
+HEADING_RGBA = (0.2, 0.9, 0.3, 0.9)  # arrow on the floor, longer when faster
+FACING_RGBA = (0.25, 0.5, 1.0, 0.9)
+LOCATION_RGBA = (1.0, 0.25, 0.2, 0.9)
+REACH_RGBA = (0.95, 0.2, 0.85, 0.9)
+LABEL_HEIGHT = 0.45  # m above the root: where "simulated" / "reference" labels float
 
 
 class SceneRenderer:
@@ -34,11 +40,12 @@ class SceneRenderer:
         self.char_bodies = np.zeros(model.nbody, bool)
         self.renderer_name = _gl_renderer()
         self.software = "llvmpipe" in self.renderer_name or "softpipe" in self.renderer_name
-        self.set_quality(high=not self.software)
+        self.set_quality(high=False)
 
     # ---- settings ------------------------------------------------------------------
     def set_quality(self, high: bool) -> None:
-        """Shadows and reflections cost ~2x on Mesa's software renderer: off there by default."""
+        """Shadows and reflections: off by default (3x frame time on Mesa's software renderer, and the
+        directional light's shadow map draws a dark patch on the horizon); the panel turns them on."""
         self.high_quality = high
         self.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = high
         self.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = high
@@ -67,7 +74,11 @@ class SceneRenderer:
         return self.camera_mode
 
     def move_camera(self, action: int, reldx: float, reldy: float) -> None:
-        mujoco.mjv_moveCamera(self.model, action, reldx, reldy, self.scene, self.cam)
+        """Rotate (`mjMOUSE_ROTATE_V`), pan (`mjMOUSE_MOVE_V`) or zoom (`mjMOUSE_ZOOM`) the free camera.
+
+        MuJoCo 4.0's `mjv_moveCamera(m, action, reldx, reldy, cam)` takes no scene argument.
+        """
+        mujoco.mjv_moveCamera(self.model, action, reldx, reldy, self.cam)
 
     # ---- picking ---------------------------------------------------------------------
     def select(self, data: mujoco.MjData, relx: float, rely: float, aspect: float) -> tuple[int, int, np.ndarray]:
@@ -111,6 +122,9 @@ class SceneRenderer:
             self._hide_parked(root)
         if ghost is not None:
             self._add_ghost(ghost)
+            if root is not None:  # which is which: the ghost stands beside the simulated character
+                self._label(np.asarray(root) + [0, 0, LABEL_HEIGHT], "simulated")
+                self._label(ghost.xpos[1] + [0, 0, LABEL_HEIGHT], "reference clip (kinematic)")
         if goals is not None and root is not None:
             self._add_goal_markers(goals, root)
         fb = mujoco.mjtFramebuffer.mjFB_OFFSCREEN if offscreen else mujoco.mjtFramebuffer.mjFB_WINDOW
@@ -120,7 +134,8 @@ class SceneRenderer:
         if hud:
             left = "\n".join(k for k, _ in hud)
             right = "\n".join(v for _, v in hud)
-            mujoco.mjr_overlay(mujoco.mjtFont.mjFONT_NORMAL, mujoco.mjtGridPos.mjGRID_TOPRIGHT, rect, left, right,
+            # bottom left: the controls window sits above it, the latent window takes the right side
+            mujoco.mjr_overlay(mujoco.mjtFont.mjFONT_NORMAL, mujoco.mjtGridPos.mjGRID_BOTTOMLEFT, rect, left, right,
                                self.ctx)  # fmt: skip
 
     def read_pixels(self, width: int, height: int) -> np.ndarray:
@@ -165,13 +180,14 @@ class SceneRenderer:
         base = np.array([root[0], root[1], 0.03])
         hv = np.array([*goals.heading_vector(), 0.0])
         fv = np.array([*goals.facing_vector(), 0.0])
-        self._arrow(base, base + hv * (0.4 + 0.35 * goals.speed), 0.03, (0.2, 0.9, 0.3, 0.9))
-        self._arrow(base + [0, 0, 0.05], base + [0, 0, 0.05] + fv * 0.6, 0.018, (0.25, 0.5, 1.0, 0.9))
+        self._arrow(base, base + hv * (0.4 + 0.35 * goals.speed), 0.03, HEADING_RGBA)
+        self._arrow(base + [0, 0, 0.05], base + [0, 0, 0.05] + fv * 0.6, 0.018, FACING_RGBA)
         if goals.location is not None:
             loc = np.array([goals.location[0], goals.location[1], 0.0])
-            self._geom(mujoco.mjtGeom.mjGEOM_CYLINDER, [0.25, 0.01, 0], loc + [0, 0, 0.01], (1.0, 0.25, 0.2, 0.8))
-            self._geom(mujoco.mjtGeom.mjGEOM_CAPSULE, [0.02, 0.5, 0], loc + [0, 0, 0.5], (1.0, 0.25, 0.2, 0.9))
-        self._geom(mujoco.mjtGeom.mjGEOM_SPHERE, [0.06, 0, 0], np.asarray(goals.reach), (0.95, 0.2, 0.85, 0.9))
+            self._geom(mujoco.mjtGeom.mjGEOM_CYLINDER, [0.25, 0.01, 0], loc + [0, 0, 0.01], LOCATION_RGBA)
+            self._geom(mujoco.mjtGeom.mjGEOM_CAPSULE, [0.02, 0.5, 0], loc + [0, 0, 0.5], LOCATION_RGBA)
+        if goals.reach_active:  # drawn once the user places it (ctrl+click, I/K/J/L/U/O, the panel)
+            self._geom(mujoco.mjtGeom.mjGEOM_SPHERE, [0.06, 0, 0], np.asarray(goals.reach), REACH_RGBA)
 
     def _geom(self, kind: int, size, pos: np.ndarray, rgba) -> None:
         if not self._room():
@@ -179,6 +195,17 @@ class SceneRenderer:
         g = self.scene.geoms[self.scene.ngeom]
         mujoco.mjv_initGeom(g, kind, np.asarray(size, dtype=np.float64), np.asarray(pos, dtype=np.float64),
                             np.eye(3).reshape(-1), np.asarray(rgba, dtype=np.float32))  # fmt: skip
+        g.category = mujoco.mjtCatBit.mjCAT_DECOR
+        self.scene.ngeom += 1
+
+    def _label(self, pos: np.ndarray, text: str) -> None:
+        """A text label at a world point (no shape)."""
+        if not self._room():
+            return
+        g = self.scene.geoms[self.scene.ngeom]
+        mujoco.mjv_initGeom(g, mujoco.mjtGeom.mjGEOM_LABEL, np.zeros(3), np.asarray(pos, dtype=np.float64),
+                            np.eye(3).reshape(-1), np.ones(4, dtype=np.float32))  # fmt: skip
+        g.label = text
         g.category = mujoco.mjtCatBit.mjCAT_DECOR
         self.scene.ngeom += 1
 

@@ -7,6 +7,7 @@ and its action methods (shove, throw, reset, set_mode, ...).
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,12 +16,19 @@ from typing import Any
 import numpy as np
 
 from app.controls import Goals, Steering
-from app.latents import SkillMap, clip_preset, normalize, random_latent, slerp
+from app.latents import SkillMap, clip_preset, normalize, set_component, slerp
 from app.simulation import Simulation
 from app.state import FallMonitor, Mode, SimClock
+from sim.perturbations import SHOVE_STRENGTH
 
 GHOST_OFFSET = np.array([0.0, 1.2, 0.0])  # the reference ghost stands beside the simulated character
 HLC_UNAVAILABLE = "HLC controllers: not available yet"
+SHOVE_DIRECTIONS = ("camera", "random")  # away from the viewer along the camera's view, or any bearing
+PHYSICS_ACTIONS = ("shove", "throw")  # what kinematic playback refuses
+
+
+class SessionError(ValueError):
+    """The user asked for something the viewer cannot give (a bad checkpoint, an unavailable mode): one line."""
 
 
 @dataclass
@@ -118,7 +126,12 @@ def load_policy(cfg: SessionConfig) -> tuple[Any | None, str]:
 
 
 class Session:
-    """Everything the viewer shows and changes, stepped at the 30 Hz control rate."""
+    """Everything the viewer shows and changes, stepped at the simulation's control rate.
+
+    What the user asks for explicitly must work: a `cfg.llc` that does not load or a `cfg.mode` that
+    is not available raises `SessionError` (the command line prints it as one line and exits 1);
+    only the defaults fall back (no bundled checkpoint: playback; no clips: physics alone).
+    """
 
     def __init__(self, cfg: SessionConfig, *, motions: Any = None, policy: Any = None, load: bool = True) -> None:
         self.cfg = cfg
@@ -131,7 +144,10 @@ class Session:
             motions, msg = load_motions(cfg, self.character)
             self.messages.append(msg)
         if policy is None and load:
+            explicit = bool(cfg.llc)
             policy, msg = load_policy(cfg)
+            if policy is None and explicit:
+                raise SessionError(msg)
             self.messages.append(msg)
         self.motions = motions
         self.policy = policy
@@ -140,6 +156,10 @@ class Session:
         self.fall = FallMonitor()
         self.timings = Timings()
         self.sim_hold = "pose"  # sim mode PD targets: "pose" (hold the current pose), "default", "zero_action"
+        self.shove_strength = SHOVE_STRENGTH  # N s
+        self.shove_direction = SHOVE_DIRECTIONS[0]
+        self.camera_yaw = 0.0  # the camera's view direction (world yaw), updated every frame
+        self.recording = False  # fixed-step video: the HUD shows simulated time, not live rates
         self._held_targets = self.sim.pd_targets_from_qpos(self.sim.default_qpos())
         # playback
         self.clip = 0
@@ -157,13 +177,17 @@ class Session:
         self.skill_map: SkillMap | None = None
         self.blend = (0, 1, 0.0)  # preset a, preset b, t
         if policy is not None:
-            self.latent = random_latent(self.rng, policy.latent_dim)
+            self.latent = self._sample_latent(policy.latent_dim)
             self.skill_map = self._build_skill_map()
         self.last_event = ""
         self.mode = Mode.SIM
-        for mode in (cfg.mode or ("llc" if policy is not None else "playback"), Mode.PLAYBACK, Mode.SIM):
-            if self.set_mode(mode):  # the requested mode, else playback, else physics alone
-                break
+        if cfg.mode and not self.set_mode(cfg.mode):
+            raise SessionError(f"--mode {cfg.mode}: {self.available_modes()[Mode(cfg.mode)]}")
+        if not cfg.mode:
+            for mode in ("llc" if policy is not None else "playback", Mode.PLAYBACK, Mode.SIM):
+                if self.set_mode(mode):  # llc with a checkpoint, else playback, else physics alone
+                    break
+        self.last_event = ""
 
     # ---- properties used by the UI ----------------------------------------------
     @property
@@ -200,6 +224,7 @@ class Session:
 
     def reset(self) -> None:
         """Restart the current mode: playback/physics from the clip's current frame, or the default pose."""
+        self.last_event = ""  # events belong to the episode that just ended
         self.fall.reset()
         if self.mode is Mode.PLAYBACK and self.motions is not None:
             st = self._sample(self.clip_time)
@@ -227,6 +252,7 @@ class Session:
     # ---- per frame ------------------------------------------------------------------
     def frame(self, real_dt: float, camera_yaw: float = 0.0) -> int:
         """Advance by one render frame: goals from input, then as many control steps as real time asks."""
+        self.camera_yaw = camera_yaw
         self.steering.update(real_dt, camera_yaw)
         n = self.clock.advance(real_dt)
         for _ in range(n):
@@ -305,19 +331,37 @@ class Session:
     def _physics_mode(self) -> bool:
         return self.mode is not Mode.PLAYBACK or self.ghost
 
-    def shove(self, magnitude: float = 150.0) -> None:
-        if not self._physics_mode():
-            self.event("shove: switch to sim or LLC mode (playback is kinematic)")
-            return
-        imp = self.sim.random_shove(self.rng, magnitude)
-        self.event(f"shove {np.linalg.norm(imp):.0f} N s")
+    def why_not(self, action: str) -> str:
+        """Why `action` (a scripted action name) cannot run now; "" when it can."""
+        if action in PHYSICS_ACTIONS and not self._physics_mode():
+            return f"{action}: switch to sim or LLC mode (playback is kinematic)"
+        if action == "random_latent" and self.latent is None:
+            return "random latent: no LLC checkpoint (--llc PATH)"
+        return ""
 
-    def throw(self) -> None:
-        if not self._physics_mode():
-            self.event("projectiles: switch to sim or LLC mode (playback is kinematic)")
-            return
+    def shove(self, strength: float | None = None, yaw: float | None = None, body: int | None = None) -> bool:
+        """Push the character (default: the torso) with an impulse; False (and the reason as event) if refused.
+
+        Strength defaults to the panel's slider; direction to the panel's choice: the camera's view
+        direction (away from the viewer) or a random bearing. The window passes a drag's direction.
+        """
+        if why := self.why_not("shove"):
+            self.event(why)
+            return False
+        strength = self.shove_strength if strength is None else float(strength)
+        if yaw is None:
+            yaw = self.camera_yaw if self.shove_direction == "camera" else float(self.rng.uniform(-math.pi, math.pi))
+        self.sim.shove(strength, yaw, body)
+        self.event(f"shove {strength:.0f} N s towards {math.degrees(yaw) % 360:.0f} deg")
+        return True
+
+    def throw(self) -> bool:
+        if why := self.why_not("throw"):
+            self.event(why)
+            return False
         self.sim.launch_projectile(self.rng)
         self.event("projectile thrown")
+        return True
 
     def spawn_strike_target(self) -> None:
         """Place the strike target 1.5 m in front of the character (again = reset it)."""
@@ -349,10 +393,24 @@ class Session:
     def set_latent(self, z: np.ndarray) -> None:
         self.latent = normalize(z)
 
-    def random_latent(self) -> None:
+    def set_latent_component(self, axis: np.ndarray, value: float) -> None:
+        """Set the latent's component along unit `axis` (a principal axis or a raw dimension), staying on the sphere."""
         if self.latent is not None:
-            self.set_latent(random_latent(self.rng, len(self.latent)))
-            self.event("random latent")
+            self.latent = set_component(self.latent, axis, value)
+
+    def _sample_latent(self, dim: int) -> np.ndarray:
+        """One latent from ASE's prior: the trainer's own sampler (`controllers.latents`), without torch."""
+        from controllers.latents import sample_latents
+
+        return sample_latents(1, dim, self.rng)[0]
+
+    def random_latent(self) -> bool:
+        if why := self.why_not("random_latent"):
+            self.event(why)
+            return False
+        self.set_latent(self._sample_latent(len(self.latent)))
+        self.event("random latent")
+        return True
 
     def use_preset(self, name: str) -> None:
         if self.skill_map is not None:
@@ -372,20 +430,32 @@ class Session:
 
     # ---- HUD ------------------------------------------------------------------------------
     def hud(self) -> list[tuple[str, str]]:
-        t = self.timings
+        """HUD rows (name, value): only the ones that mean something in this mode.
+
+        While recording (a fixed step per video frame) live rates describe the recorder, not the
+        simulation, so the video shows simulated time instead.
+        """
+        t, live, physics = self.timings, not self.recording, self._physics_mode()
+        c = self.clock
         rows = [
-            ("mode", self.mode.value + (" (paused)" if self.clock.paused else "")
-             + (f" x{self.clock.speed:g}" if self.clock.speed != 1 else "")),
-            ("render", f"{t.render_fps:.0f} FPS ({t.render_ms:.1f} ms draw)"),
-            ("physics", f"{self.clock.real_time_factor:.2f}x real time, {t.physics_ms:.2f} ms/step"
-             if self._physics_mode() else "- (kinematic playback)"),
-            ("policy", f"{t.policy_ms:.2f} ms/step" if self.mode is Mode.LLC else "-"),
-            ("task reward", "- (no HLC)"),
-            ("skill", self.nearest_preset() if self.mode in (Mode.LLC, Mode.HLC) else "-"),
-            ("posture", self.fall.label(self.sim.time)),
-        ]  # fmt: skip
+            ("mode", self.mode.value + (" (paused)" if c.paused else "") + (f" x{c.speed:g}" if c.speed != 1 else ""))
+        ]
         if self.mode is Mode.PLAYBACK and self.motions is not None:
-            rows.insert(1, ("clip", f"{self.clip_names[self.clip]} {self.clip_time:.2f}/{self.clip_duration:.2f} s"))
+            rows.append(("clip", f"{self.clip_names[self.clip]} {self.clip_time:.2f}/{self.clip_duration:.2f} s"))
+        if physics:
+            rows.append(("time", f"{self.sim.time:.2f} s simulated"))
+        if live:
+            rows.append(("render", f"{t.render_fps:.0f} FPS ({t.render_ms:.1f} ms draw)"))
+            if physics:
+                rows.append(("physics", f"{c.real_time_factor:.2f}x real time, {t.physics_ms:.2f} ms/step"))
+            if self.mode is Mode.LLC:
+                rows.append(("policy", f"{t.policy_ms:.2f} ms/step"))
+        if self.mode in (Mode.LLC, Mode.HLC):
+            rows.append(("skill", self.nearest_preset()))
+        if self.mode is Mode.HLC:
+            rows.append(("task reward", "-"))
+        if physics:
+            rows.append(("posture", self.fall.label(self.sim.time)))
         if self.last_event:
             rows.append(("event", self.last_event))
         return rows

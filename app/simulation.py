@@ -1,10 +1,12 @@
-"""The one simulated character the viewer shows: a single MjData, 30 Hz control, 4 x 120 Hz physics.
+"""The one simulated character the viewer shows: a single MjData stepped like one `HumanoidEnv` environment.
 
-This is the viewer's seam to the physics. The model is `sim.scene.build_scene` (the
-environment's: character first, then a strike target and projectiles) and the policy
-observation is `sim.observations.policy_obs` computed exactly as `HumanoidEnv` does
-(tests/test_viewer_core.py checks they agree). One MjData rather than a batch of one,
-so a drag push can be re-applied at every physics step, as MuJoCo's own viewer does.
+This is the viewer's seam to the physics; every fact it uses comes from `sim/`: the model
+(`sim.scene.build_scene`: character first, then a strike target and projectiles), the control
+rate (`sim.control`: the model's time step x `CONTROL_SUBSTEPS`), the action mapping, shoves
+and projectiles (`sim.perturbations`), the fall rule and the policy observation, computed
+exactly as `HumanoidEnv` does (tests/test_viewer_core.py checks they agree). One MjData rather
+than a batch of one, so a drag push can be re-applied at every physics step, as MuJoCo's own
+viewer does.
 """
 
 from __future__ import annotations
@@ -16,18 +18,15 @@ import numpy as np
 
 from sim.backend import body_velocities
 from sim.character import Character, load_character
+from sim.control import actions_to_targets, character_state_size, control_dt
 from sim.env import EnvConfig
 from sim.observations import JointIndex, joint_positions, policy_obs
-from sim.perturbations import projectile_launch, random_shove
+from sim.perturbations import SHOVE_BODY, apply_impulse, projectile_launch, shove_impulse
 from sim.scene import build_scene
 from sim.terminations import fallen
 
-CONTROL_DT = 1.0 / 30.0
-SUBSTEPS = 4
 NUM_PROJECTILES = 6
-PARKED = np.array([60.0, 60.0])
-FALL_CONTACT_FORCE = EnvConfig.fall_contact_force  # N
-FALL_HEIGHT = EnvConfig.fall_height  # m  # where the strike target waits until it is spawned
+PARKED = np.array([60.0, 60.0])  # where the strike target waits until it is spawned
 
 
 class Simulation:
@@ -38,21 +37,24 @@ class Simulation:
         self.model = build_scene(self.character, projectiles=num_projectiles, strike_target=True)
         self.data = mujoco.MjData(self.model)
         m, ch = self.model, self.character
-        self.control_dt = CONTROL_DT
-        self.substeps = SUBSTEPS
+        env = EnvConfig()  # the environment's defaults: control substeps, fall rule
+        self.substeps = env.control_substeps
+        self.control_dt = control_dt(m, self.substeps)
+        self.fall_contact_force = env.fall_contact_force
         self.body_ids = np.array([m.body(b.name).id for b in ch.bodies])
         self.root_id = int(self.body_ids[0])
         self.head_id = m.body("head").id if "head" in ch.body_names else self.root_id
         # the character's state comes first in qpos/qvel
-        self.char_nq = 7 + sum(4 if b.joint == "ball" else 1 for b in ch.actuated)
-        self.char_nv = 6 + ch.num_dof
+        self.char_nq, self.char_nv = character_state_size(ch)
         self.num_actuators = ch.num_dof
         self.joints = JointIndex.build(ch)
         self._rootid = np.asarray(m.body_rootid)
         self.action_offset, self.action_scale = ch.action_offset_scale()
         # fall rule inputs, per character body
         self.non_foot = np.array([b.name not in ch.foot_bodies for b in ch.bodies])
-        self.fall_heights = np.array([ch.fall_height.get(b.name, FALL_HEIGHT) for b in ch.bodies])
+        self.fall_heights = np.array([ch.fall_height.get(b.name, env.fall_height) for b in ch.bodies])
+        self.shove_body = m.body(SHOVE_BODY).id if SHOVE_BODY in ch.body_names else self.root_id
+        self._impulses = np.zeros((m.nbody, 6))  # impulse forces held over the next control step
         self.projectiles = [m.joint(f"projectile_{i}").id for i in range(num_projectiles)]
         self._next_projectile = 0
         self.strike_joint = m.joint("strike_target").id
@@ -72,6 +74,7 @@ class Simulation:
     def reset(self, qpos: np.ndarray | None = None, qvel: np.ndarray | None = None) -> None:
         """Character to `qpos`/`qvel` (default pose at rest), extras parked, PD targets = current pose."""
         mujoco.mj_resetData(self.model, self.data)
+        self._impulses[:] = 0.0
         if qpos is not None:
             self.data.qpos[: self.char_nq] = qpos
         if qvel is not None:
@@ -91,48 +94,44 @@ class Simulation:
         return joint_positions(self.joints, np.asarray(qpos)[None, : self.char_nq])[0]
 
     def targets_from_action(self, action: np.ndarray) -> np.ndarray:
-        return self.action_offset + self.action_scale * np.clip(action, -1.0, 1.0)
+        return actions_to_targets(self.action_offset, self.action_scale, action)
 
     # ---- stepping ---------------------------------------------------------------
     def step(self, pd_targets: np.ndarray) -> None:
-        """One control step: hold `pd_targets` for 4 physics steps, applying the drag push if any."""
+        """One control step: hold `pd_targets` for the control substeps, with pending impulses and the drag push."""
         m, d = self.model, self.data
         d.ctrl[: self.num_actuators] = pd_targets
         for _ in range(self.substeps):
             d.xfrc_applied[:] = 0.0
             if self.pert is not None and self.pert.active and self.pert.select > 0:
                 mujoco.mjv_applyPerturbForce(m, d, self.pert)
+            d.xfrc_applied += self._impulses
             mujoco.mj_step(m, d)
         d.xfrc_applied[:] = 0.0
+        self._impulses[:] = 0.0
         mujoco.mj_forward(m, d)  # positions/velocities-derived fields of the new state (as the batch backend)
 
     # ---- perturbations ----------------------------------------------------------
     def apply_impulse(self, body: str | int, impulse: np.ndarray) -> None:
-        """An instantaneous push (N s) at the body's centre of mass: qvel += M^-1 J^T impulse."""
-        m, d = self.model, self.data
-        bid = m.body(body).id if isinstance(body, str) else int(body)
-        jacp = np.zeros((3, m.nv))
-        mujoco.mj_jacBodyCom(m, d, jacp, None, bid)
-        f = (jacp.T @ np.asarray(impulse, dtype=np.float64)).reshape(1, m.nv)
-        dq = np.zeros_like(f)
-        mujoco.mj_solveM(m, d, dq, f)
-        d.qvel += dq[0]
-        mujoco.mj_forward(m, d)
+        """Push `body` with an impulse (N s, world frame) over the next control step, as `HumanoidEnv` does."""
+        bid = self.model.body(body).id if isinstance(body, str) else int(body)
+        apply_impulse(self._impulses, bid, impulse, self.control_dt)
 
-    def random_shove(self, rng: np.random.Generator, magnitude: float = 120.0) -> np.ndarray:
-        """A horizontal impulse in a random direction on the torso (or root); returns it."""
-        imp = random_shove(rng, magnitude)
-        body = "torso" if "torso" in self.character.body_names else self.root_id
-        self.apply_impulse(body, imp)
+    def shove(self, strength: float, yaw: float, body: int | None = None) -> np.ndarray:
+        """A shove of `strength` N s towards world yaw `yaw` on `body` (default: the torso); returns the impulse."""
+        imp = shove_impulse(strength, yaw)
+        self.apply_impulse(self.shove_body if body is None else body, imp)
         return imp
 
-    def launch_projectile(self, rng: np.random.Generator, speed: float = 14.0, distance: float = 3.0) -> int:
-        """Throw the next ball from a random direction at the character's torso; returns its joint id."""
+    def launch_projectile(self, rng: np.random.Generator, **kwargs) -> int:
+        """Throw the next ball from a random direction at the character's torso; returns its joint id.
+
+        `kwargs` (speed, distance) go to `sim.perturbations.projectile_launch`, which owns the defaults.
+        """
         m, d = self.model, self.data
         jid = self.projectiles[self._next_projectile % len(self.projectiles)]
         self._next_projectile += 1
-        target = d.xpos[m.body("torso").id if "torso" in self.character.body_names else self.root_id].copy()
-        start, vel = projectile_launch(target, rng, speed=speed, distance=distance)
+        start, vel = projectile_launch(d.xpos[self.shove_body].copy(), rng, **kwargs)
         qa, va = m.jnt_qposadr[jid], m.jnt_dofadr[jid]
         d.qpos[qa : qa + 7] = [*start, 1, 0, 0, 0]
         d.qvel[va : va + 6] = [*vel, 0, 0, 0]
@@ -175,7 +174,7 @@ class Simulation:
         d = self.data
         force = np.linalg.norm(d.cfrc_ext[self.body_ids, 3:6], axis=-1)[None]
         height = d.xpos[self.body_ids, 2][None]
-        return bool(fallen(force, height, self.non_foot, self.fall_heights, FALL_CONTACT_FORCE)[0])
+        return bool(fallen(force, height, self.non_foot, self.fall_heights, self.fall_contact_force)[0])
 
     def heights_rel(self) -> tuple[float, float]:
         """Root and head heights as fractions of their standing heights."""

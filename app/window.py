@@ -6,6 +6,7 @@ them directly, the same way pyglet does.
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +22,7 @@ from app.state import Camera, Mode
 
 CLICK_PIXELS = 4  # a press and release closer than this is a click, not a drag
 MODE_KEYS = {"_1": Mode.PLAYBACK, "_2": Mode.SIM, "_3": Mode.LLC, "_4": Mode.HLC}
+ZOOM_PER_SCROLL = 0.02  # mjMOUSE_ZOOM units per wheel notch (forward: closer), as MuJoCo's simulate steps
 
 
 class DisplayError(RuntimeError):
@@ -85,7 +87,8 @@ class ViewerWindow:
         self.last_image: np.ndarray | None = None  # filled when capture=True
         self._last = time.perf_counter()
         self._press: tuple[int, int, int, int, np.ndarray] | None = None  # x, y, button, geom, point
-        self._drag_kind = ""
+        self._drag_kind = ""  # "camera", "push" (spring to the cursor) or "flick" (shove along the drag)
+        self._drag_body = -1
         self._moved = False
         self._ctrl = False
         self.frame_hooks: list = []  # callables(image) run after each captured frame (recording)
@@ -133,8 +136,11 @@ class ViewerWindow:
         self.session.steering.key_up(key.symbol_string(symbol).lower())
 
     def _toggle_ghost(self) -> None:
-        self.session.ghost = not self.session.ghost
-        self.session.reset()
+        s = self.session
+        s.ghost = not s.ghost
+        s.reset()
+        s.event(f"simulate beside the clip: {'on' if s.ghost else 'off'}"
+                + ("" if s.mode.value == "playback" else " (shown in playback mode)"))  # fmt: skip
 
     def _toggle_panels(self) -> None:
         self.show_panels = not self.show_panels
@@ -169,12 +175,16 @@ class ViewerWindow:
         self._press = (x, y, button, geom, point)
         self._moved = False
         self._drag_kind = "camera"
-        pushable = s.mode is not Mode.PLAYBACK or s.ghost
-        if button == mouse.LEFT and body > 0 and self.renderer.char_bodies[body] and pushable:
-            self._drag_kind = "push"
-            self.renderer.start_drag(s.sim.data, body, point)
-            s.sim.pert = self.renderer.pert
-            s.event(f"pushing {s.sim.model.body(body).name}")
+        on_character = body > 0 and bool(self.renderer.char_bodies[body])
+        if button == mouse.LEFT and on_character and s.why_not("shove") == "":
+            self._drag_body = body
+            if modifiers & key.MOD_SHIFT:  # shove along the drag when released
+                self._drag_kind = "flick"
+            else:  # MuJoCo viewer style: a spring pulls the body towards the cursor
+                self._drag_kind = "push"
+                self.renderer.start_drag(s.sim.data, body, point)
+                s.sim.pert = self.renderer.pert
+                s.event(f"pushing {s.sim.model.body(body).name}")
         self._ctrl = bool(modifiers & key.MOD_CTRL)
 
     def on_mouse_drag(self, x: int, y: int, dx: int, dy: int, buttons: int, modifiers: int) -> None:
@@ -187,6 +197,8 @@ class ViewerWindow:
             self._moved = True
         h = self.size[1]
         reldx, reldy = dx / h, -dy / h
+        if self._drag_kind == "flick":
+            return
         if self._drag_kind == "push":
             self.renderer.drag(self.session.sim.data, reldx, reldy)
         elif buttons & mouse.RIGHT:
@@ -205,22 +217,36 @@ class ViewerWindow:
             self.renderer.end_drag()
             self.session.sim.pert = None
             return
+        if self._drag_kind == "flick":
+            dx, dy = x - press[0], y - press[1]
+            yaw = self.drag_yaw(dx, dy) if self._moved else None  # a shift+click shoves the default way
+            self.session.shove(yaw=yaw, body=self._drag_body)
+            return
         _, _, _, geom, point = press
         if not self._moved and geom >= 0 and self.session.sim.model.geom_bodyid[geom] == 0:  # clicked the ground
             g = self.session.goals
             if self._ctrl:
                 g.reach = np.array([point[0], point[1], g.reach[2]])
+                g.reach_active = True
                 self.session.event(f"reach target ({point[0]:.1f}, {point[1]:.1f})")
             else:
                 g.set_location(point)
                 self.session.event(f"location target ({point[0]:.1f}, {point[1]:.1f})")
 
+    def drag_yaw(self, dx: float, dy: float) -> float:
+        """World yaw of a screen drag (pyglet pixels, y up): up the screen is the camera's view direction."""
+        yaw = self.renderer.camera_yaw()
+        fwd, right = np.array([math.cos(yaw), math.sin(yaw)]), np.array([math.sin(yaw), -math.cos(yaw)])
+        v = dy * fwd + dx * right
+        return math.atan2(v[1], v[0])
+
     def on_mouse_scroll(self, x: int, y: int, scroll_x: float, scroll_y: float) -> None:
         if not self._imgui_wants_mouse():
-            self.renderer.move_camera(mujoco.mjtMouse.mjMOUSE_ZOOM, 0.0, -0.05 * scroll_y)
+            self.renderer.move_camera(mujoco.mjtMouse.mjMOUSE_ZOOM, 0.0, ZOOM_PER_SCROLL * scroll_y)
 
-    def on_close(self) -> None:
+    def on_close(self) -> bool:
         self.closed = True
+        return True  # the viewer closes the window itself (destroy), after its last frame
 
     def close(self) -> None:
         self.closed = True
@@ -249,10 +275,12 @@ class ViewerWindow:
         r.render(w, h, s.sim.data, ghost=s.ghost_data, goals=s.goals, root=s.sim.root_pos(), hud=s.hud())
         t1 = time.perf_counter()
         s.timings.add("scene_ms", 1e3 * (t1 - t0))
+        if not self.show_panels:
+            self.panel_state.windows.clear()
         if self.show_panels:
             self.imgui.process_inputs()
             imgui.new_frame()
-            panels.draw(s, r, self.panel_state, h)
+            panels.draw(s, r, self.panel_state, h, w)
             imgui.render()
             self.imgui.render(imgui.get_draw_data())
             s.timings.add("panels_ms", 1e3 * (time.perf_counter() - t1))

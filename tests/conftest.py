@@ -22,6 +22,58 @@ def deepmimic_dir() -> Path:
         pytest.skip(f"DeepMimic clips not available: {exc}")
 
 
+@pytest.fixture(scope="session")
+def display():
+    """An X display for the viewer tests: $DISPLAY, or a private Xvfb on a free display number (skips without)."""
+    import os
+    import shutil
+    import subprocess
+
+    if os.environ.get("DISPLAY"):
+        yield os.environ["DISPLAY"]
+        return
+    xvfb = shutil.which("Xvfb")
+    if xvfb is None:
+        pytest.skip("no DISPLAY and no Xvfb: install xvfb and libgl1-mesa-dri (scripts/system-deps.sh)")
+    r, w = os.pipe()
+    proc = subprocess.Popen(
+        [xvfb, "-displayfd", str(w), "-screen", "0", "1280x720x24", "-nolisten", "tcp"],
+        pass_fds=(w,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    os.close(w)
+    with os.fdopen(r) as f:
+        number = f.readline().strip()
+    if not number:
+        proc.kill()
+        pytest.skip("Xvfb did not start")
+    os.environ["DISPLAY"] = f":{number}"
+    try:
+        yield os.environ["DISPLAY"]
+    finally:
+        os.environ.pop("DISPLAY", None)
+        proc.terminate()
+        proc.wait(10)
+
+
+def open_viewer(session, width: int = 1280, height: int = 720, **kwargs):
+    """A `ViewerWindow` on the display, or a skip that says why none can open."""
+    from app.window import DisplayError, ViewerWindow
+
+    try:
+        return ViewerWindow(session, width, height, **kwargs)
+    except DisplayError as exc:
+        pytest.skip(f"no viewer window: {exc}")
+
+
+def tiny_llc_checkpoint(path: Path) -> Path:
+    """A tiny randomly initialized LLC checkpoint in the real format (enough to drive the viewer)."""
+    from controllers.checkpoint import save_atomic, untrained_llc_checkpoint
+    from controllers.networks import NetworkConfig
+
+    net = NetworkConfig(actor_hidden=(64, 64), critic_hidden=(64,), disc_hidden=(64,), style_hidden=(32,), style_dim=16)
+    return save_atomic(untrained_llc_checkpoint("humanoid", net), path)
+
+
 @pytest.fixture
 def one_torch_thread():
     """Deterministic, contention-free torch math: one thread for the test, restored after."""

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from app.controls import RUN_SPEED, WALK_SPEED, Steering
-from app.latents import SkillMap, normalize, random_latent, slerp
+from app.latents import MAX_COMPONENT, SkillMap, normalize, place_labels, set_component, slerp
 from app.state import FallMonitor, Posture, SimClock
 
 
@@ -74,6 +74,10 @@ def test_fall_monitor_times_the_recovery():
 
 
 # ---- latents -----------------------------------------------------------------------------------
+def random_latent(rng: np.random.Generator, dim: int) -> np.ndarray:
+    return normalize(rng.standard_normal(dim))
+
+
 def test_slerp_and_skill_map():
     rng = np.random.default_rng(0)
     a, b = random_latent(rng, 64), random_latent(rng, 64)
@@ -89,6 +93,45 @@ def test_slerp_and_skill_map():
     z = sm.to_latent(sm.coords[1])
     assert np.linalg.norm(z) == pytest.approx(1.0) and sm.nearest(z)[0] == "c1"
     assert np.allclose(normalize(np.ones(4)), 0.5)
+    assert sm.components.shape == (4, 64)  # 5 presets: 4 principal axes, orthonormal, shares sum to 1
+    assert np.allclose(sm.components @ sm.components.T, np.eye(4), atol=1e-9)
+    assert sm.explained.sum() == pytest.approx(1.0) and np.all(np.diff(sm.explained) <= 1e-12)
+
+
+def test_set_component_is_exact_and_stable():
+    """A slider sets its component exactly, keeps the latent unit, and the other components keep their ratios."""
+    rng = np.random.default_rng(2)
+    z = random_latent(rng, 64)
+    axis = random_latent(rng, 64)
+    w = set_component(z, axis, 0.6)
+    assert np.linalg.norm(w) == pytest.approx(1.0) and w @ axis == pytest.approx(0.6)
+    others = [random_latent(rng, 64) for _ in range(3)]
+    others = [o - (o @ axis) * axis for o in others]  # directions orthogonal to the slider's axis
+    ratios = [(w @ o) / (z @ o) for o in others]
+    assert np.allclose(ratios, ratios[0])  # one common scale factor
+    assert np.allclose(set_component(w, axis, 0.6), w)  # idempotent: no drift while the slider is held
+    back = set_component(w, axis, float(z @ axis))
+    assert np.allclose(back, z)  # moving the slider back restores the latent
+    for _ in range(200):  # a long drag back and forth stays on the sphere
+        w = set_component(w, axis, rng.uniform(-1.5, 1.5))
+    assert np.linalg.norm(w) == pytest.approx(1.0) and abs(w @ axis) <= MAX_COMPONENT + 1e-12
+    e0 = np.eye(64)[0]
+    edge = set_component(e0, e0, 0.3)  # on the axis itself: continues along another direction
+    assert np.linalg.norm(edge) == pytest.approx(1.0) and edge[0] == pytest.approx(0.3)
+
+
+def test_skill_map_labels_never_overlap():
+    rng = np.random.default_rng(3)
+    pts = rng.uniform(20, 200, (20, 2))
+    pts[:6] = [100, 100] + rng.normal(0, 3, (6, 2))  # a tight cluster
+    sizes = np.tile([70.0, 13.0], (20, 1))
+    spots = place_labels(pts, sizes, (0, 0, 230, 230))
+    rects = [(x, y, x + 70, y + 13) for s in spots if s is not None for x, y in [s]]
+    assert len(rects) >= 10
+    for i, a in enumerate(rects):
+        assert 0 <= a[0] and 0 <= a[1] and a[2] <= 230 and a[3] <= 230
+        for b in rects[i + 1 :]:
+            assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
 
 
 # ---- simulation seam -----------------------------------------------------------------------------
@@ -109,17 +152,48 @@ def test_simulation_matches_the_environment():
         s.step(s.targets_from_action(a[0]))
     assert np.allclose(env.get_data(0).qpos[: s.char_nq], s.data.qpos[: s.char_nq], atol=1e-9)
     assert np.allclose(r.obs, s.policy_obs(), atol=1e-5)
+    assert s.control_dt == env.control_dt == pytest.approx(s.model.opt.timestep * s.substeps)
+    # one shove semantics: the same impulse on the same body moves both simulations identically
+    from sim.perturbations import shove_impulse
+
+    imp = shove_impulse(120.0, 0.7)
+    env.apply_impulse([0], "torso", imp)
+    s.apply_impulse("torso", imp)
+    a = rng.uniform(-0.5, 0.5, (1, env.action_dim))
+    r = env.step(a)
+    s.step(s.targets_from_action(a[0]))
+    assert np.allclose(env.get_data(0).qvel[: s.char_nv], s.data.qvel[: s.char_nv], atol=1e-7)
+    assert np.allclose(r.obs, s.policy_obs(), atol=1e-5)
+
+
+def test_shove_delivers_its_impulse():
+    """A shove changes the character's momentum by the impulse (free-floating, no gravity or contacts)."""
+    import mujoco
+
+    from app.simulation import Simulation
+
+    s = Simulation()
+    s.model.opt.gravity[:] = 0.0
+    s.data.qpos[2] += 2.0  # in the air: no contacts
+    mujoco.mj_forward(s.model, s.data)
+    mass = s.model.body_subtreemass[s.root_id]
+    v0 = s.data.subtree_linvel[s.root_id].copy()
+    imp = s.shove(90.0, math.radians(30))
+    s.step(s.pd_targets_from_qpos(s.data.qpos[: s.char_nq]))
+    mujoco.mj_subtreeVel(s.model, s.data)
+    assert np.allclose(mass * (s.data.subtree_linvel[s.root_id] - v0), imp, rtol=0.02, atol=0.5)
 
 
 def test_shove_and_projectile_knock_the_character_over():
     from app.simulation import Simulation
+    from sim.perturbations import SHOVE_STRENGTH
 
     s = Simulation()
     hold = s.pd_targets_from_qpos(s.default_qpos())
     for _ in range(15):
         s.step(hold)
     assert not s.fallen() and s.heights_rel()[1] > 0.95  # stands on its own for a moment
-    s.random_shove(np.random.default_rng(0), 150.0)
+    s.shove(SHOVE_STRENGTH, yaw=0.0)
     for _ in range(60):
         s.step(hold)
     assert s.fallen()
@@ -192,3 +266,32 @@ def test_bundled_llc_is_the_default_when_present(tmp_path, monkeypatch):
     save_atomic(untrained_llc_checkpoint("humanoid", tiny), tmp_path / "llc.pt")
     policy, why = session.load_policy(session.SessionConfig())
     assert policy is not None and policy.action_dim == 28
+
+
+def test_one_latent_sampler_for_training_and_viewer():
+    """Training (torch generator) and the viewer (numpy generator) draw from the same function."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from app.session import Session, SessionConfig
+    from controllers import networks
+    from controllers.latents import sample_latents
+
+    assert networks.sample_latents is sample_latents  # what training imports
+    z = sample_latents(4000, 64, np.random.default_rng(0))
+    assert np.allclose(np.linalg.norm(z, axis=1), 1.0) and np.abs(z.mean(0)).max() < 0.01
+    t = sample_latents(3, 64, torch.Generator().manual_seed(0))
+    assert isinstance(t, torch.Tensor) and torch.allclose(t.norm(dim=1), torch.ones(3))
+    policy = SimpleNamespace(latent_dim=16, num_amp_frames=10)
+    a, b = (Session(SessionConfig(seed=3), policy=policy, load=False) for _ in range(2))
+    assert np.allclose(a.latent, b.latent) and np.linalg.norm(a.latent) == pytest.approx(1.0)
+    assert a.random_latent() and not np.allclose(a.latent, b.latent)
+
+
+def test_control_rate_comes_from_the_model():
+    from app.simulation import Simulation
+    from sim.control import CONTROL_SUBSTEPS, control_dt
+
+    s = Simulation()
+    assert s.substeps == CONTROL_SUBSTEPS and s.control_dt == control_dt(s.model) == pytest.approx(1 / 30)

@@ -1,0 +1,610 @@
+"""The viewer as a user drives it: the real window under Xvfb, input through pyglet's event dispatch.
+
+Every event goes through `window.dispatch_event(...)`, is queued by pyglet and handled in the next
+frame's `dispatch_events()`, by the viewer's handlers and imgui's, as real X input is. Every row of
+the keys panel (`app.controls.KEY_HELP`) has a test here that checks the state change it promises;
+mouse drags, right-drags and scrolls run on empty space and on the body; panel widgets are clicked
+where imgui drew them. Each test starts from `fresh` state, so any order (or any one test alone) passes.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import open_viewer, tiny_llc_checkpoint
+
+LEFT, MIDDLE, RIGHT = 1, 2, 4  # pyglet.window.mouse buttons
+SHIFT, CTRL = 1, 2  # pyglet.window.key modifiers
+DT = 1 / 30
+
+
+# ---- the window and input ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def ui(display, tmp_path_factory):
+    from app.session import Session, SessionConfig
+
+    ckpt = tiny_llc_checkpoint(tmp_path_factory.mktemp("ckpt") / "llc.pt")
+    session = Session(SessionConfig(llc=str(ckpt), mode="sim"))
+    win = open_viewer(session, screenshot_dir=tmp_path_factory.mktemp("shots"))
+    pump(win, 3)
+    yield win
+    win.destroy()
+
+
+@pytest.fixture
+def fresh(ui):
+    """The same starting point for every test: sim mode, standing, default camera, panels shown, keys closed."""
+    from app.controls import Goals
+    from app.session import SHOVE_DIRECTIONS
+    from app.state import Camera
+    from sim.perturbations import SHOVE_STRENGTH
+
+    s, r = ui.session, ui.renderer
+    for name in list(s.steering.held):
+        s.steering.key_up(name)
+    ui.window.dispatch_event("on_mouse_motion", 640, 700, 0, 0)  # park the mouse over the sky
+    for button in (LEFT, RIGHT):
+        ui.window.dispatch_event("on_mouse_release", 640, 700, button, 0)
+    ui._press = None
+    ui.closed = False
+    ui.show_panels = True
+    ui.panel_state.show_help = False
+    s.clock.paused, s.clock.speed = False, 1.0
+    s.ghost = False
+    s.sim_hold = "default"
+    s.shove_strength, s.shove_direction = SHOVE_STRENGTH, SHOVE_DIRECTIONS[0]
+    s.steering.goals = Goals()
+    s.sim.pert = None
+    s.set_mode("sim")
+    r.camera_mode = Camera.FOLLOW
+    r.cam.distance, r.cam.elevation, r.cam.azimuth = 4.5, -14.0, 120.0
+    r.cam.lookat[:] = (*s.sim.root_pos()[:2], 0.9)
+    r.set_quality(False)
+    pump(ui, 3)
+    return ui
+
+
+def pump(win, frames: int = 1) -> None:
+    for _ in range(frames):
+        win.frame(DT)
+
+
+def symbol(name: str) -> int:
+    from pyglet.window import key
+
+    return getattr(key, f"_{name}" if name.isdigit() else name)
+
+
+def tap(win, name: str, modifiers: int = 0, hold: int = 1) -> None:
+    """Press a key, keep it down for `hold` frames, release it."""
+    win.window.dispatch_event("on_key_press", symbol(name), modifiers)
+    pump(win, hold)
+    win.window.dispatch_event("on_key_release", symbol(name), modifiers)
+    pump(win)
+
+
+def click(win, x: float, y: float, button: int = LEFT, modifiers: int = 0) -> None:
+    """Move there (one frame, so imgui knows what is under the cursor), press, release."""
+    win.window.dispatch_event("on_mouse_motion", x, y, 0, 0)
+    pump(win)
+    win.window.dispatch_event("on_mouse_press", x, y, button, modifiers)
+    pump(win)
+    win.window.dispatch_event("on_mouse_release", x, y, button, modifiers)
+    pump(win)
+
+
+def drag(win, start, end, button: int = LEFT, modifiers: int = 0, steps: int = 10) -> None:
+    """Press at `start`, move to `end` in `steps` frames, release (pyglet coordinates, y up)."""
+    x, y = start
+    win.window.dispatch_event("on_mouse_motion", x, y, 0, 0)
+    pump(win)
+    win.window.dispatch_event("on_mouse_press", x, y, button, modifiers)
+    pump(win)
+    for i in range(1, steps + 1):
+        nx = start[0] + (end[0] - start[0]) * i / steps
+        ny = start[1] + (end[1] - start[1]) * i / steps
+        win.window.dispatch_event("on_mouse_drag", nx, ny, nx - x, ny - y, button, modifiers)
+        x, y = nx, ny
+        pump(win)
+    win.window.dispatch_event("on_mouse_release", x, y, button, modifiers)
+    pump(win, 2)  # imgui lets go of a dragged widget (and the keyboard) one frame after the release
+
+
+def scroll(win, x: float, y: float, notches: float) -> None:
+    win.window.dispatch_event("on_mouse_motion", x, y, 0, 0)
+    pump(win)
+    win.window.dispatch_event("on_mouse_scroll", x, y, 0.0, notches)
+    pump(win)
+
+
+def item_center(win, name: str) -> tuple[float, float]:
+    """Where imgui drew widget `name`, in pyglet coordinates (y up)."""
+    x0, y0, x1, y1 = win.panel_state.items[name]
+    return (x0 + x1) / 2, win.size[1] - (y0 + y1) / 2
+
+
+def click_item(win, name: str) -> None:
+    """Click a panel widget, then one more frame: what a button asks for runs in the frame after it."""
+    click(win, *item_center(win, name))
+    pump(win)
+
+
+def body_pixel(win) -> tuple[int, int]:
+    """A window pixel (pyglet coordinates) that shows a character body, away from the panels."""
+    w, h = win.size
+    for y in range(h // 2, h // 5, -10):
+        for x in range(w // 2 - 150, w // 2 + 150, 10):
+            body, _, _ = win.pick(x, y)
+            if body > 0 and win.renderer.char_bodies[body]:
+                return x, y
+    raise AssertionError("no character body found near the centre of the view")
+
+
+def empty_pixel(win) -> tuple[int, int]:
+    """A pixel of sky or floor, clear of the character and the panels."""
+    w, h = win.size
+    for x, y in ((w // 2, h - 60), (w // 2 + 60, h - 100), (w // 2, h // 8)):
+        body, _, _ = win.pick(x, y)
+        if body <= 0:
+            return x, y
+    raise AssertionError("no empty pixel found")
+
+
+def root_speed_along(s, yaw: float) -> float:
+    return float(s.sim.data.qvel[:2] @ [math.cos(yaw), math.sin(yaw)])
+
+
+# ---- every row of the keys panel ------------------------------------------------------------------------
+def b_heading(win):
+    from app.controls import RUN_SPEED, WALK_SPEED
+
+    s, g = win.session, win.session.goals
+    win.renderer.cam.azimuth = 90.0  # the camera looks along +y
+    tap(win, "W")
+    assert g.heading == pytest.approx(math.pi / 2, abs=1e-6) and s.goals.speed == 0.0  # released: stops
+    win.window.dispatch_event("on_key_press", symbol("W"), 0)
+    win.window.dispatch_event("on_key_press", symbol("D"), 0)
+    pump(win)
+    assert g.heading == pytest.approx(math.pi / 4, abs=1e-6) and g.speed == WALK_SPEED
+    win.window.dispatch_event("on_key_press", symbol("LSHIFT"), SHIFT)
+    pump(win)
+    assert g.speed == RUN_SPEED
+    for name in ("LSHIFT", "D", "W"):
+        win.window.dispatch_event("on_key_release", symbol(name), 0)
+    win.window.dispatch_event("on_key_press", symbol("LEFT"), 0)  # arrows steer too
+    pump(win)
+    assert math.cos(g.heading) == pytest.approx(-1.0) and g.speed == WALK_SPEED  # +-pi: behind
+    win.window.dispatch_event("on_key_release", symbol("LEFT"), 0)
+    pump(win)
+    assert g.speed == 0.0
+
+
+def b_facing(win):
+    g = win.session.goals
+    f0 = g.facing
+    tap(win, "Q", hold=6)
+    assert not g.facing_follows_heading and g.facing > f0 + 0.3
+    f1 = g.facing
+    tap(win, "E", hold=3)
+    assert g.facing < f1 - 0.1
+
+
+def b_facing_follow(win):
+    g = win.session.goals
+    was = g.facing_follows_heading
+    tap(win, "F")
+    assert g.facing_follows_heading is not was
+
+
+def b_reach(win):
+    g = win.session.goals
+    win.renderer.cam.azimuth = 0.0
+    r0 = g.reach.copy()
+    assert not g.reach_active
+    tap(win, "I", hold=5)
+    assert g.reach_active and g.reach[0] > r0[0] + 0.05
+    r1 = g.reach.copy()
+    tap(win, "U", hold=5)
+    assert g.reach[2] > r1[2] + 0.05
+
+
+def b_shove(win):
+    s = win.session
+    pump(win, 5)
+    yaw = win.renderer.camera_yaw()
+    tap(win, "B")
+    assert s.last_event.startswith("shove 120 N s")
+    assert root_speed_along(s, yaw) > 0.3  # pushed away from the camera
+    falls = s.fall.falls
+    pump(win, 60)
+    assert s.fall.falls > falls and dict(s.hud())["posture"].startswith(("fallen", "getting up"))
+    s.set_mode("playback")  # kinematic: refused, said why, nothing breaks
+    tap(win, "B")
+    assert "playback is kinematic" in s.last_event
+
+
+def b_throw(win):
+    s = win.session
+    tap(win, "X")
+    assert s.last_event == "projectile thrown"
+    assert np.linalg.norm(s.sim.data.qvel[s.sim.char_nv :]) > 5.0
+
+
+def b_strike(win):
+    s = win.session
+    tap(win, "V")
+    assert s.goals.strike_active
+    target = s.sim.data.xpos[s.sim.model.body("strike_target").id]
+    assert np.linalg.norm(target[:2] - s.sim.root_pos()[:2]) == pytest.approx(1.5, abs=0.1)
+
+
+def b_pause(win):
+    s = win.session
+    tap(win, "SPACE")
+    t = s.sim.time
+    pump(win, 5)
+    assert s.clock.paused and s.sim.time == t
+    tap(win, "SPACE")
+    pump(win, 3)
+    assert not s.clock.paused and s.sim.time > t
+
+
+def b_step(win):
+    s = win.session
+    t = s.sim.time
+    tap(win, "N")
+    assert s.clock.paused and s.sim.time == pytest.approx(t + s.sim.control_dt)
+    pump(win, 3)
+    assert s.sim.time == pytest.approx(t + s.sim.control_dt)
+
+
+def b_slow(win):
+    s = win.session
+    tap(win, "T")
+    assert s.clock.speed == 0.5
+    tap(win, "T")
+    assert s.clock.speed == 0.25
+
+
+def b_reset(win):
+    s = win.session
+    tap(win, "X")
+    pump(win, 10)
+    assert s.sim.time > 0.2 and s.last_event
+    tap(win, "R")
+    assert s.sim.time < 0.1 and s.last_event == ""  # the event line starts over
+
+
+def b_camera(win):
+    from app.state import Camera
+
+    r = win.renderer
+    tap(win, "C")
+    assert r.camera_mode is Camera.ORBIT
+    az = r.cam.azimuth
+    pump(win, 10)
+    assert r.cam.azimuth != az  # orbits
+    tap(win, "C")
+    assert r.camera_mode is Camera.FREE
+
+
+def b_random_latent(win):
+    s = win.session
+    tap(win, "Z")
+    assert "no LLC" not in s.last_event  # sim mode still has the checkpoint's latent
+    tap(win, "3")
+    z0 = s.latent.copy()
+    tap(win, "Z")
+    assert not np.allclose(z0, s.latent) and np.linalg.norm(s.latent) == pytest.approx(1.0)
+
+
+def b_modes(win):
+    s = win.session
+    tap(win, "3")
+    assert s.mode.value == "llc"
+    pump(win, 3)
+    assert s.timings.policy_ms > 0
+    tap(win, "4")
+    assert s.mode.value == "llc" and "not available" in s.last_event  # HLC: said, not switched
+    tap(win, "2")
+    assert s.mode.value == "sim" and s.last_event == ""
+    if s.motions is not None:
+        tap(win, "1")
+        assert s.mode.value == "playback"
+
+
+def b_clips(win):
+    s = win.session
+    if s.motions is None:
+        pytest.skip("no motion clips")
+    tap(win, "1")
+    c = s.clip
+    tap(win, "BRACKETRIGHT")
+    assert s.clip == (c + 1) % len(s.clip_names)
+    tap(win, "BRACKETLEFT")
+    tap(win, "BRACKETLEFT")
+    assert s.clip == (c - 1) % len(s.clip_names)
+
+
+def b_ghost(win):
+    s = win.session
+    if s.motions is None:
+        pytest.skip("no motion clips")
+    tap(win, "1")
+    tap(win, "G")
+    pump(win, 3)
+    assert s.ghost and s.ghost_data is not None
+    assert s.ghost_data.qpos[1] == pytest.approx(s.sim.data.qpos[1] + 1.2, abs=0.3)  # beside the simulated one
+    tap(win, "G")
+    assert not s.ghost and s.ghost_data is None
+
+
+def b_panels(win):
+    tap(win, "H")
+    assert not win.show_panels and "controls" not in win.panel_state.windows
+    tap(win, "B")  # keys still work without panels
+    assert win.session.last_event.startswith("shove")
+    tap(win, "H")
+    assert win.show_panels and "controls" in win.panel_state.windows
+
+
+def b_screenshot(win):
+    shots = set(Path(win.screenshot_dir).glob("*.png"))
+    tap(win, "F12")
+    new = set(Path(win.screenshot_dir).glob("*.png")) - shots
+    assert len(new) == 1 and next(iter(new)).stat().st_size > 10_000
+
+
+def b_quit(win):
+    tap(win, "ESCAPE")
+    assert win.closed and not win.window.has_exit  # the viewer closes the window itself, in destroy()
+    win.closed = False
+    pump(win)  # still usable: the viewer closes the window itself
+
+
+def b_orbit_drag(win):
+    from app.state import Camera
+
+    r = win.renderer
+    r.camera_mode = Camera.ORBIT
+    az, el = r.cam.azimuth, r.cam.elevation
+    x, y = empty_pixel(win)
+    drag(win, (x, y), (x + 150, y - 60))
+    assert r.camera_mode is Camera.FOLLOW  # a drag stops the orbit
+    assert abs(r.cam.azimuth - az) > 5 and abs(r.cam.elevation - el) > 1
+    assert win.session.sim.pert is None
+
+
+def b_pan(win):
+    from app.state import Camera
+
+    r = win.renderer
+    look = r.cam.lookat.copy()
+    x, y = empty_pixel(win)
+    drag(win, (x, y), (x + 120, y + 40), button=RIGHT)
+    assert r.camera_mode is Camera.FREE and np.linalg.norm(r.cam.lookat - look) > 0.1
+    look = r.cam.lookat.copy()
+    bx, by = body_pixel(win)  # a right-drag on the body pans too: no push
+    drag(win, (bx, by), (bx - 100, by), button=RIGHT)
+    assert np.linalg.norm(r.cam.lookat - look) > 0.1 and win.session.sim.pert is None
+
+
+def b_zoom(win):
+    r = win.renderer
+    d = r.cam.distance
+    scroll(win, *empty_pixel(win), 3)
+    assert r.cam.distance < d - 0.1
+    d = r.cam.distance
+    scroll(win, *body_pixel(win), -3)  # over the body: zooms too
+    assert r.cam.distance > d + 0.1
+
+
+def b_pull(win):
+    s = win.session
+    x, y = body_pixel(win)
+    x0 = s.sim.root_pos()
+    win.window.dispatch_event("on_mouse_motion", x, y, 0, 0)
+    pump(win)
+    win.window.dispatch_event("on_mouse_press", x, y, LEFT, 0)
+    pump(win)
+    assert s.sim.pert is not None and s.sim.pert.select > 0 and s.last_event.startswith("pushing")
+    for i in range(1, 21):
+        win.window.dispatch_event("on_mouse_drag", x + 12 * i, y, 12, 0, LEFT, 0)
+        pump(win)
+    win.window.dispatch_event("on_mouse_release", x + 240, y, LEFT, 0)
+    pump(win)
+    assert s.sim.pert is None
+    assert np.linalg.norm(s.sim.root_pos()[:2] - x0[:2]) > 0.1 or s.fall.state.value != "up"
+
+
+def b_flick(win):
+    s = win.session
+    x, y = body_pixel(win)
+    drag(win, (x, y), (x + 150, y), modifiers=SHIFT, steps=4)  # to the right on screen
+    assert s.last_event.startswith("shove") and s.sim.pert is None
+    right = win.renderer.camera_yaw() - math.pi / 2  # screen right, as a world direction
+    assert root_speed_along(s, right) > 0.2 and abs(root_speed_along(s, right + math.pi / 2)) < 0.5 * root_speed_along(
+        s, right
+    )
+
+
+def b_location(win):
+    s = win.session
+    w, h = win.size
+    x, y = int(w * 0.6), int(h * 0.12)  # low on the screen: the floor in front of the camera
+    body, geom, point = win.pick(x, y)
+    assert body == 0 and geom >= 0
+    click(win, x, y)
+    assert s.goals.location is not None and np.allclose(s.goals.location, point[:2], atol=0.05)
+
+
+def b_reach_click(win):
+    s = win.session
+    r = win.renderer
+    from app.state import Camera
+
+    r.camera_mode = Camera.FREE  # the point under the cursor stays put between frames
+    w, h = win.size
+    x, y = int(w * 0.6), int(h * 0.12)
+    _, _, point = win.pick(x, y)
+    click(win, x, y, modifiers=CTRL)
+    assert s.goals.reach_active and np.allclose(s.goals.reach[:2], point[:2], atol=0.05)
+    assert s.goals.location is None
+
+
+BINDINGS = {
+    "W A S D / arrows": b_heading,
+    "Q / E": b_facing,
+    "F": b_facing_follow,
+    "I K J L U O": b_reach,
+    "B": b_shove,
+    "X": b_throw,
+    "V": b_strike,
+    "space": b_pause,
+    "N": b_step,
+    "T": b_slow,
+    "R": b_reset,
+    "C": b_camera,
+    "Z": b_random_latent,
+    "1 2 3 4": b_modes,
+    "[ ]": b_clips,
+    "G": b_ghost,
+    "H": b_panels,
+    "F12": b_screenshot,
+    "Esc": b_quit,
+    "drag empty space": b_orbit_drag,
+    "right-drag": b_pan,
+    "scroll": b_zoom,
+    "drag a body": b_pull,
+    "shift+drag a body": b_flick,
+    "click the ground": b_location,
+    "ctrl+click the ground": b_reach_click,
+}
+
+
+def test_every_binding_in_the_keys_panel_is_tested():
+    from app.controls import KEY_HELP
+
+    assert [k for k, _ in KEY_HELP] == list(BINDINGS)
+
+
+@pytest.mark.parametrize("binding", list(BINDINGS))
+def test_binding(fresh, binding):
+    BINDINGS[binding](fresh)
+
+
+# ---- panels --------------------------------------------------------------------------------------------------
+def test_panel_buttons_and_checkboxes(fresh):
+    s, ps = fresh.session, fresh.panel_state
+    click_item(fresh, "shove")
+    assert s.last_event.startswith("shove")
+    click_item(fresh, "throw")
+    assert s.last_event == "projectile thrown"
+    click_item(fresh, "pause")
+    assert s.clock.paused
+    t = s.sim.time
+    click_item(fresh, "step")
+    assert s.sim.time == pytest.approx(t + s.sim.control_dt)
+    click_item(fresh, "pause")
+    assert not s.clock.paused
+    click_item(fresh, "reset")
+    assert s.sim.time < 0.1
+    click_item(fresh, "shadows")
+    assert fresh.renderer.high_quality
+    click_item(fresh, "shadows")
+    assert not fresh.renderer.high_quality
+    click_item(fresh, "keys")
+    pump(fresh)
+    assert ps.show_help and "keys" in ps.windows
+    click_item(fresh, "mode llc")
+    assert s.mode.value == "llc"
+    pump(fresh)
+    assert "latent" in ps.windows
+
+
+def test_shove_strength_slider_and_direction(fresh):
+    s = fresh.session
+    x0, y0, x1, y1 = fresh.panel_state.items["shove strength"]
+    h = fresh.size[1]
+    y = h - (y0 + y1) / 2
+    drag(fresh, (x0 + 0.5 * (x1 - x0), y), (x0 + 0.1 * (x1 - x0), y), steps=5)  # towards the low end
+    assert s.shove_strength < 100
+    weak = s.shove_strength
+    s.shove_direction = "random"
+    tap(fresh, "B")
+    assert s.last_event.startswith(f"shove {weak:.0f} N s")
+
+
+def test_latent_window_presets_map_and_every_dimension(fresh):
+    s, ps = fresh.session, fresh.panel_state
+    tap(fresh, "3")
+    pump(fresh)
+    if s.skill_map is None:
+        pytest.skip("no presets without motion clips")
+    name = next(k for k in ps.items if k.startswith("preset "))
+    click_item(fresh, name)
+    assert s.nearest_preset().split(" ")[0].endswith(name.removeprefix("preset "))
+    z0 = s.latent.copy()
+    x0, y0, x1, y1 = ps.items["skill map"]
+    click(fresh, x0 + 0.8 * (x1 - x0), fresh.size[1] - (y0 + 0.2 * (y1 - y0)))
+    assert not np.allclose(z0, s.latent) and np.linalg.norm(s.latent) == pytest.approx(1.0)
+    click_item(fresh, "tab dimensions")
+    pump(fresh)
+    pc = s.skill_map.components[0]
+    x0, y0, x1, y1 = ps.items["pc 0"]
+    click(fresh, x0 + 0.9 * (x1 - x0), fresh.size[1] - (y0 + y1) / 2)  # near +1 on the first principal axis
+    assert s.latent @ pc > 0.6 and np.linalg.norm(s.latent) == pytest.approx(1.0)
+    click_item(fresh, "raw header")
+    pump(fresh)
+    x0, y0, x1, y1 = ps.items["z 3"]
+    click(fresh, x0 + 0.1 * (x1 - x0), fresh.size[1] - (y0 + y1) / 2)  # raw dimension 3 near -1
+    assert s.latent[3] < -0.6 and np.linalg.norm(s.latent) == pytest.approx(1.0)
+    click_item(fresh, "raw header")  # fold it again
+    click_item(fresh, "tab presets")
+
+
+@pytest.mark.parametrize("mode", ["sim", "playback", "llc"])
+def test_panels_fit_1280x720(fresh, mode):
+    """Nothing cut off or scrolled at 1280x720: windows inside the screen, no scrolling, no overlaps."""
+    s, ps = fresh.session, fresh.panel_state
+    if not s.set_mode(mode):
+        pytest.skip(s.last_event)
+    ps.show_help = True
+    pump(fresh, 3)
+    w, h = fresh.size
+    assert {"controls", "keys"} <= set(ps.windows) and ("latent" in ps.windows) == (mode == "llc")
+    for name, (x, y, ww, hh, scroll_max) in ps.windows.items():
+        assert x >= 0 and y >= 0 and x + ww <= w and y + hh <= h, (name, x, y, ww, hh)
+        if name != "keys":
+            assert scroll_max == 0, f"{name} needs scrolling ({scroll_max:.0f} px)"
+    cx, cy, cw, ch, _ = ps.windows["controls"]
+    hud_rows = len(s.hud()) + 1
+    assert cy + ch < h - hud_rows * 24, "the controls window covers the HUD (bottom left)"
+    if mode == "llc":
+        lx = ps.windows["latent"][0]
+        assert cx + cw < lx  # side by side
+        from imgui_bundle import imgui
+
+        pad = 2 * imgui.get_style().frame_padding.x
+        for key, (x0, _, x1, _) in ps.items.items():
+            if key.startswith("preset "):  # full names, never cut
+                assert x1 - x0 >= imgui.calc_text_size(key.removeprefix("preset ")).x + pad - 1, key
+        labels = ps.map_labels
+        for i, a in enumerate(labels):
+            for b in labels[i + 1 :]:
+                assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
+
+
+def test_event_line_clears_on_reset_and_mode_change(fresh):
+    s = fresh.session
+    tap(fresh, "B")
+    assert s.last_event
+    tap(fresh, "3")
+    assert s.last_event == "" and "event" not in dict(s.hud())
+    tap(fresh, "X")
+    tap(fresh, "R")
+    assert s.last_event == ""
