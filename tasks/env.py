@@ -135,12 +135,11 @@ class TaskEnv:
 
     def _start_episodes(self, ids: np.ndarray) -> None:
         """New goals for episodes `ids` that just restarted from the default pose (pinned goals stay)."""
-        old_vel = self.state.root_vel if hasattr(self, "state") else None
+        old_vel = self.state.root_vel
         self.state = self._read_state()
-        if old_vel is not None:  # other environments keep their velocity; restarted ones stand still
-            keep = np.ones(self.num_envs, dtype=bool)
-            keep[ids] = False
-            self.state.root_vel[keep] = old_vel[keep]
+        keep = np.ones(self.num_envs, dtype=bool)  # other environments keep their velocity; restarted ones rest
+        keep[ids] = False
+        self.state.root_vel[keep] = old_vel[keep]
         self.task.sample(self.task.schedule.on_reset(ids, self.rng), self.state, self.rng)
         if self._target is not None:
             self.task.pending[ids] = True  # type: ignore[attr-defined]  # the reset moved the box: place it again

@@ -101,7 +101,6 @@ class StrikeTask:
     def bind(self, character: Any) -> None:
         names = [*character.foot_bodies, *(b for b in self.cfg.strike_bodies if b in character.body_names)]
         self.allowed = np.array([character.body_index(n) for n in names], dtype=np.int64)
-        self.num_bodies = character.num_bodies
 
     # goals: where the box stands
     def sample(self, ids: np.ndarray, state: TaskState, rng: np.random.Generator) -> None:

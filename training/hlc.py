@@ -49,7 +49,7 @@ class HLCConfig:
     character: str = "humanoid"
     seed: int = 0
     num_envs: int = 4096
-    total_samples: int = 500_000_000  # HLC samples (each 5 LLC steps)
+    total_samples: int = 500_000_000  # HLC samples (each 5 LLC steps); a budget, not a figure of the reference
     torch_threads: int = 0  # 0: leave torch's default
     out_dir: str = "runs/hlc"
     checkpoint_every: int = 50
