@@ -11,6 +11,7 @@ BENCHES = {
     "train_throughput": "LLC training samples/s against the raw environment rate",
     "viewer_fps": "viewer frame time split into physics, policy and rendering",
     "inference_latency": "LLC latency p50/p99 in onnxruntime against eager torch, batch 1 and 64",
+    "gpu_throughput": "LLC training samples/s on the MuJoCo Warp backend (GPU; Warp's CPU device without one)",
 }
 
 

@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--preset", choices=["cpu", "reference"], default="cpu")
     p.add_argument("--fp32", action="store_true", help="no bf16 autocast")
     p.add_argument("--motions", default=str(DEFAULT_MOTIONS))
+    p.add_argument("--device", default="cpu", help="physics backend: cpu, cuda[:K] or warp-cpu")
     args = p.parse_args(argv)
 
     from motion.library import MotionLibrary
@@ -53,13 +54,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.fp32:
         over["bf16"] = False
     cfg = PRESETS[args.preset](**over)
-    env = HumanoidEnv(EnvConfig(num_envs=args.envs, seed=0), motions)
+    if cfg.minibatch_size > cfg.batch_size:  # small runs: one minibatch per epoch
+        cfg.minibatch_size = cfg.batch_size
+        cfg.disc_batch = min(cfg.disc_batch, cfg.batch_size)
+    env = HumanoidEnv(EnvConfig(num_envs=args.envs, seed=0, backend=args.device), motions)
     trainer = LLCTrainer(cfg, env)
     net = cfg.network
     print(
         f"preset {cfg.preset}: N={cfg.num_envs}, {cfg.batch_size} samples/iteration, minibatch {cfg.minibatch_size}, "
         f"{cfg.epochs} epochs, actor {net.actor_hidden}, critic {net.critic_hidden}, disc/enc {net.disc_hidden}, "
-        f"bf16 {cfg.bf16}, torch threads {torch.get_num_threads()}"
+        f"bf16 {cfg.bf16}, torch threads {torch.get_num_threads()}, physics {args.device}"
     )
     trainer.train_iteration()  # warm-up: fills the dataset buffer, first allocations
 
