@@ -34,9 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     except CudaUnavailableError as exc:
         device, envs, preset = "warp-cpu", args.envs or 16, "cpu"
         reason = str(exc).split(";")[0]
-        print(
-            f"{reason}: running on Warp's CPU device at N={envs} with the cpu preset (a plumbing check, not GPU figures)"
-        )
+        print(f"{reason}: Warp's CPU device at N={envs}, cpu preset (a plumbing check, not GPU figures)")
     argv2 = ["--device", device, "--envs", str(envs), "--preset", preset, "--iterations", str(args.iterations)]
     if preset == "cpu" and "--env-steps" not in rest:
         argv2 += ["--env-steps", "16"]
