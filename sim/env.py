@@ -52,6 +52,12 @@ class ResetConfig:
     recovery_steps: int = 60  # control steps of suppressed fall termination
     fall_pool_seconds: float = 2.5
     fall_pool_action: float = 0.5
+    fall_pool_random_3d: bool = True  # fully random root orientation (False: random heading only)
+    lying_start_grace: bool = True  # reference starts already below the fall heights get recovery_steps of grace
+
+
+# bumped when the fall pool's recipe changes, so a resumed run rebuilds a stored pool
+FALL_POOL_VERSION = 2
 
 
 @dataclass
@@ -163,7 +169,7 @@ class HumanoidEnv:
         self._ctrl = np.tile(self.action_offset, (n, 1))
         self._xfrc: np.ndarray | None = None
         self._next_projectile = np.zeros(n, dtype=np.int64)
-        self.counters = {"falls": 0, "unstable_resets": 0, "timeouts": 0, "episodes": 0}
+        self.counters = {"falls": 0, "unstable_resets": 0, "timeouts": 0, "episodes": 0, "style_terminations": 0}
 
         self._char_geoms = _CharacterGeoms.of(self.model, self.nb)
         self._default_qpos = np.array(self.model.qpos0[: self.nq_char])
@@ -206,10 +212,17 @@ class HumanoidEnv:
         return qpos, np.zeros((k, self.nv_char))
 
     def _build_fall_pool(self) -> np.ndarray:
-        """One fallen pose per environment: random yaw, random constant actions for 2.5 s, velocities zeroed."""
+        """One fallen pose per environment: the default pose with a random root orientation (lifted out of the
+        floor), random constant actions for 2.5 s, velocities zeroed."""
         n, rc = self.num_envs, self.cfg.reset
         ids = np.arange(n)
         qpos, qvel = self._default_states(n, random_yaw=True)
+        if rc.fall_pool_random_3d:
+            q = self.rng.standard_normal((n, 4))
+            qpos[:, 3:7] = q / np.linalg.norm(q, axis=1, keepdims=True)
+            self._write_state(ids, qpos, qvel)
+            pos, rot = self._bodies()[:2]
+            qpos[:, 2] += self._char_geoms.penetration(pos, rot)
         self._write_state(ids, qpos, qvel)
         actions = self.rng.uniform(-rc.fall_pool_action, rc.fall_pool_action, (n, self.action_dim))
         steps = int(round(rc.fall_pool_seconds / self.model.opt.timestep))
@@ -237,21 +250,32 @@ class HumanoidEnv:
         hist_from_clip = kind == RESET_REFERENCE
         if hist_from_clip.any():
             qpos[hist_from_clip], qvel[hist_from_clip] = self._reference_starts(ids[hist_from_clip])
+        recovery = kind == RESET_RECOVERY
         if fresh.any():
             self._write_state(ids[fresh], qpos[fresh], qvel[fresh])
-        if np.any(kind == RESET_RECOVERY):  # keep the state, hold the current pose
-            sel = ids[kind == RESET_RECOVERY]
-            qpos, _ = self._char_state()
-            self._ctrl[sel] = joint_positions(self.joints, qpos[sel])
+        if recovery.any():  # keep the state, hold the current pose
+            qpos_now, _ = self._char_state()
+            self._ctrl[ids[recovery]] = joint_positions(self.joints, qpos_now[ids[recovery]])
         self.progress[ids] = 0
         rc = self.cfg.reset
-        self.suppress_fall[ids] = np.where((kind == RESET_RECOVERY) | (kind == RESET_FALL_POOL), rc.recovery_steps, 0)
+        grace = recovery | (kind == RESET_FALL_POOL)
+        if rc.lying_start_grace and hist_from_clip.any():
+            grace[hist_from_clip] = self._below_fall_height(ids[hist_from_clip])
+        self.suppress_fall[ids] = np.where(grace, rc.recovery_steps, 0)
         obs, amp = self._observe(ids)
         self.obs[ids] = obs
-        self.amp_hist[ids[~hist_from_clip]] = amp[~hist_from_clip, None]
+        # default and fall-pool starts repeat the current frame; reference starts took the clip's past and
+        # recovery episodes keep the real frames of the fall that just ended
+        fresh_hist = ~hist_from_clip & ~recovery
+        self.amp_hist[ids[fresh_hist]] = amp[fresh_hist, None]
         self.amp_hist[ids[hist_from_clip], 0] = amp[hist_from_clip]
         self.counters["episodes"] += len(ids)
         return kind
+
+    def _below_fall_height(self, ids: np.ndarray) -> np.ndarray:
+        """(len(ids),) whether a non-foot body is below its fall height (the height half of the fall rule)."""
+        height = self._bodies(ids)[0][..., 2]
+        return (height[:, self._non_foot] < self._fall_height[self._non_foot]).any(1)
 
     def _choose_resets(self, k: int, fell: np.ndarray, mode: ResetMode) -> np.ndarray:
         if mode == "default" or (mode == "reference" and self.motions is None):
@@ -298,6 +322,16 @@ class HumanoidEnv:
         t = (t0[:, None] - self.control_dt * np.arange(f)[None]).reshape(-1)
         return self._motion_amp(np.repeat(clips, f), np.maximum(t, 0.0)).reshape(n, f * self.amp_obs_dim)
 
+    def clip_amp_windows(self, clip: int, max_windows: int = 64) -> np.ndarray:
+        """Windows (n, frames * amp_dim) evenly along one clip, current frame first (e.g. for its latent preset)."""
+        if self.motions is None:
+            raise RuntimeError("clip_amp_windows needs a motion library")
+        f, dt = self.num_amp_frames, self.control_dt
+        dur = float(self.motions.durations[clip])
+        t0 = np.linspace(min((f - 1) * dt, dur), dur, max(2, min(max_windows, int(dur / dt))))
+        t = np.maximum(t0[:, None] - dt * np.arange(f)[None], 0.0).reshape(-1)
+        return self._motion_amp(np.full(t.shape, clip), t).reshape(len(t0), -1)
+
     # ------------------------------------------------------------------ stepping
     def actions_to_targets(self, actions: np.ndarray) -> np.ndarray:
         return actions_to_targets(self.action_offset, self.action_scale, actions)
@@ -343,6 +377,20 @@ class HumanoidEnv:
                 reset_kind[done_ids] = self._reset(done_ids, fell=terminated[done_ids])
         info = {"episode_lengths": lengths, "falls": int(terminated.sum()), "unstable_resets": int(unstable.sum())}
         return StepResult(self.obs.copy(), final_obs, amp_window, terminated, truncated, reset_kind, info)
+
+    def terminate(self, ids: np.ndarray) -> np.ndarray:
+        """End the episodes of `ids` now, a termination decided outside the environment (the trainer's
+        low-style rule), and start new ones from the reset mix (not recovery: they did not fall).
+        Returns the new episodes' first observations (len(ids), obs_dim)."""
+        ids = np.asarray(ids, dtype=np.int64)
+        if ids.size:
+            self.counters["style_terminations"] += len(ids)
+            self._reset(ids, fell=np.zeros(len(ids), dtype=bool))
+        return self.obs[ids].copy()
+
+    def in_grace(self) -> np.ndarray:
+        """(N,) whether each environment is inside a recovery / fall-pool / lying-start grace period."""
+        return self.suppress_fall > 0
 
     def fallen(self) -> np.ndarray:
         """(any non-foot body touches something) and (any non-foot body is below its height threshold)."""
@@ -398,6 +446,7 @@ class HumanoidEnv:
             "amp_hist": self.amp_hist.copy(),
             "obs": self.obs.copy(),
             "fall_pool": None if self.fall_pool is None else self.fall_pool.copy(),
+            "fall_pool_version": FALL_POOL_VERSION,
             "rng": self.rng.bit_generator.state,
             "counters": dict(self.counters),
             "next_projectile": self._next_projectile.copy(),
@@ -408,13 +457,15 @@ class HumanoidEnv:
             raise ValueError(
                 f"saved environment state has {state['progress'].shape[0]} environments, this one {self.num_envs}"
             )
+        self.rng.bit_generator.state = state["rng"]
+        self.fall_pool = None if state["fall_pool"] is None else state["fall_pool"].copy()
+        if self.fall_pool is not None and state.get("fall_pool_version", 1) != FALL_POOL_VERSION:
+            self.fall_pool = self._build_fall_pool()  # built by an older recipe: rebuild (steps the physics)
         self.backend.set_full_state(state["physics"])
         self._ctrl = state["ctrl"].copy()
         self.progress = state["progress"].copy()
         self.suppress_fall = state["suppress_fall"].copy()
         self.amp_hist = state["amp_hist"].copy()
         self.obs = state["obs"].copy()
-        self.fall_pool = None if state["fall_pool"] is None else state["fall_pool"].copy()
-        self.rng.bit_generator.state = state["rng"]
-        self.counters = dict(state["counters"])
+        self.counters = {**self.counters, **state["counters"]}
         self._next_projectile = state["next_projectile"].copy()
