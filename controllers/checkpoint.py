@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from controllers.files import sha256_file
 from controllers.networks import Actor, DiscEnc, NetworkConfig, encoder_reward, style_reward
 from controllers.normalizer import RunningNorm
 
@@ -229,16 +230,6 @@ def untrained_llc_checkpoint(character: str = "humanoid", network: NetworkConfig
 
 
 # ---------------------------------------------------------------------------------------------- HLC
-def file_sha256(path: str | Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def hlc_checkpoint(
     *,
     character: str,
@@ -296,7 +287,7 @@ def check_llc_file(path: str | Path, ckpt: dict, llc_path: str | Path, allow_oth
     llc_path = Path(llc_path)
     if not llc_path.is_file():
         raise CheckpointError(f"{path}: its LLC {llc_path} does not exist; pass the LLC checkpoint it was trained with")
-    sha, want = file_sha256(llc_path), ckpt["llc"]["sha256"]
+    sha, want = sha256_file(llc_path), ckpt["llc"]["sha256"]
     if sha != want and not allow_other_llc:
         raise CheckpointError(
             f"{path}: trained with LLC sha256 {want[:12]} ({ckpt['llc']['path']}), but {llc_path} is {sha[:12]}; "

@@ -53,8 +53,8 @@ def _check_out(out: Path) -> None:
 
 
 def _model_entry(folder: Path, name: str, fp16: bool, opset: int, normalization: str) -> dict:
+    from controllers.files import sha256_file
     from controllers.onnx_export import tensor_specs
-    from controllers.runtime.sidecar import sha256_file
 
     entry = {"file": f"{name}.onnx", "sha256": sha256_file(folder / f"{name}.onnx"), "opset": opset,
              "fp16_file": None, "fp16_sha256": None, "source": "llc", "normalization": normalization}  # fmt: skip
@@ -79,8 +79,9 @@ def write_folder(llc_path: Path, folder: Path, *, with_encoder: bool, fp16: bool
     import mujoco
 
     from controllers.checkpoint import load_llc
+    from controllers.files import sha256_file
     from controllers.onnx_export import export_encoder, export_llc
-    from controllers.runtime.sidecar import build_sidecar, sha256_file, write_sidecar
+    from controllers.runtime.sidecar import build_sidecar, write_sidecar
     from sim.character import load_character
     from sim.env import EnvConfig
 

@@ -74,7 +74,7 @@ def test_sidecar_comes_from_the_code(exported):
     assert sc["latent"]["size"] == policy.latent_dim and sc["latent"]["hold_steps"] == 5
     assert sc["goal_layouts"] == [] and sc["models"]["hlc"] is None and sc["sources"]["hlc"] is None
     assert (folder / sc["character"]["mjcf"]).read_text() == ch.mjcf_path.read_text()
-    from controllers.runtime.sidecar import sha256_file
+    from controllers.files import sha256_file
 
     assert sc["sources"]["llc"]["sha256"] == sha256_file(trained_checkpoint())
     assert sc["models"]["llc"]["inputs"][0] == {"name": "obs", "shape": ["batch", policy.obs_dim], "dtype": "float32"}

@@ -100,7 +100,7 @@ def edit_sidecar(folder: Path, change) -> None:
 
 
 def test_damaged_or_mismatched_folders_fail_in_one_line(folder):
-    from controllers.runtime.sidecar import sha256_file
+    from controllers.files import sha256_file
 
     # a model file swapped for another export's
     f = copy_of(folder, "swapped")

@@ -61,11 +61,12 @@ def llc_file(tmp_path_factory) -> Path:
 
 
 def humanoid_trainer(llc_file: Path, task: str = "strike"):
-    from controllers.checkpoint import file_sha256, load_llc
+    from controllers.checkpoint import load_llc
+    from controllers.files import sha256_file
     from tasks.env import TaskEnv
 
     cfg = cpu_preset(num_envs=4, horizon=4, minibatch_size=8, epochs=2, network=SMALL_HLC, task=task,
-                     llc=str(llc_file), llc_sha256=file_sha256(llc_file), checkpoint_every=1)  # fmt: skip
+                     llc=str(llc_file), llc_sha256=sha256_file(llc_file), checkpoint_every=1)  # fmt: skip
     return HLCTrainer(cfg, TaskEnv(cfg.env_config(), load_llc(llc_file)))
 
 

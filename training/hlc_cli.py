@@ -145,7 +145,8 @@ def train_hlc(argv: list[str]) -> int:
 
     import torch
 
-    from controllers.checkpoint import file_sha256, load_llc
+    from controllers.checkpoint import load_llc
+    from controllers.files import sha256_file
     from tasks import task_config
     from tasks.env import TaskEnv
     from training.hlc import HLCTrainer
@@ -155,7 +156,7 @@ def train_hlc(argv: list[str]) -> int:
         llc = load_llc(cfg.llc)
     except (CheckpointError, ValueError) as exc:
         return _error(str(exc))
-    sha = file_sha256(cfg.llc)
+    sha = sha256_file(cfg.llc)
     if resume_path is not None and sha != recorded_sha and not args.allow_other_llc:
         return _error(
             f"{resume_path}: trained with LLC sha256 {recorded_sha[:12]}, {cfg.llc} is {sha[:12]}; "

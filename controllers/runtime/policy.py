@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from controllers.runtime.sidecar import ControllerFormatError, read_sidecar, sha256_file
+from controllers.files import sha256_file
+from controllers.runtime.sidecar import ControllerFormatError, read_sidecar
 
 META_PREFIX = "ase_runtime."  # ONNX metadata keys written by the exporter
 

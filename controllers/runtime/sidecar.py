@@ -9,7 +9,6 @@ and tensors, and the SHA-256 of every source checkpoint. docs/game-engines.md ex
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -31,14 +30,6 @@ REQUIRED = ("format", "format_version", "character", "rates", "joints", "action"
 
 class ControllerFormatError(ValueError):
     """An exported controller folder is missing, corrupt or does not fit this code (one line, names the file)."""
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _floats(a: np.ndarray) -> list[float]:
