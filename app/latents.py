@@ -103,11 +103,6 @@ class SkillMap:
         return self.latents[self.names.index(name)].copy()
 
 
-def clip_preset(encoder_outputs: np.ndarray) -> np.ndarray:
-    """A clip's preset: the normalized mean of the encoder's outputs over windows of that clip."""
-    return normalize(np.asarray(encoder_outputs, dtype=np.float64).reshape(-1, encoder_outputs.shape[-1]).mean(0))
-
-
 def place_labels(
     points: np.ndarray, sizes: np.ndarray, bounds: tuple[float, float, float, float], gap: float = 5.0
 ) -> list[tuple[float, float] | None]:

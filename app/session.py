@@ -16,9 +16,11 @@ from typing import Any
 import numpy as np
 
 from app.controls import Goals, Steering
-from app.latents import SkillMap, clip_preset, normalize, set_component, slerp
+from app.latents import SkillMap, normalize, set_component, slerp
 from app.simulation import Simulation
 from app.state import FallMonitor, Mode, SimClock
+from controllers.latents import clip_preset
+from sim.observations import clip_windows
 from sim.perturbations import SHOVE_STRENGTH
 
 GHOST_OFFSET = np.array([0.0, 1.2, 0.0])  # the reference ghost stands beside the simulated character
@@ -382,7 +384,9 @@ class Session:
         try:
             names, lat = [], []
             for c, name in enumerate(self.clip_names):
-                windows = clip_windows(self.motions, self.sim, c, self.policy.num_amp_frames)
+                windows = clip_windows(
+                    self.motions, self.sim.joints, self.sim.control_dt, c, self.policy.num_amp_frames
+                )
                 lat.append(clip_preset(self.policy.encode(windows)))
                 names.append(name)
             return SkillMap.build(names, np.stack(lat))
@@ -459,16 +463,3 @@ class Session:
         if self.last_event:
             rows.append(("event", self.last_event))
         return rows
-
-
-def clip_windows(motions: Any, sim: Simulation, clip: int, frames: int, max_windows: int = 64) -> np.ndarray:
-    """Discriminator windows (n, frames * amp_dim) along one clip, current frame first, as the trainer builds them."""
-    from sim.observations import amp_obs
-
-    dt = sim.control_dt
-    dur = float(motions.durations[clip])
-    t0 = np.linspace(min((frames - 1) * dt, dur), dur, max(2, min(max_windows, int(dur / dt))))
-    times = np.maximum(t0[:, None] - dt * np.arange(frames)[None], 0.0).reshape(-1)
-    st = motions.sample(np.full(times.shape, clip), times)
-    amp = amp_obs(sim.joints, st.qpos, st.qvel, st.body_pos[:, sim.joints.key_bodies])
-    return amp.reshape(len(t0), -1)

@@ -217,11 +217,11 @@ def llc_checkpoint(
 def untrained_llc_checkpoint(character: str = "humanoid", network: NetworkConfig | None = None) -> dict:
     """A randomly initialized LLC in the real format: for tests, benchmarks and trying the viewer's plumbing."""
     from sim.character import load_character
-    from sim.observations import OBS_LAYOUT_VERSION, amp_layout, layout_size, policy_layout
+    from sim.observations import NUM_AMP_FRAMES, OBS_LAYOUT_VERSION, amp_layout, layout_size, policy_layout
 
     ch = load_character(character)
     net = network or NetworkConfig.cpu()
-    obs, amp, frames = layout_size(policy_layout(ch)), layout_size(amp_layout(ch)), 10
+    obs, amp, frames = layout_size(policy_layout(ch)), layout_size(amp_layout(ch)), NUM_AMP_FRAMES
     return llc_checkpoint(
         character=ch.name, obs_layout_version=OBS_LAYOUT_VERSION, obs_dim=obs, amp_obs_dim=amp,
         num_amp_frames=frames, action_dim=ch.num_dof, network=net, config={}, actor=Actor(obs, ch.num_dof, net),

@@ -20,3 +20,9 @@ def sample_latents(n: int, dim: int, generator: Any = None) -> Any:
 
     z = torch.randn(n, dim, generator=generator)
     return torch.nn.functional.normalize(z, dim=-1)
+
+
+def clip_preset(encoder_outputs: np.ndarray) -> np.ndarray:
+    """A clip's latent preset: the normalized mean of the encoder's outputs over windows of that clip."""
+    mean = np.asarray(encoder_outputs, dtype=np.float64).reshape(-1, np.shape(encoder_outputs)[-1]).mean(0)
+    return mean / max(float(np.linalg.norm(mean)), 1e-8)

@@ -23,7 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from controllers.latents import clip_preset
 from sim.env import EnvConfig, HumanoidEnv, ResetConfig
+from sim.perturbations import SHOVE_BODY, SHOVE_STRENGTH, random_shove
 from sim.rotations import quat_from_axis_angle
 
 
@@ -38,7 +40,7 @@ class EvalConfig:
     hold_seconds: float = 1.0
     recovery_seconds: float = 5.0
     shove_after_seconds: float = 1.0
-    shove_impulse: float = 120.0  # N s on the torso, horizontal, random direction
+    shove_impulse: float = SHOVE_STRENGTH  # N s on the shove body, horizontal, random direction
     down_head: float = 0.6  # m: a shove "knocked down" a character whose head went below this
     latent_steps: tuple[int, int] = (1, 150)  # redraw interval, [min, max)
     pose_stride: int = 5  # realism: every k-th step's pose
@@ -196,10 +198,8 @@ def recovery_after_shove(policy: Any, cfg: EvalConfig) -> dict[str, float]:
     draw = LatentDraw(env.num_envs, policy.latent_dim, cfg.latent_steps, rng)
     for _ in range(round(cfg.shove_after_seconds / env.control_dt)):
         obs = env.step(policy.act(obs, draw.next())).obs
-    bearing = rng.uniform(-np.pi, np.pi, env.num_envs)
-    impulse = cfg.shove_impulse * np.stack([np.cos(bearing), np.sin(bearing), np.zeros_like(bearing)], 1)
     for i in range(env.num_envs):
-        env.apply_impulse(i, "torso", impulse[i])
+        env.apply_impulse(i, SHOVE_BODY, random_shove(rng, cfg.shove_impulse))
     res = _recovery(env, obs, draw, policy, cfg)
     down = res["_lowest_head"] < cfg.down_head
     t_up = res["_t_up"][down]
@@ -220,7 +220,7 @@ def coverage(policy: Any, cfg: EvalConfig, motions: Any) -> dict[str, Any]:
         reset=ResetConfig(mode="default", fall_pool_prob=0.0),
     )  # fmt: skip
     env = HumanoidEnv(env_cfg, motions)
-    presets = np.stack([_preset(policy.encode(env.clip_amp_windows(c))) for c in range(n)]).astype(np.float32)
+    presets = np.stack([clip_preset(policy.encode(env.clip_amp_windows(c))) for c in range(n)]).astype(np.float32)
     _, data, clip_of = dataset_frames(env)
     std = data.std(0) + 1e-3
     obs = env.reset()
@@ -238,11 +238,6 @@ def coverage(policy: Any, cfg: EvalConfig, motions: Any) -> dict[str, Any]:
         "fraction": float((nearest == np.arange(n)).mean()),
         "nearest": {names[c]: names[int(nearest[c])] for c in range(n)},
     }
-
-
-def _preset(encoder_outputs: np.ndarray) -> np.ndarray:
-    mean = np.asarray(encoder_outputs, dtype=np.float64).mean(0)
-    return mean / max(float(np.linalg.norm(mean)), 1e-8)
 
 
 def evaluate(

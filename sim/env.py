@@ -19,9 +19,11 @@ from sim.backend import Backend, make_backend
 from sim.character import Character, load_character
 from sim.control import CONTROL_SUBSTEPS, actions_to_targets
 from sim.observations import (
+    NUM_AMP_FRAMES,
     JointIndex,
     amp_layout,
     amp_obs,
+    clip_windows,
     joint_positions,
     layout_size,
     policy_layout,
@@ -69,7 +71,7 @@ class EnvConfig:
     nthread: int = 0  # 0: all cores
     control_substeps: int = CONTROL_SUBSTEPS  # physics steps per control step (120 Hz / 30 Hz)
     episode_steps: int = 300  # an episode times out when progress >= episode_steps - 1
-    num_amp_frames: int = 10
+    num_amp_frames: int = NUM_AMP_FRAMES
     early_termination: bool = True
     fall_check_after: int = 1  # falls count once progress > this
     fall_contact_force: float = 0.1  # N
@@ -226,7 +228,7 @@ class HumanoidEnv:
         self._write_state(ids, qpos, qvel)
         actions = self.rng.uniform(-rc.fall_pool_action, rc.fall_pool_action, (n, self.action_dim))
         steps = int(round(rc.fall_pool_seconds / self.model.opt.timestep))
-        self.backend.step(self.action_offset + self.action_scale * actions, None, steps)
+        self.backend.step(self.actions_to_targets(actions), None, steps)
         pool = self.backend.qpos[:, : self.nq_char].copy()
         bad = self.backend.unstable() | ~np.isfinite(pool).all(1)
         pool[bad] = self._default_qpos
@@ -326,11 +328,7 @@ class HumanoidEnv:
         """Windows (n, frames * amp_dim) evenly along one clip, current frame first (e.g. for its latent preset)."""
         if self.motions is None:
             raise RuntimeError("clip_amp_windows needs a motion library")
-        f, dt = self.num_amp_frames, self.control_dt
-        dur = float(self.motions.durations[clip])
-        t0 = np.linspace(min((f - 1) * dt, dur), dur, max(2, min(max_windows, int(dur / dt))))
-        t = np.maximum(t0[:, None] - dt * np.arange(f)[None], 0.0).reshape(-1)
-        return self._motion_amp(np.full(t.shape, clip), t).reshape(len(t0), -1)
+        return clip_windows(self.motions, self.joints, self.control_dt, clip, self.num_amp_frames, max_windows)
 
     # ------------------------------------------------------------------ stepping
     def actions_to_targets(self, actions: np.ndarray) -> np.ndarray:

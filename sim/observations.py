@@ -35,6 +35,7 @@ from sim.rotations import heading_angle, quat_from_axis_angle, quat_rotate, quat
 # 2: hinge joints enter the discriminator observation as the 6D of their rotation (1: the angle x6).
 # The policy observation is the same in both.
 OBS_LAYOUT_VERSION = 2
+NUM_AMP_FRAMES = 10  # discriminator window: current frame and the 9 before it (ASE)
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ def layout_size(layout: list[Slice]) -> int:
     return layout[-1].stop
 
 
-def describe_layouts(ch: Character, num_amp_frames: int = 10) -> dict:
+def describe_layouts(ch: Character, num_amp_frames: int = NUM_AMP_FRAMES) -> dict:
     """JSON-ready description of both observations (for checkpoints and the ONNX sidecar)."""
     from dataclasses import asdict
 
@@ -214,6 +215,16 @@ def amp_obs(idx: JointIndex, qpos: np.ndarray, qvel: np.ndarray, key_pos: np.nda
     return xp.concat([xp.astype(p, xp.float32) for p in parts], axis=1)
 
 
+def clip_windows(motions, idx: JointIndex, control_dt: float, clip: int, frames: int, max_windows: int = 64):
+    """Discriminator windows (n, frames * amp_dim) evenly along one clip of a motion library (anything with
+    `durations` and `sample(clip_ids, times)`), current frame first, as the trainer builds dataset windows."""
+    dur = float(motions.durations[clip])
+    t0 = np.linspace(min((frames - 1) * control_dt, dur), dur, max(2, min(max_windows, int(dur / control_dt))))
+    times = np.maximum(t0[:, None] - control_dt * np.arange(frames)[None], 0.0).reshape(-1)
+    st = motions.sample(np.full(times.shape, clip), times)
+    return amp_obs(idx, st.qpos, st.qvel, st.body_pos[:, idx.key_bodies]).reshape(len(t0), -1)
+
+
 def upgrade_amp_windows(x: np.ndarray, ch: Character, from_version: int) -> np.ndarray:
     """Discriminator frames or windows (..., k * frame_size) of an older layout version, in this version's
     layout. Version 1 -> 2 is exact: a hinge's 6 slots held its angle, now the 6D of that rotation."""
@@ -254,6 +265,7 @@ def joint_positions(idx: JointIndex, qpos: np.ndarray) -> np.ndarray:
 
 __all__ = [
     "OBS_LAYOUT_VERSION",
+    "NUM_AMP_FRAMES",
     "Slice",
     "JointIndex",
     "policy_layout",
@@ -264,5 +276,6 @@ __all__ = [
     "amp_obs",
     "joint_positions",
     "upgrade_amp_windows",
+    "clip_windows",
     "changed_amp_columns",
 ]
