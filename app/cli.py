@@ -1,8 +1,9 @@
 """`python launch.py --viewer` / `python launch.py view [options]`: the interactive viewer and recorder.
 
 Every failure a user can cause (no display, no OpenGL, a missing, unreadable or other character's
-checkpoint, a mode that is not available, a scripted action the mode refuses) ends in one line on
-stderr and exit code 1, never a traceback (set ASE_DEBUG=1 to see one) and never a silent fallback.
+checkpoint, an HLC beside an LLC it was not trained with, a mode that is not available, a scripted
+action the mode refuses) ends in one line on stderr and exit code 1, never a traceback (set
+ASE_DEBUG=1 to see one) and never a silent fallback.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ EXAMPLES = """examples:
   python launch.py view --llc runs/llc/llc.pt                # drive your trained LLC's latent
   python launch.py view --llc checkpoints/llc_cpu_round0.pt  # the shipped first CPU round (stands)
   python launch.py view --mode sim                           # physics only: shove it, throw things at it
+  python launch.py view --hlc runs/hlc_steering/hlc.pt       # a task controller (train one: launch.py train hlc)
   python launch.py view --headless --record out.mp4 --seconds 10 --script 2:shove,5:throw
 """
 
@@ -27,16 +29,26 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--character", default="humanoid", choices=("humanoid", "humanoid_sword_shield"))
-    p.add_argument("--llc", help="LLC checkpoint (.pt); default: a bundled checkpoints/llc.pt, when present "
-                   "(none ships yet), else none (playback)")  # fmt: skip
-    p.add_argument("--hlc", help="HLC checkpoint: not available yet (the HLC issues)")
+    p.add_argument("--character", choices=("humanoid", "humanoid_sword_shield"),
+                   help="default: the HLC's character, else humanoid")  # fmt: skip
+    p.add_argument(
+        "--llc",
+        help="LLC checkpoint (.pt); default: a bundled checkpoints/llc.pt, when present "
+        "(none ships yet), else none (playback); with --hlc: its LLC (default: the recorded file)",
+    )
+    p.add_argument(
+        "--hlc",
+        help="HLC (task controller) checkpoint: drives its task (steering, speed, location, "
+        "reach, strike) with the frozen LLC it was trained on; none ships yet: launch.py train hlc",
+    )
+    p.add_argument("--allow-other-llc", action="store_true",
+                   help="with --hlc --llc: drive an LLC file other than the one the HLC was trained with")  # fmt: skip
     p.add_argument("--policy", default="torch", choices=("torch", "onnx"),
                    help="inference runtime; onnx: --llc is a `launch.py export` folder (onnxruntime)")  # fmt: skip
     p.add_argument("--motions", help="clip file, dataset file or folder (default: the DeepMimic clips)")
     p.add_argument("--mode", choices=("playback", "sim", "llc", "hlc"),
-                   help="initial mode (default: llc with a checkpoint, else playback; sim when --script shoves "
-                   "or throws); hlc: not available yet")  # fmt: skip
+                   help="initial mode (default: hlc with --hlc, llc with a checkpoint, else playback; sim when "
+                   "--script shoves or throws); hlc needs --hlc")  # fmt: skip
     p.add_argument("--clip", help="initial clip name for playback")
     p.add_argument("--width", type=int, default=1280)
     p.add_argument("--height", type=int, default=720)
@@ -89,12 +101,13 @@ def _run(args) -> int:
         script = parse_script(args.script)
     except ValueError as exc:
         return fail(str(exc))
-    if args.hlc:
-        return fail(f"--hlc {args.hlc}: HLC controllers are not available yet (the HLC issues)")
+    if args.allow_other_llc and not (args.hlc and args.llc):
+        return fail("--allow-other-llc goes with --hlc CKPT --llc OTHER_LLC")
     if args.script and not args.record:
         return fail("--script runs while recording: add --record OUT.mp4")
-    cfg = SessionConfig(character=args.character, llc=args.llc, motions=args.motions, mode=args.mode,
-                        clip=args.clip, seed=args.seed, policy_backend=args.policy)  # fmt: skip
+    cfg = SessionConfig(character=args.character, llc=args.llc, hlc=args.hlc, allow_other_llc=args.allow_other_llc,
+                        motions=args.motions, mode=args.mode, clip=args.clip, seed=args.seed,
+                        policy_backend=args.policy)  # fmt: skip
     if not args.headless and (msg := _display_problem()):
         return fail(msg)
     try:

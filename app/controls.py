@@ -1,8 +1,8 @@
 """User input -> task goals. Pure: no window, no OpenGL, testable with plain key codes.
 
-`Goals` holds what an HLC task would consume (heading/speed/facing, location,
-reach, strike target). Directions are world yaw angles (radians, 0 = +x, z up);
-keyboard and gamepad input is camera-relative: "forward" is where the camera looks.
+`Goals` holds what the HLC's task consumes (heading/speed/facing, location, reach, strike target;
+HLC mode feeds them to the task's `set_goal`). Directions are world yaw angles (radians, 0 = +x, z
+up); keyboard and gamepad input is camera-relative: "forward" is where the camera looks.
 """
 
 from __future__ import annotations
@@ -52,9 +52,20 @@ KEY_HELP: tuple[tuple[str, str], ...] = (
     ("scroll", "zoom"),
     ("drag a body", "pull it with a spring"),
     ("shift+drag a body", "shove it in the drag's direction"),
-    ("click the ground", "location target (red post)"),
+    ("click the ground", "location target (red post; HLC strike: the box)"),
     ("ctrl+click the ground", "reach target x, y"),
 )
+
+# HLC mode: which inputs feed the loaded task's goal (the task window lists them).
+TASK_INPUTS: dict[str, tuple[tuple[str, str], ...]] = {
+    "steering": (("W A S D / arrows / left stick", "direction and speed (shift: the task's top speed)"),
+                 ("Q / E / right stick, F", "facing; F: facing follows the direction")),
+    "speed": (("W A S D / arrows / left stick", "direction and speed (shift: the task's top speed)"),),
+    "location": (("click the ground", "the point to walk to"),),
+    "reach": (("I K J L U O", "move the point (camera-relative; U / O: up / down)"),
+              ("ctrl+click the ground", "the point's x, y"), ("goals panel", "reach x, y, z")),
+    "strike": (("V", "the box, 1.5 m in front (again: stand it up)"), ("click the ground", "the box there")),
+}  # fmt: skip
 
 
 @dataclass
@@ -99,6 +110,7 @@ class Steering:
     stick_move: tuple[float, float] = (0.0, 0.0)  # left stick (x right, y forward)
     stick_face: tuple[float, float] = (0.0, 0.0)  # right stick
     deadzone: float = 0.2
+    speed_range: tuple[float, float] = (0.0, RUN_SPEED)  # m/s: no input, full stick or shift (HLC: the task's)
 
     def key_down(self, name: str) -> None:
         self.held.add(name.lower())
@@ -121,14 +133,16 @@ class Steering:
         running = bool(self.held & RUN_KEYS)
         sx, sy = self.stick_move
         stick_mag = math.hypot(sx, sy)
+        slow, fast = self.speed_range
         if fwd or left:
             g.heading = camera_yaw + math.atan2(left, fwd)
-            g.speed = RUN_SPEED if running else WALK_SPEED
+            g.speed = fast if running else min(max(WALK_SPEED, slow), fast)
         elif stick_mag > self.deadzone:
             g.heading = camera_yaw + math.atan2(-sx, sy)
-            g.speed = min(stick_mag, 1.0) * RUN_SPEED
+            g.speed = slow + min(stick_mag, 1.0) * (fast - slow)
         else:
-            g.speed = 0.0
+            g.speed = slow
+        g.heading = wrap(g.heading)
         turn = sum(v for k, v in FACING_KEYS.items() if k in self.held)
         fx, fy = self.stick_face
         if turn:
@@ -139,7 +153,6 @@ class Steering:
             g.facing = wrap(camera_yaw + math.atan2(-fx, fy))
         elif g.facing_follows_heading:
             g.facing = g.heading
-        g.heading = wrap(g.heading)
         # reach target: keys move it in the camera frame
         delta = np.zeros(3)
         for k in self.held:

@@ -1,10 +1,10 @@
-"""The imgui panels: mode, playback, perturbation, simulation controls, goals, the latent, the keys.
+"""The imgui panels: mode, playback, perturbation, simulation controls, goals, the latent, the task, the keys.
 
-Layout at 1280x720 and up: the controls window on the left (sized to its content), the latent
-window on the right in LLC mode, the HUD (MuJoCo's overlay) bottom left, the keys in a window of
-their own. Each panel reads and changes the `Session` (and the renderer's camera/quality); no
-state lives here except what the panels remember between frames (`PanelState`), including where
-windows and widgets were drawn, for the tests.
+Layout at 1280x720 and up: the controls window on the left (sized to its content), the latent window
+on the right in LLC mode (the task window in HLC mode), the HUD (MuJoCo's overlay) bottom left, the
+keys in a window of their own. Each panel reads and changes the `Session` (and the renderer's
+camera/quality); no state lives here except what the panels remember between frames (`PanelState`),
+including where windows and widgets were drawn, for the tests.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from imgui_bundle import imgui
 
-from app.controls import KEY_HELP
+from app.controls import KEY_HELP, TASK_INPUTS
 from app.latents import place_labels
 from app.render import FACING_RGBA, GHOST_RGBA, HEADING_RGBA, LOCATION_RGBA, REACH_RGBA, SceneRenderer
 from app.session import HLC_UNAVAILABLE, SHOVE_DIRECTIONS, Session
@@ -77,8 +77,10 @@ def draw(s: Session, r: SceneRenderer, ps: PanelState, height: int, width: int =
     _controls_panel(s, r, ps)
     _goals_panel(s, ps)
     _end_window(ps, "controls")
-    if s.mode in (Mode.LLC, Mode.HLC) and s.latent is not None:
+    if s.mode is Mode.LLC and s.latent is not None:
         _latent_window(s, ps, width, height)
+    if s.mode is Mode.HLC and s.driver is not None:
+        _task_window(s, ps, width, height)
     if ps.show_help:
         _keys_window(ps, width, height)
 
@@ -96,7 +98,9 @@ def _mode_panel(s: Session, ps: PanelState) -> None:
         _remember(ps, f"mode {m.value}")
         if avail[m]:
             imgui.set_item_tooltip(avail[m])
-    imgui.text_colored(imgui.ImVec4(1.0, 0.75, 0.3, 1.0), HLC_UNAVAILABLE)
+    if s.driver is None:
+        imgui.text_colored(imgui.ImVec4(1.0, 0.75, 0.3, 1.0), "HLC: none loaded (view --hlc CKPT)")
+        imgui.set_item_tooltip(HLC_UNAVAILABLE)
     for msg in s.messages:
         imgui.text_disabled(msg if len(msg) < 48 else msg[:45] + "...")
         if len(msg) >= 48:
@@ -200,7 +204,8 @@ def _controls_panel(s: Session, r: SceneRenderer, ps: PanelState) -> None:
 
 
 def _goals_panel(s: Session, ps: PanelState) -> None:
-    opened = imgui.collapsing_header("Task goals (drawn; no HLC uses them yet)")
+    hlc = s.mode is Mode.HLC and s.driver is not None
+    opened = imgui.collapsing_header(f"Task goals ({'feed the HLC' if hlc else 'drawn; HLC mode uses them'})###goals")
     _remember(ps, "goals")
     if not opened:
         return
@@ -226,6 +231,51 @@ def _goals_panel(s: Session, ps: PanelState) -> None:
         g.reach_active = True
     if imgui.button("spawn / reset strike target (V)"):
         s.spawn_strike_target()
+
+
+# ---- the task window (HLC mode) ----------------------------------------------------------------------
+def _task_window(s: Session, ps: PanelState, width: int, height: int) -> None:
+    """The loaded task controller: its task, which inputs set the goal, the goal as the task holds it, the task
+    reward and success, what the markers mean."""
+    task = s.driver.task
+    imgui.set_next_window_pos(imgui.ImVec2(width - LATENT_WIDTH - MARGIN, MARGIN), imgui.Cond_.first_use_ever)
+    imgui.set_next_window_size_constraints(imgui.ImVec2(LATENT_WIDTH, 0), imgui.ImVec2(LATENT_WIDTH, height - 16))
+    imgui.begin("Task controller (HLC)", None, imgui.WindowFlags_.always_auto_resize)
+    imgui.push_text_wrap_pos(0.0)  # wrap at the window's edge
+    imgui.text(f"task: {task.name}   controller: {s.hlc_name or '-'}")
+    imgui.text_disabled(f"picks a latent every {s.driver.llc_steps} control steps; the frozen LLC acts on it")
+    imgui.separator_text("Goal input")
+    for keys, what in TASK_INPUTS.get(task.name, ()):
+        imgui.bullet_text(keys)
+        imgui.indent()
+        imgui.text_disabled(what)
+        imgui.unindent()
+    imgui.text(f"goal: {s.task_goal()}")
+    _remember(ps, "task goal")
+    imgui.pop_text_wrap_pos()
+    imgui.separator_text("Task reward and success")
+    if s.task_rewards:
+        span = len(s.task_rewards) * s.sim.control_dt
+        imgui.text(f"reward {s.task_reward:.3f} (last step), {np.mean(s.task_rewards):.3f} (mean of {span:.1f} s)")
+        _remember(ps, "task reward")
+        values = np.asarray(s.task_rewards, dtype=np.float32)
+        imgui.plot_lines("##task reward", values, scale_min=0.0, scale_max=1.0, graph_size=imgui.ImVec2(-1, 40))
+        ok = imgui.ImVec4(0.3, 0.9, 0.4, 1.0) if s.task_success else imgui.ImVec4(0.9, 0.5, 0.3, 1.0)
+        imgui.text_colored(ok, f"success: {'yes' if s.task_success else 'no'}")
+        imgui.same_line()
+        imgui.text(f"({np.mean(s.task_successes):.0%} of the last {span:.1f} s)")
+    else:
+        imgui.text_disabled("starts with the first control step")
+    imgui.separator_text("Markers")
+    for i, mk in enumerate(s.markers()):
+        imgui.color_button(f"##marker{i}", imgui.ImVec4(*mk.color), 0, imgui.ImVec2(12, 12))
+        imgui.same_line()
+        imgui.text(f"{mk.label or mk.kind} ({mk.kind})")
+    imgui.text(f"skill now: {_nearest(s)}")
+    if imgui.button("reset episode (R)"):
+        s.reset()
+    _remember(ps, "task reset")
+    _end_window(ps, "task")
 
 
 # ---- the latent window (LLC mode) -------------------------------------------------------------------

@@ -121,8 +121,7 @@ def record_headless(
             session.frame(dt, r.camera_yaw())
             r.update_camera(session.sim.root_pos(), dt)
             t1 = time.perf_counter()
-            r.render(width, height, session.sim.data, ghost=session.ghost_data, goals=session.goals,
-                     root=session.sim.root_pos(), hud=session.hud(), offscreen=True)  # fmt: skip
+            r.render(width, height, session.sim.data, offscreen=True, **session.scene())
             img = r.read_pixels(width, height)
             t2 = time.perf_counter()
             writer(img)

@@ -1,4 +1,4 @@
-"""MuJoCo's renderer for the viewer: scene, camera modes, goal markers, the reference ghost, HUD text.
+"""MuJoCo's renderer for the viewer: scene, camera modes, goal and task markers, the reference ghost, HUD text.
 
 Needs a current OpenGL context (a pyglet window's compatibility-profile context, or
 `mujoco.GLContext` when headless). Draws into the window or the offscreen buffer.
@@ -112,6 +112,7 @@ class SceneRenderer:
         *,
         ghost: mujoco.MjData | None = None,
         goals: Goals | None = None,
+        markers: list | None = None,
         root: np.ndarray | None = None,
         hud: list[tuple[str, str]] | None = None,
         offscreen: bool = False,
@@ -127,6 +128,8 @@ class SceneRenderer:
                 self._label(ghost.xpos[1] + [0, 0, LABEL_HEIGHT], "reference clip (kinematic)")
         if goals is not None and root is not None:
             self._add_goal_markers(goals, root)
+        if markers:
+            self._add_task_markers(markers)
         fb = mujoco.mjtFramebuffer.mjFB_OFFSCREEN if offscreen else mujoco.mjtFramebuffer.mjFB_WINDOW
         mujoco.mjr_setBuffer(fb, self.ctx)
         rect = mujoco.MjrRect(0, 0, width, height)
@@ -189,12 +192,31 @@ class SceneRenderer:
         if goals.reach_active:  # drawn once the user places it (ctrl+click, I/K/J/L/U/O, the panel)
             self._geom(mujoco.mjtGeom.mjGEOM_SPHERE, [0.06, 0, 0], np.asarray(goals.reach), REACH_RGBA)
 
-    def _geom(self, kind: int, size, pos: np.ndarray, rgba) -> None:
+    def _add_task_markers(self, markers: list) -> None:
+        """An HLC task's markers (tasks.common.Marker, world frame): arrows; points (a ball, standing on a
+        post along `vector` when it has one, the location target's); box outlines (half extents, yaw)."""
+        for mk in markers:
+            pos, vec = np.asarray(mk.pos, dtype=np.float64), np.asarray(mk.vector, dtype=np.float64)
+            if mk.kind == "arrow":
+                self._arrow(pos, pos + vec, 0.03, mk.color)
+            elif mk.kind == "point" and vec.any():
+                self._geom(mujoco.mjtGeom.mjGEOM_CYLINDER, [2.5 * mk.radius, 0.01, 0], pos + [0, 0, 0.01], mk.color)
+                self._connector(mujoco.mjtGeom.mjGEOM_CAPSULE, 0.02, pos, pos + vec, mk.color)
+                self._geom(mujoco.mjtGeom.mjGEOM_SPHERE, [mk.radius, 0, 0], pos + vec, mk.color)
+            elif mk.kind == "point":
+                self._geom(mujoco.mjtGeom.mjGEOM_SPHERE, [mk.radius, 0, 0], pos, mk.color)
+            elif mk.kind == "box":
+                c, s = math.cos(mk.yaw), math.sin(mk.yaw)
+                rot = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+                self._geom(mujoco.mjtGeom.mjGEOM_LINEBOX, vec + 0.03, pos, mk.color, rot)
+
+    def _geom(self, kind: int, size, pos: np.ndarray, rgba, rot: np.ndarray | None = None) -> None:
         if not self._room():
             return
         g = self.scene.geoms[self.scene.ngeom]
-        mujoco.mjv_initGeom(g, kind, np.asarray(size, dtype=np.float64), np.asarray(pos, dtype=np.float64),
-                            np.eye(3).reshape(-1), np.asarray(rgba, dtype=np.float32))  # fmt: skip
+        mat = (np.eye(3) if rot is None else np.asarray(rot, dtype=np.float64)).reshape(-1)
+        mujoco.mjv_initGeom(g, kind, np.asarray(size, dtype=np.float64), np.asarray(pos, dtype=np.float64), mat,
+                            np.asarray(rgba, dtype=np.float32))  # fmt: skip
         g.category = mujoco.mjtCatBit.mjCAT_DECOR
         self.scene.ngeom += 1
 
@@ -210,12 +232,16 @@ class SceneRenderer:
         self.scene.ngeom += 1
 
     def _arrow(self, a: np.ndarray, b: np.ndarray, width: float, rgba) -> None:
+        self._connector(mujoco.mjtGeom.mjGEOM_ARROW, width, a, b, rgba)
+
+    def _connector(self, kind: int, width: float, a: np.ndarray, b: np.ndarray, rgba) -> None:
+        """An arrow, capsule or line from world point a to b."""
         if not self._room():
             return
         g = self.scene.geoms[self.scene.ngeom]
-        mujoco.mjv_initGeom(g, mujoco.mjtGeom.mjGEOM_ARROW, np.zeros(3), np.zeros(3), np.eye(3).reshape(-1),
+        mujoco.mjv_initGeom(g, kind, np.zeros(3), np.zeros(3), np.eye(3).reshape(-1),
                             np.asarray(rgba, dtype=np.float32))  # fmt: skip
-        mujoco.mjv_connector(g, mujoco.mjtGeom.mjGEOM_ARROW, width, np.asarray(a, float), np.asarray(b, float))
+        mujoco.mjv_connector(g, kind, width, np.asarray(a, float), np.asarray(b, float))
         g.category = mujoco.mjtCatBit.mjCAT_DECOR
         self.scene.ngeom += 1
 

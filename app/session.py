@@ -3,28 +3,39 @@
 No window and no OpenGL here: the window (app/window.py), the headless recorder
 (app/record.py) and the tests all drive a `Session` through `frame(real_dt, camera_yaw)`
 and its action methods (shove, throw, reset, set_mode, ...).
+
+HLC mode drives a task controller's task on the viewer's own MjData through `tasks.single`
+(task state, goal observation, reward, success and markers are the task module's): the user's
+goals (`app.controls.Goals`: keys, sticks, clicks, the goals panel) go to the task's `set_goal`,
+the HLC picks a latent every few control steps and the frozen LLC acts on it.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from app.controls import Goals, Steering
+from app.controls import RUN_SPEED, Goals, Steering
 from app.latents import SkillMap, normalize, set_component, slerp
 from app.simulation import Simulation
 from app.state import FallMonitor, Mode, SimClock
 from controllers.latents import clip_preset
 from sim.observations import clip_windows
 from sim.perturbations import SHOVE_STRENGTH
+from tasks.single import HLCDriver, task_state_from_data
 
 GHOST_OFFSET = np.array([0.0, 1.2, 0.0])  # the reference ghost stands beside the simulated character
-HLC_UNAVAILABLE = "HLC controllers: not available yet"
+HLC_UNAVAILABLE = ("no HLC checkpoint (--hlc PATH); none ships yet: train one with "
+                   "`python launch.py train hlc --task steering --llc LLC`")  # fmt: skip
+TASK_WINDOW_S = 3.0  # s: the task reward's running mean and the success share cover this much simulated time
+LOCATION_AHEAD = 3.0  # m: HLC location mode's first target, straight ahead
+STRIKE_AHEAD = 1.5  # m: where the strike target is placed in front of the character
 SHOVE_DIRECTIONS = ("camera", "random")  # away from the viewer along the camera's view, or any bearing
 PHYSICS_ACTIONS = ("shove", "throw")  # what kinematic playback refuses
 
@@ -35,10 +46,12 @@ class SessionError(ValueError):
 
 @dataclass
 class SessionConfig:
-    character: str = "humanoid"
-    llc: str | None = None  # LLC checkpoint path
+    character: str | None = None  # default: the HLC's character, else "humanoid"
+    llc: str | None = None  # LLC checkpoint path (with `hlc`: its frozen LLC, default the recorded file)
+    hlc: str | None = None  # HLC (task controller) checkpoint path
+    allow_other_llc: bool = False  # with `hlc`: drive an LLC file other than the one it was trained with
     motions: str | None = None  # clip file or folder; default: the DeepMimic clips
-    mode: str | None = None  # initial mode; default: llc with a checkpoint, else playback
+    mode: str | None = None  # initial mode; default: hlc with an HLC, llc with an LLC checkpoint, else playback
     clip: str | None = None  # initial clip name
     seed: int = 0
     policy_backend: str = "torch"
@@ -127,6 +140,26 @@ def load_policy(cfg: SessionConfig) -> tuple[Any | None, str]:
         return None, str(exc)
 
 
+def load_hlc_pair(cfg: SessionConfig) -> tuple[Any, Any]:
+    """(HLCPolicy, LLCPolicy) of `cfg.hlc`: the task controller and the frozen LLC it was trained with
+    (`cfg.llc`, default the recorded file; checked by SHA-256 unless `cfg.allow_other_llc`). SessionError
+    (one line) when it cannot be had."""
+    if cfg.policy_backend != "torch":
+        raise SessionError("--hlc runs on torch inference (--policy torch); HLC export to ONNX is not built yet")
+    from controllers.checkpoint import CheckpointError, load_hlc
+
+    try:
+        import torch
+
+        torch.set_num_threads(1)  # batch-1 inference, as load_policy
+        hlc, llc = load_hlc(cfg.hlc, cfg.llc, allow_other_llc=cfg.allow_other_llc)
+    except CheckpointError as exc:
+        raise SessionError(str(exc)) from None
+    if cfg.character and cfg.character != hlc.character:
+        raise SessionError(f"{cfg.hlc}: trained for character {hlc.character!r}, not {cfg.character!r}")
+    return hlc, llc
+
+
 class Session:
     """Everything the viewer shows and changes, stepped at the simulation's control rate.
 
@@ -138,6 +171,11 @@ class Session:
     def __init__(self, cfg: SessionConfig, *, motions: Any = None, policy: Any = None, load: bool = True) -> None:
         self.cfg = cfg
         self.rng = np.random.default_rng(cfg.seed)
+        hlc = None
+        if cfg.hlc and load:  # first: the task controller says which character and which LLC
+            hlc, policy = load_hlc_pair(cfg)
+            cfg.character = hlc.character
+        cfg.character = cfg.character or "humanoid"
         self.sim = Simulation(cfg.character)
         self.character = self.sim.character
         self.ghost_data = None  # an MjData posed from the reference clip, drawn translucent
@@ -145,6 +183,9 @@ class Session:
         if motions is None and load:
             motions, msg = load_motions(cfg, self.character)
             self.messages.append(msg)
+        if hlc is not None:
+            llc_file = Path(cfg.llc or hlc.llc["path"]).name
+            self.messages.append(f"HLC {Path(cfg.hlc).name}: {hlc.task} task, LLC {llc_file}")
         if policy is None and load:
             explicit = bool(cfg.llc)
             policy, msg = load_policy(cfg)
@@ -181,13 +222,26 @@ class Session:
         if policy is not None:
             self.latent = self._sample_latent(policy.latent_dim)
             self.skill_map = self._build_skill_map()
+        # HLC mode: the task controller, its task on this MjData, the last task state and the HUD's numbers
+        self.hlc: Any = None
+        self.driver: HLCDriver | None = None
+        self.hlc_name = ""
+        self.task_state: Any = None  # tasks.common.TaskState after the last control step
+        self.task_reward = float("nan")  # last control step's task reward
+        self.task_success = False
+        window = max(1, round(TASK_WINDOW_S / self.sim.control_dt))
+        self.task_rewards: deque[float] = deque(maxlen=window)
+        self.task_successes: deque[bool] = deque(maxlen=window)
         self.last_event = ""
         self.mode = Mode.SIM
+        if hlc is not None:
+            self.attach_hlc(hlc, name=Path(cfg.hlc).name)
         if cfg.mode and not self.set_mode(cfg.mode):
             raise SessionError(f"--mode {cfg.mode}: {self.available_modes()[Mode(cfg.mode)]}")
         if not cfg.mode:
-            for mode in ("llc" if policy is not None else "playback", Mode.PLAYBACK, Mode.SIM):
-                if self.set_mode(mode):  # llc with a checkpoint, else playback, else physics alone
+            first = "hlc" if hlc is not None else "llc" if policy is not None else "playback"
+            for mode in (first, Mode.PLAYBACK, Mode.SIM):
+                if self.set_mode(mode):  # hlc or llc with a checkpoint, else playback, else physics alone
                     break
         self.last_event = ""
 
@@ -210,8 +264,126 @@ class Session:
             Mode.PLAYBACK: "" if self.motions is not None else "no motion clips (python launch.py motions download)",
             Mode.SIM: "",
             Mode.LLC: "" if self.policy is not None else "no LLC checkpoint (--llc PATH)",
-            Mode.HLC: HLC_UNAVAILABLE,
+            Mode.HLC: "" if self.driver is not None else HLC_UNAVAILABLE,
         }
+
+    # ---- the task controller (HLC mode) ------------------------------------------------
+    def load_hlc(self, path: str | Path, llc: str | Path | None = None, *, allow_other_llc: bool = False) -> None:
+        """Load a task controller and the frozen LLC it was trained with (checked by SHA-256: `llc` defaults
+        to the recorded file) and drive it in HLC mode; SessionError (one line) when refused."""
+        cfg = SessionConfig(character=self.character.name, llc=None if llc is None else str(llc), hlc=str(path),
+                            allow_other_llc=allow_other_llc, policy_backend="torch")  # fmt: skip
+        hlc, pol = load_hlc_pair(cfg)
+        self.attach_hlc(hlc, pol, name=Path(path).name)
+
+    def attach_hlc(self, hlc: Any, llc: Any = None, name: str = "") -> None:
+        """Drive `hlc` (controllers.hlc.HLCPolicy; None: no task controller) in HLC mode. `llc` replaces the
+        LLC (None: keep the current one, which must be the LLC the HLC was trained with)."""
+        driver = None
+        if hlc is not None:
+            if hlc.character != self.character.name:
+                raise SessionError(f"{name or 'HLC'}: trained for {hlc.character!r}, the viewer shows "
+                                   f"{self.character.name!r}")  # fmt: skip
+            driver = HLCDriver(hlc, self.character)
+            pol = llc if llc is not None else self.policy
+            if pol is None or (pol.latent_dim, pol.obs_dim + driver.task.goal_dim) != (hlc.latent_dim, hlc.obs_dim):
+                raise SessionError(f"{name or 'HLC'}: needs an LLC with latent {hlc.latent_dim} and observation "
+                                   f"{hlc.obs_dim - driver.task.goal_dim}")  # fmt: skip
+        if llc is not None and llc is not self.policy:
+            self.policy = llc
+            self.latent = self._sample_latent(llc.latent_dim)
+            self.skill_map = self._build_skill_map()
+        self.hlc, self.driver, self.hlc_name = hlc, driver, name if hlc is not None else ""
+        self.task_state = None
+        if self.mode is Mode.HLC:
+            if driver is None:
+                self.set_mode(Mode.LLC if self.policy is not None else Mode.SIM)
+            else:
+                self.reset()
+
+    def _read_task_state(self, prev: Any = None) -> Any:
+        """The task's view of the simulation now; velocities over the control step since `prev` (None: zero)."""
+        root = None if prev is None else prev.root_pos[0]
+        target_vel = None if prev is None or prev.target is None else prev.target.lin_vel[0]
+        sim = self.sim
+        return task_state_from_data(sim.model, sim.data, self.character, sim.control_dt, root, target_vel)
+
+    def _start_task(self) -> None:
+        """An HLC-mode episode starts (the character in its default pose): the HLC decides afresh, and
+        the goals the user has not set yet start where the character can see them."""
+        task, g = self.driver.task, self.goals
+        self.driver.reset()
+        yaw = self.sim.root_heading()
+        root, ahead = self.sim.root_pos(), np.array([math.cos(yaw), math.sin(yaw)])
+        if task.name == "location":
+            g.set_location(root[:2] + LOCATION_AHEAD * ahead)
+        if task.name == "reach":  # in front, a little to the right (the right hand's side), chest high
+            g.reach = np.array([*(root[:2] + 0.6 * ahead + 0.3 * np.array([ahead[1], -ahead[0]])), 1.2])
+            g.reach_active = True
+        self.task_state = self._read_task_state()
+        if task.uses_strike_target:
+            self.spawn_strike_target()
+            self.last_event = ""
+        self.task_reward, self.task_success = float("nan"), False
+        self.task_rewards.clear()
+        self.task_successes.clear()
+        self.feed_task_goal()
+
+    def feed_task_goal(self) -> None:
+        """The viewer's goals (keys, sticks, clicks, the goals panel) -> the HLC task's `set_goal` (world
+        frame; pinned, so never redrawn). The strike target is placed instead (`spawn_strike_target`)."""
+        if self.driver is None:
+            return
+        task, g = self.driver.task, self.goals
+        if task.name == "steering":
+            task.set_goal(0, direction=g.heading, speed=g.speed, facing=g.facing)
+        elif task.name == "speed":
+            task.set_goal(0, direction=g.heading, speed=g.speed)
+        elif task.name == "location":
+            if g.location is None:  # cleared in the goals panel: a new one ahead
+                yaw = self.sim.root_heading()
+                g.set_location(self.sim.root_pos()[:2] + LOCATION_AHEAD * np.array([math.cos(yaw), math.sin(yaw)]))
+            task.set_goal(0, target=g.location)
+        elif task.name == "reach":
+            task.set_goal(0, target=g.reach)
+
+    def _speed_range(self) -> tuple[float, float]:
+        """What no input .. full stick (or shift) means in m/s: the HLC task's own range in HLC mode."""
+        cfg = getattr(self.driver.task, "cfg", None) if self.mode is Mode.HLC and self.driver is not None else None
+        lo_hi = getattr(cfg, "speed_range", None)
+        return (float(lo_hi[0]), float(lo_hi[1])) if lo_hi is not None else (0.0, RUN_SPEED)
+
+    def _strike_task(self) -> bool:
+        return self.mode is Mode.HLC and self.driver is not None and self.driver.task.uses_strike_target
+
+    def task_goal(self) -> str:
+        """The goal the HLC's task holds now, read back from the task, in words."""
+        if self.driver is None or self.task_state is None:
+            return "-"
+        t, st = self.driver.task, self.task_state
+        if t.name in ("steering", "speed"):
+            text = f"direction {math.degrees(t.direction[0]):.0f} deg, speed {t.speed[0]:.2f} m/s"
+            return text + (f", facing {math.degrees(t.facing[0]):.0f} deg" if t.name == "steering" else "")
+        if t.name in ("location", "reach"):
+            where = ", ".join(f"{v:.2f}" for v in t.target[0])
+            return f"target ({where}), {t.distance(st)[0]:.2f} m away"
+        if t.name == "strike" and st.target is not None:
+            x, y = st.target.pos[0, :2]
+            return f"box at ({x:.1f}, {y:.1f}), {np.linalg.norm(st.target.pos[0, :2] - st.root_pos[0, :2]):.1f} m away"
+        return "-"
+
+    def markers(self) -> list:
+        """The HLC task's markers (tasks.common.Marker, world frame) in HLC mode, else none."""
+        if self.mode is Mode.HLC and self.driver is not None and self.task_state is not None:
+            return self.driver.task.markers(0, self.task_state)
+        return []
+
+    def scene(self) -> dict[str, Any]:
+        """What the renderer draws beside the physics: `SceneRenderer.render`'s keyword arguments. In HLC mode
+        the task's markers replace the goal markers (they show the same goals, as the task holds them)."""
+        hlc = self.mode is Mode.HLC
+        return {"ghost": self.ghost_data, "goals": None if hlc else self.goals, "markers": self.markers(),
+                "root": self.sim.root_pos(), "hud": self.hud()}  # fmt: skip
 
     # ---- mode and resets ----------------------------------------------------------
     def set_mode(self, mode: str | Mode) -> bool:
@@ -237,6 +409,9 @@ class Session:
         self.goals.strike_active = False
         self._held_targets = self.sim.pd_targets_from_qpos(self.sim.data.qpos[: self.sim.char_nq])
         self._update_ghost()
+        self.steering.speed_range = self._speed_range()
+        if self.mode is Mode.HLC and self.driver is not None:
+            self._start_task()
 
     def select_clip(self, clip: int | str) -> None:
         if self.motions is None:
@@ -256,6 +431,8 @@ class Session:
         """Advance by one render frame: goals from input, then as many control steps as real time asks."""
         self.camera_yaw = camera_yaw
         self.steering.update(real_dt, camera_yaw)
+        if self.mode is Mode.HLC:
+            self.feed_task_goal()  # also while paused: the markers show the goal as it is set
         n = self.clock.advance(real_dt)
         for _ in range(n):
             self.control_step()
@@ -266,23 +443,31 @@ class Session:
         if self.mode is Mode.PLAYBACK:
             self._playback_step()
         else:
+            task = self.mode is Mode.HLC and self.driver is not None
+            if task:
+                self.feed_task_goal()
             targets = self._targets()
             t0 = time.perf_counter()
             self.sim.step(targets)
             self.timings.add("physics_ms", 1e3 * (time.perf_counter() - t0))
+            if task:
+                self._score_task()
         root_rel, head_rel = self.sim.heights_rel()
         self.fall.update(self.sim.time, self.sim.fallen(), root_rel, head_rel)
 
     def _targets(self) -> np.ndarray:
         """PD targets for this control step, from the policy or the sim-mode hold rule.
 
-        HLC mode slots in here once HLC checkpoints exist: every 5th control step the HLC turns
-        (policy observation, task observation of `self.goals`) into `self.latent`, then the LLC
-        branch below runs unchanged.
+        HLC mode: every `llc_steps` (5) control steps the HLC turns (policy observation, the task's goal
+        observation) into `self.latent` (tasks.single.HLCDriver, as in training), then the LLC acts on it.
         """
-        if self.mode is Mode.LLC and self.policy is not None and self.latent is not None:
+        if self.mode in (Mode.LLC, Mode.HLC) and self.policy is not None and self.latent is not None:
             obs = self.sim.policy_obs()
             t0 = time.perf_counter()
+            if self.mode is Mode.HLC and self.driver is not None:
+                if self.task_state is None:
+                    self.task_state = self._read_task_state()
+                self.latent = self.driver.latent(obs, self.task_state)[0]
             action = self.policy.act(obs, self.latent[None])[0]
             self.timings.add("policy_ms", 1e3 * (time.perf_counter() - t0))
             return self.sim.targets_from_action(action)
@@ -291,6 +476,13 @@ class Session:
         if self.sim_hold == "default":
             return self.sim.pd_targets_from_qpos(self.sim.default_qpos())
         return self._held_targets
+
+    def _score_task(self) -> None:
+        """After an HLC-mode control step: the task's state, reward and success (HUD, task window)."""
+        self.task_state = self._read_task_state(self.task_state)
+        self.task_reward, self.task_success = self.driver.reward_and_success(self.task_state)
+        self.task_rewards.append(self.task_reward)
+        self.task_successes.append(self.task_success)
 
     def _sample(self, t: float):
         return self.motions.sample(np.array([self.clip]), np.array([t]))
@@ -339,6 +531,8 @@ class Session:
             return f"{action}: switch to sim or LLC mode (playback is kinematic)"
         if action == "random_latent" and self.latent is None:
             return "random latent: no LLC checkpoint (--llc PATH)"
+        if action == "random_latent" and self.mode is Mode.HLC:
+            return "random latent: in HLC mode the task controller picks the latent (LLC mode: 3)"
         return ""
 
     def shove(self, strength: float | None = None, yaw: float | None = None, body: int | None = None) -> bool:
@@ -365,13 +559,42 @@ class Session:
         self.event("projectile thrown")
         return True
 
-    def spawn_strike_target(self) -> None:
-        """Place the strike target 1.5 m in front of the character (again = reset it)."""
-        root = self.sim.root_pos()
-        yaw = self.sim.root_heading()
-        self.sim.place_strike_target(root[:2] + 1.5 * np.array([np.cos(yaw), np.sin(yaw)]), yaw)
+    def spawn_strike_target(self, xy: np.ndarray | None = None) -> None:
+        """Place the strike target upright, 1.5 m in front of the character or at world `xy` (again = reset it).
+
+        In HLC strike mode the task places it (its `set_goal`, then the placement it asks for is written to
+        this MjData's box): the box the task reads and scores is this body of the scene.
+        """
+        root, yaw = self.sim.root_pos(), self.sim.root_heading()
+        if xy is None:
+            xy = root[:2] + STRIKE_AHEAD * np.array([np.cos(yaw), np.sin(yaw)])
+        if self._strike_task():
+            task = self.driver.task
+            task.set_goal(0, pos=np.asarray(xy)[:2], yaw=yaw)
+            _, pos, quat = task.take_placements()
+            xy, yaw = pos[0, :2], 2.0 * math.atan2(quat[0, 3], quat[0, 0])
+        self.sim.place_strike_target(np.asarray(xy), yaw)
+        if self.task_state is not None:  # moved by hand: no push, no velocity
+            self.task_state.target = self._read_task_state().target
         self.goals.strike_active = True
         self.event("strike target placed")
+
+    def ground_click(self, point: np.ndarray, ctrl: bool = False) -> None:
+        """A click on the ground at world `point`: the location target, with ctrl the reach target's x, y; in
+        HLC strike mode a plain click places the box there."""
+        g = self.goals
+        if ctrl:
+            g.reach = np.array([point[0], point[1], g.reach[2]])
+            g.reach_active = True
+            self.event(f"reach target ({point[0]:.1f}, {point[1]:.1f})")
+        elif self._strike_task():
+            self.spawn_strike_target(np.asarray(point)[:2])
+            self.event(f"strike target at ({point[0]:.1f}, {point[1]:.1f})")
+        else:
+            g.set_location(point)
+            self.event(f"location target ({point[0]:.1f}, {point[1]:.1f})")
+        if self.mode is Mode.HLC:
+            self.feed_task_goal()
 
     def event(self, text: str) -> None:
         self.last_event = text
@@ -452,14 +675,25 @@ class Session:
             rows.append(("render", f"{t.render_fps:.0f} FPS ({t.render_ms:.1f} ms draw)"))
             if physics:
                 rows.append(("physics", f"{c.real_time_factor:.2f}x real time, {t.physics_ms:.2f} ms/step"))
-            if self.mode is Mode.LLC:
+            if self.mode in (Mode.LLC, Mode.HLC):
                 rows.append(("policy", f"{t.policy_ms:.2f} ms/step"))
         if self.mode in (Mode.LLC, Mode.HLC):
             rows.append(("skill", self.nearest_preset()))
-        if self.mode is Mode.HLC:
-            rows.append(("task reward", "-"))
+        if self.mode is Mode.HLC and self.driver is not None:
+            rows += self.task_rows()
         if physics:
             rows.append(("posture", self.fall.label(self.sim.time)))
         if self.last_event:
             rows.append(("event", self.last_event))
+        return rows
+
+    def task_rows(self) -> list[tuple[str, str]]:
+        """HLC mode's HUD rows: the task, its reward (last control step, running mean) and success."""
+        rows = [("task", f"{self.driver.task.name} ({self.hlc_name or 'HLC'})")]
+        if not self.task_rewards:
+            return [*rows, ("task reward", "- (starts with the first step)"), ("success", "-")]
+        span = len(self.task_rewards) * self.sim.control_dt
+        mean, share = float(np.mean(self.task_rewards)), float(np.mean(self.task_successes))
+        rows.append(("task reward", f"{self.task_reward:.3f} last step, {mean:.3f} mean of {span:.1f} s"))
+        rows.append(("success", f"{'yes' if self.task_success else 'no'} ({share:.0%} of the last {span:.1f} s)"))
         return rows

@@ -10,7 +10,7 @@ class Mode(str, Enum):
     PLAYBACK = "playback"  # kinematic replay of motion clips
     SIM = "sim"  # physics, PD targets held (no policy): for shoves and projectiles without a checkpoint
     LLC = "llc"  # low-level controller, the user drives the latent
-    HLC = "hlc"  # task controllers: not built yet
+    HLC = "hlc"  # a task controller (HLC) picks the latent for its task; the goals come from the user
 
 
 class Camera(str, Enum):

@@ -224,14 +224,7 @@ class ViewerWindow:
             return
         _, _, _, geom, point = press
         if not self._moved and geom >= 0 and self.session.sim.model.geom_bodyid[geom] == 0:  # clicked the ground
-            g = self.session.goals
-            if self._ctrl:
-                g.reach = np.array([point[0], point[1], g.reach[2]])
-                g.reach_active = True
-                self.session.event(f"reach target ({point[0]:.1f}, {point[1]:.1f})")
-            else:
-                g.set_location(point)
-                self.session.event(f"location target ({point[0]:.1f}, {point[1]:.1f})")
+            self.session.ground_click(point, ctrl=self._ctrl)
 
     def drag_yaw(self, dx: float, dy: float) -> float:
         """World yaw of a screen drag (pyglet pixels, y up): up the screen is the camera's view direction."""
@@ -272,7 +265,7 @@ class ViewerWindow:
         r.update_camera(s.sim.root_pos(), real_dt)
         w, h = self.size
         t0 = time.perf_counter()
-        r.render(w, h, s.sim.data, ghost=s.ghost_data, goals=s.goals, root=s.sim.root_pos(), hud=s.hud())
+        r.render(w, h, s.sim.data, **s.scene())
         t1 = time.perf_counter()
         s.timings.add("scene_ms", 1e3 * (t1 - t0))
         if not self.show_panels:

@@ -74,6 +74,17 @@ def tiny_llc_checkpoint(path: Path) -> Path:
     return save_atomic(untrained_llc_checkpoint("humanoid", net), path)
 
 
+def tiny_hlc_checkpoint(out: Path, llc: Path, task: str = "steering") -> Path:
+    """A small task controller for `llc`, trained for two iterations by `launch.py train hlc` (about a second);
+    returns its hlc.pt (beside checkpoint.pt under `out`)."""
+    import launch
+
+    args = ["train", "hlc", "--task", task, "--llc", str(llc), "--envs", "2", "--hidden", "16,16", "--iterations",
+            "2", "--out", str(out), "--no-progress", "--threads", "1"]  # fmt: skip
+    assert launch.main(args) == 0, f"launch.py {' '.join(args)} failed"
+    return out / "hlc.pt"
+
+
 @pytest.fixture
 def one_torch_thread():
     """Deterministic, contention-free torch math: one thread for the test, restored after."""

@@ -14,6 +14,8 @@ FORBIDDEN = {
     "motion": {"controllers", "training", "app", "evaluation"},
     "controllers": {"training", "app", "evaluation"},
     "training": {"app"},
+    "tasks": {"training", "app", "evaluation"},
+    "app": {"training", "evaluation"},
 }
 
 

@@ -5,17 +5,19 @@ frame's `dispatch_events()`, by the viewer's handlers and imgui's, as real X inp
 the keys panel (`app.controls.KEY_HELP`) has a test here that checks the state change it promises;
 mouse drags, right-drags and scrolls run on empty space and on the body; panel widgets are clicked
 where imgui drew them. Each test starts from `fresh` state, so any order (or any one test alone) passes.
+HLC mode runs small task controllers trained here by `launch.py train hlc` on the window's LLC.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.conftest import open_viewer, tiny_llc_checkpoint
+from tests.conftest import open_viewer, tiny_hlc_checkpoint, tiny_llc_checkpoint
 
 LEFT, MIDDLE, RIGHT = 1, 2, 4  # pyglet.window.mouse buttons
 SHIFT, CTRL = 1, 2  # pyglet.window.key modifiers
@@ -24,11 +26,28 @@ DT = 1 / 30
 
 # ---- the window and input ------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def ui(display, tmp_path_factory):
+def llc_file(tmp_path_factory) -> Path:
+    return tiny_llc_checkpoint(tmp_path_factory.mktemp("ckpt") / "llc.pt")
+
+
+@pytest.fixture(scope="module")
+def hlc_file(llc_file, tmp_path_factory):
+    """hlc_file(task) -> an hlc.pt for the window's LLC, trained the first time a test asks for that task."""
+    root, made = tmp_path_factory.mktemp("hlc"), {}
+
+    def get(task: str) -> Path:
+        if task not in made:
+            made[task] = tiny_hlc_checkpoint(root / task, llc_file, task)
+        return made[task]
+
+    return get
+
+
+@pytest.fixture(scope="module")
+def ui(display, llc_file, tmp_path_factory):
     from app.session import Session, SessionConfig
 
-    ckpt = tiny_llc_checkpoint(tmp_path_factory.mktemp("ckpt") / "llc.pt")
-    session = Session(SessionConfig(llc=str(ckpt), mode="sim"))
+    session = Session(SessionConfig(llc=str(llc_file), mode="sim"))
     win = open_viewer(session, screenshot_dir=tmp_path_factory.mktemp("shots"))
     pump(win, 3)
     yield win
@@ -58,7 +77,9 @@ def fresh(ui):
     s.sim_hold = "default"
     s.shove_strength, s.shove_direction = SHOVE_STRENGTH, SHOVE_DIRECTIONS[0]
     s.steering.goals = Goals()
+    s.steering.stick_move = s.steering.stick_face = (0.0, 0.0)
     s.sim.pert = None
+    s.attach_hlc(None)  # HLC tests load their own task controller
     s.set_mode("sim")
     r.camera_mode = Camera.FOLLOW
     r.cam.distance, r.cam.elevation, r.cam.azimuth = 4.5, -14.0, 120.0
@@ -308,8 +329,8 @@ def b_modes(win):
     assert s.mode.value == "llc"
     pump(win, 3)
     assert s.timings.policy_ms > 0
-    tap(win, "4")
-    assert s.mode.value == "llc" and "not available" in s.last_event  # HLC: said, not switched
+    tap(win, "4")  # no HLC loaded: said (with how to get one), not switched
+    assert s.mode.value == "llc" and "no HLC checkpoint" in s.last_event and "launch.py train hlc" in s.last_event
     tap(win, "2")
     assert s.mode.value == "sim" and s.last_event == ""
     if s.motions is not None:
@@ -567,16 +588,19 @@ def test_latent_window_presets_map_and_every_dimension(fresh):
     click_item(fresh, "tab presets")
 
 
-@pytest.mark.parametrize("mode", ["sim", "playback", "llc"])
-def test_panels_fit_1280x720(fresh, mode):
+@pytest.mark.parametrize("mode", ["sim", "playback", "llc", "hlc"])
+def test_panels_fit_1280x720(fresh, mode, hlc_file):
     """Nothing cut off or scrolled at 1280x720: windows inside the screen, no scrolling, no overlaps."""
     s, ps = fresh.session, fresh.panel_state
+    if mode == "hlc":
+        s.load_hlc(hlc_file("steering"))
     if not s.set_mode(mode):
         pytest.skip(s.last_event)
     ps.show_help = True
     pump(fresh, 3)
     w, h = fresh.size
     assert {"controls", "keys"} <= set(ps.windows) and ("latent" in ps.windows) == (mode == "llc")
+    assert ("task" in ps.windows) == (mode == "hlc")
     for name, (x, y, ww, hh, scroll_max) in ps.windows.items():
         assert x >= 0 and y >= 0 and x + ww <= w and y + hh <= h, (name, x, y, ww, hh)
         if name != "keys":
@@ -584,6 +608,8 @@ def test_panels_fit_1280x720(fresh, mode):
     cx, cy, cw, ch, _ = ps.windows["controls"]
     hud_rows = len(s.hud()) + 1
     assert cy + ch < h - hud_rows * 24, "the controls window covers the HUD (bottom left)"
+    if mode == "hlc":
+        assert cx + cw < ps.windows["task"][0]  # side by side
     if mode == "llc":
         lx = ps.windows["latent"][0]
         assert cx + cw < lx  # side by side
@@ -608,3 +634,173 @@ def test_event_line_clears_on_reset_and_mode_change(fresh):
     tap(fresh, "X")
     tap(fresh, "R")
     assert s.last_event == ""
+
+
+# ---- HLC mode: a task controller drives the LLC; the viewer's goal input feeds its task ----------------------
+def use_hlc(win, hlc_file, task: str):
+    """Load a task controller for `task` and switch to HLC mode with its key."""
+    s = win.session
+    s.load_hlc(hlc_file(task))
+    tap(win, "4")
+    assert s.mode.value == "hlc" and s.driver.task.name == task
+    return s.driver.task
+
+
+def test_hlc_steering_keys_set_the_tasks_goal_and_the_hud_scores_it(fresh, hlc_file):
+    from app.controls import WALK_SPEED
+
+    s, ps = fresh.session, fresh.panel_state
+    task = use_hlc(fresh, hlc_file, "steering")
+    slow, fast = task.cfg.speed_range
+    fresh.renderer.cam.azimuth = 90.0  # the camera looks along +y
+    fresh.window.dispatch_event("on_key_press", symbol("W"), 0)
+    pump(fresh, 2)
+    assert task.direction[0] == pytest.approx(math.pi / 2, abs=1e-6) and task.facing[0] == task.direction[0]
+    assert task.speed[0] == min(max(WALK_SPEED, slow), fast) and task.schedule.pinned[0]  # set from outside
+    fresh.window.dispatch_event("on_key_press", symbol("LSHIFT"), SHIFT)
+    pump(fresh)
+    assert task.speed[0] == fast  # the top of the task's own range
+    for name in ("LSHIFT", "W"):
+        fresh.window.dispatch_event("on_key_release", symbol(name), 0)
+    pump(fresh)
+    assert task.speed[0] == slow and task.direction[0] == pytest.approx(math.pi / 2, abs=1e-6)
+    tap(fresh, "Q", hold=6)
+    assert task.facing[0] > task.direction[0] + 0.3  # facing turns on its own
+    s.steering.stick_move, s.steering.stick_face = (0.0, 0.5), (-1.0, 0.0)  # the gamepad's sticks (Gamepad.read)
+    pump(fresh)
+    assert task.speed[0] == pytest.approx(slow + 0.5 * (fast - slow))  # half a stick: half the task's range
+    assert math.sin(task.direction[0]) == pytest.approx(1.0)
+    assert math.cos(task.facing[0]) == pytest.approx(-1.0)  # right stick left: face the camera's left
+    s.steering.stick_move = s.steering.stick_face = (0.0, 0.0)
+    arrow = next(m for m in s.markers() if m.label == "direction")
+    assert math.atan2(arrow.vector[1], arrow.vector[0]) == pytest.approx(math.pi / 2, abs=1e-6)
+    # the HUD and the task window: the task's reward and success, last step and running mean
+    n = len(s.task_rewards)
+    pump(fresh, 10)
+    assert len(s.task_rewards) > n and np.isfinite(s.task_reward)
+    reward, success = s.driver.reward_and_success(s.task_state)
+    assert (reward, success) == (s.task_reward, s.task_success)  # the task's own numbers
+    hud = dict(s.hud())
+    assert hud["task"].startswith("steering") and hud["task reward"].startswith(f"{s.task_reward:.3f} last step")
+    assert f"{np.mean(s.task_rewards):.3f} mean" in hud["task reward"] and hud["success"].startswith(("yes", "no"))
+    assert "task" in ps.windows and "task reward" in ps.items and "latent" not in ps.windows
+    assert np.linalg.norm(s.latent) == pytest.approx(1.0, abs=1e-5) and s.timings.policy_ms > 0
+    tap(fresh, "Z")  # the HLC owns the latent: said, not done
+    assert "task controller picks the latent" in s.last_event
+
+
+def test_hlc_ground_click_sets_the_location_goal(fresh, hlc_file):
+    from app.state import Camera
+
+    s = fresh.session
+    task = use_hlc(fresh, hlc_file, "location")
+    assert np.linalg.norm(task.target[0] - s.sim.root_pos()[:2]) == pytest.approx(3.0, abs=0.3)  # starts ahead
+    fresh.renderer.camera_mode = Camera.FREE  # the point under the cursor stays put while it walks
+    w, h = fresh.size
+    x, y = int(w * 0.6), int(h * 0.12)
+    body, _, point = fresh.pick(x, y)
+    assert body == 0
+    click(fresh, x, y)
+    assert np.allclose(task.target[0], point[:2], atol=0.05) and np.allclose(s.goals.location, task.target[0])
+    assert s.last_event.startswith("location target")
+    (post,) = s.markers()
+    assert post.kind == "point" and np.allclose(post.pos[:2], task.target[0])
+    pump(fresh, 3)
+    assert dict(s.hud())["success"].startswith("no") and f"{task.target[0, 0]:.2f}" in s.task_goal()
+
+
+def test_hlc_reach_keys_and_the_strike_box(fresh, hlc_file):
+    import mujoco
+
+    from app.state import Camera
+    from sim.rotations import quat_from_axis_angle
+
+    s = fresh.session
+    task = use_hlc(fresh, hlc_file, "reach")
+    fresh.renderer.cam.azimuth = 0.0
+    r0 = task.target[0].copy()
+    tap(fresh, "I", hold=5)
+    assert task.target[0, 0] > r0[0] + 0.05 and np.allclose(task.target[0], s.goals.reach)
+    # strike: the box is the scene's body, placed through the task
+    task = use_hlc(fresh, hlc_file, "strike")
+    m, d = s.sim.model, s.sim.data
+    box = m.body("strike_target").id
+    assert np.allclose(task.spawn_xy[0], d.xpos[box, :2]) and np.allclose(s.task_state.target.pos[0], d.xpos[box])
+    fresh.renderer.camera_mode = Camera.FREE
+    w, h = fresh.size
+    x, y = int(w * 0.4), int(h * 0.12)
+    _, _, point = fresh.pick(x, y)
+    click(fresh, x, y)
+    assert np.allclose(d.xpos[box, :2], point[:2], atol=0.05) and np.allclose(task.spawn_xy[0], d.xpos[box, :2])
+    (outline,) = s.markers()
+    assert outline.kind == "box" and np.allclose(outline.pos, d.xpos[box], atol=1e-6)
+    qa = m.jnt_qposadr[s.sim.strike_joint]  # knock it over by hand: the task sees it tipped
+    d.qpos[qa : qa + 3] = [*d.xpos[box, :2], 0.25]
+    d.qpos[qa + 3 : qa + 7] = quat_from_axis_angle(np.array([1.0, 0.0, 0.0]), np.array(math.pi / 2))
+    mujoco.mj_forward(m, d)
+    pump(fresh, 2)
+    assert s.task_success and s.task_reward == 1.0
+
+
+@pytest.mark.parametrize(
+    "args, expect",
+    [
+        (["--hlc", "{tmp}/missing.pt"], "missing.pt: no such checkpoint file"),
+        (["--hlc", "{llc}"], "holds a 'llc' controller, expected 'hlc'"),
+        (["--hlc", "{hlc}", "--llc", "{other}"], "but {other} is"),
+        (["--mode", "hlc"], "--mode hlc: no HLC checkpoint (--hlc PATH); none ships yet"),
+        (["--hlc", "{hlc}", "--policy", "onnx"], "--hlc runs on torch inference"),
+        (["--hlc", "{hlc}", "--character", "humanoid_sword_shield"], "trained for character 'humanoid'"),
+        (["--allow-other-llc"], "--allow-other-llc goes with --hlc"),
+    ],
+)
+def test_bad_hlc_inputs_are_one_line_and_exit_nonzero(args, expect, llc_file, hlc_file, tmp_path, capsys,
+                                                      monkeypatch):  # fmt: skip
+    from app import cli, session
+    from controllers.checkpoint import save_atomic, untrained_llc_checkpoint
+
+    monkeypatch.setenv("DISPLAY", ":0")  # every check comes before a window would open
+    monkeypatch.setattr(session, "BUNDLED_LLC", tmp_path / "none.pt")
+    names = {"{tmp}": str(tmp_path), "{llc}": str(llc_file)}
+    if any("{other}" in a for a in args):  # an LLC file with another SHA-256
+        names["{other}"] = str(save_atomic(untrained_llc_checkpoint("humanoid"), tmp_path / "other.pt"))
+    if any("{hlc}" in a for a in args):
+        names["{hlc}"] = str(hlc_file("steering"))
+    for k, v in names.items():
+        args, expect = [a.replace(k, v) for a in args], expect.replace(k, v)
+    rc = cli.main(args)
+    err = capsys.readouterr().err.strip()
+    assert rc == 1 and expect in err, err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    if "--mode" in args:
+        assert "launch.py train hlc --task steering --llc LLC" in err
+    if "{other}" in names:
+        assert "--allow-other-llc" in err
+
+
+def test_hlc_on_another_llc_with_allow_other_llc_and_headless(tmp_path, llc_file, hlc_file):
+    """`--allow-other-llc` drives another LLC file; `view --hlc` starts in HLC mode and records its task."""
+    import subprocess
+    import sys
+
+    from app.session import Session, SessionConfig
+    from controllers.checkpoint import save_atomic, untrained_llc_checkpoint
+
+    other = save_atomic(untrained_llc_checkpoint("humanoid"), tmp_path / "other.pt")
+    hlc = hlc_file("location")
+    s = Session(SessionConfig(hlc=str(hlc), llc=str(other), allow_other_llc=True), motions=None, load=True)
+    assert s.mode.value == "hlc" and s.driver.task.name == "location" and "LLC other.pt" in " ".join(s.messages)
+    s.frame(1 / 30)
+    out = tmp_path / "hlc.mp4"
+    root = Path(__file__).resolve().parent.parent
+    env = {**{k: v for k, v in os.environ.items() if k != "DISPLAY"}, "OMP_NUM_THREADS": "1"}
+    env.setdefault("MUJOCO_GL", "egl")
+    cmd = [sys.executable, str(root / "launch.py"), "view", "--hlc", str(hlc), "--headless", "--record", str(out),
+           "--frames", "8", "--width", "320", "--height", "240"]  # fmt: skip
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    if p.returncode != 0 and "no offscreen OpenGL" in p.stderr:
+        pytest.skip(p.stderr.strip())
+    assert p.returncode == 0 and "location task" in p.stderr, p.stderr
+    import imageio.v3 as iio
+
+    assert iio.imread(out, index=None).shape == (8, 240, 320, 3)
