@@ -142,13 +142,20 @@ def test_headless_record_writes_a_playable_video(tmp_path):
 
 
 def test_readme_headless_example_records_a_shove_and_a_throw(tmp_path):
-    """`view --headless --record out.mp4 --script 2:shove,5:throw` (shortened): starts where shoves work."""
+    """`view --headless --record out.mp4 --script 2:shove,5:throw` (shortened): starts where shoves work: LLC mode
+    on the bundled checkpoints/llc.pt when it exists, else sim mode; and the shove shows in the video."""
     out = tmp_path / "out.mp4"
-    p = _headless(tmp_path, "--record", str(out), "--seconds", "2", "--fps", "15", "--script", "0.5:shove,1.2:throw")
+    script = ["--seconds", "2", "--fps", "15", "--script", "0.5:shove,1.2:throw"]
+    p = _headless(tmp_path, "--record", str(out), *script)
     assert p.returncode == 0, p.stderr
-    assert "starting in sim mode" in p.stderr
+    bundled = (ROOT / "checkpoints" / "llc.pt").is_file()
+    assert ("viewer: LLC llc.pt" in p.stderr) if bundled else ("starting in sim mode" in p.stderr), p.stderr
     import imageio.v3 as iio
 
+    assert len(iio.imread(out, index=None)) == 30
+    # in sim mode the character holds still until the shove: the shove is what makes it move
+    p = _headless(tmp_path, "--record", str(out), "--mode", "sim", *script)
+    assert p.returncode == 0, p.stderr
     f = iio.imread(out, index=None).astype(np.int16)
     f[:, 360 * 2 // 3 :, : 640 // 3] = 0  # the HUD's numbers change every frame
 
