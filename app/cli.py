@@ -13,9 +13,8 @@ import os
 import sys
 
 EXAMPLES = """examples:
-  python launch.py --viewer                                  # playback of the DeepMimic clips
+  python launch.py --viewer                                  # the bundled LLC (checkpoints/llc.pt), else playback
   python launch.py view --llc runs/llc/llc.pt                # drive your trained LLC's latent
-  python launch.py view --llc checkpoints/llc_cpu_round0.pt  # the shipped first CPU round (stands)
   python launch.py view --mode sim                           # physics only: shove it, throw things at it
   python launch.py view --hlc runs/hlc_steering/hlc.pt       # a task controller (train one: launch.py train hlc)
   python launch.py view --headless --record out.mp4 --seconds 10 --script 2:shove,5:throw
@@ -33,8 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="default: the HLC's character, else humanoid")  # fmt: skip
     p.add_argument(
         "--llc",
-        help="LLC checkpoint (.pt); default: a bundled checkpoints/llc.pt, when present "
-        "(none ships yet), else none (playback); with --hlc: its LLC (default: the recorded file)",
+        help="LLC checkpoint (.pt); default: the bundled checkpoints/llc.pt when present, else none "
+        "(playback); with --hlc: its LLC (default: the recorded file)",
     )
     p.add_argument(
         "--hlc",

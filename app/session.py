@@ -127,7 +127,7 @@ def load_policy(cfg: SessionConfig) -> tuple[Any | None, str]:
         except ControllerFormatError as exc:
             return None, str(exc)
     try:
-        from controllers.checkpoint import CheckpointError, load_llc
+        from controllers.checkpoint import CheckpointError, controller_summary, load_llc
     except ImportError as exc:
         return None, f"cannot load checkpoints ({exc})"
     try:
@@ -135,7 +135,8 @@ def load_policy(cfg: SessionConfig) -> tuple[Any | None, str]:
 
         torch.set_num_threads(1)  # batch-1 inference: a second thread only contends with rendering
         pol = load_llc(cfg.llc, character=cfg.character)
-        return pol, f"LLC {Path(cfg.llc).name} (latent {pol.latent_dim}-d)"
+        note = controller_summary(cfg.llc)
+        return pol, f"LLC {Path(cfg.llc).name} (latent {pol.latent_dim}-d)" + (f": {note}" if note else "")
     except CheckpointError as exc:
         return None, str(exc)
 
@@ -194,6 +195,11 @@ class Session:
             self.messages.append(msg)
         self.motions = motions
         self.policy = policy
+        self.controller_note = None  # measured summary of the LLC (checkpoints/llc.json for the bundled one)
+        if policy is not None and cfg.llc and cfg.policy_backend == "torch":
+            from controllers.checkpoint import controller_summary
+
+            self.controller_note = controller_summary(cfg.llc)
         self.clock = SimClock(control_dt=self.sim.control_dt)
         self.steering = Steering()
         self.fall = FallMonitor()
@@ -679,6 +685,8 @@ class Session:
                 rows.append(("policy", f"{t.policy_ms:.2f} ms/step"))
         if self.mode in (Mode.LLC, Mode.HLC):
             rows.append(("skill", self.nearest_preset()))
+            if self.controller_note:
+                rows.append(("controller", self.controller_note))
         if self.mode is Mode.HLC and self.driver is not None:
             rows += self.task_rows()
         if physics:

@@ -158,6 +158,19 @@ class LLCPolicy:
         return encoder_reward(mu, torch.as_tensor(np.asarray(z, dtype=np.float32))).numpy()
 
 
+def controller_summary(path: str | Path) -> str | None:
+    """The measured one-line summary of a checkpoint, from `launch.py eval --json` written beside it as
+    `<name>.json` (checkpoints/llc.json for the bundled LLC); None when there is none."""
+    import json
+
+    card = Path(path).with_suffix(".json")
+    try:
+        results = json.loads(card.read_text())["results"]
+        return str(next(iter(results.values()))["summary"])
+    except (OSError, ValueError, KeyError, StopIteration, TypeError):
+        return None
+
+
 def load_llc(path: str | Path, character: str | None = None, obs_layout_version: int | None = None) -> LLCPolicy:
     """Load an LLC checkpoint for inference. Pass `character` to refuse checkpoints of other characters;
     the observation layout is checked against `sim.observations.OBS_LAYOUT_VERSION` unless given."""

@@ -97,6 +97,20 @@ ROWS = [
 ]
 
 
+def summary(r: dict) -> str:
+    """One line of what a controller does, from its measurements (the viewer shows it for a bundled LLC)."""
+    speed, upright = r["motion"]["mean_speed"], r["upright"]
+    moves = "walks" if speed >= 0.4 else "stands, barely moves"
+    parts = [f"{moves} ({speed:.1f} m/s, upright {upright:.2f} under random latents)"]
+    up = r["recovery_fall_pool"]["up_fraction"]
+    parts.append(f"gets up from {up:.0%} of falls within 5 s")
+    cov = r.get("coverage", {}).get("fraction")
+    if cov is not None:
+        n = len(r["coverage"]["nearest"])
+        parts.append(f"{round(cov * n)}/{n} clip presets produce their clip")
+    return "; ".join(parts)
+
+
 def table(results: dict[str, dict]) -> str:
     """Plain-text table, one column per checkpoint."""
     names = list(results)
@@ -169,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"evaluating {path} ...", file=sys.stderr)
         res = evaluate(policy, motions, cfg, baseline=_untrained_like(policy), encoder_ok=encoder_ok)
         res["checkpoint"] = str(path)
+        res["summary"] = summary(res)
         res["seconds"] = round(time.perf_counter() - t0, 1)
         results[label] = res
     print(table(results))

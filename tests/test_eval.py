@@ -80,6 +80,14 @@ def test_cli_compares_and_writes_json(tmp_path: Path, deepmimic_dir: Path, capsy
     assert "upright" in text and "a" in text.splitlines()[0] and "b" in text.splitlines()[0]
     data = json.loads(out.read_text())
     assert set(data["results"]) == {"a", "b"} and "recovery_shove" in data["results"]["a"]
+    res = data["results"]["a"]
+    assert f"upright {res['upright']:.2f}" in res["summary"] and "gets up from" in res["summary"]
+    # written beside a checkpoint as <name>.json, the summary is what the viewer shows for it
+    from controllers.checkpoint import controller_summary
+
+    assert controller_summary(tmp_path / "a.pt") is None
+    out.rename(tmp_path / "a.json")
+    assert controller_summary(tmp_path / "a.pt") == res["summary"]
 
 
 def test_cli_errors_are_one_line(tmp_path: Path, capsys) -> None:
