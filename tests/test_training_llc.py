@@ -274,6 +274,11 @@ def test_cli_trains_and_resumes(tmp_path, walk_library, capsys):
     ckpt = torch.load(out / "checkpoint.pt", weights_only=False)
     assert ckpt["train"]["iteration"] == 2 and ckpt["character"] == "humanoid" and ckpt["config"]["preset"] == "cpu"
     assert tuple(ckpt["network"]["actor_hidden"]) == (32, 16) == tuple(ckpt["network"]["disc_hidden"])
+    compact = tmp_path / "state.pt"
+    assert main(["llc", "--resume", str(out / "checkpoint.pt"), "--write-compact", str(compact)]) == 0
+    state = torch.load(compact, weights_only=False)
+    assert state["train"]["iteration"] == 2 and state["train"]["replay"] is None
+    assert compact.stat().st_size < (out / "checkpoint.pt").stat().st_size
     pol = load_llc(out / "llc.pt", character="humanoid")
     assert pol.act(np.zeros((1, pol.obs_dim), np.float32), sample_latents(1, 64).numpy()).shape == (1, 28)
 

@@ -74,6 +74,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--trust-pickle", action="store_true", help="allow loading ASE .npy clips (pickles run code)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument(
+        "--write-compact",
+        metavar="PATH",
+        help="with --resume: write the run's compact resumable state (no dataset/replay windows, ~20 MB for the "
+        "cpu preset; what checkpoints/ commits) to PATH and exit",
+    )
+    p.add_argument(
         "--watch",
         nargs="?",
         type=int,
@@ -225,6 +231,12 @@ def train_llc(argv: list[str], watcher_factory: WatcherFactory | None = None) ->
         except (CheckpointError, ValueError) as exc:
             return _error(str(exc))
         print(f"resumed {resume_path} at iteration {trainer.iteration} ({trainer.global_step} samples)")
+    if args.write_compact:
+        if resume_path is None:
+            return _error("--write-compact needs --resume CHECKPOINT")
+        path = trainer.save(args.write_compact, buffers=False)
+        print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB): resume it with --resume {path}")
+        return 0
     watcher = None
     if args.watch is not None:
         if not 0 <= args.watch < cfg.num_envs:
