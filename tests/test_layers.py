@@ -16,6 +16,7 @@ FORBIDDEN = {
     "training": {"app"},
     "tasks": {"training", "app", "evaluation"},
     "app": {"training", "evaluation"},
+    "evaluation": {"training", "app"},
 }
 
 
