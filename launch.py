@@ -28,7 +28,7 @@ SUBCOMMANDS: dict[str, tuple[str | None, str]] = {
     "view": ("app.cli", "interactive viewer (also: --viewer)"),
     "train": ("training.cli", "train a controller: `train llc ...`, `train hlc --task NAME --llc CKPT ...`"),
     "eval": ("evaluation.cli", "evaluate checkpoints: LLC (upright, motion, recovery, realism, coverage), HLC tasks"),
-    "export": ("controllers.export_cli", "export an LLC to ONNX with a controller.json sidecar for game engines"),
+    "export": ("controllers.export_cli", "export an LLC (and an HLC) to ONNX with a controller.json sidecar"),
     "motions": ("motion.cli", "motion data: download the DeepMimic clips, inspect or convert a clip"),
     "bench": ("bench.cli", "run a benchmark from bench/ (env_throughput, train_throughput, viewer_fps)"),
 }

@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-other-llc", action="store_true",
                    help="with --hlc --llc: drive an LLC file other than the one the HLC was trained with")  # fmt: skip
     p.add_argument("--policy", default="torch", choices=("torch", "onnx"),
-                   help="inference runtime; onnx: --llc is a `launch.py export` folder (onnxruntime)")  # fmt: skip
+                   help="inference runtime; onnx: --llc (or --hlc) is an export folder (onnxruntime)")  # fmt: skip
     p.add_argument("--motions", help="clip file, dataset file or folder (default: the DeepMimic clips)")
     p.add_argument("--mode", choices=("playback", "sim", "llc", "hlc"),
                    help="initial mode (default: hlc with --hlc, llc with a checkpoint, else playback; sim when "

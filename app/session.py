@@ -144,9 +144,19 @@ def load_policy(cfg: SessionConfig) -> tuple[Any | None, str]:
 def load_hlc_pair(cfg: SessionConfig) -> tuple[Any, Any]:
     """(HLCPolicy, LLCPolicy) of `cfg.hlc`: the task controller and the frozen LLC it was trained with
     (`cfg.llc`, default the recorded file; checked by SHA-256 unless `cfg.allow_other_llc`). SessionError
-    (one line) when it cannot be had."""
-    if cfg.policy_backend != "torch":
-        raise SessionError("--hlc runs on torch inference (--policy torch); HLC export to ONNX is not built yet")
+    (one line) when it cannot be had. With `policy_backend="onnx"`, `cfg.hlc` is a `launch.py export --hlc`
+    folder: (OnnxHLC, OnnxLLC) of that folder, whose export checked the pair."""
+    if cfg.policy_backend == "onnx":
+        from controllers.runtime import ControllerFormatError, OnnxHLC, OnnxLLC
+
+        if cfg.llc and Path(cfg.llc).resolve() != Path(cfg.hlc).resolve():
+            raise SessionError("--policy onnx --hlc DIR: the LLC comes from the same export folder; drop --llc")
+        try:
+            hlc = OnnxHLC(cfg.hlc)
+            llc = OnnxLLC(cfg.hlc, character=cfg.character)
+        except ControllerFormatError as exc:
+            raise SessionError(str(exc)) from None
+        return hlc, llc
     from controllers.checkpoint import CheckpointError, load_hlc
 
     try:

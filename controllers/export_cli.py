@@ -1,9 +1,11 @@
 """`launch.py export --llc CKPT [--hlc CKPT] --out DIR`: an exported controller folder, verified.
 
-DIR receives `llc.onnx` (and `encoder.onnx` with --with-encoder, `*_fp16.onnx` with --fp16), the
-character's MJCF and `controller.json` (controllers/runtime/sidecar.py). The folder is built beside DIR,
-checked (onnx.checker; onnxruntime against torch on batch 1 and 64; the runtime loading it), and only
-then moved into place: a failed export leaves DIR as it was. Errors are one line naming the file.
+DIR receives `llc.onnx` (and `hlc.onnx` with --hlc, `encoder.onnx` with --with-encoder, `*_fp16.onnx` with
+--fp16), the character's MJCF and `controller.json` (controllers/runtime/sidecar.py). An HLC is exported
+only with the LLC it was trained with (SHA-256 recorded in the HLC checkpoint) unless --allow-other-llc.
+The folder is built beside DIR, checked (onnx.checker; onnxruntime against torch on batch 1 and 64; the
+runtime loading it), and only then moved into place: a failed export leaves DIR as it was. Errors are one
+line naming the file.
 """
 
 from __future__ import annotations
@@ -20,10 +22,10 @@ import numpy as np
 EXAMPLES = """examples:
   python launch.py export --llc checkpoints/llc.pt --out exports/llc
   python launch.py export --llc runs/llc/llc.pt --out exports/llc --with-encoder --fp16
+  python launch.py export --llc runs/llc/llc.pt --hlc runs/hlc_steering/hlc.pt --out exports/steering
 """
 PARITY_TOL = 1e-5  # onnxruntime float32 against torch, absolute (actions, PD targets, unit latents)
 FP16_TOL = 5e-2  # the float16 copy against the float32 model, absolute on actions in [-1, 1]
-HLC_UNAVAILABLE = "--hlc: HLC checkpoints are not available yet (they come with the HLC issue); export the LLC alone"
 
 
 class ExportError(ValueError):
@@ -38,7 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--llc", required=True, help="LLC checkpoint (.pt)")
-    p.add_argument("--hlc", help="HLC checkpoint (.pt): not available yet")
+    p.add_argument("--hlc", help="task controller checkpoint (.pt, launch.py train hlc) trained on --llc")
+    p.add_argument("--allow-other-llc", action="store_true",
+                   help="with --hlc: export even if --llc is not the LLC file the HLC was trained with")  # fmt: skip
     p.add_argument("--out", required=True, help="output folder (replaced if it holds an earlier export)")
     p.add_argument("--with-encoder", action="store_true", help="also export the discriminator/encoder (encoder.onnx)")
     p.add_argument("--fp16", action="store_true", help="also write half-precision copies (*_fp16.onnx)")
@@ -52,12 +56,12 @@ def _check_out(out: Path) -> None:
         raise ExportError(f"{out}: exists and is not an earlier export folder; choose another --out")
 
 
-def _model_entry(folder: Path, name: str, fp16: bool, opset: int, normalization: str) -> dict:
+def _model_entry(folder: Path, name: str, fp16: bool, opset: int, normalization: str, source: str = "llc") -> dict:
     from controllers.files import sha256_file
     from controllers.onnx_export import tensor_specs
 
     entry = {"file": f"{name}.onnx", "sha256": sha256_file(folder / f"{name}.onnx"), "opset": opset,
-             "fp16_file": None, "fp16_sha256": None, "source": "llc", "normalization": normalization}  # fmt: skip
+             "fp16_file": None, "fp16_sha256": None, "source": source, "normalization": normalization}  # fmt: skip
     if fp16:
         entry["fp16_file"] = f"{name}_fp16.onnx"
         entry["fp16_sha256"] = sha256_file(folder / f"{name}_fp16.onnx")
@@ -74,18 +78,32 @@ def _write_fp16(src: Path) -> Path:
     return dst
 
 
-def write_folder(llc_path: Path, folder: Path, *, with_encoder: bool, fp16: bool, opset: int) -> tuple:
-    """Models, MJCF and sidecar into `folder`; returns (policy, character, offset, scale)."""
+def load_hlc_for(hlc_path: Path, llc_path: Path, allow_other_llc: bool):
+    """The HLC checkpoint, refused (CheckpointError, one line) when `llc_path` is not the LLC it was trained
+    with, unless `allow_other_llc`; returns (HLCPolicy, whether the LLC file's SHA-256 is the recorded one)."""
+    from controllers.checkpoint import load_hlc, read_checkpoint
+    from controllers.files import sha256_file
+
+    hlc, _ = load_hlc(hlc_path, llc_path, allow_other_llc=allow_other_llc)
+    ckpt = read_checkpoint(hlc_path, "hlc")
+    hlc.meta = {k: ckpt[k] for k in ("format_version", "obs_layout_version")}
+    return hlc, sha256_file(llc_path) == hlc.llc["sha256"]
+
+
+def write_folder(llc_path: Path, folder: Path, *, with_encoder: bool, fp16: bool, opset: int,
+                 hlc_path: Path | None = None, allow_other_llc: bool = False) -> tuple:  # fmt: skip
+    """Models, MJCF and sidecar into `folder`; returns (policy, character, offset, scale, hlc or None)."""
     import mujoco
 
     from controllers.checkpoint import load_llc
     from controllers.files import sha256_file
-    from controllers.onnx_export import export_encoder, export_llc
+    from controllers.onnx_export import export_encoder, export_hlc, export_llc
     from controllers.runtime.sidecar import build_sidecar, write_sidecar
     from sim.character import load_character
     from sim.env import EnvConfig
 
     policy = load_llc(llc_path)  # refuses other layout versions and broken files, naming the file
+    hlc, same_llc = load_hlc_for(hlc_path, llc_path, allow_other_llc) if hlc_path is not None else (None, True)
     ch = load_character(policy.character)
     if policy.action_dim != ch.num_dof:
         raise ExportError(f"{llc_path}: {policy.action_dim} actions, character {ch.name!r} has {ch.num_dof} DoF")
@@ -99,17 +117,33 @@ def write_folder(llc_path: Path, folder: Path, *, with_encoder: bool, fp16: bool
     names = ["llc"] + (["encoder"] if with_encoder else [])
     if with_encoder:
         export_encoder(policy, folder / "encoder.onnx", meta, opset)
+    hlc_sha = sha256_file(hlc_path) if hlc is not None else None
+    if hlc is not None:
+        hlc_meta = {"source_sha256": hlc_sha, "character": ch.name, "obs_layout_version": layout, "task": hlc.task,
+                    "llc_sha256": hlc.llc["sha256"]}  # fmt: skip
+        export_hlc(hlc, folder / "hlc.onnx", hlc_meta, opset)
+        names.append("hlc")
     for name in names:
         if fp16:
             _write_fp16(folder / f"{name}.onnx")
-        models[name] = _model_entry(folder, name, fp16, opset, norm)
+        models[name] = _model_entry(folder, name, fp16, opset, norm, "hlc" if name == "hlc" else "llc")
     mjcf = folder / ch.mjcf_path.name
     shutil.copyfile(ch.mjcf_path, mjcf)
     sources = {
         "llc": {"file": llc_path.name, "sha256": source_sha, "kind": "llc",
                 "checkpoint_format_version": policy.meta["format_version"],
                 "obs_layout_version": policy.meta["obs_layout_version"], "network": asdict(policy.network)},
-        "hlc": None,
+        "hlc": None if hlc is None else {
+            "file": hlc_path.name, "sha256": hlc_sha, "kind": "hlc", "task": hlc.task,
+            "checkpoint_format_version": hlc.meta["format_version"],
+            "obs_layout_version": hlc.meta["obs_layout_version"],
+            "network": asdict(hlc.network), "llc_sha256": hlc.llc["sha256"], "llc_file": Path(hlc.llc["path"]).name,
+            "other_llc_allowed": not same_llc,
+        },
+    }  # fmt: skip
+    hlc_info = None if hlc is None else {
+        "task": hlc.task, "task_config": hlc.task_config, "goal_layout": hlc.goal_layout,
+        "hold_steps": int(hlc.config.get("llc_steps", 5)),
     }  # fmt: skip
     cfg = policy.config
     steps = [cfg["latent_steps_min"], cfg["latent_steps_max"] - 1] if "latent_steps_min" in cfg else None
@@ -118,61 +152,76 @@ def write_folder(llc_path: Path, folder: Path, *, with_encoder: bool, fp16: bool
         mjcf_sha256=sha256_file(mjcf), control_substeps=EnvConfig.control_substeps,
         llc={"obs_dim": policy.obs_dim, "action_dim": policy.action_dim, "latent_dim": policy.latent_dim,
              "amp_obs_dim": policy.amp_obs_dim, "num_amp_frames": policy.num_amp_frames, "latent_steps": steps},
-        models=models, sources=sources, generator="ase-runtime launch.py export",
+        models=models, sources=sources, generator="ase-runtime launch.py export", hlc=hlc_info,
     )  # fmt: skip
     write_sidecar(folder, sidecar)
-    return policy, ch, offset, scale
+    return policy, ch, offset, scale, hlc
 
 
-def verify_folder(folder: Path, policy, offset: np.ndarray, scale: np.ndarray, seed: int = 0) -> dict[str, float]:
+def verify_folder(folder: Path, policy, offset: np.ndarray, scale: np.ndarray, seed: int = 0,
+                  hlc=None) -> dict[str, float]:  # fmt: skip
     """onnx.checker on every model, then the runtime loads the folder and matches torch; raises ExportError."""
-    from controllers.onnx_export import check_file, encoder_parity, llc_parity, sample_inputs, unit_latents
+    from controllers import onnx_export as ox
     from controllers.runtime.controller import Controller
-    from controllers.runtime.policy import OnnxLLC
+    from controllers.runtime.policy import OnnxHLC, OnnxLLC
 
     for path in sorted(folder.glob("*.onnx")):
         try:
-            check_file(path)
+            ox.check_file(path)
         except Exception as exc:  # noqa: BLE001 - onnx raises ValidationError and InferenceError
             raise ExportError(f"{path}: onnx.checker rejects it ({str(exc).splitlines()[0]})") from None
     rng = np.random.default_rng(seed)
-    runtime = Controller(folder).policy  # loads everything a user loads: sidecar, models, MJCF, joint checks
+    ctl = Controller(folder)  # loads everything a user loads: sidecar, models, MJCF, joint checks
+    runtime = ctl.policy
     err: dict[str, float] = {}
     for n in (1, 64):
-        obs, z = sample_inputs(policy.obs_norm, n, rng), unit_latents(n, policy.latent_dim, rng)
-        for k, v in llc_parity(policy, runtime, offset, scale, obs, z).items():
+        obs, z = ox.sample_inputs(policy.obs_norm, n, rng), ox.unit_latents(n, policy.latent_dim, rng)
+        for k, v in ox.llc_parity(policy, runtime, offset, scale, obs, z).items():
             err[k] = max(err.get(k, 0.0), v)
         if runtime.has_encoder:
-            windows = sample_inputs(policy.amp_norm, n, rng)
-            for k, v in encoder_parity(policy, runtime, windows).items():
+            windows = ox.sample_inputs(policy.amp_norm, n, rng)
+            for k, v in ox.encoder_parity(policy, runtime, windows).items():
                 err[f"encoder_{k}"] = max(err.get(f"encoder_{k}", 0.0), v)
+        if hlc is not None:
+            x = ox.sample_inputs(hlc.obs_norm, n, rng)
+            split = ctl.hlc.policy_obs_dim
+            for k, v in ox.hlc_parity(hlc, ctl.hlc, x[:, :split], x[:, split:]).items():
+                err[k] = max(err.get(k, 0.0), v)
     bad = {k: v for k, v in err.items() if v > PARITY_TOL}
     if bad:
         raise ExportError(f"{folder}: onnxruntime differs from torch by {bad} (> {PARITY_TOL:g})")
     if runtime.sidecar["models"]["llc"]["fp16_file"]:
         half = OnnxLLC(folder, precision="fp16")
-        obs, z = sample_inputs(policy.obs_norm, 64, rng), unit_latents(64, policy.latent_dim, rng)
+        obs, z = ox.sample_inputs(policy.obs_norm, 64, rng), ox.unit_latents(64, policy.latent_dim, rng)
         err["fp16_action"] = float(np.abs(half.act(obs, z) - runtime.act(obs, z)).max())
         if half.has_encoder:
-            windows = sample_inputs(policy.amp_norm, 64, rng)
+            windows = ox.sample_inputs(policy.amp_norm, 64, rng)
             err["fp16_encoder_latent"] = float(np.abs(half.encode(windows) - runtime.encode(windows)).max())
+        if hlc is not None:
+            x = ox.sample_inputs(hlc.obs_norm, 64, rng)
+            err["fp16_hlc_latent"] = float(np.abs(OnnxHLC(folder, precision="fp16").act(x) - ctl.hlc.act(x)).max())
         if max(v for k, v in err.items() if k.startswith("fp16")) > FP16_TOL:
             raise ExportError(f"{folder}: the fp16 copy differs from float32 by more than {FP16_TOL:g}: {err}")
     return err
 
 
 def export(llc: str | Path, out: str | Path, *, with_encoder: bool = False, fp16: bool = False,
-           opset: int | None = None, seed: int = 0) -> dict:  # fmt: skip
+           opset: int | None = None, seed: int = 0, hlc: str | Path | None = None,
+           allow_other_llc: bool = False) -> dict:  # fmt: skip
     """Write and verify an export folder; returns {"folder", "files" {name: bytes}, "errors" {what: max abs}}."""
     from controllers.onnx_export import OPSET
 
     llc, out = Path(llc), Path(out)
+    hlc = None if hlc is None else Path(hlc)
     _check_out(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        policy, _, offset, scale = write_folder(llc, tmp, with_encoder=with_encoder, fp16=fp16, opset=opset or OPSET)
-        errors = verify_folder(tmp, policy, offset, scale, seed)
+        policy, _, offset, scale, hlc_policy = write_folder(
+            llc, tmp, with_encoder=with_encoder, fp16=fp16, opset=opset or OPSET, hlc_path=hlc,
+            allow_other_llc=allow_other_llc,
+        )  # fmt: skip
+        errors = verify_folder(tmp, policy, offset, scale, seed, hlc_policy)
         if out.exists():
             shutil.rmtree(out)
         tmp.rename(out)
@@ -185,15 +234,15 @@ def export(llc: str | Path, out: str | Path, *, with_encoder: bool = False, fp16
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.hlc:
-        print(f"export: {HLC_UNAVAILABLE}", file=sys.stderr)
+    if args.allow_other_llc and not args.hlc:
+        print("export: --allow-other-llc goes with --hlc", file=sys.stderr)
         return 2
     from controllers.checkpoint import CheckpointError
     from controllers.runtime.sidecar import ControllerFormatError
 
     try:
         report = export(args.llc, args.out, with_encoder=args.with_encoder, fp16=args.fp16, opset=args.opset,
-                        seed=args.seed)  # fmt: skip
+                        seed=args.seed, hlc=args.hlc, allow_other_llc=args.allow_other_llc)  # fmt: skip
     except (CheckpointError, ControllerFormatError, ExportError, OSError) as exc:
         print(f"export: {exc}", file=sys.stderr)
         return 1

@@ -1,8 +1,11 @@
-"""torch -> ONNX for the LLC and its discriminator/encoder, with the normalizers baked in.
+"""torch -> ONNX for the LLC, its discriminator/encoder and a task controller (HLC), normalizers baked in.
 
     llc.onnx      obs (batch, obs_dim), latent (batch, latent_dim) -> action (batch, A) in [-1, 1],
                   pd_target (batch, A) = offset + scale * action, radians
     encoder.onnx  amp_window (batch, frames * frame_size) -> disc_logit (batch,), latent (batch, latent_dim)
+    hlc.onnx      obs (batch, obs_dim), goal (batch, goal_dim) -> latent (batch, latent_dim): the HLC's
+                  deterministic action as inference uses it (controllers.hlc.HLCPolicy.act): the tanh mean,
+                  clamped to [-1, 1] and normalized onto the unit sphere
 
 Normalization is the checkpoint's `RunningNorm` in float32 (as `LLCPolicy` computes it):
 clamp((x - mean) / sqrt(var + 1e-5), -5, 5). One self-contained file per model, a dynamic batch axis
@@ -21,6 +24,7 @@ import torch
 from torch import nn
 
 from controllers.checkpoint import LLCPolicy
+from controllers.hlc import HLCPolicy
 from controllers.normalizer import RunningNorm
 
 OPSET = 18
@@ -67,6 +71,19 @@ class EncoderGraph(nn.Module):
         return self.disc_enc(self.norm(amp_window))
 
 
+class HLCGraph(nn.Module):
+    """Raw policy observation + raw goal observation -> the unit latent (HLCPolicy.act, deterministic)."""
+
+    def __init__(self, policy: HLCPolicy) -> None:
+        super().__init__()
+        self.norm = BakedNorm(policy.obs_norm)
+        self.actor = policy.actor
+
+    def forward(self, obs: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+        mean = self.actor(self.norm(torch.cat([obs, goal], dim=-1))).clamp(-1.0, 1.0)
+        return mean / torch.linalg.vector_norm(mean, dim=-1, keepdim=True).clamp_min(1e-12)
+
+
 def _export(module: nn.Module, example: tuple[torch.Tensor, ...], names_in: list[str], names_out: list[str],
             path: Path, opset: int, metadata: dict[str, str]) -> None:  # fmt: skip
     batch = torch.export.Dim("batch", min=1, max=1 << 20)
@@ -100,6 +117,15 @@ def export_encoder(policy: LLCPolicy, path: str | Path, metadata: dict[str, str]
     example = (torch.zeros(2, policy.amp_obs_dim * policy.num_amp_frames),)
     graph = EncoderGraph(policy)
     _export(graph, example, ["amp_window"], ["disc_logit", "latent"], path, opset, {"model": "encoder", **metadata})
+    return path
+
+
+def export_hlc(policy: HLCPolicy, path: str | Path, metadata: dict[str, str], opset: int = OPSET) -> Path:
+    """Write hlc.onnx: inputs `obs` (the LLC's policy observation) and `goal` (the task's goal observation)."""
+    path = Path(path)
+    goal_dim = int(policy.goal_layout["size"])
+    example = (torch.zeros(2, policy.obs_dim - goal_dim), torch.zeros(2, goal_dim))
+    _export(HLCGraph(policy), example, ["obs", "goal"], ["latent"], path, opset, {"model": "hlc", **metadata})
     return path
 
 
@@ -154,3 +180,9 @@ def encoder_parity(policy: LLCPolicy, onnx_policy, windows: np.ndarray) -> dict[
         "disc_logit": float(np.abs(got_logit - logit).max() / max(1.0, np.abs(logit).max())),
         "latent": float(np.abs(got_latent - latent).max()),
     }
+
+
+def hlc_parity(policy: HLCPolicy, onnx_hlc, obs: np.ndarray, goal: np.ndarray) -> dict[str, float]:
+    """Largest absolute difference of the unit latents, onnxruntime against torch (HLCPolicy.act)."""
+    want = policy.act(np.concatenate([obs, goal], 1))
+    return {"hlc_latent": float(np.abs(onnx_hlc.latent(obs, goal) - want).max())}

@@ -66,6 +66,27 @@ def untrained_export() -> Path:
     return export(untrained_checkpoint(), _TMP / "export_untrained")["folder"]
 
 
+@cache
+def hlc_checkpoint() -> Path:
+    """A tiny steering HLC trained by `launch.py train hlc` on the trained fixture (its LLC SHA-256 recorded)."""
+    from tests.conftest import tiny_hlc_checkpoint
+
+    return tiny_hlc_checkpoint(_TMP / "hlc_steering", trained_checkpoint(), "steering")
+
+
+@cache
+def hlc_export() -> tuple[Path, str]:
+    """(folder, stdout) of `launch.py export --llc TRAINED --hlc HLC --fp16`."""
+    from controllers.export_cli import main
+
+    out, buf = _TMP / "export_hlc", io.StringIO()
+    args = ["--llc", str(trained_checkpoint()), "--hlc", str(hlc_checkpoint()), "--out", str(out), "--fp16"]
+    with contextlib.redirect_stdout(buf):
+        rc = main(args)
+    assert rc == 0, buf.getvalue()
+    return out, buf.getvalue()
+
+
 def copy_of(folder: Path, name: str) -> Path:
     """A fresh copy of an export folder, to damage."""
     dst = _TMP / name

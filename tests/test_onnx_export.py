@@ -73,6 +73,7 @@ def test_sidecar_comes_from_the_code(exported):
     assert sc["rates"]["physics_steps_per_control"] == EnvConfig.control_substeps
     assert sc["latent"]["size"] == policy.latent_dim and sc["latent"]["hold_steps"] == 5
     assert sc["goal_layouts"] == [] and sc["models"]["hlc"] is None and sc["sources"]["hlc"] is None
+    assert sc["hlc"] is None  # an LLC-only export (HLC exports: tests/test_onnx_hlc.py)
     assert (folder / sc["character"]["mjcf"]).read_text() == ch.mjcf_path.read_text()
     from controllers.files import sha256_file
 
@@ -126,12 +127,6 @@ def run_cli(capsys, *args: str) -> tuple[int, str]:
 
     rc = main(list(args))
     return rc, capsys.readouterr().err.strip()
-
-
-def test_hlc_is_refused_clearly(capsys):
-    rc, err = run_cli(capsys, "--llc", "x.pt", "--hlc", "hlc.pt", "--out", str(tmp_dir() / "never"))
-    assert rc == 2 and "not available yet" in err and len(err.splitlines()) == 1
-    assert not (tmp_dir() / "never").exists()
 
 
 def test_other_layout_version_missing_and_corrupt_checkpoints_fail_in_one_line(capsys):

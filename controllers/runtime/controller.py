@@ -5,6 +5,13 @@
     for _ in range(300):
         ctl.step(latent)                   # observe -> LLC -> PD targets -> 4 physics steps at 120 Hz
 
+With a task controller in the export (`launch.py export --hlc`), the HLC picks the latent:
+
+    ctl.set_goal(direction=0.5, speed=1.5) # world frame, as the task's set_goal (tasks/<task>.py)
+    for _ in range(300):
+        ctl.step_task()                    # every hold_steps (5) steps: goal observation -> HLC -> latent
+    ctl.step_task(goal=g)                  # or the goal observation itself (heading frame, goal_layouts)
+
 Observations come from the same functions the training environment uses (`sim.observations`), on the
 same body quantities (`sim.backend.body_velocities`), so a policy sees here what it saw in training.
 """
@@ -16,7 +23,7 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
-from controllers.runtime.policy import OnnxLLC
+from controllers.runtime.policy import OnnxHLC, OnnxLLC
 from controllers.runtime.sidecar import ControllerFormatError
 from sim.backend import body_velocities
 from sim.character import Character, load_character
@@ -34,7 +41,8 @@ def check_character(sidecar: dict, ch: Character, where: Path) -> None:
 
 
 class Controller:
-    """An exported LLC driving one character in its own MjData (or a scene whose character comes first)."""
+    """An exported LLC (and task controller, when the export has one: `hlc`) driving one character in its own
+    MjData (or a scene whose character comes first: the strike task needs a scene with its box)."""
 
     def __init__(
         self, folder: str | Path, *, model: mujoco.MjModel | None = None, precision: str = "fp32", threads: int = 1
@@ -42,6 +50,9 @@ class Controller:
         self.folder = Path(folder)
         self.policy = OnnxLLC(self.folder, precision=precision, threads=threads)
         sc = self.sidecar = self.policy.sidecar
+        has_hlc = bool(sc["models"].get("hlc"))
+        self.hlc = OnnxHLC(self.folder, precision=precision, threads=threads) if has_hlc else None
+        self.task = None  # the HLC's task (tasks/<task>.py), made when a world-frame goal is first set
         where = self.folder / "controller.json"
         self.character = load_character(sc["character"]["name"])
         check_character(sc, self.character, where)
@@ -68,6 +79,9 @@ class Controller:
         self._key = self.joints.key_bodies
         frames = self.policy.num_amp_frames
         self.amp_history = np.zeros((frames, self.policy.amp_obs_dim), dtype=np.float32)  # current frame first
+        self.hold_steps = self.hlc.hold_steps if self.hlc is not None else sc["latent"]["hold_steps"]
+        self.latent = np.zeros(self.policy.latent_dim, dtype=np.float32)  # the HLC's latent, held
+        self.goal_obs: np.ndarray | None = None  # the goal observation of the HLC's last decision
         self.reset()
 
     # ---- state ------------------------------------------------------------------------
@@ -82,6 +96,8 @@ class Controller:
         mujoco.mj_forward(m, d)
         d.ctrl[: self.nu] = joint_positions(self.joints, d.qpos[None, : self.nq])[0]
         self.amp_history[:] = self.amp_frame()
+        self.control_steps = 0  # since the reset: the HLC decides when this is a multiple of hold_steps
+        self._prev_root: np.ndarray | None = None
 
     def bodies(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """World position, quaternion (wxyz), linear velocity of the origin, angular velocity: (B, .) each."""
@@ -107,6 +123,8 @@ class Controller:
         action, target = self.policy.run(self.observe()[None], np.asarray(latent, dtype=np.float32)[None])
         m, d = self.model, self.data
         d.ctrl[: self.nu] = target[0]
+        self._prev_root = d.xpos[self.body_ids[0]].copy()
+        self.control_steps += 1
         for _ in range(self.substeps):
             mujoco.mj_step(m, d)
         mujoco.mj_fwdPosition(m, d)  # positions and velocities of the new state, for the next observation
@@ -119,3 +137,48 @@ class Controller:
         """(discriminator logit, encoder's unit latent) of the last `num_amp_frames` control steps."""
         logit, latent = self.policy.discriminate(self.amp_history.reshape(1, -1))
         return float(logit[0]), latent[0]
+
+    # ---- task controller ------------------------------------------------------------------
+    def _need_hlc(self) -> OnnxHLC:
+        if self.hlc is None:
+            raise ControllerFormatError(f"{self.folder}: exported without a task controller (export with --hlc CKPT)")
+        return self.hlc
+
+    def set_goal(self, **goal) -> None:
+        """The task's goal in the world frame, as its `set_goal` takes it (controller.json goal_layouts[].inputs):
+        steering direction=yaw, speed=m/s, facing=yaw; speed direction, speed; location target=xy; reach
+        target=xyz. (Strike reads the box of the scene: pass `model=` a scene with body 'strike_target'.)"""
+        from tasks import make_task
+
+        hlc = self._need_hlc()
+        if self.task is None:
+            self.task = make_task(hlc.task, 1, hlc.task_config)
+            self.task.bind(self.character)
+            self.task.schedule.pin(np.array([0]))  # goals come from outside only
+        if goal:
+            self.task.set_goal(np.array([0]), **goal)
+
+    def task_state(self):
+        """The task's view of the current state (tasks.common.TaskState, one row); velocities over the last
+        control step. The task's reward and success: `ctl.task.reward(ctl.task_state())`."""
+        from tasks.single import task_state_from_data
+
+        dt = self.model.opt.timestep * self.substeps
+        return task_state_from_data(self.model, self.data, self.character, dt, self._prev_root)
+
+    def goal_observation(self) -> np.ndarray:
+        """The goal observation (goal_dim,) float32 of the goal set with `set_goal`, in the heading frame now."""
+        if self.task is None:
+            raise ValueError("no goal set: call set_goal(...) first, or pass the goal observation to step_task")
+        return self.task.observe(self.task_state())[0]
+
+    def step_task(self, goal: np.ndarray | None = None) -> np.ndarray:
+        """One control step driven by the task controller: every `hold_steps` steps (from the reset) the HLC
+        picks a latent from the observation and the goal observation (`goal`, heading frame, or the one of the
+        goal set with `set_goal`); the LLC acts on the held latent. Returns the action."""
+        hlc = self._need_hlc()
+        if self.control_steps % self.hold_steps == 0:
+            g = self.goal_observation() if goal is None else np.asarray(goal, dtype=np.float32).reshape(-1)
+            self.goal_obs = g
+            self.latent = hlc.latent(self.observe()[None], g[None])[0]
+        return self.step(self.latent)

@@ -1,7 +1,8 @@
 """Exported policies run by onnxruntime: numpy in, numpy out, no torch.
 
 `OnnxLLC` has the inference interface of `controllers.checkpoint.LLCPolicy` (`act`, `encode`,
-`latent_dim`, `num_amp_frames`, ...), so the viewer drives either one.
+`latent_dim`, `num_amp_frames`, ...), so the viewer drives either one. `OnnxHLC` is an exported task
+controller: `latent(obs, goal)`, and `act(obs + goal)` as `controllers.hlc.HLCPolicy` (tasks.single.HLCDriver).
 """
 
 from __future__ import annotations
@@ -133,3 +134,67 @@ class OnnxLLC:
     def disc_logit(self, amp_window: np.ndarray) -> np.ndarray:
         """The discriminator's logit (n,): high = looks like the motion data."""
         return self.discriminate(amp_window)[0]
+
+
+class OnnxHLC:
+    """An exported task controller: latent(obs (n, obs_dim), goal (n, goal_dim)) -> unit latents (n, latent_dim).
+
+    `obs` is the LLC's raw policy observation, `goal` the task's raw goal observation in the heading frame
+    (controller.json `goal_layouts`); hold each latent for `hold_steps` LLC control steps.
+    """
+
+    def __init__(
+        self, folder: str | Path, *, precision: str = "fp32", threads: int = 1, check_layout: bool = True
+    ) -> None:
+        sc = self.sidecar = read_sidecar(folder)
+        self.folder = Path(folder) if Path(folder).is_dir() else Path(folder).parent
+        where = self.folder / "controller.json"
+        if check_layout:
+            check_layout_version(sc, where)
+        info = sc.get("hlc")
+        if not sc["models"].get("hlc") or not info:
+            raise ControllerFormatError(f"{where}: no hlc model in this export (export with --hlc CKPT)")
+        self.character: str = sc["character"]["name"]
+        self.task: str = info["task"]
+        self.task_config: dict = info["task_config"]
+        self.hold_steps: int = int(info["hold_steps"])
+        self.config = {"llc_steps": self.hold_steps}  # as HLCPolicy.config, for tasks.single.HLCDriver
+        layouts = {g["task"]: g for g in sc["goal_layouts"]}
+        if self.task not in layouts:
+            raise ControllerFormatError(f"{where}: no goal layout for the HLC's task {self.task!r}")
+        self.goal_layout: dict = layouts[self.task]
+        self.goal_dim: int = int(self.goal_layout["size"])
+        self.policy_obs_dim: int = sc["observations"]["policy"]["size"]
+        self.obs_dim: int = self.policy_obs_dim + self.goal_dim  # what HLCPolicy calls obs_dim: obs + goal
+        self.latent_dim: int = sc["latent"]["size"]
+        want = [["batch", self.policy_obs_dim], ["batch", self.goal_dim]], [["batch", self.latent_dim]]
+        entry = sc["models"]["hlc"]
+        got = [t["shape"] for t in entry["inputs"]], [t["shape"] for t in entry["outputs"]]
+        if got != want or info.get("goal_size", self.goal_dim) != self.goal_dim:
+            raise ControllerFormatError(
+                f"{where}: the hlc model's tensors {got} do not fit the observation, goal layout and latent {want}"
+            )
+        self.session = open_model(self.folder, sc, "hlc", precision, threads)
+        source, llc = sc["sources"].get("hlc") or {}, sc["sources"].get("llc") or {}
+        meta = self.session.get_modelmeta().custom_metadata_map
+        if meta.get(META_PREFIX + "llc_sha256") != source.get("llc_sha256"):
+            raise ControllerFormatError(f"{self.folder / entry['file']}: trained with another LLC than controller.json "
+                                        "records; export again")  # fmt: skip
+        # as HLCPolicy.llc: the LLC it was trained with (the folder's own LLC model drives it)
+        self.llc = {"sha256": source.get("llc_sha256"), "path": str(self.folder / sc["models"]["llc"]["file"])}
+        if source.get("llc_sha256") != llc.get("sha256") and not source.get("other_llc_allowed"):
+            raise ControllerFormatError(
+                f"{where}: the HLC was trained with LLC sha256 {str(source.get('llc_sha256'))[:12]}, the folder's "
+                f"LLC is {str(llc.get('sha256'))[:12]}; export the pair again"
+            )
+
+    def latent(self, obs: np.ndarray, goal: np.ndarray) -> np.ndarray:
+        """Unit latents (n, latent_dim) float32 from raw policy and goal observations."""
+        obs = np.ascontiguousarray(obs, dtype=np.float32).reshape(-1, self.policy_obs_dim)
+        goal = np.ascontiguousarray(goal, dtype=np.float32).reshape(-1, self.goal_dim)
+        return self.session.run(None, {"obs": obs, "goal": goal})[0]
+
+    def act(self, obs_and_goal: np.ndarray) -> np.ndarray:
+        """HLCPolicy's interface: the policy observation followed by the goal observation, (n, obs_dim)."""
+        x = np.asarray(obs_and_goal, dtype=np.float32).reshape(-1, self.obs_dim)
+        return self.latent(x[:, : self.policy_obs_dim], x[:, self.policy_obs_dim :])

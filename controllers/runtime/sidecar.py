@@ -3,8 +3,12 @@
 Everything a game engine needs beside the ONNX files, generated from the code's own description:
 the character and its MJCF (copied into the folder), joint order with DoF, PD gains and the action
 mapping (`sim/character.py`), physics and control rates (the MJCF and `sim.env.EnvConfig`), the latent,
-the observation layouts (`sim.observations.describe_layouts`), goal layouts per task, the models' files
-and tensors, and the SHA-256 of every source checkpoint. docs/game-engines.md explains each field.
+the observation layouts (`sim.observations.describe_layouts`), goal layouts per task, the task controller
+(`hlc`: task, its config, goal size, hold steps), the models' files and tensors, and the SHA-256 of every
+source checkpoint. docs/game-engines.md explains each field.
+
+Format version 1 throughout: the `hlc` section was added compatibly (null, or absent in folders written
+before HLC export, when there is no task controller), and readers ignore keys they do not know.
 """
 
 from __future__ import annotations
@@ -21,8 +25,8 @@ from sim.observations import describe_layouts
 SIDECAR_NAME = "controller.json"
 FORMAT = "ase-runtime/controller"
 FORMAT_VERSION = 1
-# ASE: an HLC latent is held for 5 LLC control steps (HLC at 6 Hz over a 30 Hz LLC). The HLC issue's
-# config should own this number; until then it lives here and in docs/game-engines.md.
+# ASE: an HLC latent is held for 5 LLC control steps (HLC at 6 Hz over a 30 Hz LLC). An export with an HLC
+# records its checkpoint's own number (training.hlc.HLCConfig.llc_steps); this is the default without one.
 HLC_HOLD_STEPS = 5
 REQUIRED = ("format", "format_version", "character", "rates", "joints", "action", "latent", "observations",
             "goal_layouts", "models", "sources")  # fmt: skip
@@ -77,10 +81,13 @@ def build_sidecar(
     models: dict[str, dict | None],
     sources: dict[str, dict | None],
     generator: str,
+    hlc: dict | None = None,
 ) -> dict:
     """The sidecar dict. `llc` holds the checkpoint's sizes (obs_dim, action_dim, latent_dim, amp_obs_dim,
-    num_amp_frames, latent_steps); `models` / `sources` map "llc", "encoder", "hlc" to entries or None."""
+    num_amp_frames, latent_steps); `models` / `sources` map "llc", "encoder", "hlc" to entries or None;
+    `hlc` (with an HLC model) holds task, task_config, goal_layout and hold_steps."""
     ch = character
+    hold = int(hlc["hold_steps"]) if hlc else HLC_HOLD_STEPS
     dt = float(model.opt.timestep)
     kp, kd = ch.pd_gains()
     offset, scale = ch.action_offset_scale()
@@ -125,7 +132,7 @@ def build_sidecar(
             "physics_hz": round(1.0 / dt, 6),
             "physics_steps_per_control": int(control_substeps),
             "control_hz": round(1.0 / (dt * control_substeps), 6),
-            "hlc_hz": round(1.0 / (dt * control_substeps * HLC_HOLD_STEPS), 6),
+            "hlc_hz": round(1.0 / (dt * control_substeps * hold), 6),
         },
         "joints": joints_section(ch, model),
         "action": {
@@ -143,14 +150,23 @@ def build_sidecar(
         "latent": {
             "size": int(llc["latent_dim"]),
             "unit_length": True,
-            "hold_steps": HLC_HOLD_STEPS,
+            "hold_steps": hold,
             "training_hold_steps": llc.get("latent_steps"),
         },
         "observations": layouts,
-        "goal_layouts": [],  # per HLC task: its task.goal_layout() (tasks/common.py) once HLC checkpoints exist
+        "goal_layouts": [hlc["goal_layout"]] if hlc else [],  # per task: task.goal_layout() (tasks/common.py)
+        "hlc": None if hlc is None else {
+            "task": hlc["task"],
+            "task_config": hlc["task_config"],
+            "goal_size": int(hlc["goal_layout"]["size"]),
+            "hold_steps": hold,
+            "latent": "unit: the tanh mean, clamped to [-1, 1], divided by its length (the deterministic action)",
+            "inputs": "obs: the policy observation (observations.policy), goal: the task's goal observation "
+                      "(goal_layouts, heading frame); both raw: normalization is inside the model",
+        },
         "models": models,
         "sources": sources,
-    }
+    }  # fmt: skip
 
 
 def write_sidecar(folder: str | Path, sidecar: dict) -> Path:
