@@ -207,7 +207,7 @@ def test_help_does_not_promise_a_missing_checkpoint(capsys):
         cli.main(["--help"])
     out = capsys.readouterr().out
     assert "--llc checkpoints/llc.pt" not in out
-    assert "checkpoints/llc.pt, when present" in " ".join(out.split())
+    assert "checkpoints/llc.pt when present" in " ".join(out.split())
 
 
 def test_missing_display_is_one_clear_line():
