@@ -695,8 +695,9 @@ class Session:
                 rows.append(("policy", f"{t.policy_ms:.2f} ms/step"))
         if self.mode in (Mode.LLC, Mode.HLC):
             rows.append(("skill", self.nearest_preset()))
-            if self.controller_note:
-                rows.append(("controller", self.controller_note))
+            if self.controller_note:  # one measured fact per row, so the HUD stays narrow
+                parts = self.controller_note.split("; ")
+                rows += [("controller" if i == 0 else "", part) for i, part in enumerate(parts)]
         if self.mode is Mode.HLC and self.driver is not None:
             rows += self.task_rows()
         if physics:
