@@ -201,12 +201,7 @@ class LLCTrainer:
         old_logp, stochastic = buf["logp"].reshape(B), buf["stochastic"].reshape(B)
         amp = buf["amp"].reshape(B, -1)
         adv = self.normalize_advantages(buf["advantages"].reshape(B), stochastic)
-        returns = buf["returns"].reshape(B, 1)
-        if cfg.normalize_value:
-            D.update_norm(self.value_norm, returns, self.dist)
-            returns_n = self.value_norm.normalize(returns).reshape(B)
-        else:
-            returns_n = returns.reshape(B)
+        returns_n = ppo.value_targets(self.value_norm, buf["returns"].reshape(B, 1), cfg.normalize_value, self.dist)
 
         # dataset windows: refresh part of the demo buffer (the minibatches draw from it below)
         self.demo.store(torch.as_tensor(self.env.demo_amp_windows(cfg.demo_refresh, self.np_rng)))

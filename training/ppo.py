@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from controllers.normalizer import RunningNorm
+from training.distributed import DistInfo, update_norm
 
 
 # ---------------------------------------------------------------------------------------------- values
@@ -25,11 +26,14 @@ def critic_values(value_norm: RunningNorm, v: torch.Tensor, normalize_value: boo
     return value_norm.denormalize(v[:, None])[:, 0] if normalize_value else v
 
 
-def value_targets(value_norm: RunningNorm, returns: torch.Tensor, normalize_value: bool) -> torch.Tensor:
-    """Critic targets (B,) from returns (B, 1); with `normalize_value` the statistics take in the returns first."""
+def value_targets(
+    value_norm: RunningNorm, returns: torch.Tensor, normalize_value: bool, dist: DistInfo | None = None
+) -> torch.Tensor:
+    """Critic targets (B,) from returns (B, 1); with `normalize_value` the statistics take in the returns first
+    (those of all ranks under torchrun)."""
     if not normalize_value:
         return returns.reshape(-1)
-    value_norm.update(returns)
+    update_norm(value_norm, returns, dist or DistInfo())
     return value_norm.normalize(returns).reshape(-1)
 
 
