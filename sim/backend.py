@@ -17,6 +17,9 @@ from sim.rotations import cross
 
 # qvel magnitude we call unstable even before MuJoCo's own NaN check fires
 MAX_QVEL = 1e3
+# what get_full_state saves (an exact resume point), and what a fresh start clears, in every backend
+FULL_STATE_FIELDS = ("time", "qpos", "qvel", "qacc_warmstart", "ctrl")
+CLEARED_ON_RESET = ("time", "qacc_warmstart", "qfrc_applied", "xfrc_applied")
 
 
 def body_velocities(xpos: np.ndarray, cvel: np.ndarray, root_com: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -119,8 +122,8 @@ class CpuBackend:
         reset_by_mujoco = np.abs(self._time - (t0 + nstep * dt)) > 0.5 * dt
         self._unstable = failed | ~finite | reset_by_mujoco | (np.abs(self._qvel).max(1) > MAX_QVEL)
 
-    _FULL_STATE = ("time", "qpos", "qvel", "qacc_warmstart", "ctrl")
-    _CLEARED_ON_RESET = ("time", "qacc_warmstart", "qfrc_applied", "xfrc_applied")
+    _FULL_STATE = FULL_STATE_FIELDS
+    _CLEARED_ON_RESET = CLEARED_ON_RESET
 
     def get_full_state(self) -> dict[str, np.ndarray]:
         return {name: self.batch.bind(name).copy() for name in self._FULL_STATE}

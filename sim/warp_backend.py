@@ -12,7 +12,7 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
-from sim.backend import MAX_QVEL, body_velocities
+from sim.backend import CLEARED_ON_RESET, FULL_STATE_FIELDS, MAX_QVEL, body_velocities
 
 
 class CudaUnavailableError(RuntimeError):
@@ -98,7 +98,7 @@ class WarpBackend:
         if ids.size == 0:
             return
         if reset:
-            for name in ("time", "qacc_warmstart", "qfrc_applied", "xfrc_applied"):
+            for name in CLEARED_ON_RESET:
                 self._write(name, ids, 0.0)
         self._write("qpos", ids, qpos)
         self._write("qvel", ids, qvel)
@@ -134,7 +134,7 @@ class WarpBackend:
         reset_elsewhere = np.abs(self._get("time") - (t0 + nstep * dt)) > 0.5 * dt
         self._unstable = ~finite | reset_elsewhere | (np.abs(np.nan_to_num(qvel, nan=np.inf)).max(1) > MAX_QVEL)
 
-    _FULL_STATE = ("time", "qpos", "qvel", "qacc_warmstart", "ctrl")
+    _FULL_STATE = FULL_STATE_FIELDS
 
     def get_full_state(self) -> dict[str, np.ndarray]:
         return {name: self._get(name).copy() for name in self._FULL_STATE}
