@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     from sim.env import EnvConfig, HumanoidEnv
     from training.config import PRESETS
     from training.llc import LLCTrainer
+    from training.precision import cpu_bf16_native
 
     motions = MotionLibrary.from_path(args.motions, load_character("humanoid"))
     over = {"num_envs": args.envs}
@@ -63,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"preset {cfg.preset}: N={cfg.num_envs}, {cfg.batch_size} samples/iteration, minibatch {cfg.minibatch_size}, "
         f"{cfg.epochs} epochs, actor {net.actor_hidden}, critic {net.critic_hidden}, disc/enc {net.disc_hidden}, "
-        f"bf16 {cfg.bf16}, torch threads {torch.get_num_threads()}, physics {args.device}"
+        f"bf16 {trainer.bf16} (asked {cfg.bf16}, native here {cpu_bf16_native()}), "
+        f"torch threads {torch.get_num_threads()}, physics {args.device}"
     )
     trainer.train_iteration()  # warm-up: fills the dataset buffer, first allocations
 

@@ -315,6 +315,9 @@ def test_resume_applies_changeable_flags_and_refuses_fixed_ones():
     args = parse_args(["--resume", "x.pt", "--lr", "1e-5", "--threads", "2", "--checkpoint-every", "7"])
     changes = apply_resume_overrides(cfg, args)
     assert cfg.lr == 1e-5 and cfg.torch_threads == 2 and cfg.checkpoint_every == 7 and len(changes) == 3
+    bf16 = replace(tiny_config(8), bf16=True)  # numerics only: a resume may switch it off
+    assert apply_resume_overrides(bf16, parse_args(["--resume", "x.pt", "--no-bf16"])) == ["bf16 True -> False"]
+    assert bf16.bf16 is False
     for flags in (["--envs", "16"], ["--hidden", "32,32"], ["--character", "humanoid_sword_shield"]):
         with pytest.raises(ValueError, match="cannot change on resume"):
             apply_resume_overrides(tiny_config(8), parse_args(["--resume", "x.pt", *flags]))
@@ -358,3 +361,20 @@ def test_a_layout_1_run_resumes_with_upgraded_discriminator_features(tmp_path, w
     assert torch.equal(b.amp_norm.mean[keep], a.amp_norm.mean[keep])
     assert (b.amp_norm.mean[changed].abs() <= 1).all() and (b.amp_norm.var[changed] <= 1).all()  # 6D statistics
     assert np.isfinite(b.train_iteration()["loss/total"])
+
+
+def test_bf16_autocast_only_where_the_cpu_has_it(monkeypatch):
+    from training import llc as llc_module
+    from training.precision import cpu_flags
+
+    avx2 = "processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma\n"
+    zen4 = "processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16\n"
+    arm = "processor\t: 0\nFeatures\t: fp asimd bf16 i8mm\n"
+    assert "avx2" in cpu_flags(avx2) and "avx512_bf16" not in cpu_flags(avx2)
+    assert "avx512_bf16" in cpu_flags(zen4) and "bf16" in cpu_flags(arm)
+    cfg = replace(tiny_config(8), bf16=True)
+    monkeypatch.setattr(llc_module, "cpu_bf16_native", lambda: False)
+    assert LLCTrainer(cfg, FakeEnv(8, num_amp_frames=4)).bf16 is False
+    monkeypatch.setattr(llc_module, "cpu_bf16_native", lambda: True)
+    assert LLCTrainer(cfg, FakeEnv(8, num_amp_frames=4)).bf16 is True
+    assert LLCTrainer(replace(cfg, bf16=False), FakeEnv(8, num_amp_frames=4)).bf16 is False

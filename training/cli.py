@@ -19,6 +19,7 @@ from typing import Any
 
 from controllers.checkpoint import CheckpointError, read_checkpoint
 from training.config import PRESETS, LLCConfig
+from training.precision import cpu_bf16_native
 
 DEFAULT_MOTIONS = Path(__file__).resolve().parent.parent / "datasets" / "deepmimic_core.yaml"
 # (env, env_index) -> an object with update(info) -> bool and close(): the `--watch` window
@@ -70,7 +71,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--lr", type=float)
     p.add_argument("--epochs", type=int)
-    p.add_argument("--no-bf16", action="store_true", help="float32 everywhere (the cpu preset autocasts to bf16)")
+    p.add_argument(
+        "--no-bf16",
+        action="store_true",
+        help="float32 everywhere (the cpu preset autocasts to bf16 where the CPU has it in hardware; "
+        "may change on resume)",
+    )
     p.add_argument("--trust-pickle", action="store_true", help="allow loading ASE .npy clips (pickles run code)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument(
@@ -142,7 +148,6 @@ RESUME_FIXED = {
     "seed": "seed",
     "hidden": "network sizes",
     "epochs": "epochs",
-    "no_bf16": "bf16",
 }
 
 
@@ -162,6 +167,9 @@ def apply_resume_overrides(cfg: LLCConfig, args: argparse.Namespace) -> list[str
         if value != getattr(cfg, name):
             changes.append(f"{name} {getattr(cfg, name)} -> {value}")
             setattr(cfg, name, value)
+    if getattr(args, "no_bf16", False) and cfg.bf16:  # numerics only: the weights are float32 either way
+        changes.append("bf16 True -> False")
+        cfg.bf16 = False
     return changes
 
 
@@ -196,6 +204,9 @@ def train_llc(argv: list[str], watcher_factory: WatcherFactory | None = None) ->
         out = Path(cfg.out_dir)
     if not cfg.motions:
         cfg.motions = str(DEFAULT_MOTIONS)
+    if cfg.bf16 and not cpu_bf16_native():
+        print("bf16 autocast off: this CPU has no native bf16 (avx512_bf16/amx_bf16), where emulated bf16 is "
+              "many times slower than float32")  # fmt: skip
 
     from motion.clip import MotionFileError
     from motion.library import MotionLibrary

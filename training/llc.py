@@ -30,6 +30,7 @@ from training import losses as L
 from training import ppo
 from training.config import LLCConfig
 from training.latents import LatentSchedule
+from training.precision import cpu_bf16_native
 from training.replay import ReplayBuffer, WindowBuffer
 
 
@@ -60,6 +61,7 @@ class LLCTrainer:
         if cfg.torch_threads:
             torch.set_num_threads(cfg.torch_threads)
         self.dist = dist or D.DistInfo()
+        self.bf16 = cfg.bf16 and cpu_bf16_native()  # emulated bf16 is far slower than float32
         torch.manual_seed(cfg.seed)  # network initialization, the same on every rank
         rank_seed = cfg.seed + D.RANK_SEED_STRIDE * self.dist.rank
         self.gen = torch.Generator().manual_seed(rank_seed + 1)  # latents, noise, minibatches, buffers
@@ -90,12 +92,12 @@ class LLCTrainer:
 
     # ------------------------------------------------------------------ rollout
     def autocast(self):
-        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.cfg.bf16)
+        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16)
 
     def actor_mean(self, obs_n: torch.Tensor, z: torch.Tensor, low_precision: bool = False) -> torch.Tensor:
         """Action means. Float32 for everything that enters a PPO ratio: with the fixed std exp(-2.9), bf16's
         rounding of the means would add ~0.2 of noise to the log-ratio after every weight update."""
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.cfg.bf16 and low_precision):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16 and low_precision):
             return self.actor(obs_n, z).float()
 
     @torch.no_grad()
