@@ -4,9 +4,9 @@ characters beside stepping the same environment without networks, in the same ru
     python launch.py bench gpu_throughput [--device cuda] [--envs 4096] [--iterations 4]
 
 Without CUDA it runs on Warp's CPU device at 16 characters with the `cpu` preset and says so: those figures
-check the plumbing, they are not GPU figures. In this version the networks run on the CPU (torch) and the
-Warp backend copies observations to the host each step; the ASE reference trained ~12k samples/s on one
-A100, and the target is 5x that on one H100/H200-class GPU.
+check the plumbing, they are not GPU figures. The networks, buffers and update run on the GPU with the physics;
+the Warp backend still copies observations to the host each step (the environment's bookkeeping is numpy).
+The ASE reference trained ~12k samples/s on one A100, and the target is 5x that on one H100/H200-class GPU.
 """
 
 from __future__ import annotations
@@ -27,9 +27,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from bench import train_throughput
     from sim.warp_backend import CudaUnavailableError, warp_device
+    from training.cli import network_device
 
     try:
-        warp_device(args.device)
+        warp_device(args.device)  # the physics
+        network_device(args.device)  # the networks (torch)
         device, envs, preset = args.device, args.envs or 4096, "reference"
     except CudaUnavailableError as exc:
         device, envs, preset = "warp-cpu", args.envs or 16, "cpu"

@@ -40,12 +40,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--preset", choices=["cpu", "reference"], default="cpu")
     p.add_argument("--fp32", action="store_true", help="no bf16 autocast")
     p.add_argument("--motions", default=str(DEFAULT_MOTIONS))
-    p.add_argument("--device", default="cpu", help="physics backend: cpu, cuda[:K] or warp-cpu")
+    p.add_argument("--device", default="cpu", help="cpu, cuda[:K] (physics and networks on the GPU) or warp-cpu")
     args = p.parse_args(argv)
 
     from motion.library import MotionLibrary
     from sim.character import load_character
     from sim.env import EnvConfig, HumanoidEnv
+    from training.cli import network_device
     from training.config import PRESETS
     from training.llc import LLCTrainer
     from training.precision import cpu_bf16_native
@@ -59,13 +60,13 @@ def main(argv: list[str] | None = None) -> int:
         cfg.minibatch_size = cfg.batch_size
         cfg.disc_batch = min(cfg.disc_batch, cfg.batch_size)
     env = HumanoidEnv(EnvConfig(num_envs=args.envs, seed=0, backend=args.device), motions)
-    trainer = LLCTrainer(cfg, env)
+    trainer = LLCTrainer(cfg, env, device=network_device(args.device))
     net = cfg.network
     print(
         f"preset {cfg.preset}: N={cfg.num_envs}, {cfg.batch_size} samples/iteration, minibatch {cfg.minibatch_size}, "
         f"{cfg.epochs} epochs, actor {net.actor_hidden}, critic {net.critic_hidden}, disc/enc {net.disc_hidden}, "
         f"bf16 {trainer.bf16} (asked {cfg.bf16}, native here {cpu_bf16_native()}), "
-        f"torch threads {torch.get_num_threads()}, physics {args.device}"
+        f"torch threads {torch.get_num_threads()}, physics {args.device}, networks {trainer.device}"
     )
     trainer.train_iteration()  # warm-up: fills the dataset buffer, first allocations
 

@@ -12,11 +12,14 @@ task_config, goal_layout, obs_dim (policy + goal observation), latent_dim, netwo
 actor, obs_norm, [critic, value_norm, train], and llc = {sha256, path}: the LLC file it was trained with.
 `load_hlc` refuses another LLC file unless told to (`allow_other_llc=True`).
 
-Files are written atomically (temp file in the same folder, then os.replace).
+Files are written atomically (temp file in the same folder, then os.replace), with every tensor on the CPU, and
+read with map_location="cpu": a checkpoint written by a GPU run loads on any machine, and the trainers move
+what they load onto their own device.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import tempfile
 from dataclasses import asdict
@@ -46,14 +49,30 @@ class CheckpointError(ValueError):
     """A checkpoint file is missing, unreadable, or does not fit the character / observation layout."""
 
 
+def cpu_tensors(obj: Any) -> Any:
+    """`obj` with every tensor inside dicts, lists and tuples on the CPU (CPU tensors are kept, not copied);
+    dicts keep their type and attributes (a state dict's `_metadata`)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.cpu()
+    if isinstance(obj, dict):
+        out = copy.copy(obj)
+        for k, v in obj.items():
+            out[k] = cpu_tensors(v)
+        return out
+    if isinstance(obj, list | tuple):
+        return type(obj)(cpu_tensors(v) for v in obj)
+    return obj
+
+
 def save_atomic(obj: Any, path: str | Path) -> Path:
-    """torch.save to a temp file next to `path`, then os.replace: a crash never leaves a half-written file."""
+    """torch.save to a temp file next to `path`, then os.replace: a crash never leaves a half-written file.
+    Tensors are saved on the CPU (cpu_tensors), so the file does not depend on the device that wrote it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            torch.save(cpu_tensors(obj), f)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -12,13 +12,14 @@ import numpy as np
 
 
 def sample_latents(n: int, dim: int, generator: Any = None) -> Any:
-    """(n, dim) unit latents: numpy float64 for a `numpy.random.Generator`, else a float32 torch tensor."""
+    """(n, dim) unit latents: numpy float64 for a `numpy.random.Generator`, else a float32 torch tensor on the
+    torch generator's device (the CPU without one)."""
     if isinstance(generator, np.random.Generator):
         z = generator.standard_normal((n, dim))
         return z / np.maximum(np.linalg.norm(z, axis=-1, keepdims=True), 1e-12)
     import torch
 
-    z = torch.randn(n, dim, generator=generator)
+    z = torch.randn(n, dim, generator=generator, device=generator.device if generator is not None else "cpu")
     return torch.nn.functional.normalize(z, dim=-1)
 
 

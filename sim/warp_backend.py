@@ -3,8 +3,9 @@ device, which is slow but needs no GPU: tests and machines without CUDA).
 
 It implements `sim.backend.Backend` with the same semantics as `CpuBackend`: after `step`, positions and
 velocities (and the body quantities derived from them) describe the new state, contact forces the last
-substep. Arrays cross to the host as numpy, as the environment's bookkeeping is numpy today: observations,
-rewards and resets on the device without host copies are the next step of the GPU work.
+substep. Arrays cross to the host as numpy, as the environment's bookkeeping is numpy today (the trainers'
+networks run on the GPU and take them at that boundary): observations, rewards and resets on the device without
+host copies are the next step of the GPU work.
 """
 
 from __future__ import annotations

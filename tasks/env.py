@@ -34,6 +34,7 @@ class TaskEnvConfig:
     num_envs: int = 64
     seed: int = 0
     nthread: int = 1  # physics threads (0: all cores)
+    backend: str = "cpu"  # physics: cpu (mujoco.batch), cuda[:K] (MuJoCo Warp on an NVIDIA GPU) or warp-cpu
     llc_steps: int = 5  # LLC steps per HLC step (HLC 6 Hz, LLC 30 Hz)
     task_weight: float = 0.9
     style_weight: float = 0.1
@@ -65,7 +66,7 @@ class TaskEnv:
         if getattr(self.task, "num_envs", cfg.num_envs) != cfg.num_envs:
             raise ValueError(f"task holds goals for {self.task.num_envs} environments, config says {cfg.num_envs}")
         env_cfg = EnvConfig(
-            character=llc.character, num_envs=cfg.num_envs, seed=cfg.seed, nthread=cfg.nthread,
+            character=llc.character, num_envs=cfg.num_envs, seed=cfg.seed, nthread=cfg.nthread, backend=cfg.backend,
             episode_steps=cfg.episode_steps, early_termination=cfg.early_termination, auto_reset=False,
             reset=ResetConfig(mode="default"), strike_target=self.task.uses_strike_target,
         )  # fmt: skip

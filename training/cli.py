@@ -6,6 +6,9 @@
 
 Writes under --out: checkpoint.pt (resume: weights, optimizer, normalizers, counters, RNGs, buffers),
 llc.pt (inference only, for the viewer and export) and tb/ (TensorBoard scalars).
+
+--device cuda[:K] puts the physics (MuJoCo Warp) and the networks, buffers and update (torch) on that GPU;
+under torchrun rank r uses cuda:LOCAL_RANK. Checkpoints do not depend on the device: a run resumes on any.
 """
 
 from __future__ import annotations
@@ -60,7 +63,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--device",
         default="cpu",
-        help="physics: cpu (mujoco.batch, default), cuda[:K] (MuJoCo Warp on an NVIDIA GPU) or warp-cpu",
+        help="cpu (default: mujoco.batch physics, networks on the CPU), cuda[:K] (MuJoCo Warp physics and the "
+        "networks on an NVIDIA GPU; under torchrun rank r uses cuda:LOCAL_RANK) or warp-cpu (Warp's CPU device, "
+        "networks on the CPU)",
     )
     p.add_argument(
         "--hidden",
@@ -104,6 +109,26 @@ def _sizes(text: str) -> tuple[int, ...]:
     if not sizes or min(sizes) < 1:
         raise argparse.ArgumentTypeError(f"layer sizes must be positive, got {text!r}")
     return sizes
+
+
+def network_device(device: str) -> str:
+    """The torch device of the networks for --device: the GPU for cuda[:K], else the CPU (cpu, warp-cpu).
+    CudaUnavailableError (one line) when torch sees no such CUDA device, ValueError for a malformed name."""
+    if not device.startswith("cuda"):
+        return "cpu"
+    import torch
+
+    from sim.warp_backend import CudaUnavailableError
+
+    if not torch.cuda.is_available():
+        raise CudaUnavailableError("no CUDA device found (torch sees none); use --device cpu")
+    try:
+        index = torch.device(device).index or 0
+    except RuntimeError:
+        raise ValueError(f"unknown device {device!r}: use cpu, cuda[:K] or warp-cpu") from None
+    if index >= torch.cuda.device_count():
+        raise CudaUnavailableError(f"no CUDA device {index} (torch sees {torch.cuda.device_count()}); use --device cpu")
+    return device
 
 
 def build_config(args: argparse.Namespace) -> LLCConfig:
@@ -204,7 +229,16 @@ def train_llc(argv: list[str], watcher_factory: WatcherFactory | None = None) ->
         out = Path(cfg.out_dir)
     if not cfg.motions:
         cfg.motions = str(DEFAULT_MOTIONS)
-    if cfg.bf16 and not cpu_bf16_native():
+
+    from sim.warp_backend import CudaUnavailableError
+    from training.distributed import RANK_SEED_STRIDE, init_from_env, rank_device
+
+    device = rank_device(args.device)  # torchrun with CUDA: this rank's GPU
+    try:
+        net_device = network_device(device)
+    except (CudaUnavailableError, ValueError) as exc:
+        return _error(f"--device {args.device}: {exc}")
+    if cfg.bf16 and net_device == "cpu" and not cpu_bf16_native():
         print("bf16 autocast off: this CPU has no native bf16 (avx512_bf16/amx_bf16), where emulated bf16 is "
               "many times slower than float32")  # fmt: skip
 
@@ -223,19 +257,16 @@ def train_llc(argv: list[str], watcher_factory: WatcherFactory | None = None) ->
     except (MotionFileError, FileNotFoundError, ValueError) as exc:
         return _error(f"cannot load motions: {exc}")
 
-    from sim.warp_backend import CudaUnavailableError
-    from training.distributed import RANK_SEED_STRIDE, init_from_env
-
     dist = init_from_env(args.device)  # torchrun: join the process group; one process otherwise
     seed = cfg.seed + RANK_SEED_STRIDE * dist.rank  # each rank simulates its own characters
     env_cfg = EnvConfig(
-        character=cfg.character, num_envs=cfg.num_envs, seed=seed, nthread=args.env_threads, backend=args.device
+        character=cfg.character, num_envs=cfg.num_envs, seed=seed, nthread=args.env_threads, backend=device
     )
     try:
         env = HumanoidEnv(env_cfg, motions)
     except (CudaUnavailableError, ValueError) as exc:
         return _error(f"--device {args.device}: {exc}")
-    trainer = LLCTrainer(cfg, env, dist)
+    trainer = LLCTrainer(cfg, env, dist, device=net_device)
     if resume_path is not None:
         try:
             trainer.load(resume_path)

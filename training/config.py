@@ -21,8 +21,8 @@ Differences of the `cpu` preset from the ASE reference, and why:
   measured on the humanoid, a run with it walked at 14M samples (0.74 m/s) where the run without it still
   stood at 23M (checkpoints/README.md).
 - bf16 autocast for the critic and discriminator/encoder forward passes (stack-notes.md: ~2x on CPUs with
-  bf16 in hardware; training/precision.py turns it off where bf16 is emulated, ~30x slower); the actor
-  stays float32 so rollout and update log-probabilities are computed identically.
+  bf16 in hardware; training/precision.py turns it off where bf16 is emulated, ~30x slower; CUDA GPUs have
+  it); the actor stays float32 so rollout and update log-probabilities are computed identically.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ class LLCConfig:
     low_style_threshold: float = 0.05
     low_style_steps: int = 10
     # precision
-    bf16: bool = False  # autocast critic + disc/encoder forwards where the CPU has bf16 (actor stays float32)
+    bf16: bool = False  # autocast critic + disc/encoder forwards where the device has bf16 (actor stays float32)
     network: NetworkConfig = field(default_factory=NetworkConfig.reference)
 
     @property

@@ -9,6 +9,8 @@ One iteration =
      optimizer over actor and critic.
 The PPO plumbing (value normalization, RNG state, progress bar, TensorBoard, checkpoints, Ctrl-C) is shared
 with the LLC trainer: training/ppo.py; the formulas: training/losses.py. Method facts: ase-facts.md ("HLC").
+As in the LLC trainer, networks, optimizer state, rollout storage and the update live on the trainer's `device`,
+the environment (with the frozen LLC inside it) stays numpy, and random draws come from the CPU generator.
 
 Presets: `reference` is ASE's (4096 environments, horizon 32, minibatch 16384, 6 epochs, lr 2e-5, networks
 1024-512). `cpu` trains on one or two cores: 64 environments (each HLC sample costs 5 LLC steps of physics),
@@ -92,13 +94,14 @@ class HLCConfig:
         d["network"] = HLCNetworkConfig.from_dict(d.get("network", {}))
         return HLCConfig(**d)
 
-    def env_config(self, nthread: int = 1):
+    def env_config(self, nthread: int = 1, backend: str = "cpu"):
+        """The task environment's config; `backend`: the physics (--device: cpu, cuda[:K], warp-cpu)."""
         from tasks.env import TaskEnvConfig
 
         return TaskEnvConfig(
             task=self.task, task_config=dict(self.task_config), num_envs=self.num_envs, seed=self.seed,
-            nthread=nthread, llc_steps=self.llc_steps, task_weight=self.task_weight, style_weight=self.style_weight,
-            episode_steps=self.episode_steps,
+            nthread=nthread, backend=backend, llc_steps=self.llc_steps, task_weight=self.task_weight,
+            style_weight=self.style_weight, episode_steps=self.episode_steps,
         )  # fmt: skip
 
 
@@ -119,9 +122,10 @@ PRESETS = {"reference": reference_preset, "cpu": cpu_preset}
 
 
 class HLCTrainer:
-    def __init__(self, cfg: HLCConfig, env) -> None:
+    def __init__(self, cfg: HLCConfig, env, device: torch.device | str = "cpu") -> None:
         """`env` follows tasks.env.TaskEnv's interface: num_envs, obs_dim, action_dim, reset(), step(actions) ->
-        (obs, final_obs, reward, terminated, done, info), get_state(), set_state()."""
+        (obs, final_obs, reward, terminated, done, info), get_state(), set_state(). `device`: where the networks,
+        rollout storage and update run."""
         cfg.validate()
         if env.num_envs != cfg.num_envs:
             raise ValueError(f"environment has {env.num_envs} envs, config says {cfg.num_envs}")
@@ -132,47 +136,51 @@ class HLCTrainer:
         self.cfg, self.env = cfg, env
         if cfg.torch_threads:
             torch.set_num_threads(cfg.torch_threads)
+        self.device = dev = torch.device(device)
         torch.manual_seed(cfg.seed)  # network initialization
-        self.gen = torch.Generator().manual_seed(cfg.seed + 1)  # action noise, minibatches (goals: the env's)
+        self.gen = torch.Generator().manual_seed(cfg.seed + 1)  # action noise, minibatches (CPU; goals: the env's)
 
-        self.actor = HLCActor(env.obs_dim, cfg.network)
-        self.critic = HLCCritic(env.obs_dim, cfg.network)
-        self.obs_norm = RunningNorm(env.obs_dim)
-        self.value_norm = RunningNorm(1)
+        with torch.device("cpu"):  # initialized by the CPU generator: the same weights on every device
+            self.actor = HLCActor(env.obs_dim, cfg.network).to(dev)
+            self.critic = HLCCritic(env.obs_dim, cfg.network).to(dev)
+            self.obs_norm = RunningNorm(env.obs_dim).to(dev)
+            self.value_norm = RunningNorm(1).to(dev)
         params = [*self.actor.parameters(), *self.critic.parameters()]
         self.optimizer = torch.optim.Adam(params, lr=cfg.lr, eps=cfg.adam_eps)
         self.action_std = math.exp(cfg.network.action_log_std)
 
-        self.obs = torch.as_tensor(env.reset())
+        self.obs = torch.as_tensor(env.reset(), device=dev)
         self.iteration, self.global_step = 0, 0
         self.on_env_step: Callable[[], None] | None = None
 
     # ------------------------------------------------------------------ rollout
     @torch.no_grad()
     def rollout(self) -> dict:
-        T, N, env = self.cfg.horizon, self.cfg.num_envs, self.env
+        T, N, env, dev = self.cfg.horizon, self.cfg.num_envs, self.env, self.device
         buf = {
-            "obs": torch.zeros(T, N, env.obs_dim),
-            "final_obs": torch.zeros(T, N, env.obs_dim),
-            "actions": torch.zeros(T, N, env.action_dim),
-            "logp": torch.zeros(T, N),
-            "rewards": torch.zeros(T, N),
-            "terminated": torch.zeros(T, N, dtype=torch.bool),
-            "done": torch.zeros(T, N, dtype=torch.bool),
+            "obs": torch.zeros(T, N, env.obs_dim, device=dev),
+            "final_obs": torch.zeros(T, N, env.obs_dim, device=dev),
+            "actions": torch.zeros(T, N, env.action_dim, device=dev),
+            "logp": torch.zeros(T, N, device=dev),
+            "rewards": torch.zeros(T, N, device=dev),
+            "terminated": torch.zeros(T, N, dtype=torch.bool, device=dev),
+            "done": torch.zeros(T, N, dtype=torch.bool, device=dev),
         }
         task_r, style_r, success, lengths = [], [], [], []
         for t in range(T):
             mean = self.actor(self.obs_norm(self.obs))
-            actions = mean + torch.randn(mean.shape, generator=self.gen) * self.action_std
-            res = env.step(actions.numpy())  # the environment clamps and normalizes onto the sphere
+            noise = torch.randn(mean.shape, generator=self.gen, device=self.gen.device).to(dev)  # CPU draws
+            actions = mean + noise * self.action_std
+            res = env.step(actions.cpu().numpy())  # the environment clamps and normalizes onto the sphere
             if self.on_env_step is not None:
                 self.on_env_step()
             buf["obs"][t], buf["actions"][t] = self.obs, actions
             buf["logp"][t] = self.actor.log_prob(mean, actions)
-            buf["rewards"][t] = torch.as_tensor(res.reward, dtype=torch.float32)
-            buf["final_obs"][t] = torch.as_tensor(res.final_obs)
-            buf["terminated"][t], buf["done"][t] = torch.as_tensor(res.terminated), torch.as_tensor(res.done)
-            self.obs = torch.as_tensor(res.obs)
+            buf["rewards"][t] = torch.as_tensor(res.reward, dtype=torch.float32, device=dev)
+            buf["final_obs"][t] = torch.as_tensor(res.final_obs, device=dev)
+            buf["terminated"][t] = torch.as_tensor(res.terminated, device=dev)
+            buf["done"][t] = torch.as_tensor(res.done, device=dev)
+            self.obs = torch.as_tensor(res.obs, device=dev)
             task_r.append(np.mean(res.info["task_reward"]))
             style_r.append(np.mean(res.info["style_reward"]))
             success.append(np.mean(res.info["success"]))
@@ -206,10 +214,10 @@ class HLCTrainer:
         adv = L.normalize_advantages(buf["advantages"].reshape(B))
         returns_n = ppo.value_targets(self.value_norm, buf["returns"].reshape(B, 1), cfg.normalize_value)
 
-        sums: dict[str, float] = {}
+        sums: dict[str, torch.Tensor] = {}
         count = 0
         for _epoch in range(cfg.epochs):
-            perm = torch.randperm(B, generator=self.gen)
+            perm = torch.randperm(B, generator=self.gen, device=self.gen.device).to(self.device)
             for start in range(0, B, cfg.minibatch_size):
                 idx = perm[start : start + cfg.minibatch_size]
                 self.obs_norm.update(obs[idx])
@@ -232,10 +240,10 @@ class HLCTrainer:
                         "ppo/ratio_mean": ratio.mean(),
                         "ppo/ratio_std": (ratio - 1).square().mean().sqrt(),
                     }
-                for name, val in mb.items():
-                    sums[name] = sums.get(name, 0.0) + float(val.detach())
+                for name, val in mb.items():  # float64 sums on the device: no host sync per minibatch
+                    sums[name] = sums.get(name, 0.0) + val.detach().double()
                 count += 1
-        return {name: s / count for name, s in sums.items()}
+        return {name: float(s) / count for name, s in sums.items()}
 
     # ------------------------------------------------------------------ loop
     def train_iteration(self) -> dict[str, float]:
@@ -339,4 +347,4 @@ class HLCTrainer:
         self.iteration, self.global_step = tr["iteration"], tr["global_step"]
         ppo.load_rng_state(tr, self.gen)
         self.env.set_state(tr["env_state"])
-        self.obs = tr["obs"].clone()
+        self.obs = tr["obs"].to(self.device, copy=True)

@@ -5,6 +5,9 @@
 
 Tasks: steering, speed, location, reach, strike (tasks/). Writes under --out: checkpoint.pt (resume), hlc.pt
 (inference: the HLC with the SHA-256 of its LLC file) and tb/ (TensorBoard scalars).
+
+--device cuda[:K] puts the physics (MuJoCo Warp) and the HLC's networks and update on that GPU; the frozen LLC
+acts inside the environment, on the CPU. Checkpoints do not depend on the device: a run resumes on any.
 """
 
 from __future__ import annotations
@@ -60,6 +63,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--checkpoint-every", type=int, help="iterations between checkpoints")
     p.add_argument("--threads", type=int, help="torch threads (preset default)")
     p.add_argument("--env-threads", type=int, default=1, help="physics threads (default 1; 0: all cores)")
+    p.add_argument(
+        "--device",
+        default="cpu",
+        help="cpu (default: mujoco.batch physics, networks on the CPU), cuda[:K] (MuJoCo Warp physics and the HLC's "
+        "networks on an NVIDIA GPU) or warp-cpu (Warp's CPU device, networks on the CPU)",
+    )
     p.add_argument("--hidden", type=_sizes, metavar="N,N,...", help="hidden sizes of actor and critic")
     p.add_argument("--lr", type=float)
     p.add_argument("--epochs", type=int)
@@ -143,6 +152,14 @@ def train_hlc(argv: list[str]) -> int:
     except (CheckpointError, ValueError) as exc:
         return _error(str(exc))
 
+    from sim.warp_backend import CudaUnavailableError
+    from training.cli import network_device
+
+    try:
+        device = network_device(args.device)
+    except (CudaUnavailableError, ValueError) as exc:
+        return _error(f"--device {args.device}: {exc}")
+
     import torch
 
     from controllers.checkpoint import load_llc
@@ -165,8 +182,13 @@ def train_hlc(argv: list[str]) -> int:
     cfg.llc_sha256, cfg.character = sha, llc.character
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
-    env = TaskEnv(cfg.env_config(nthread=args.env_threads), llc)
-    trainer = HLCTrainer(cfg, env)
+    try:
+        env = TaskEnv(cfg.env_config(nthread=args.env_threads, backend=args.device), llc)
+    except CudaUnavailableError as exc:
+        return _error(f"--device {args.device}: {exc}")
+    except ValueError as exc:  # an unknown --device, or an LLC that does not fit the environment
+        return _error(str(exc))
+    trainer = HLCTrainer(cfg, env, device)
     if resume_path is not None:
         try:
             trainer.load(resume_path)

@@ -9,6 +9,9 @@ One iteration =
         L = L_ppo + 5 L_critic + 10 L_bound + 5 L_disc + 5 L_enc + 0.01 L_div
      with one Adam optimizer over actor, critic, discriminator and encoder;
   4. the rollout's windows go into the replay buffer.
+Networks, normalizers, optimizer state, rollout storage, window buffers and the update live on the trainer's
+`device`; the environment stays numpy (tensors cross at the boundary), and every random draw comes from the
+CPU generator `gen`, so a run's numbers do not depend on where the networks are.
 Method facts: shared/spec/ase-facts.md. Config and presets: training/config.py.
 """
 
@@ -48,10 +51,16 @@ def obs_layout_version() -> int:
     return int(OBS_LAYOUT_VERSION)
 
 
+def bf16_native(device: torch.device) -> bool:
+    """Whether bf16 autocast pays on `device`: CUDA GPUs compute bf16 natively, CPUs only some (precision.py)."""
+    return device.type == "cuda" or (device.type == "cpu" and cpu_bf16_native())
+
+
 class LLCTrainer:
-    def __init__(self, cfg: LLCConfig, env, dist: D.DistInfo | None = None) -> None:
+    def __init__(self, cfg: LLCConfig, env, dist: D.DistInfo | None = None, device: torch.device | str = "cpu") -> None:
         """`env` follows sim.env.HumanoidEnv's interface (training/fake_env.py is a tiny stand-in for tests).
-        `dist`: this process's rank under torchrun (training/distributed.py); its env should be seeded by rank."""
+        `dist`: this process's rank under torchrun (training/distributed.py); its env should be seeded by rank.
+        `device`: where the networks, buffers and update run (under NCCL, the rank's GPU: dist.device)."""
         cfg.validate()
         if env.num_envs != cfg.num_envs:
             raise ValueError(f"environment has {env.num_envs} envs, config says {cfg.num_envs}")
@@ -61,83 +70,93 @@ class LLCTrainer:
         if cfg.torch_threads:
             torch.set_num_threads(cfg.torch_threads)
         self.dist = dist or D.DistInfo()
-        self.bf16 = cfg.bf16 and cpu_bf16_native()  # emulated bf16 is far slower than float32
+        self.device = dev = torch.device(device)
+        if self.dist.device.startswith("cuda") and torch.device(self.dist.device) != dev:
+            raise ValueError(f"NCCL collectives run on {self.dist.device}: the networks must be there, not on {dev}")
+        self.bf16 = cfg.bf16 and bf16_native(dev)  # emulated bf16 is far slower than float32
         torch.manual_seed(cfg.seed)  # network initialization, the same on every rank
         rank_seed = cfg.seed + D.RANK_SEED_STRIDE * self.dist.rank
-        self.gen = torch.Generator().manual_seed(rank_seed + 1)  # latents, noise, minibatches, buffers
+        self.gen = torch.Generator().manual_seed(rank_seed + 1)  # latents, noise, minibatches, buffers (CPU)
         self.np_rng = np.random.default_rng(rank_seed + 2)  # dataset windows
 
         n, net = cfg.num_envs, cfg.network
         self.window_dim = env.amp_obs_dim * env.num_amp_frames
-        self.actor = Actor(env.obs_dim, env.action_dim, net)
-        self.critic = Critic(env.obs_dim, net)
-        self.disc_enc = DiscEnc(self.window_dim, net)
-        self.obs_norm = RunningNorm(env.obs_dim)  # policy/critic observation
-        self.amp_norm = RunningNorm(self.window_dim)  # discriminator/encoder window
-        self.value_norm = RunningNorm(1)  # the critic predicts normalized values
+        with torch.device("cpu"):  # initialized by the CPU generator: the same weights on every device
+            self.actor = Actor(env.obs_dim, env.action_dim, net).to(dev)
+            self.critic = Critic(env.obs_dim, net).to(dev)
+            self.disc_enc = DiscEnc(self.window_dim, net).to(dev)
+            self.obs_norm = RunningNorm(env.obs_dim).to(dev)  # policy/critic observation
+            self.amp_norm = RunningNorm(self.window_dim).to(dev)  # discriminator/encoder window
+            self.value_norm = RunningNorm(1).to(dev)  # the critic predicts normalized values
         self.params = [*self.actor.parameters(), *self.critic.parameters(), *self.disc_enc.parameters()]
         self.optimizer = torch.optim.Adam(self.params, lr=cfg.lr, eps=cfg.adam_eps)
         D.broadcast_parameters([self.actor, self.critic, self.disc_enc], self.dist)
 
-        self.demo = WindowBuffer(cfg.demo_buffer_size, self.window_dim)
-        self.replay = ReplayBuffer(cfg.replay_size, self.window_dim, cfg.replay_keep_prob)
-        self.latents = LatentSchedule(n, net.latent_dim, cfg.latent_steps_min, cfg.latent_steps_max, self.gen)
-        self.stochastic_prob = L.eps_greedy_probs(n) if cfg.eps_greedy else torch.ones(n)
+        self.demo = WindowBuffer(cfg.demo_buffer_size, self.window_dim, dev)
+        self.replay = ReplayBuffer(cfg.replay_size, self.window_dim, cfg.replay_keep_prob, dev)
+        self.latents = LatentSchedule(n, net.latent_dim, cfg.latent_steps_min, cfg.latent_steps_max, self.gen, dev)
+        self.stochastic_prob = L.eps_greedy_probs(n, dev) if cfg.eps_greedy else torch.ones(n, device=dev)
         self.action_std = math.exp(net.action_log_std)
 
-        self.obs = torch.as_tensor(env.reset())
-        self.low_style_count = torch.zeros(n, dtype=torch.long)  # consecutive low-style steps per env
+        self.obs = self.tensor(env.reset())
+        self.low_style_count = torch.zeros(n, dtype=torch.long, device=dev)  # consecutive low-style steps per env
         self.iteration, self.global_step = 0, 0
         self.on_env_step: Callable[[], None] | None = None  # e.g. the viewer's --watch window
 
-    # ------------------------------------------------------------------ rollout
-    def autocast(self):
-        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16)
+    # ------------------------------------------------------------------ device boundary
+    def tensor(self, x: np.ndarray, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """An environment array on the trainer's device."""
+        return torch.as_tensor(x, dtype=dtype, device=self.device)
 
+    def autocast(self, enabled: bool = True):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16 and enabled)
+
+    # ------------------------------------------------------------------ rollout
     def actor_mean(self, obs_n: torch.Tensor, z: torch.Tensor, low_precision: bool = False) -> torch.Tensor:
         """Action means. Float32 for everything that enters a PPO ratio: with the fixed std exp(-2.9), bf16's
         rounding of the means would add ~0.2 of noise to the log-ratio after every weight update."""
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16 and low_precision):
+        with self.autocast(low_precision):
             return self.actor(obs_n, z).float()
 
     @torch.no_grad()
     def rollout(self) -> dict[str, torch.Tensor]:
         """Collect horizon x num_envs transitions; returns (T, N, ...) tensors and episode statistics."""
-        T, N, env = self.cfg.horizon, self.cfg.num_envs, self.env
+        T, N, env, dev = self.cfg.horizon, self.cfg.num_envs, self.env, self.device
         buf = {
-            "obs": torch.zeros(T, N, env.obs_dim),
-            "final_obs": torch.zeros(T, N, env.obs_dim),
-            "z": torch.zeros(T, N, self.cfg.network.latent_dim),
-            "actions": torch.zeros(T, N, env.action_dim),
-            "logp": torch.zeros(T, N),
-            "stochastic": torch.zeros(T, N, dtype=torch.bool),
-            "amp": torch.zeros(T, N, self.window_dim),
-            "terminated": torch.zeros(T, N, dtype=torch.bool),
-            "done": torch.zeros(T, N, dtype=torch.bool),
+            "obs": torch.zeros(T, N, env.obs_dim, device=dev),
+            "final_obs": torch.zeros(T, N, env.obs_dim, device=dev),
+            "z": torch.zeros(T, N, self.cfg.network.latent_dim, device=dev),
+            "actions": torch.zeros(T, N, env.action_dim, device=dev),
+            "logp": torch.zeros(T, N, device=dev),
+            "stochastic": torch.zeros(T, N, dtype=torch.bool, device=dev),
+            "amp": torch.zeros(T, N, self.window_dim, device=dev),
+            "terminated": torch.zeros(T, N, dtype=torch.bool, device=dev),
+            "done": torch.zeros(T, N, dtype=torch.bool, device=dev),
         }
         ep_lengths, falls, unstable, style_ends = [], 0, 0, 0
         for t in range(T):
             z = self.latents.current()
             mean = self.actor_mean(self.obs_norm(self.obs), z)
-            stochastic = torch.rand(N, generator=self.gen) < self.stochastic_prob
-            noise = torch.randn(mean.shape, generator=self.gen) * self.action_std
+            # draws from the CPU generator (the same numbers on every device), then onto the device
+            stochastic = torch.rand(N, generator=self.gen, device=self.gen.device).to(dev) < self.stochastic_prob
+            noise = torch.randn(mean.shape, generator=self.gen, device=self.gen.device).to(dev) * self.action_std
             actions = torch.where(stochastic[:, None], mean + noise, mean)
-            res = env.step(actions.numpy())
+            res = env.step(actions.cpu().numpy())
             if self.on_env_step is not None:
                 self.on_env_step()
 
             buf["obs"][t], buf["z"][t], buf["actions"][t] = self.obs, z, actions
             buf["logp"][t], buf["stochastic"][t] = self.actor.log_prob(mean, actions), stochastic
-            buf["final_obs"][t] = torch.as_tensor(res.final_obs)
-            buf["amp"][t] = amp = torch.as_tensor(res.amp_obs)
-            terminated, done = torch.as_tensor(res.terminated), torch.as_tensor(res.done)
-            self.obs = torch.as_tensor(res.obs)
+            buf["final_obs"][t] = self.tensor(res.final_obs)
+            buf["amp"][t] = amp = self.tensor(res.amp_obs)
+            terminated, done = self.tensor(res.terminated), self.tensor(res.done)
+            self.obs = self.tensor(res.obs)
             if self.cfg.low_style_termination:
                 ended = self.low_style_ends(amp, done)
                 if ended.any():
-                    ids = ended.nonzero()[:, 0].numpy()
+                    ids = ended.nonzero()[:, 0].cpu().numpy()
                     ep_lengths += [int(x) for x in env.progress[ids]]
-                    self.obs[ids] = torch.as_tensor(env.terminate(ids))
+                    self.obs[ids] = self.tensor(env.terminate(ids))
                     terminated, done = terminated | ended, done | ended
                     style_ends += len(ids)
             buf["terminated"][t], buf["done"][t] = terminated, done
@@ -160,7 +179,7 @@ class LLCTrainer:
         steps in a row, outside grace periods; counts reset at every episode end."""
         with self.autocast():
             logit = self.disc_enc.disc_logit(self.amp_norm(amp)).float().reshape(-1)
-        low = (style_reward(logit) / 2 < self.cfg.low_style_threshold) & ~torch.as_tensor(self.env.in_grace())
+        low = (style_reward(logit) / 2 < self.cfg.low_style_threshold) & ~self.tensor(self.env.in_grace())
         self.low_style_count = torch.where(low & ~done, self.low_style_count + 1, 0)
         ended = self.low_style_count >= self.cfg.low_style_steps
         self.low_style_count[ended] = 0
@@ -206,11 +225,11 @@ class LLCTrainer:
         returns_n = ppo.value_targets(self.value_norm, buf["returns"].reshape(B, 1), cfg.normalize_value, self.dist)
 
         # dataset windows: refresh part of the demo buffer (the minibatches draw from it below)
-        self.demo.store(torch.as_tensor(self.env.demo_amp_windows(cfg.demo_refresh, self.np_rng)))
+        self.demo.store(self.tensor(self.env.demo_amp_windows(cfg.demo_refresh, self.np_rng)))
 
         k, sums, count = cfg.disc_batch, {}, 0
         for _epoch in range(cfg.epochs):
-            perm = torch.randperm(B, generator=self.gen)
+            perm = torch.randperm(B, generator=self.gen, device=self.gen.device).to(self.device)
             for start in range(0, B, cfg.minibatch_size):
                 idx = perm[start : start + cfg.minibatch_size]
                 di = idx[:k]
@@ -221,19 +240,19 @@ class LLCTrainer:
                     "adv": adv[idx], "returns_n": returns_n[idx], "stochastic": stochastic[idx],
                     "agent_w": amp[di], "agent_z": z[di], "replay_w": replay_w,
                     "demo_w": self.demo.sample(len(di), self.gen),
-                    "z_new": sample_latents(len(idx), cfg.network.latent_dim, self.gen),
+                    "z_new": sample_latents(len(idx), cfg.network.latent_dim, self.gen).to(self.device),
                 }  # fmt: skip
                 loss, mb = self.minibatch_loss(mb_data)
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 D.average_gradients(self.params, self.dist)  # every rank steps with the all-rank gradient
                 self.optimizer.step()
-                for name, val in mb.items():
-                    sums[name] = sums.get(name, 0.0) + float(val.detach())
+                for name, val in mb.items():  # float64 sums on the device: no host sync per minibatch
+                    sums[name] = sums.get(name, 0.0) + val.detach().double()
                 count += 1
 
         self.replay.add(amp, self.gen)
-        return {name: s / count for name, s in sums.items()}
+        return {name: float(s) / count for name, s in sums.items()}
 
     def normalize_advantages(self, adv: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """(adv - mean) / (std + 1e-8) over the stochastic samples of all ranks."""
@@ -318,7 +337,7 @@ class LLCTrainer:
     # ------------------------------------------------------------------ loop
     def train_iteration(self) -> dict[str, float]:
         if len(self.demo) == 0:  # fill the dataset buffer once (a resumed run restores it instead)
-            self.demo.store(torch.as_tensor(self.env.demo_amp_windows(self.cfg.demo_buffer_size, self.np_rng)))
+            self.demo.store(self.tensor(self.env.demo_amp_windows(self.cfg.demo_buffer_size, self.np_rng)))
         t0 = time.perf_counter()
         buf = self.rollout()
         t1 = time.perf_counter()
@@ -431,10 +450,10 @@ class LLCTrainer:
         if self.dist.is_main:  # the checkpoint holds rank 0's environments; other ranks keep their fresh ones
             ppo.load_rng_state(tr, self.gen, self.np_rng)
             self.env.set_state(tr["env_state"])
-            self.obs = tr["obs"].clone()
+            self.obs = tr["obs"].to(self.device, copy=True)
             self.latents.load_state_dict(tr["latents"])
             if "low_style_count" in tr:
-                self.low_style_count = tr["low_style_count"].clone()
+                self.low_style_count = tr["low_style_count"].to(self.device, copy=True)
             if tr["demo"] is not None:  # a compact state has none: the first iteration refills them
                 self.demo.load_state_dict(tr["demo"])
             if tr["replay"] is not None:
@@ -452,9 +471,9 @@ class LLCTrainer:
         env.amp_hist = upgrade_amp_windows(env.amp_hist, ch, old)
         for buf in (self.demo, self.replay):
             if len(buf):
-                buf.data[: len(buf)] = torch.as_tensor(upgrade_amp_windows(buf.data[: len(buf)].numpy(), ch, old))
-        cols = torch.as_tensor(changed_amp_columns(ch, env.num_amp_frames, old))
-        demo = torch.as_tensor(env.demo_amp_windows(4096, np.random.default_rng(0)), dtype=torch.float64)
+                buf.data[: len(buf)] = self.tensor(upgrade_amp_windows(buf.data[: len(buf)].cpu().numpy(), ch, old))
+        cols = self.tensor(changed_amp_columns(ch, env.num_amp_frames, old))
+        demo = self.tensor(env.demo_amp_windows(4096, np.random.default_rng(0)), dtype=torch.float64)
         var, mean = torch.var_mean(demo[:, cols], dim=0, unbiased=False)
         self.amp_norm.mean[cols], self.amp_norm.var[cols] = mean, var
         print(f"upgraded discriminator features from layout {old} to {obs_layout_version()} ({len(cols)} columns)")

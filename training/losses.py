@@ -98,7 +98,7 @@ def diversity_loss(
     return masked_mean((1.0 - ratio).square(), mask)
 
 
-def eps_greedy_probs(n: int) -> torch.Tensor:
+def eps_greedy_probs(n: int, device: torch.device | str = "cpu") -> torch.Tensor:
     """Per-env probability of acting stochastically: 1 - exp(10 (i / (n - 1) - 1))."""
-    i = torch.arange(n, dtype=torch.float64)
+    i = torch.arange(n, dtype=torch.float64, device=device)
     return (1.0 - torch.exp(10.0 * (i / max(n - 1, 1) - 1.0))).float()

@@ -1,6 +1,6 @@
 """Whether this CPU computes bfloat16 natively. Without it (AVX2-only x86, for example) torch emulates bf16
 and an autocast forward is many times slower than float32 (measured: LLC update 35 s vs ~1 s per iteration on
-an AVX2 EPYC), so the trainers autocast only where this says yes."""
+an AVX2 EPYC), so the trainers autocast networks on the CPU only where this says yes (CUDA GPUs have bf16)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Window buffers for the discriminator: the dataset (demo) buffer and the policy replay buffer."""
+"""Window buffers for the discriminator: the dataset (demo) buffer and the policy replay buffer.
+
+The rows live on the trainer's device; the random draws come from the trainer's CPU generator (the same
+numbers on every device) and their indices move to the device."""
 
 from __future__ import annotations
 
@@ -11,8 +14,8 @@ class WindowBuffer:
     `total` counts every row ever stored (ASE's replay policy depends on it).
     """
 
-    def __init__(self, capacity: int, dim: int) -> None:
-        self.data = torch.zeros(capacity, dim, dtype=torch.float32)
+    def __init__(self, capacity: int, dim: int, device: torch.device | str = "cpu") -> None:
+        self.data = torch.zeros(capacity, dim, dtype=torch.float32, device=device)
         self.capacity, self.head, self.size, self.total = capacity, 0, 0, 0
 
     def __len__(self) -> int:
@@ -21,8 +24,8 @@ class WindowBuffer:
     def store(self, rows: torch.Tensor) -> None:
         rows = rows[-self.capacity :]  # only the newest rows survive a wrap-around anyway
         n = rows.shape[0]
-        idx = (self.head + torch.arange(n)) % self.capacity
-        self.data[idx] = rows.to(torch.float32)
+        idx = (self.head + torch.arange(n, device=self.data.device)) % self.capacity
+        self.data[idx] = rows.to(self.data.device, torch.float32)
         self.head = (self.head + n) % self.capacity
         self.size = min(self.size + n, self.capacity)
         self.total += n
@@ -30,7 +33,8 @@ class WindowBuffer:
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
         if self.size == 0:
             raise RuntimeError("sampling from an empty buffer")
-        return self.data[torch.randint(0, self.size, (n,), generator=generator)]
+        idx = torch.randint(0, self.size, (n,), generator=generator, device=generator.device)
+        return self.data[idx.to(self.data.device)]
 
     def state_dict(self) -> dict:
         return {"data": self.data[: self.size].clone(), "head": self.head, "total": self.total}
@@ -39,20 +43,20 @@ class WindowBuffer:
         n = state["data"].shape[0]
         if n > self.capacity or state["data"].shape[1] != self.data.shape[1]:
             raise ValueError("buffer state does not fit this buffer's capacity / window size")
-        self.data[:n] = state["data"]
+        self.data[:n] = state["data"].to(self.data.device)
         self.size, self.head, self.total = n, state["head"], state["total"]
 
 
 class ReplayBuffer(WindowBuffer):
     """Policy windows: every window enters until `capacity` have ever been stored, then each with p = keep_prob."""
 
-    def __init__(self, capacity: int, dim: int, keep_prob: float = 0.01) -> None:
-        super().__init__(capacity, dim)
+    def __init__(self, capacity: int, dim: int, keep_prob: float = 0.01, device: torch.device | str = "cpu") -> None:
+        super().__init__(capacity, dim, device)
         self.keep_prob = keep_prob
 
     def add(self, rows: torch.Tensor, generator: torch.Generator) -> None:
         if self.total >= self.capacity:
-            keep = torch.rand(rows.shape[0], generator=generator) < self.keep_prob
-            rows = rows[keep]
+            keep = torch.rand(rows.shape[0], generator=generator, device=generator.device) < self.keep_prob
+            rows = rows[keep.to(rows.device)]
         if rows.shape[0]:
             self.store(rows)
