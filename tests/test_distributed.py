@@ -1,4 +1,5 @@
-"""torch.distributed training (torchrun): 2 gloo processes on the CPU against one process with the combined batch."""
+"""torch.distributed training (torchrun): 2 gloo processes on the CPU against one process with the combined batch,
+for the LLC and the HLC trainer."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ from controllers.networks import NetworkConfig
 from training.config import cpu_preset
 from training.distributed import DistInfo, average_gradients, global_moments, update_norm
 from training.fake_env import FakeEnv
+from training.fake_task_env import PointTaskEnv
+from training.hlc import HLCTrainer
+from training.hlc import cpu_preset as hlc_preset
 from training.llc import LLCTrainer
 
 TINY = NetworkConfig(actor_hidden=(32, 16), critic_hidden=(32, 16), disc_hidden=(32, 16), style_hidden=(16,))
@@ -70,6 +74,35 @@ def grads_and_norms(trainer: LLCTrainer, mb: dict[str, torch.Tensor]) -> dict[st
     return out
 
 
+def hlc_config():
+    from controllers.hlc import HLCNetworkConfig
+
+    net = HLCNetworkConfig(actor_hidden=(32, 32), critic_hidden=(32, 32))
+    return hlc_preset(num_envs=8, horizon=8, minibatch_size=32, epochs=2, network=net, task="speed",
+                      character="fake", lr=1e-3)  # fmt: skip
+
+
+def hlc_minibatch(trainer: HLCTrainer) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(11)
+    return {
+        "obs": torch.randn(MB, trainer.env.obs_dim, generator=g) * 2 + 1,
+        "actions": torch.randn(MB, 64, generator=g) * 0.3,
+        "old_logp": torch.randn(MB, generator=g),
+        "adv": torch.randn(MB, generator=g),
+        "returns_n": torch.randn(MB, generator=g),
+    }
+
+
+def hlc_grads(trainer: HLCTrainer, mb: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    loss, _ = trainer.minibatch_loss(mb)
+    trainer.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    average_gradients(trainer.params, trainer.dist)
+    out = {f"grad{i}": p.grad.clone() for i, p in enumerate(trainer.params)}
+    out["obs_norm.mean"], out["obs_norm.var"] = trainer.obs_norm.mean.clone(), trainer.obs_norm.var.clone()
+    return out
+
+
 def _worker(rank: int, store_file: str, out_dir: str) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{store_file}", rank=rank, world_size=2)
@@ -85,6 +118,12 @@ def _worker(rank: int, store_file: str, out_dir: str) -> None:
         trainer = LLCTrainer(tiny_config(), FakeEnv(8, num_amp_frames=4, seed=1000 * rank), info)
         trainer.train(2, Path(out_dir) / "run", progress=False)
         torch.save({n: p.detach().clone() for n, p in trainer.actor.named_parameters()}, Path(out_dir) / f"w{rank}.pt")
+        # 3. the HLC trainer: one minibatch, then two iterations with rank 0's checkpoint
+        hlc = HLCTrainer(hlc_config(), PointTaskEnv(8, seed=rank), dist=info)
+        torch.save(hlc_grads(hlc, half(hlc_minibatch(hlc), rank)), Path(out_dir) / f"hlc_rank{rank}.pt")
+        hlc = HLCTrainer(hlc_config(), PointTaskEnv(8, seed=1000 * rank), dist=info)
+        hlc.train(2, Path(out_dir) / "hlc_run", progress=False)
+        torch.save({n: p.detach().clone() for n, p in hlc.actor.named_parameters()}, Path(out_dir) / f"hw{rank}.pt")
     finally:
         dist.destroy_process_group()
 
@@ -115,6 +154,29 @@ def test_ranks_keep_identical_weights_and_rank0_checkpoint_resumes_on_one(two_ra
     assert ckpt.is_file() and (two_ranks / "run" / "llc.pt").is_file()
     one = LLCTrainer(tiny_config(), FakeEnv(8, num_amp_frames=4, seed=0))
     one.load(ckpt)
+    assert one.iteration == 2 and one.global_step == 2 * 2 * one.cfg.batch_size  # samples of both ranks
+    assert all(torch.equal(p, w0[n]) for n, p in one.actor.named_parameters())
+    stats = one.train(3, None, progress=False)
+    assert one.iteration == 3 and np.isfinite(stats["loss/total"])
+
+
+def test_hlc_two_ranks_take_the_gradient_of_the_combined_minibatch(two_ranks: Path) -> None:
+    single = HLCTrainer(hlc_config(), PointTaskEnv(8, seed=0))
+    expected = hlc_grads(single, hlc_minibatch(single))
+    for rank in (0, 1):
+        got = torch.load(two_ranks / f"hlc_rank{rank}.pt")
+        for name, value in expected.items():
+            torch.testing.assert_close(got[name].to(value.dtype), value, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_hlc_ranks_keep_identical_weights_and_rank0_checkpoint_resumes_on_one(two_ranks: Path) -> None:
+    w0, w1 = torch.load(two_ranks / "hw0.pt"), torch.load(two_ranks / "hw1.pt")
+    assert all(torch.equal(w0[k], w1[k]) for k in w0)
+    start = HLCTrainer(hlc_config(), PointTaskEnv(8, seed=0))
+    assert any(not torch.equal(p, w0[n]) for n, p in start.actor.named_parameters())  # training moved them
+    one = HLCTrainer(hlc_config(), PointTaskEnv(8, seed=0))
+    one.load(two_ranks / "hlc_run" / "checkpoint.pt")
+    assert (two_ranks / "hlc_run" / "hlc.pt").is_file()
     assert one.iteration == 2 and one.global_step == 2 * 2 * one.cfg.batch_size  # samples of both ranks
     assert all(torch.equal(p, w0[n]) for n, p in one.actor.named_parameters())
     stats = one.train(3, None, progress=False)

@@ -33,6 +33,7 @@ import torch
 from controllers.checkpoint import check_compatible, hlc_checkpoint, read_checkpoint, save_atomic
 from controllers.hlc import HLCActor, HLCCritic, HLCNetworkConfig
 from controllers.normalizer import RunningNorm
+from training import distributed as D
 from training import losses as L
 from training import ppo
 from training.llc import env_character
@@ -122,10 +123,11 @@ PRESETS = {"reference": reference_preset, "cpu": cpu_preset}
 
 
 class HLCTrainer:
-    def __init__(self, cfg: HLCConfig, env, device: torch.device | str = "cpu") -> None:
+    def __init__(self, cfg: HLCConfig, env, device: torch.device | str = "cpu", dist: D.DistInfo | None = None) -> None:
         """`env` follows tasks.env.TaskEnv's interface: num_envs, obs_dim, action_dim, reset(), step(actions) ->
         (obs, final_obs, reward, terminated, done, info), get_state(), set_state(). `device`: where the networks,
-        rollout storage and update run."""
+        rollout storage and update run. `dist`: this process's rank under torchrun (training/distributed.py), as
+        in the LLC trainer; its env should be seeded by rank."""
         cfg.validate()
         if env.num_envs != cfg.num_envs:
             raise ValueError(f"environment has {env.num_envs} envs, config says {cfg.num_envs}")
@@ -137,16 +139,21 @@ class HLCTrainer:
         if cfg.torch_threads:
             torch.set_num_threads(cfg.torch_threads)
         self.device = dev = torch.device(device)
-        torch.manual_seed(cfg.seed)  # network initialization
-        self.gen = torch.Generator().manual_seed(cfg.seed + 1)  # action noise, minibatches (CPU; goals: the env's)
+        self.dist = dist or D.DistInfo()
+        if self.dist.device.startswith("cuda") and torch.device(self.dist.device) != dev:
+            raise ValueError(f"NCCL collectives run on {self.dist.device}: the networks must be there, not on {dev}")
+        torch.manual_seed(cfg.seed)  # network initialization, the same on every rank
+        rank_seed = cfg.seed + D.RANK_SEED_STRIDE * self.dist.rank
+        self.gen = torch.Generator().manual_seed(rank_seed + 1)  # action noise, minibatches (CPU; goals: the env's)
 
         with torch.device("cpu"):  # initialized by the CPU generator: the same weights on every device
             self.actor = HLCActor(env.obs_dim, cfg.network).to(dev)
             self.critic = HLCCritic(env.obs_dim, cfg.network).to(dev)
             self.obs_norm = RunningNorm(env.obs_dim).to(dev)
             self.value_norm = RunningNorm(1).to(dev)
-        params = [*self.actor.parameters(), *self.critic.parameters()]
-        self.optimizer = torch.optim.Adam(params, lr=cfg.lr, eps=cfg.adam_eps)
+        self.params = [*self.actor.parameters(), *self.critic.parameters()]
+        self.optimizer = torch.optim.Adam(self.params, lr=cfg.lr, eps=cfg.adam_eps)
+        D.broadcast_parameters([self.actor, self.critic, self.obs_norm, self.value_norm], self.dist)
         self.action_std = math.exp(cfg.network.action_log_std)
 
         self.obs = torch.as_tensor(env.reset(), device=dev)
@@ -211,8 +218,8 @@ class HLCTrainer:
     def update(self, buf: dict) -> dict[str, float]:
         cfg, B = self.cfg, self.cfg.batch_size
         obs, actions, old_logp = buf["obs"].reshape(B, -1), buf["actions"].reshape(B, -1), buf["logp"].reshape(B)
-        adv = L.normalize_advantages(buf["advantages"].reshape(B))
-        returns_n = ppo.value_targets(self.value_norm, buf["returns"].reshape(B, 1), cfg.normalize_value)
+        adv = self.normalize_advantages(buf["advantages"].reshape(B))
+        returns_n = ppo.value_targets(self.value_norm, buf["returns"].reshape(B, 1), cfg.normalize_value, self.dist)
 
         sums: dict[str, torch.Tensor] = {}
         count = 0
@@ -220,30 +227,46 @@ class HLCTrainer:
             perm = torch.randperm(B, generator=self.gen, device=self.gen.device).to(self.device)
             for start in range(0, B, cfg.minibatch_size):
                 idx = perm[start : start + cfg.minibatch_size]
-                self.obs_norm.update(obs[idx])
-                o = self.obs_norm(obs[idx])
-                new_logp = self.actor.log_prob(self.actor(o), actions[idx])
-                actor_loss, clip_frac = L.ppo_actor_loss(new_logp, old_logp[idx], adv[idx], cfg.clip)
-                critic_loss = L.value_loss(self.critic(o), returns_n[idx])
-                loss = actor_loss + cfg.critic_coef * critic_loss
+                mb = {"obs": obs[idx], "actions": actions[idx], "old_logp": old_logp[idx], "adv": adv[idx],
+                      "returns_n": returns_n[idx]}  # fmt: skip
+                loss, mb_stats = self.minibatch_loss(mb)
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                D.average_gradients(self.params, self.dist)  # every rank steps with the all-rank gradient
                 self.optimizer.step()
-
-                with torch.no_grad():
-                    ratio = torch.exp(new_logp - old_logp[idx])
-                    mb = {
-                        "loss/total": loss,
-                        "loss/actor": actor_loss,
-                        "loss/critic": critic_loss,
-                        "ppo/clip_frac": clip_frac,
-                        "ppo/ratio_mean": ratio.mean(),
-                        "ppo/ratio_std": (ratio - 1).square().mean().sqrt(),
-                    }
-                for name, val in mb.items():  # float64 sums on the device: no host sync per minibatch
+                for name, val in mb_stats.items():  # float64 sums on the device: no host sync per minibatch
                     sums[name] = sums.get(name, 0.0) + val.detach().double()
                 count += 1
         return {name: float(s) / count for name, s in sums.items()}
+
+    def normalize_advantages(self, adv: torch.Tensor) -> torch.Tensor:
+        """(adv - mean) / (std + 1e-8) over the samples of all ranks."""
+        if not self.dist.active:
+            return L.normalize_advantages(adv)
+        mean, var, _ = D.global_moments(adv[:, None], self.dist)
+        return (adv - mean.float()) / (var.float().sqrt() + 1e-8)
+
+    def minibatch_loss(self, mb: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """L = L_ppo + critic_coef L_critic on one minibatch (this rank's part of it under torchrun: both terms
+        are means over samples, so averaging the ranks' gradients gives the whole minibatch's gradient).
+        Updates the observation normalizer with the minibatch first (all ranks' statistics)."""
+        D.update_norm(self.obs_norm, mb["obs"], self.dist)
+        o = self.obs_norm(mb["obs"])
+        new_logp = self.actor.log_prob(self.actor(o), mb["actions"])
+        actor_loss, clip_frac = L.ppo_actor_loss(new_logp, mb["old_logp"], mb["adv"], self.cfg.clip)
+        critic_loss = L.value_loss(self.critic(o), mb["returns_n"])
+        loss = actor_loss + self.cfg.critic_coef * critic_loss
+        with torch.no_grad():
+            ratio = torch.exp(new_logp - mb["old_logp"])
+            stats = {
+                "loss/total": loss.detach(),
+                "loss/actor": actor_loss.detach(),
+                "loss/critic": critic_loss.detach(),
+                "ppo/clip_frac": clip_frac,
+                "ppo/ratio_mean": ratio.mean(),
+                "ppo/ratio_std": (ratio - 1).square().mean().sqrt(),
+            }
+        return loss, stats
 
     # ------------------------------------------------------------------ loop
     def train_iteration(self) -> dict[str, float]:
@@ -254,17 +277,19 @@ class HLCTrainer:
         stats = self.update(buf)
         t2 = time.perf_counter()
         self.iteration += 1
-        self.global_step += self.cfg.batch_size
+        self.global_step += self.cfg.batch_size * self.dist.world_size
         stats.update(buf["stats"])
         stats["value/mean"] = buf["values"].mean().item()
         stats["perf/samples_per_s"] = self.cfg.batch_size / (t2 - t0)
         stats["perf/rollout_s"] = t1 - t0
         stats["perf/update_s"] = t2 - t1
+        stats = D.mean_over_ranks(stats, self.dist)
+        stats["perf/samples_per_s"] *= self.dist.world_size  # all ranks together
         return stats
 
     @property
     def total_iterations(self) -> int:
-        return math.ceil(self.cfg.total_samples / self.cfg.batch_size)
+        return math.ceil(self.cfg.total_samples / (self.cfg.batch_size * self.dist.world_size))
 
     def train(
         self,
@@ -291,9 +316,11 @@ class HLCTrainer:
             }
 
         end = iterations if iterations is not None else self.total_iterations
+        main = self.dist.is_main  # rank 0 alone logs and writes checkpoints
         return ppo.train_loop(
-            self, end, out_dir, checkpoint_every=self.cfg.checkpoint_every, save=save, postfix=postfix,
-            progress=progress, on_iteration=on_iteration,
+            self, end, out_dir if main else None, checkpoint_every=self.cfg.checkpoint_every, save=save,
+            postfix=postfix, progress=progress and main, on_iteration=on_iteration,
+            sync_stop=(lambda requested: D.any_rank(requested, self.dist)) if self.dist.active else None,
         )  # fmt: skip
 
     # ------------------------------------------------------------------ checkpoints
@@ -345,6 +372,7 @@ class HLCTrainer:
         self.optimizer.load_state_dict(tr["optimizer"])
         ppo.set_lr(self.optimizer, self.cfg.lr)
         self.iteration, self.global_step = tr["iteration"], tr["global_step"]
-        ppo.load_rng_state(tr, self.gen)
-        self.env.set_state(tr["env_state"])
-        self.obs = tr["obs"].to(self.device, copy=True)
+        if self.dist.is_main:  # the checkpoint holds rank 0's environments; other ranks keep their fresh ones
+            ppo.load_rng_state(tr, self.gen)
+            self.env.set_state(tr["env_state"])
+            self.obs = tr["obs"].to(self.device, copy=True)

@@ -8,6 +8,11 @@ Tasks: steering, speed, location, reach, strike (tasks/). Writes under --out: ch
 
 --device cuda[:K] puts the physics (MuJoCo Warp) and the HLC's networks and update on that GPU; the frozen LLC
 acts inside the environment, on the CPU. Checkpoints do not depend on the device: a run resumes on any.
+
+Several processes (training/distributed.py), as for the LLC: each rank steps its own environments, gradients and
+normalizer statistics are merged, rank 0 logs and writes checkpoints, and a checkpoint resumes on any world size:
+
+    torchrun --nproc-per-node 2 launch.py train hlc --task steering --llc checkpoints/llc.pt --threads 1
 """
 
 from __future__ import annotations
@@ -154,9 +159,11 @@ def train_hlc(argv: list[str]) -> int:
 
     from sim.warp_backend import CudaUnavailableError
     from training.cli import network_device
+    from training.distributed import RANK_SEED_STRIDE, init_from_env, rank_device
 
+    physics = rank_device(args.device)  # torchrun with CUDA: this rank's GPU
     try:
-        device = network_device(args.device)
+        device = network_device(physics)
     except (CudaUnavailableError, ValueError) as exc:
         return _error(f"--device {args.device}: {exc}")
 
@@ -182,13 +189,16 @@ def train_hlc(argv: list[str]) -> int:
     cfg.llc_sha256, cfg.character = sha, llc.character
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
+    dist = init_from_env(args.device)  # torchrun: join the process group; one process otherwise
+    env_cfg = cfg.env_config(nthread=args.env_threads, backend=physics)
+    env_cfg.seed = cfg.seed + RANK_SEED_STRIDE * dist.rank  # each rank simulates its own characters
     try:
-        env = TaskEnv(cfg.env_config(nthread=args.env_threads, backend=args.device), llc)
+        env = TaskEnv(env_cfg, llc)
     except CudaUnavailableError as exc:
         return _error(f"--device {args.device}: {exc}")
     except ValueError as exc:  # an unknown --device, or an LLC that does not fit the environment
         return _error(str(exc))
-    trainer = HLCTrainer(cfg, env, device)
+    trainer = HLCTrainer(cfg, env, device, dist)
     if resume_path is not None:
         try:
             trainer.load(resume_path)
@@ -196,14 +206,19 @@ def train_hlc(argv: list[str]) -> int:
             return _error(str(exc))
         print(f"resumed {resume_path} at iteration {trainer.iteration} ({trainer.global_step} samples)")
     end = args.iterations if args.iterations is not None else trainer.total_iterations
-    print(
-        f"training HLC {cfg.task!r} on {cfg.llc} ({cfg.preset} preset, {cfg.num_envs} envs, {cfg.batch_size} "
-        f"samples/iteration) -> {out}/checkpoint.pt, {out}/hlc.pt; TensorBoard: tensorboard --logdir {out}/tb"
-    )
+    if dist.is_main:
+        ranks = f"{dist.world_size} x " if dist.active else ""
+        print(
+            f"training HLC {cfg.task!r} on {cfg.llc} ({cfg.preset} preset, {ranks}{cfg.num_envs} envs, "
+            f"{cfg.batch_size * dist.world_size} samples/iteration) -> {out}/checkpoint.pt, {out}/hlc.pt; "
+            f"TensorBoard: tensorboard --logdir {out}/tb"
+        )
     try:
         trainer.train(end, out, progress=not args.no_progress)
     except KeyboardInterrupt:
-        print(f"stopped; resume with: python launch.py train hlc --resume {out / 'checkpoint.pt'}", file=sys.stderr)
+        if dist.is_main:
+            print(f"stopped; resume with: python launch.py train hlc --resume {out / 'checkpoint.pt'}", file=sys.stderr)
         return 130
-    print(f"done: {trainer.iteration} iterations, {trainer.global_step} samples; controller: {out / 'hlc.pt'}")
+    if dist.is_main:
+        print(f"done: {trainer.iteration} iterations, {trainer.global_step} samples; controller: {out / 'hlc.pt'}")
     return 0
