@@ -6,7 +6,7 @@
 #   bash bench/gpu_session.sh OUTDIR [HLC_TASK] [HLC_SECONDS]
 #
 # OUTDIR receives: env.txt (GPU, versions), bench_4096.txt, bench_1024.txt (bench gpu_throughput at 4096 and
-# 1024 characters), and with HLC_TASK: hlc_TASK.log, hlc_TASK.pt (inference), hlc_TASK_state.pt (resumable).
+# 1024 characters), bench_4096_host.txt (4096, host-copy environment), and with HLC_TASK: hlc_TASK.log, hlc_TASK.pt (inference), hlc_TASK_state.pt (resumable).
 # The HLC run is stopped with SIGINT after HLC_SECONDS (default 240), so it saves.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +32,9 @@ for n in 4096 1024; do
     timeout 240 python3 launch.py bench gpu_throughput --device cuda --envs "$n" --iterations 4 2>&1 |
         tee "$out/bench_$n.txt"
 done
+# the same at 4096 with the host-copy environment: what the device arrays buy
+timeout 240 python3 launch.py bench gpu_throughput --device cuda --envs 4096 --iterations 4 --arrays host 2>&1 |
+    tee "$out/bench_4096_host.txt"
 
 if [ -n "$task" ]; then
     run=runs/gpu_hlc_$task

@@ -4,8 +4,9 @@ characters beside stepping the same environment without networks, in the same ru
     python launch.py bench gpu_throughput [--device cuda] [--envs 4096] [--iterations 4]
 
 Without CUDA it runs on Warp's CPU device at 16 characters with the `cpu` preset and says so: those figures
-check the plumbing, they are not GPU figures. The networks, buffers and update run on the GPU with the physics;
-the Warp backend still copies observations to the host each step (the environment's bookkeeping is numpy).
+check the plumbing, they are not GPU figures. The networks, buffers and update run on the GPU with the physics,
+and the environment's observations and bookkeeping stay there as torch tensors (pass `--arrays host` for the
+host-copy environment, to compare).
 The ASE reference trained ~12k samples/s on one A100, and the target is 5x that on one H100/H200-class GPU.
 """
 

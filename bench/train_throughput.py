@@ -26,6 +26,10 @@ DEFAULT_MOTIONS = DEFAULT_MOTIONS / "dataset_humanoid3d_clips_locomotion_getup.t
 def env_rate(env, steps: int) -> float:
     rng = np.random.default_rng(0)
     actions = rng.uniform(-1, 1, (steps, env.num_envs, env.action_dim)).astype(np.float32)
+    if getattr(env, "xp", np) is not np:  # device arrays: the actions start on the device, as a policy's would
+        from sim.arrays import as_like
+
+        actions = [as_like(a, env.obs) for a in actions]
     t = time.perf_counter()
     for a in actions:
         env.step(a)
@@ -41,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fp32", action="store_true", help="no bf16 autocast")
     p.add_argument("--motions", default=str(DEFAULT_MOTIONS))
     p.add_argument("--device", default="cpu", help="cpu, cuda[:K] (physics and networks on the GPU) or warp-cpu")
+    p.add_argument("--arrays", choices=["auto", "host", "device"], default="auto",
+                   help="environment arrays: host numpy, or device tensors (auto: device on cuda)")  # fmt: skip
     args = p.parse_args(argv)
 
     from motion.library import MotionLibrary
@@ -59,14 +65,16 @@ def main(argv: list[str] | None = None) -> int:
     if cfg.minibatch_size > cfg.batch_size:  # small runs: one minibatch per epoch
         cfg.minibatch_size = cfg.batch_size
         cfg.disc_batch = min(cfg.disc_batch, cfg.batch_size)
-    env = HumanoidEnv(EnvConfig(num_envs=args.envs, seed=0, backend=args.device), motions)
+    device_arrays = args.arrays == "device" or (args.arrays == "auto" and args.device.startswith("cuda"))
+    env = HumanoidEnv(EnvConfig(num_envs=args.envs, seed=0, backend=args.device, device_arrays=device_arrays), motions)
     trainer = LLCTrainer(cfg, env, device=network_device(args.device))
     net = cfg.network
     print(
         f"preset {cfg.preset}: N={cfg.num_envs}, {cfg.batch_size} samples/iteration, minibatch {cfg.minibatch_size}, "
         f"{cfg.epochs} epochs, actor {net.actor_hidden}, critic {net.critic_hidden}, disc/enc {net.disc_hidden}, "
         f"bf16 {trainer.bf16} (asked {cfg.bf16}, native here {cpu_bf16_native()}), "
-        f"torch threads {torch.get_num_threads()}, physics {args.device}, networks {trainer.device}"
+        f"torch threads {torch.get_num_threads()}, physics {args.device} "
+        f"({'device' if device_arrays else 'host'} arrays), networks {trainer.device}"
     )
     trainer.train_iteration()  # warm-up: fills the dataset buffer, first allocations
 

@@ -26,3 +26,24 @@ def empty(xp: Any, shape: tuple[int, ...], like: Any, dtype: Any = None) -> Any:
     if xp is np:
         return np.empty(shape, dtype=dtype or like.dtype)
     return xp.empty(tuple(shape), dtype=dtype or like.dtype, device=like.device)
+
+
+def as_like(x: Any, like: Any, dtype: Any = None) -> Any:
+    """`x` (numpy or Python values) as an array of `like`'s kind: numpy for numpy, else a tensor on its device."""
+    if isinstance(like, np.ndarray):
+        return np.asarray(x, dtype=dtype)
+    import torch
+
+    return torch.as_tensor(x, dtype=dtype, device=like.device)
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    """A host numpy array of `x` (numpy passes through)."""
+    if isinstance(x, np.ndarray):
+        return x
+    return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
+
+
+def copy(x: Any) -> Any:
+    """A copy that owns its memory (numpy `copy`, torch `clone`)."""
+    return x.copy() if isinstance(x, np.ndarray) else x.clone()

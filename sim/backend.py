@@ -150,13 +150,19 @@ class CpuBackend:
 BACKENDS = ("cpu", "cuda", "warp-cpu")
 
 
-def make_backend(name: str, model: mujoco.MjModel, num_envs: int, nthread: int = 0) -> Backend:
+def make_backend(
+    name: str, model: mujoco.MjModel, num_envs: int, nthread: int = 0, device_arrays: bool = False
+) -> Backend:
     """'cpu': mujoco.batch; 'cuda' (or 'cuda:K'): MuJoCo Warp on an NVIDIA GPU; 'warp-cpu': MuJoCo Warp on
-    Warp's CPU device (slow; for tests without a GPU). A missing GPU raises CudaUnavailableError."""
+    Warp's CPU device (slow; for tests without a GPU). A missing GPU raises CudaUnavailableError.
+    `device_arrays`: the Warp backend hands out torch views of its device arrays instead of host copies."""
     if name == "cpu":
+        if device_arrays:
+            raise ValueError("device arrays need the MuJoCo Warp backend (cuda or warp-cpu); cpu is host numpy")
         return CpuBackend(model, num_envs, nthread)
     if name.startswith("cuda") or name in ("warp", "gpu", "warp-cpu"):
         from sim.warp_backend import WarpBackend
 
-        return WarpBackend(model, num_envs, device="cpu" if name == "warp-cpu" else name.replace("gpu", "cuda"))
+        device = "cpu" if name == "warp-cpu" else name.replace("gpu", "cuda")
+        return WarpBackend(model, num_envs, device=device, arrays="torch" if device_arrays else "numpy")
     raise ValueError(f"unknown physics backend {name!r}; choose one of {', '.join(BACKENDS)}")

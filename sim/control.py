@@ -22,7 +22,9 @@ def control_dt(model: mujoco.MjModel, substeps: int = CONTROL_SUBSTEPS) -> float
 
 def actions_to_targets(offset: np.ndarray, scale: np.ndarray, actions: np.ndarray) -> np.ndarray:
     """Actions (..., A), clipped to [-1, 1] -> PD targets (rotation-vector components and hinge angles)."""
-    return offset + scale * np.clip(actions, -1.0, 1.0)
+    if isinstance(actions, np.ndarray):
+        return offset + scale * np.clip(actions, -1.0, 1.0)
+    return offset + scale * actions.clamp(-1.0, 1.0)  # a torch tensor on the physics device
 
 
 def character_state_size(ch: Character) -> tuple[int, int]:

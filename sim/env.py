@@ -6,6 +6,12 @@ physics, 30 Hz control, joint-space PD targets from actions in [-1, 1],
 recovery), perturbations, and the policy and discriminator observations.
 Rewards are not computed here: the LLC's come from its discriminator and
 encoder (training/), task rewards from tasks/.
+
+Arrays are numpy by default. With `device_arrays` (MuJoCo Warp backends) they
+are torch tensors on the physics device: the per-step path (observations,
+discriminator history, falls, timeouts) runs there, and restarts are drawn on
+the host (numpy RNG, motion library) from the done flags, with only the
+restarted environments' states copied to the device. Saved states are numpy.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from sim.arrays import as_like, copy, namespace, to_numpy
 from sim.backend import Backend, make_backend
 from sim.character import Character, load_character
 from sim.control import CONTROL_SUBSTEPS, actions_to_targets
@@ -80,10 +87,16 @@ class EnvConfig:
     reset: ResetConfig = field(default_factory=ResetConfig)
     projectiles: int = 0
     strike_target: bool = False
+    # with a Warp backend: observations, falls and episode bookkeeping as torch tensors on its device (no host
+    # copies of the state each step); resets draw on the host and copy only the restarted environments' states
+    device_arrays: bool = False
 
 
 @dataclass
 class StepResult:
+    """numpy arrays, or torch tensors on the physics device with `EnvConfig.device_arrays` (reset_kind and info
+    stay on the host)."""
+
     obs: np.ndarray  # (N, obs_dim) after automatic resets
     final_obs: np.ndarray  # (N, obs_dim) before resets: bootstrap timeouts from here
     amp_obs: np.ndarray  # (N, frames * amp_dim) window of this transition, current frame first
@@ -143,7 +156,8 @@ class HumanoidEnv:
             )
         self.model = build_scene(self.character, projectiles=cfg.projectiles, strike_target=cfg.strike_target)
         self.num_envs = cfg.num_envs
-        self.backend: Backend = make_backend(cfg.backend, self.model, cfg.num_envs, cfg.nthread)
+        self.backend: Backend = make_backend(cfg.backend, self.model, cfg.num_envs, cfg.nthread, cfg.device_arrays)
+        self.xp = namespace(self.backend.qpos)  # numpy, or torch for device arrays
         self.rng = np.random.default_rng(cfg.seed)
 
         ch = self.character
@@ -162,13 +176,15 @@ class HumanoidEnv:
         self._non_foot = np.array([n not in ch.foot_bodies for n in names])
         self._fall_height = np.array([ch.fall_height.get(n, cfg.fall_height) for n in names])
         self._key_ids = self.joints.key_bodies
+        self._fall_height_d = self._dev(self._fall_height)
+        self._action_offset_d, self._action_scale_d = self._dev(self.action_offset), self._dev(self.action_scale)
 
         n = cfg.num_envs
-        self.progress = np.zeros(n, dtype=np.int64)
-        self.suppress_fall = np.zeros(n, dtype=np.int64)
-        self.amp_hist = np.zeros((n, cfg.num_amp_frames, self.amp_obs_dim), dtype=np.float32)
-        self.obs = np.zeros((n, self.obs_dim), dtype=np.float32)
-        self._ctrl = np.tile(self.action_offset, (n, 1))
+        self.progress = self._dev(np.zeros(n, dtype=np.int64))
+        self.suppress_fall = self._dev(np.zeros(n, dtype=np.int64))
+        self.amp_hist = self._dev(np.zeros((n, cfg.num_amp_frames, self.amp_obs_dim), dtype=np.float32))
+        self.obs = self._dev(np.zeros((n, self.obs_dim), dtype=np.float32))
+        self._ctrl = self._dev(np.tile(self.action_offset, (n, 1)))
         self._xfrc: np.ndarray | None = None
         self._next_projectile = np.zeros(n, dtype=np.int64)
         self.counters = {"falls": 0, "unstable_resets": 0, "timeouts": 0, "episodes": 0, "style_terminations": 0}
@@ -179,6 +195,15 @@ class HumanoidEnv:
         self.fall_pool: np.ndarray | None = None
         if cfg.reset.mode == "fall" or (cfg.reset.mode == "mix" and cfg.reset.fall_pool_prob > 0):
             self.fall_pool = self._build_fall_pool()
+
+    # ------------------------------------------------------------------ arrays
+    def _dev(self, x: Any, dtype: Any = None) -> Any:
+        """A host array as an array of the physics' kind (numpy itself, or a tensor on its device)."""
+        return as_like(x, self.backend.qpos, dtype)
+
+    def _idx(self, ids: np.ndarray) -> Any:
+        """Host environment indices, for indexing the environment's arrays."""
+        return ids if self.xp is np else self._dev(ids)
 
     # ------------------------------------------------------------------ state
     def _char_state(self) -> tuple[np.ndarray, np.ndarray]:
@@ -203,8 +228,9 @@ class HumanoidEnv:
         for k in range(self.cfg.projectiles):
             adr = self.model.jnt_qposadr[self.model.joint(f"projectile_{k}").id]
             full_q[:, adr : adr + 3] = projectile_parking(k)
-        self._ctrl[ids] = joint_positions(self.joints, qpos)
-        self.backend.set_state(ids, full_q, full_v, self._ctrl[ids])
+        idx = self._idx(ids)
+        self._ctrl[idx] = self._dev(joint_positions(self.joints, qpos), self._ctrl.dtype)
+        self.backend.set_state(ids, full_q, full_v, self._ctrl[idx])
 
     def _default_states(self, k: int, random_yaw: bool) -> tuple[np.ndarray, np.ndarray]:
         qpos = np.tile(self._default_qpos, (k, 1))
@@ -224,13 +250,13 @@ class HumanoidEnv:
             qpos[:, 3:7] = q / np.linalg.norm(q, axis=1, keepdims=True)
             self._write_state(ids, qpos, qvel)
             pos, rot = self._bodies()[:2]
-            qpos[:, 2] += self._char_geoms.penetration(pos, rot)
+            qpos[:, 2] += self._char_geoms.penetration(to_numpy(pos), to_numpy(rot))
         self._write_state(ids, qpos, qvel)
         actions = self.rng.uniform(-rc.fall_pool_action, rc.fall_pool_action, (n, self.action_dim))
         steps = int(round(rc.fall_pool_seconds / self.model.opt.timestep))
         self.backend.step(self.actions_to_targets(actions), None, steps)
-        pool = self.backend.qpos[:, : self.nq_char].copy()
-        bad = self.backend.unstable() | ~np.isfinite(pool).all(1)
+        pool = to_numpy(self.backend.qpos[:, : self.nq_char]).astype(np.float64)
+        bad = to_numpy(self.backend.unstable()) | ~np.isfinite(pool).all(1)
         pool[bad] = self._default_qpos
         return pool
 
@@ -239,7 +265,7 @@ class HumanoidEnv:
         """Start new episodes for `ids` (all by default); returns the full observation array."""
         ids = np.arange(self.num_envs) if ids is None else np.asarray(ids, dtype=np.int64)
         self._reset(ids, fell=np.zeros(len(ids), dtype=bool), mode=mode)
-        return self.obs.copy()
+        return copy(self.obs)
 
     def _reset(self, ids: np.ndarray, fell: np.ndarray, mode: ResetMode | None = None) -> np.ndarray:
         kind = self._choose_resets(len(ids), fell, mode or self.cfg.reset.mode)
@@ -257,26 +283,28 @@ class HumanoidEnv:
             self._write_state(ids[fresh], qpos[fresh], qvel[fresh])
         if recovery.any():  # keep the state, hold the current pose
             qpos_now, _ = self._char_state()
-            self._ctrl[ids[recovery]] = joint_positions(self.joints, qpos_now[ids[recovery]])
-        self.progress[ids] = 0
+            rec = self._idx(ids[recovery])
+            self._ctrl[rec] = self._dev(joint_positions(self.joints, qpos_now[rec]), self._ctrl.dtype)
+        idx = self._idx(ids)
+        self.progress[idx] = 0
         rc = self.cfg.reset
         grace = recovery | (kind == RESET_FALL_POOL)
         if rc.lying_start_grace and hist_from_clip.any():
             grace[hist_from_clip] = self._below_fall_height(ids[hist_from_clip])
-        self.suppress_fall[ids] = np.where(grace, rc.recovery_steps, 0)
-        obs, amp = self._observe(ids)
-        self.obs[ids] = obs
+        self.suppress_fall[idx] = self._dev(np.where(grace, rc.recovery_steps, 0), self.suppress_fall.dtype)
+        obs, amp = self._observe(idx)
+        self.obs[idx] = obs
         # default and fall-pool starts repeat the current frame; reference starts took the clip's past and
         # recovery episodes keep the real frames of the fall that just ended
-        fresh_hist = ~hist_from_clip & ~recovery
-        self.amp_hist[ids[fresh_hist]] = amp[fresh_hist, None]
-        self.amp_hist[ids[hist_from_clip], 0] = amp[hist_from_clip]
+        fresh_hist, from_clip = self._idx(~hist_from_clip & ~recovery), self._idx(hist_from_clip)
+        self.amp_hist[idx[fresh_hist]] = amp[fresh_hist, None]
+        self.amp_hist[idx[from_clip], 0] = amp[from_clip]
         self.counters["episodes"] += len(ids)
         return kind
 
     def _below_fall_height(self, ids: np.ndarray) -> np.ndarray:
         """(len(ids),) whether a non-foot body is below its fall height (the height half of the fall rule)."""
-        height = self._bodies(ids)[0][..., 2]
+        height = to_numpy(self._bodies(self._idx(ids))[0][..., 2])
         return (height[:, self._non_foot] < self._fall_height[self._non_foot]).any(1)
 
     def _choose_resets(self, k: int, fell: np.ndarray, mode: ResetMode) -> np.ndarray:
@@ -304,7 +332,7 @@ class HumanoidEnv:
         lift = self._char_geoms.penetration(st.body_pos[::f], st.body_rot[::f])
         hist = amp_obs(self.joints, st.qpos, st.qvel, st.body_pos[:, self._key_ids]).reshape(k, f, -1)
         hist[..., 0] += np.repeat(lift[:, None], f, axis=1)  # root height slot follows the lift
-        self.amp_hist[ids, 1:] = hist[:, 1:]
+        self.amp_hist[self._idx(ids), 1:] = self._dev(hist[:, 1:], self.amp_hist.dtype)
         qpos = st.qpos[::f].copy()
         qpos[:, 2] += lift
         return qpos, st.qvel[::f]
@@ -332,49 +360,56 @@ class HumanoidEnv:
 
     # ------------------------------------------------------------------ stepping
     def actions_to_targets(self, actions: np.ndarray) -> np.ndarray:
-        return actions_to_targets(self.action_offset, self.action_scale, actions)
+        if isinstance(actions, np.ndarray):
+            return actions_to_targets(self.action_offset, self.action_scale, actions)
+        return actions_to_targets(self._action_offset_d, self._action_scale_d, actions)
 
     def step(self, actions: np.ndarray) -> StepResult:
-        actions = np.asarray(actions, dtype=np.float64)
-        if actions.shape != (self.num_envs, self.action_dim):
-            raise ValueError(f"actions must be ({self.num_envs}, {self.action_dim}), got {actions.shape}")
+        actions = np.asarray(actions, dtype=np.float64) if self.xp is np else self._dev(actions, self._ctrl.dtype)
+        if tuple(actions.shape) != (self.num_envs, self.action_dim):
+            raise ValueError(f"actions must be ({self.num_envs}, {self.action_dim}), got {tuple(actions.shape)}")
         self._ctrl[:] = self.actions_to_targets(actions)
         self.backend.step(self._ctrl, self._xfrc, self.cfg.control_substeps)
         self._xfrc = None
         self.progress += 1
 
-        unstable = self.backend.unstable().copy()
+        unstable = copy(self.backend.unstable())
         obs, amp = self._observe()
         if unstable.any():  # diverged physics: repeat the last good observation, then restart below
             obs[unstable] = self.obs[unstable]
             amp[unstable] = self.amp_hist[unstable, 0]
-        self.amp_hist[:, 1:] = self.amp_hist[:, :-1]
+        # numpy copies overlapping slices correctly; torch needs a copy of the source
+        self.amp_hist[:, 1:] = self.amp_hist[:, :-1] if self.xp is np else copy(self.amp_hist[:, :-1])
         self.amp_hist[:, 0] = amp
         self.obs = obs
 
         fell = self.fallen() & (self.progress > self.cfg.fall_check_after) & (self.suppress_fall == 0)
-        self.suppress_fall = np.maximum(self.suppress_fall - 1, 0)  # steps 1..recovery_steps are exempt
-        terminated = fell & self.cfg.early_termination & ~unstable
+        sf = self.suppress_fall
+        self.suppress_fall = self.xp.where(sf > 0, sf - 1, 0)  # steps 1..recovery_steps are exempt
+        terminated = (fell & ~unstable) if self.cfg.early_termination else fell & False
         timeout = self.progress >= self.cfg.episode_steps - 1
         truncated = (timeout & ~terminated) | unstable
-        final_obs = obs.copy()
-        amp_window = self.amp_hist.reshape(self.num_envs, -1).copy()
-        lengths = self.progress[terminated | truncated].copy()
+        final_obs = copy(obs)
+        amp_window = copy(self.amp_hist.reshape(self.num_envs, -1))
+        lengths = to_numpy(self.progress[terminated | truncated]).copy()
 
+        # the host decides the restarts (their draws are numpy); only these flags cross
+        term_h, unstable_h, timeout_h = to_numpy(terminated), to_numpy(unstable), to_numpy(timeout)
+        done_h = term_h | timeout_h | unstable_h
         reset_kind = np.full(self.num_envs, RESET_NONE)
-        self.counters["falls"] += int(terminated.sum())
-        self.counters["unstable_resets"] += int(unstable.sum())
-        self.counters["timeouts"] += int((timeout & ~terminated & ~unstable).sum())
-        bad = np.nonzero(unstable)[0]
+        self.counters["falls"] += int(term_h.sum())
+        self.counters["unstable_resets"] += int(unstable_h.sum())
+        self.counters["timeouts"] += int((timeout_h & ~term_h & ~unstable_h).sum())
+        bad = np.nonzero(unstable_h)[0]
         if bad.size:  # a clean default-pose restart whatever the mix says, with or without auto_reset
             self._reset(bad, fell=np.zeros(bad.size, dtype=bool), mode="default")
             reset_kind[bad] = RESET_UNSTABLE
         if self.cfg.auto_reset:
-            done_ids = np.nonzero((terminated | truncated) & ~unstable)[0]
+            done_ids = np.nonzero(done_h & ~unstable_h)[0]
             if done_ids.size:
-                reset_kind[done_ids] = self._reset(done_ids, fell=terminated[done_ids])
-        info = {"episode_lengths": lengths, "falls": int(terminated.sum()), "unstable_resets": int(unstable.sum())}
-        return StepResult(self.obs.copy(), final_obs, amp_window, terminated, truncated, reset_kind, info)
+                reset_kind[done_ids] = self._reset(done_ids, fell=term_h[done_ids])
+        info = {"episode_lengths": lengths, "falls": int(term_h.sum()), "unstable_resets": int(unstable_h.sum())}
+        return StepResult(copy(self.obs), final_obs, amp_window, terminated, truncated, reset_kind, info)
 
     def terminate(self, ids: np.ndarray) -> np.ndarray:
         """End the episodes of `ids` now, a termination decided outside the environment (the trainer's
@@ -384,7 +419,7 @@ class HumanoidEnv:
         if ids.size:
             self.counters["style_terminations"] += len(ids)
             self._reset(ids, fell=np.zeros(len(ids), dtype=bool))
-        return self.obs[ids].copy()
+        return copy(self.obs[self._idx(ids)])
 
     def in_grace(self) -> np.ndarray:
         """(N,) whether each environment is inside a recovery / fall-pool / lying-start grace period."""
@@ -394,10 +429,10 @@ class HumanoidEnv:
         """(any non-foot body touches something) and (any non-foot body is below its height threshold)."""
         force = self.backend.contact_force()[:, 1 : 1 + self.nb]
         height = self._bodies()[0][..., 2]
-        return fallen(force, height, self._non_foot, self._fall_height, self.cfg.fall_contact_force)
+        return fallen(force, height, self._non_foot, self._fall_height_d, self.cfg.fall_contact_force)
 
     def amp_window(self) -> np.ndarray:
-        return self.amp_hist.reshape(self.num_envs, -1).copy()
+        return copy(self.amp_hist.reshape(self.num_envs, -1))
 
     # ------------------------------------------------------------------ perturbations
     def apply_impulse(self, ids, body: str, impulse) -> None:
@@ -416,9 +451,9 @@ class HumanoidEnv:
         if self.cfg.projectiles <= 0:
             raise RuntimeError("this environment has no projectiles: create it with EnvConfig(projectiles=K)")
         ids = np.atleast_1d(np.asarray(ids, dtype=np.int64))
-        pos = self._bodies()[0]
+        pos = to_numpy(self._bodies()[0])
         tb = self.character.body_index(target_body)
-        qpos, qvel = self.backend.qpos.copy(), self.backend.qvel.copy()
+        qpos, qvel = to_numpy(self.backend.qpos).copy(), to_numpy(self.backend.qvel).copy()
         for i in ids:
             k = int(self._next_projectile[i] % self.cfg.projectiles)
             self._next_projectile[i] += 1
@@ -427,7 +462,7 @@ class HumanoidEnv:
             qa, va = self.model.jnt_qposadr[jid], self.model.jnt_dofadr[jid]
             qpos[i, qa : qa + 7] = [*start, 1.0, 0.0, 0.0, 0.0]
             qvel[i, va : va + 6] = [*vel, 0.0, 0.0, 0.0]
-        self.backend.set_state(ids, qpos[ids], qvel[ids], self._ctrl[ids], reset=False)
+        self.backend.set_state(ids, qpos[ids], qvel[ids], self._ctrl[self._idx(ids)], reset=False)
 
     # ------------------------------------------------------------------ misc
     def get_data(self, i: int = 0):
@@ -438,11 +473,11 @@ class HumanoidEnv:
         """Everything needed to continue exactly: physics, episode counters, history, RNG."""
         return {
             "physics": self.backend.get_full_state(),
-            "ctrl": self._ctrl.copy(),
-            "progress": self.progress.copy(),
-            "suppress_fall": self.suppress_fall.copy(),
-            "amp_hist": self.amp_hist.copy(),
-            "obs": self.obs.copy(),
+            "ctrl": to_numpy(self._ctrl).copy(),  # host arrays: a state resumes on any backend
+            "progress": to_numpy(self.progress).copy(),
+            "suppress_fall": to_numpy(self.suppress_fall).copy(),
+            "amp_hist": to_numpy(self.amp_hist).copy(),
+            "obs": to_numpy(self.obs).copy(),
             "fall_pool": None if self.fall_pool is None else self.fall_pool.copy(),
             "fall_pool_version": FALL_POOL_VERSION,
             "rng": self.rng.bit_generator.state,
@@ -451,7 +486,7 @@ class HumanoidEnv:
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
-        if state["progress"].shape != (self.num_envs,):
+        if tuple(state["progress"].shape) != (self.num_envs,):
             raise ValueError(
                 f"saved environment state has {state['progress'].shape[0]} environments, this one {self.num_envs}"
             )
@@ -460,10 +495,10 @@ class HumanoidEnv:
         if self.fall_pool is not None and state.get("fall_pool_version", 1) != FALL_POOL_VERSION:
             self.fall_pool = self._build_fall_pool()  # built by an older recipe: rebuild (steps the physics)
         self.backend.set_full_state(state["physics"])
-        self._ctrl = state["ctrl"].copy()
-        self.progress = state["progress"].copy()
-        self.suppress_fall = state["suppress_fall"].copy()
-        self.amp_hist = state["amp_hist"].copy()
-        self.obs = state["obs"].copy()
+        self._ctrl = copy(self._dev(state["ctrl"]))
+        self.progress = copy(self._dev(state["progress"]))
+        self.suppress_fall = copy(self._dev(state["suppress_fall"]))
+        self.amp_hist = copy(self._dev(state["amp_hist"]))
+        self.obs = copy(self._dev(state["obs"]))
         self.counters = {**self.counters, **state["counters"]}
         self._next_projectile = state["next_projectile"].copy()

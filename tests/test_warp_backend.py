@@ -74,3 +74,74 @@ def test_missing_cuda_is_one_clear_line() -> None:
         warp_device("cuda")
     with pytest.raises(CudaUnavailableError):
         HumanoidEnv(EnvConfig(num_envs=2, backend="cuda"))
+
+
+# ------------------------------------------------------------------------------------------- device arrays
+@pytest.fixture(scope="module")
+def host_and_device(deepmimic_dir) -> tuple[HumanoidEnv, HumanoidEnv]:
+    """The same Warp environment with host numpy arrays and with torch views of the device arrays (on Warp's CPU
+    device here: the path a GPU takes, without the GPU). Training mix with fall-pool and reference starts, and
+    12-step episodes, so falls, timeouts and every kind of restart happen within the rollout below."""
+    from motion.library import MotionLibrary
+    from sim.character import load_character
+
+    lib = MotionLibrary.from_path(deepmimic_dir / "humanoid3d_walk.txt", load_character("humanoid"))
+
+    def make(device_arrays: bool) -> HumanoidEnv:
+        cfg = EnvConfig(num_envs=6, seed=3, nthread=1, backend="warp-cpu", device_arrays=device_arrays,
+                        episode_steps=12, reset=ResetConfig(fall_pool_prob=0.3, recovery_prob=0.6))  # fmt: skip
+        return HumanoidEnv(cfg, lib)
+
+    return make(False), make(True)
+
+
+def test_device_arrays_match_host_arrays_through_falls_and_restarts(host_and_device) -> None:
+    import torch
+
+    host, dev = host_and_device
+    obs_h, obs_d = host.reset(), dev.reset()
+    assert isinstance(obs_d, torch.Tensor) and isinstance(dev.backend.qpos, torch.Tensor)
+    np.testing.assert_allclose(obs_d.numpy(), obs_h, atol=1e-5)
+    rng = np.random.default_rng(0)
+    kinds = set()
+    for _ in range(40):
+        a = rng.uniform(-1, 1, (host.num_envs, host.action_dim))
+        rh, rd = host.step(a), dev.step(torch.as_tensor(a))
+        for name in ("obs", "final_obs", "amp_obs", "terminated", "truncated"):
+            got = getattr(rd, name)
+            assert isinstance(got, torch.Tensor), name  # stays on the physics device
+            np.testing.assert_allclose(got.numpy().astype(float), getattr(rh, name).astype(float), atol=1e-4)
+        np.testing.assert_array_equal(rd.reset_kind, rh.reset_kind)  # the same restarts, drawn on the host
+        kinds |= set(rh.reset_kind.tolist())
+    assert host.counters == dev.counters and host.counters["falls"] > 0 and host.counters["timeouts"] > 0
+    assert {1, 2, 3, 4} <= kinds  # default, reference, fall-pool and recovery starts all happened
+    # perturbations, terminations decided outside, and a host-array state that resumes either kind
+    host.apply_impulse([1], "torso", [60.0, 0.0, 0.0]), dev.apply_impulse([1], "torso", [60.0, 0.0, 0.0])
+    np.testing.assert_allclose(dev.step(torch.zeros(6, dev.action_dim)).obs.numpy(),
+                               host.step(np.zeros((6, host.action_dim))).obs, atol=1e-4)  # fmt: skip
+    assert isinstance(dev.terminate(np.array([2])), torch.Tensor) and dev.in_grace().dtype == torch.bool
+    host.terminate(np.array([2]))
+    state = dev.get_state()
+    assert all(isinstance(state[k], np.ndarray) for k in ("ctrl", "progress", "amp_hist", "obs"))
+    host.set_state(state)
+    np.testing.assert_allclose(dev.amp_window().numpy(), host.amp_window(), atol=1e-6)
+
+
+def test_llc_trainer_runs_on_device_arrays(host_and_device) -> None:
+    from controllers.networks import NetworkConfig
+    from training.config import cpu_preset
+    from training.llc import LLCTrainer
+
+    _, dev = host_and_device
+    tiny = NetworkConfig(actor_hidden=(32, 16), critic_hidden=(32, 16), disc_hidden=(32, 16), style_hidden=(16,))
+    cfg = cpu_preset(character="humanoid", num_envs=6, horizon=8, minibatch_size=48, disc_batch=32, epochs=1,
+                     demo_buffer_size=256, demo_refresh=32, replay_size=256, torch_threads=1, network=tiny)  # fmt: skip
+    trainer = LLCTrainer(cfg, dev)
+    assert trainer.env_tensors
+    stats = trainer.train_iteration()
+    assert np.isfinite(stats["loss/total"]) and trainer.global_step == 48
+
+
+def test_device_arrays_need_the_warp_backend() -> None:
+    with pytest.raises(ValueError, match="device arrays need the MuJoCo Warp backend"):
+        HumanoidEnv(EnvConfig(num_envs=2, device_arrays=True))

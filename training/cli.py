@@ -260,8 +260,9 @@ def train_llc(argv: list[str], watcher_factory: WatcherFactory | None = None) ->
     dist = init_from_env(args.device)  # torchrun: join the process group; one process otherwise
     seed = cfg.seed + RANK_SEED_STRIDE * dist.rank  # each rank simulates its own characters
     env_cfg = EnvConfig(
-        character=cfg.character, num_envs=cfg.num_envs, seed=seed, nthread=args.env_threads, backend=device
-    )
+        character=cfg.character, num_envs=cfg.num_envs, seed=seed, nthread=args.env_threads, backend=device,
+        device_arrays=device.startswith("cuda"),  # on the GPU: observations and bookkeeping stay there
+    )  # fmt: skip
     try:
         env = HumanoidEnv(env_cfg, motions)
     except (CudaUnavailableError, ValueError) as exc:

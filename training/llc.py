@@ -98,6 +98,8 @@ class LLCTrainer:
         self.stochastic_prob = L.eps_greedy_probs(n, dev) if cfg.eps_greedy else torch.ones(n, device=dev)
         self.action_std = math.exp(net.action_log_std)
 
+        # an environment with device arrays (EnvConfig.device_arrays) takes and returns torch tensors
+        self.env_tensors = getattr(env, "xp", np) is not np
         self.obs = self.tensor(env.reset())
         self.low_style_count = torch.zeros(n, dtype=torch.long, device=dev)  # consecutive low-style steps per env
         self.iteration, self.global_step = 0, 0
@@ -141,7 +143,7 @@ class LLCTrainer:
             stochastic = torch.rand(N, generator=self.gen, device=self.gen.device).to(dev) < self.stochastic_prob
             noise = torch.randn(mean.shape, generator=self.gen, device=self.gen.device).to(dev) * self.action_std
             actions = torch.where(stochastic[:, None], mean + noise, mean)
-            res = env.step(actions.cpu().numpy())
+            res = env.step(actions if self.env_tensors else actions.cpu().numpy())
             if self.on_env_step is not None:
                 self.on_env_step()
 
