@@ -378,3 +378,27 @@ def test_bf16_autocast_only_where_the_cpu_has_it(monkeypatch):
     monkeypatch.setattr(llc_module, "cpu_bf16_native", lambda: True)
     assert LLCTrainer(cfg, FakeEnv(8, num_amp_frames=4)).bf16 is True
     assert LLCTrainer(replace(cfg, bf16=False), FakeEnv(8, num_amp_frames=4)).bf16 is False
+
+
+def test_set_changes_training_settings_fresh_and_on_resume():
+    from training.cli import apply_resume_overrides, build_config, parse_args
+
+    cfg = build_config(parse_args(["--set", "div_coef=0.05", "--set", "low_style_termination=false",
+                                   "--set", "low_style_steps=20"]))  # fmt: skip
+    assert cfg.div_coef == 0.05 and cfg.low_style_termination is False and cfg.low_style_steps == 20
+    resumed = tiny_config(8)
+    changes = apply_resume_overrides(resumed, parse_args(["--resume", "x.pt", "--set", "enc_coef=2.5"]))
+    assert resumed.enc_coef == 2.5 and changes == ["enc_coef 5.0 -> 2.5"]
+    for flag, message in (("num_envs=8", "its own flag or fixes the run's shape"), ("nope=1", "not a field"),
+                          ("div_coef=abc", "expected a float"), ("eps_greedy=maybe", "expected a bool"),
+                          ("div_coef", "expected NAME=VALUE")):  # fmt: skip
+        with pytest.raises(ValueError, match=message):
+            build_config(parse_args(["--set", flag]))
+
+
+def test_cli_reports_a_bad_setting_in_one_line(capsys):
+    from training.cli import train_llc
+
+    assert train_llc(["--set", "hidden=3", "--iterations", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "--set hidden" in err and "settable:" in err and "Traceback" not in err

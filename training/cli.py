@@ -82,6 +82,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="float32 everywhere (the cpu preset autocasts to bf16 where the CPU has it in hardware; "
         "may change on resume)",
     )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a training setting of LLCConfig (training/config.py), e.g. div_coef=0.05 or "
+        "low_style_termination=false; repeatable; applies on --resume too (an A/B from a shared start)",
+    )
     p.add_argument("--trust-pickle", action="store_true", help="allow loading ASE .npy clips (pickles run code)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument(
@@ -147,6 +155,7 @@ def build_config(args: argparse.Namespace) -> LLCConfig:
     if args.no_bf16:
         over["bf16"] = False
     cfg = PRESETS[args.preset or "cpu"](**over)
+    apply_settings(cfg, args)
     if args.hidden:
         cfg.network = replace(cfg.network, actor_hidden=args.hidden, critic_hidden=args.hidden, disc_hidden=args.hidden)
     # small runs: keep minibatches dividing the batch
@@ -195,6 +204,24 @@ def apply_resume_overrides(cfg: LLCConfig, args: argparse.Namespace) -> list[str
     if getattr(args, "no_bf16", False) and cfg.bf16:  # numerics only: the weights are float32 either way
         changes.append("bf16 True -> False")
         cfg.bf16 = False
+    return changes + apply_settings(cfg, args)
+
+
+def setting_names(args: argparse.Namespace) -> list[str]:
+    return [item.partition("=")[0].strip() for item in getattr(args, "set", None) or []]
+
+
+def apply_settings(cfg: LLCConfig, args: argparse.Namespace) -> list[str]:
+    """`--set NAME=VALUE` flags onto cfg; ValueError for a malformed or unknown one. Returns what changed."""
+    changes = []
+    for item in getattr(args, "set", None) or []:
+        name, sep, text = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set {item}: expected NAME=VALUE")
+        old = getattr(cfg, name.strip(), None)
+        change = cfg.set_field(name.strip(), text.strip())
+        if getattr(cfg, name.strip()) != old:
+            changes.append(change)
     return changes
 
 
@@ -226,6 +253,8 @@ def train_llc(argv: list[str], watcher_factory: WatcherFactory | None = None) ->
             cfg.validate()
         except ValueError as exc:
             return _error(str(exc))
+        if args.set:
+            print("settings: " + ", ".join(f"{name} = {getattr(cfg, name)}" for name in setting_names(args)))
         out = Path(cfg.out_dir)
     if not cfg.motions:
         cfg.motions = str(DEFAULT_MOTIONS)

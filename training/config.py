@@ -91,6 +91,43 @@ class LLCConfig:
     def batch_size(self) -> int:
         return self.num_envs * self.horizon
 
+    # fields that have their own flag, that fix the run's shape (networks, environments, buffers, batch) or whose
+    # change would reinterpret trained values (normalize_value); every other scalar field is a training setting
+    # that `train llc --set NAME=VALUE` may set, on a fresh run or a resumed one
+    NOT_SETTABLE = frozenset({
+        "preset", "character", "motions", "seed", "num_envs", "total_samples", "torch_threads", "out_dir",
+        "checkpoint_every", "horizon", "minibatch_size", "epochs", "lr", "disc_batch", "demo_buffer_size",
+        "replay_size", "normalize_value", "bf16", "network",
+    })  # fmt: skip
+
+    @classmethod
+    def settable(cls) -> dict[str, type]:
+        """{name: type} of the fields `--set` may change."""
+        return {f.name: f.type for f in fields(cls) if f.name not in cls.NOT_SETTABLE}
+
+    def set_field(self, name: str, text: str) -> str:
+        """Set a settable field from its text (bool: true/false/1/0/yes/no); returns "name old -> new".
+        ValueError naming the field and the allowed ones."""
+        kinds = {"bool": bool, "int": int, "float": float}
+        settable = self.settable()
+        if name not in settable:
+            known = {f.name for f in fields(self)}
+            why = "has its own flag or fixes the run's shape" if name in known else "is not a field of LLCConfig"
+            raise ValueError(f"--set {name}: {why}; settable: {', '.join(sorted(settable))}")
+        kind = kinds[settable[name]] if isinstance(settable[name], str) else settable[name]
+        try:
+            if kind is bool:
+                if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(text)
+                value = text.lower() in ("true", "1", "yes")
+            else:
+                value = kind(float(text)) if kind is int and float(text).is_integer() else kind(text)
+        except ValueError:
+            raise ValueError(f"--set {name}={text}: expected a {kind.__name__}") from None
+        old = getattr(self, name)
+        setattr(self, name, value)
+        return f"{name} {old} -> {value}"
+
     def validate(self) -> None:
         if self.num_envs < 2:
             raise ValueError("num_envs must be at least 2")
