@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --hlc --llc: drive an LLC file other than the one the HLC was trained with")  # fmt: skip
     p.add_argument("--policy", default="torch", choices=("torch", "onnx"),
                    help="inference runtime; onnx: --llc (or --hlc) is an export folder (onnxruntime)")  # fmt: skip
+    p.add_argument("--device", default="cpu",
+                   help="physics of the simulated character: cpu (MuJoCo, default), cuda[:K] or warp-cpu (MuJoCo "
+                   "Warp, the engine of GPU training; pip install -r requirements-gpu.txt)")  # fmt: skip
     p.add_argument("--motions", help="clip file, dataset file or folder (default: the DeepMimic clips)")
     p.add_argument("--mode", choices=("playback", "sim", "llc", "hlc"),
                    help="initial mode (default: hlc with --hlc, llc with a checkpoint, else playback; sim when "
@@ -106,7 +109,7 @@ def _run(args) -> int:
         return fail("--script runs while recording: add --record OUT.mp4")
     cfg = SessionConfig(character=args.character, llc=args.llc, hlc=args.hlc, allow_other_llc=args.allow_other_llc,
                         motions=args.motions, mode=args.mode, clip=args.clip, seed=args.seed,
-                        policy_backend=args.policy)  # fmt: skip
+                        policy_backend=args.policy, device=args.device)  # fmt: skip
     if not args.headless and (msg := _display_problem()):
         return fail(msg)
     try:

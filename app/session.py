@@ -55,6 +55,7 @@ class SessionConfig:
     clip: str | None = None  # initial clip name
     seed: int = 0
     policy_backend: str = "torch"
+    device: str = "cpu"  # the simulation's physics: cpu (MuJoCo), cuda[:K] or warp-cpu (MuJoCo Warp)
 
 
 @dataclass
@@ -187,7 +188,10 @@ class Session:
             hlc, policy = load_hlc_pair(cfg)
             cfg.character = hlc.character
         cfg.character = cfg.character or "humanoid"
-        self.sim = Simulation(cfg.character)
+        try:
+            self.sim = Simulation(cfg.character, device=cfg.device)
+        except (RuntimeError, ValueError) as exc:  # CudaUnavailableError is a RuntimeError: one line
+            raise SessionError(f"--device {cfg.device}: {exc}") from None
         self.character = self.sim.character
         self.ghost_data = None  # an MjData posed from the reference clip, drawn translucent
         self.messages: list[str] = []
@@ -690,7 +694,8 @@ class Session:
         if live:
             rows.append(("render", f"{t.render_fps:.0f} FPS ({t.render_ms:.1f} ms draw)"))
             if physics:
-                rows.append(("physics", f"{c.real_time_factor:.2f}x real time, {t.physics_ms:.2f} ms/step"))
+                engine = "" if self.sim.device == "cpu" else f" (MuJoCo Warp, {self.sim.device})"
+                rows.append(("physics", f"{c.real_time_factor:.2f}x real time, {t.physics_ms:.2f} ms/step{engine}"))
             if self.mode in (Mode.LLC, Mode.HLC):
                 rows.append(("policy", f"{t.policy_ms:.2f} ms/step"))
         if self.mode in (Mode.LLC, Mode.HLC):

@@ -7,6 +7,11 @@ and projectiles (`sim.perturbations`), the fall rule and the policy observation,
 exactly as `HumanoidEnv` does (tests/test_viewer_core.py checks they agree). One MjData rather
 than a batch of one, so a drag push can be re-applied at every physics step, as MuJoCo's own
 viewer does.
+
+`device="cuda"` (or "warp-cpu") steps the same MjData with MuJoCo Warp, to watch the physics GPU training
+uses: before each control step the MjData's state goes to one Warp world, the world takes the control
+substeps, and the new state comes back (MjData stays the one source of truth). A drag push is computed once
+per control step and held over its substeps there.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import math
 import mujoco
 import numpy as np
 
-from sim.backend import body_velocities
+from sim.backend import FULL_STATE_FIELDS, body_velocities
 from sim.character import Character, load_character
 from sim.control import actions_to_targets, character_state_size, control_dt
 from sim.env import EnvConfig
@@ -32,10 +37,18 @@ PARKED = np.array([60.0, 60.0])  # where the strike target waits until it is spa
 class Simulation:
     """One character + scene extras, stepped at the control rate with PD targets as ctrl."""
 
-    def __init__(self, character: str | Character = "humanoid", num_projectiles: int = NUM_PROJECTILES) -> None:
+    def __init__(
+        self, character: str | Character = "humanoid", num_projectiles: int = NUM_PROJECTILES, device: str = "cpu"
+    ) -> None:
         self.character = load_character(character) if isinstance(character, str) else character
         self.model = build_scene(self.character, projectiles=num_projectiles, strike_target=True)
         self.data = mujoco.MjData(self.model)
+        self.device = device
+        self._warp = None  # MuJoCo Warp world stepping the MjData (device != "cpu")
+        if device != "cpu":
+            from sim.backend import make_backend
+
+            self._warp = make_backend(device, self.model, 1)  # CudaUnavailableError: one line for the caller
         m, ch = self.model, self.character
         env = EnvConfig()  # the environment's defaults: control substeps, fall rule
         self.substeps = env.control_substeps
@@ -101,6 +114,9 @@ class Simulation:
         """One control step: hold `pd_targets` for the control substeps, with pending impulses and the drag push."""
         m, d = self.model, self.data
         d.ctrl[: self.num_actuators] = pd_targets
+        if self._warp is not None:
+            self._step_warp()
+            return
         for _ in range(self.substeps):
             d.xfrc_applied[:] = 0.0
             if self.pert is not None and self.pert.active and self.pert.select > 0:
@@ -110,6 +126,23 @@ class Simulation:
         d.xfrc_applied[:] = 0.0
         self._impulses[:] = 0.0
         mujoco.mj_forward(m, d)  # positions/velocities-derived fields of the new state (as the batch backend)
+
+    def _step_warp(self) -> None:
+        m, d, w = self.model, self.data, self._warp
+        d.xfrc_applied[:] = 0.0
+        if self.pert is not None and self.pert.active and self.pert.select > 0:
+            mujoco.mjv_applyPerturbForce(m, d, self.pert)
+        xfrc = d.xfrc_applied + self._impulses
+        w.set_full_state(
+            {name: np.array([d.time]) if name == "time" else getattr(d, name)[None] for name in FULL_STATE_FIELDS}
+        )
+        w.step(d.ctrl[None].copy(), xfrc[None], self.substeps)
+        state = w.get_full_state()
+        d.time = float(state["time"][0])
+        d.qpos[:], d.qvel[:], d.qacc_warmstart[:] = state["qpos"][0], state["qvel"][0], state["qacc_warmstart"][0]
+        d.xfrc_applied[:] = 0.0
+        self._impulses[:] = 0.0
+        mujoco.mj_forward(m, d)
 
     # ---- perturbations ----------------------------------------------------------
     def apply_impulse(self, body: str | int, impulse: np.ndarray) -> None:

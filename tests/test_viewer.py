@@ -179,6 +179,7 @@ def test_readme_headless_example_records_a_shove_and_a_throw(tmp_path):
          "--script 1:shove: shove: switch to sim or LLC mode"),
         (["--script", "1:shove"], "--script runs while recording"),
         (["--headless", "--record", "{tmp}/o.mp4", "--script", "1:dance"], "unknown action 'dance'"),
+        (["--device", "tpu"], "--device tpu: unknown physics backend 'tpu'"),
     ],
 )  # fmt: skip
 def test_bad_inputs_are_one_line_and_exit_nonzero(args, expect, tmp_path, capsys, monkeypatch):

@@ -3,6 +3,8 @@ message. The first run compiles Warp's kernels (about a minute; cached afterward
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -145,3 +147,33 @@ def test_llc_trainer_runs_on_device_arrays(host_and_device) -> None:
 def test_device_arrays_need_the_warp_backend() -> None:
     with pytest.raises(ValueError, match="device arrays need the MuJoCo Warp backend"):
         HumanoidEnv(EnvConfig(num_envs=2, device_arrays=True))
+
+
+def test_viewer_simulation_steps_with_warp_like_mujoco() -> None:
+    """`view --device warp-cpu|cuda`: the viewer's one MjData stepped by a Warp world, shove included."""
+    from app.simulation import Simulation
+
+    cpu, warp = Simulation("humanoid"), Simulation("humanoid", device="warp-cpu")
+    hold = cpu.pd_targets_from_qpos(cpu.data.qpos[: cpu.char_nq])
+    start = warp.root_pos()
+    for t in range(6):
+        if t == 2:
+            cpu.shove(80.0, 0.5), warp.shove(80.0, 0.5)
+        cpu.step(hold), warp.step(hold)
+    assert warp.time == pytest.approx(cpu.time, abs=1e-6)
+    np.testing.assert_allclose(warp.data.qpos, cpu.data.qpos, atol=2e-3)  # float32 solver, 6 control steps
+    assert np.linalg.norm(warp.root_pos()[:2] - start[:2]) > 0.05  # the shove pushed it
+
+
+def test_viewer_device_without_cuda_is_one_line(capsys, monkeypatch) -> None:
+    import warp as wp
+
+    from app import cli
+
+    if wp.is_cuda_available():
+        pytest.skip("this machine has CUDA")
+    monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.setenv("MUJOCO_GL", os.environ.get("MUJOCO_GL", "egl"))
+    assert cli.main(["--device", "cuda"]) == 1  # refused before any window opens
+    err = capsys.readouterr().err.strip()
+    assert "--device cuda: no CUDA device found" in err and len(err.splitlines()) == 1, err
