@@ -94,6 +94,18 @@ ROWS = [
     ("realism: pose error (deg)", lambda r: r.get("realism", {}).get("degrees"), 1),
     ("  untrained policy (deg)", lambda r: r.get("realism", {}).get("untrained_degrees"), 1),
     ("coverage (clips)", lambda r: r.get("coverage", {}).get("fraction"), 2),
+    ("held latent 5 s: travel dir p50 (deg)", lambda r: r["held_latents"]["travel_deg_p10_p50_p90"][1], 0),
+    ("  p10 .. p90 (deg)", lambda r: "{:.0f} .. {:.0f}".format(*r["held_latents"]["travel_deg_p10_p50_p90"][::2]), 0),
+    (
+        "  turning left / right",
+        lambda r: "{:.2f} / {:.2f}".format(r["held_latents"]["left"], r["held_latents"]["right"]),
+        0,
+    ),
+    (
+        "  net speed p10 .. p90 (m/s)",
+        lambda r: "{:.2f} .. {:.2f}".format(*r["held_latents"]["net_speed_p10_p50_p90"][::2]),
+        0,
+    ),
 ]
 
 

@@ -46,6 +46,7 @@ class EvalConfig:
     pose_stride: int = 5  # realism: every k-th step's pose
     coverage_seconds: float = 8.0
     coverage_skip_seconds: float = 2.0
+    held_seconds: float = 5.0  # steerability: each character holds one random latent this long
     nthread: int = 1
     backend: str = "cpu"  # sim.backend.make_backend: cpu, cuda, warp-cpu
 
@@ -240,6 +241,33 @@ def coverage(policy: Any, cfg: EvalConfig, motions: Any) -> dict[str, Any]:
     }
 
 
+def held_latent_run(policy: Any, cfg: EvalConfig) -> dict[str, Any]:
+    """Steerability: each character holds one random latent for `held_seconds` from the default pose (facing +x).
+    Where the latents take it is what a task controller can choose from: travel direction relative to the start
+    heading (degrees, + = left), the heading change, and the net speed; fractions turning left (> 20 degrees)
+    and right (< -20) and going backwards (beyond 120 degrees either way)."""
+    env = make_env(cfg, seed_offset=7)
+    obs = env.reset()
+    z = LatentDraw(env.num_envs, policy.latent_dim, (1, 2), np.random.default_rng(cfg.seed + 7)).z.copy()
+    start = env.backend.qpos[:, :2].copy()
+    steps = int(round(cfg.held_seconds / env.control_dt))
+    for _ in range(steps):
+        obs = env.step(policy.act(obs, z)).obs
+    d = env.backend.qpos[:, :2] - start
+    travel = np.degrees(np.arctan2(d[:, 1], d[:, 0]))
+    q = env.backend.qpos[:, 3:7]  # heading of the root's x axis from its quaternion (w, x, y, z)
+    heading = np.degrees(np.arctan2(2 * (q[:, 0] * q[:, 3] + q[:, 1] * q[:, 2]), 1 - 2 * (q[:, 2] ** 2 + q[:, 3] ** 2)))
+    pct = (10, 50, 90)
+    return {
+        "travel_deg_p10_p50_p90": [float(v) for v in np.percentile(travel, pct)],
+        "heading_change_deg_p10_p50_p90": [float(v) for v in np.percentile(heading, pct)],
+        "net_speed_p10_p50_p90": [float(v) for v in np.percentile(np.linalg.norm(d, axis=1) / cfg.held_seconds, pct)],
+        "left": float((travel > 20).mean()),
+        "right": float((travel < -20).mean()),
+        "backwards": float((np.abs(travel) > 120).mean()),
+    }
+
+
 def evaluate(
     policy: Any, motions: Any, cfg: EvalConfig, baseline: Any | None = None, encoder_ok: bool = True
 ) -> dict[str, Any]:
@@ -250,6 +278,7 @@ def evaluate(
     fall = recovery_from_fall_pool(policy, cfg)
     out["recovery_fall_pool"] = {k: v for k, v in fall.items() if not k.startswith("_")}
     out["recovery_shove"] = recovery_after_shove(policy, cfg)
+    out["held_latents"] = held_latent_run(policy, cfg)
     if motions is not None:
         ref_env = make_env(EvalConfig(num_envs=2, seed=cfg.seed, nthread=cfg.nthread), motions)
         data_q = _joint_quats(ref_env, dataset_frames(ref_env)[0][:, : ref_env.nq_char])

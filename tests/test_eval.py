@@ -63,6 +63,11 @@ def test_evaluate_an_untrained_policy(deepmimic_dir: Path) -> None:
     assert res["realism"]["degrees"] == pytest.approx(res["realism"]["untrained_degrees"])  # same policy
     assert res["realism"]["degrees"] > 0
     assert res["coverage"]["fraction"] in (0.0, 1.0)  # one clip: nearest to itself or not
+    held = res["held_latents"]
+    for key in ("travel_deg_p10_p50_p90", "heading_change_deg_p10_p50_p90", "net_speed_p10_p50_p90"):
+        lo, mid, hi = held[key]
+        assert lo <= mid <= hi, key
+    assert all(0.0 <= held[k] <= 1.0 for k in ("left", "right", "backwards")) and held["left"] + held["right"] <= 1
     json.dumps(res)
 
 
