@@ -83,6 +83,11 @@ class WarpBackend:
             self.d = mjw.put_data(model, d0, nworld=num_envs, nconmax=nconmax, njmax=njmax)
         self._host: dict[str, np.ndarray] = {}
         self._views: dict = {}
+        self._stream = None  # torch views on CUDA: Warp runs on torch's stream, so the two see each other in order
+        if arrays == "torch" and str(self.device).startswith("cuda"):
+            import torch
+
+            self._stream = wp.stream_from_torch(torch.cuda.current_stream(torch.device(str(self.device))))
         self._unstable = as_like(np.zeros(num_envs, dtype=bool), self._get("qpos"))
 
     # ---- array views -------------------------------------------------------------------------------------
@@ -127,8 +132,14 @@ class WarpBackend:
         self._write("ctrl", ids, ctrl)
         self._forward()
 
+    def _scope(self):
+        """Where Warp's kernels run: the device, or torch's current stream on it (torch views on CUDA)."""
+        if self._stream is not None:
+            return self._wp.ScopedStream(self._stream)
+        return self._wp.ScopedDevice(self.device)
+
     def _forward(self) -> None:
-        with self._wp.ScopedDevice(self.device):
+        with self._scope():
             self._mjw.forward(self.m, self.d)
             self._mjw.rne_postconstraint(self.m, self.d)
         self._host.clear()
@@ -139,7 +150,7 @@ class WarpBackend:
         self._write("ctrl", slice(None), ctrl)
         if xfrc is not None:
             self._write("xfrc_applied", slice(None), xfrc)
-        with self._wp.ScopedDevice(self.device):
+        with self._scope():
             for _ in range(nstep):
                 mjw.step(self.m, self.d)
             mjw.rne_postconstraint(self.m, self.d)  # contact forces of the last substep
