@@ -127,16 +127,19 @@ def table(results: dict[str, dict]) -> str:
     """Plain-text table, one column per checkpoint."""
     names = list(results)
     width = max(32, *(len(label) + 2 for label, _, _ in ROWS))
-    cols = [max(12, len(n) + 2) for n in names]
-    lines = ["metric".ljust(width) + "".join(n.rjust(c) for n, c in zip(names, cols, strict=True))]
-    for label, get, digits in ROWS:
-        cells = []
-        for n, c in zip(names, cols, strict=True):
+    grid = []
+    for _label, get, digits in ROWS:
+        row = []
+        for n in names:
             try:
-                cells.append(_fmt(get(results[n]), digits).rjust(c))
+                row.append(_fmt(get(results[n]), digits))
             except (KeyError, TypeError):
-                cells.append("-".rjust(c))
-        lines.append(label.ljust(width) + "".join(cells))
+                row.append("-")
+        grid.append(row)
+    cols = [max(12, len(n) + 2, *(len(row[i]) + 2 for row in grid)) for i, n in enumerate(names)]
+    lines = ["metric".ljust(width) + "".join(n.rjust(c) for n, c in zip(names, cols, strict=True))]
+    for (label, _, _), row in zip(ROWS, grid, strict=True):
+        lines.append(label.ljust(width) + "".join(cell.rjust(c) for cell, c in zip(row, cols, strict=True)))
     return "\n".join(lines)
 
 
