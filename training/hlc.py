@@ -218,7 +218,7 @@ class HLCTrainer:
     def update(self, buf: dict) -> dict[str, float]:
         cfg, B = self.cfg, self.cfg.batch_size
         obs, actions, old_logp = buf["obs"].reshape(B, -1), buf["actions"].reshape(B, -1), buf["logp"].reshape(B)
-        adv = self.normalize_advantages(buf["advantages"].reshape(B))
+        adv = ppo.normalize_advantages(buf["advantages"].reshape(B), self.dist)
         returns_n = ppo.value_targets(self.value_norm, buf["returns"].reshape(B, 1), cfg.normalize_value, self.dist)
 
         sums: dict[str, torch.Tensor] = {}
@@ -238,13 +238,6 @@ class HLCTrainer:
                     sums[name] = sums.get(name, 0.0) + val.detach().double()
                 count += 1
         return {name: float(s) / count for name, s in sums.items()}
-
-    def normalize_advantages(self, adv: torch.Tensor) -> torch.Tensor:
-        """(adv - mean) / (std + 1e-8) over the samples of all ranks."""
-        if not self.dist.active:
-            return L.normalize_advantages(adv)
-        mean, var, _ = D.global_moments(adv[:, None], self.dist)
-        return (adv - mean.float()) / (var.float().sqrt() + 1e-8)
 
     def minibatch_loss(self, mb: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """L = L_ppo + critic_coef L_critic on one minibatch (this rank's part of it under torchrun: both terms

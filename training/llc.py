@@ -223,7 +223,7 @@ class LLCTrainer:
         obs, z, actions = buf["obs"].reshape(B, -1), buf["z"].reshape(B, -1), buf["actions"].reshape(B, -1)
         old_logp, stochastic = buf["logp"].reshape(B), buf["stochastic"].reshape(B)
         amp = buf["amp"].reshape(B, -1)
-        adv = self.normalize_advantages(buf["advantages"].reshape(B), stochastic)
+        adv = ppo.normalize_advantages(buf["advantages"].reshape(B), self.dist, stochastic)
         returns_n = ppo.value_targets(self.value_norm, buf["returns"].reshape(B, 1), cfg.normalize_value, self.dist)
 
         # dataset windows: refresh part of the demo buffer (the minibatches draw from it below)
@@ -255,13 +255,6 @@ class LLCTrainer:
 
         self.replay.add(amp, self.gen)
         return {name: float(s) / count for name, s in sums.items()}
-
-    def normalize_advantages(self, adv: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """(adv - mean) / (std + 1e-8) over the stochastic samples of all ranks."""
-        if not self.dist.active:
-            return L.normalize_advantages(adv, mask)
-        mean, var, _ = D.global_moments(adv[mask][:, None], self.dist)
-        return (adv - mean.float()) / (var.float().sqrt() + 1e-8)
 
     def minibatch_loss(self, mb: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """L = L_ppo + 5 L_critic + 10 L_bound + 5 L_disc + 5 L_enc + 0.01 L_div on one minibatch (this rank's

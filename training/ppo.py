@@ -17,13 +17,22 @@ import numpy as np
 import torch
 
 from controllers.normalizer import RunningNorm
-from training.distributed import DistInfo, update_norm
+from training import losses as L
+from training.distributed import DistInfo, global_moments, update_norm
 
 
 # ---------------------------------------------------------------------------------------------- values
 def critic_values(value_norm: RunningNorm, v: torch.Tensor, normalize_value: bool) -> torch.Tensor:
     """Values from critic outputs (n,): the critic predicts normalized values when `normalize_value`."""
     return value_norm.denormalize(v[:, None])[:, 0] if normalize_value else v
+
+
+def normalize_advantages(adv: torch.Tensor, dist: DistInfo, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """(adv - mean) / (std + 1e-8) over the (masked) samples of all ranks under torchrun."""
+    if not dist.active:
+        return L.normalize_advantages(adv, mask)
+    mean, var, _ = global_moments((adv if mask is None else adv[mask])[:, None], dist)
+    return (adv - mean.float()) / (var.float().sqrt() + 1e-8)
 
 
 def value_targets(
