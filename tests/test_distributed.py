@@ -60,13 +60,16 @@ def half(mb: dict[str, torch.Tensor], rank: int) -> dict[str, torch.Tensor]:
     return {k: v.chunk(2)[rank] for k, v in mb.items()}
 
 
-def grads_and_norms(trainer: LLCTrainer, mb: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def grads_and_norms(
+    trainer: LLCTrainer | HLCTrainer, mb: dict[str, torch.Tensor], norms: tuple[str, ...] = ("obs_norm", "amp_norm")
+) -> dict[str, torch.Tensor]:
+    """One minibatch's rank-averaged gradients and the normalizers' statistics after it (either trainer)."""
     loss, _ = trainer.minibatch_loss(mb)
     trainer.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     average_gradients(trainer.params, trainer.dist)
     out = {f"grad{i}": p.grad.clone() for i, p in enumerate(trainer.params)}
-    for name in ("obs_norm", "amp_norm"):
+    for name in norms:
         out[f"{name}.mean"], out[f"{name}.var"] = (
             getattr(trainer, name).mean.clone(),
             getattr(trainer, name).var.clone(),
@@ -93,16 +96,6 @@ def hlc_minibatch(trainer: HLCTrainer) -> dict[str, torch.Tensor]:
     }
 
 
-def hlc_grads(trainer: HLCTrainer, mb: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    loss, _ = trainer.minibatch_loss(mb)
-    trainer.optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    average_gradients(trainer.params, trainer.dist)
-    out = {f"grad{i}": p.grad.clone() for i, p in enumerate(trainer.params)}
-    out["obs_norm.mean"], out["obs_norm.var"] = trainer.obs_norm.mean.clone(), trainer.obs_norm.var.clone()
-    return out
-
-
 def _worker(rank: int, store_file: str, out_dir: str) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{store_file}", rank=rank, world_size=2)
@@ -120,7 +113,9 @@ def _worker(rank: int, store_file: str, out_dir: str) -> None:
         torch.save({n: p.detach().clone() for n, p in trainer.actor.named_parameters()}, Path(out_dir) / f"w{rank}.pt")
         # 3. the HLC trainer: one minibatch, then two iterations with rank 0's checkpoint
         hlc = HLCTrainer(hlc_config(), PointTaskEnv(8, seed=rank), dist=info)
-        torch.save(hlc_grads(hlc, half(hlc_minibatch(hlc), rank)), Path(out_dir) / f"hlc_rank{rank}.pt")
+        torch.save(
+            grads_and_norms(hlc, half(hlc_minibatch(hlc), rank), ("obs_norm",)), Path(out_dir) / f"hlc_rank{rank}.pt"
+        )
         hlc = HLCTrainer(hlc_config(), PointTaskEnv(8, seed=1000 * rank), dist=info)
         hlc.train(2, Path(out_dir) / "hlc_run", progress=False)
         torch.save({n: p.detach().clone() for n, p in hlc.actor.named_parameters()}, Path(out_dir) / f"hw{rank}.pt")
@@ -162,7 +157,7 @@ def test_ranks_keep_identical_weights_and_rank0_checkpoint_resumes_on_one(two_ra
 
 def test_hlc_two_ranks_take_the_gradient_of_the_combined_minibatch(two_ranks: Path) -> None:
     single = HLCTrainer(hlc_config(), PointTaskEnv(8, seed=0))
-    expected = hlc_grads(single, hlc_minibatch(single))
+    expected = grads_and_norms(single, hlc_minibatch(single), ("obs_norm",))
     for rank in (0, 1):
         got = torch.load(two_ranks / f"hlc_rank{rank}.pt")
         for name, value in expected.items():
