@@ -20,6 +20,7 @@ what they load onto their own device.
 from __future__ import annotations
 
 import copy
+import math
 import os
 import tempfile
 from dataclasses import asdict
@@ -128,6 +129,8 @@ class LLCPolicy:
     act(obs (n, obs_dim), z (n, latent_dim)) -> actions (n, action_dim), numpy float32, clipped to [-1, 1].
     encode(amp_window (n, num_amp_frames * amp_obs_dim)) -> unit latents (n, latent_dim).
     disc_reward(amp_window) -> style reward r_D (n,).
+    Numpy in, numpy out; torch tensors in (e.g. an environment's arrays on a GPU): the networks run on their
+    device and tensors come out.
     """
 
     def __init__(self, ckpt: dict) -> None:
@@ -148,33 +151,56 @@ class LLCPolicy:
             getattr(self, name).load_state_dict(ckpt[name])
             getattr(self, name).eval()
         self._rng = np.random.default_rng()
+        self._gen = torch.Generator()  # noise for tensor inputs (CPU draws)
+        self._device = torch.device("cpu")
+
+    def _tensor(self, x: Any, like: Any = None) -> torch.Tensor:
+        """float32 on the networks' device: a tensor's own device (the networks move there), else the CPU."""
+        ref = x if like is None else like
+        device = ref.device if isinstance(ref, torch.Tensor) else torch.device("cpu")
+        if device != self._device:
+            for name in ("actor", "disc_enc", "obs_norm", "amp_norm"):
+                getattr(self, name).to(device)
+            self._device = device
+        if isinstance(x, torch.Tensor):
+            return x.to(device, torch.float32)
+        return torch.as_tensor(np.asarray(x, dtype=np.float32), device=device)
+
+    @staticmethod
+    def _out(y: torch.Tensor, like: Any) -> Any:
+        return y if isinstance(like, torch.Tensor) else y.cpu().numpy()
 
     @torch.no_grad()
-    def act(self, obs: np.ndarray, z: np.ndarray, deterministic: bool = True) -> np.ndarray:
-        obs_t = torch.as_tensor(np.asarray(obs, dtype=np.float32)).reshape(-1, self.obs_dim)
-        z_t = torch.as_tensor(np.asarray(z, dtype=np.float32)).reshape(-1, self.latent_dim)
-        mean = self.actor(self.obs_norm(obs_t), z_t).numpy()
+    def act(self, obs: Any, z: Any, deterministic: bool = True) -> Any:
+        obs_t = self._tensor(obs).reshape(-1, self.obs_dim)
+        z_t = self._tensor(z, obs).reshape(-1, self.latent_dim)
+        mean = self.actor(self.obs_norm(obs_t), z_t)
+        if isinstance(obs, torch.Tensor):
+            if not deterministic:
+                noise = torch.randn(mean.shape, generator=self._gen).to(mean.device)
+                mean = mean + math.exp(self.network.action_log_std) * noise
+            return mean.clamp(-1.0, 1.0)
+        mean = mean.cpu().numpy()
         if not deterministic:
             mean = mean + np.exp(self.network.action_log_std) * self._rng.standard_normal(mean.shape)
         return np.clip(mean, -1.0, 1.0).astype(np.float32)
 
-    def _window(self, amp_window: np.ndarray) -> torch.Tensor:
-        x = torch.as_tensor(np.asarray(amp_window, dtype=np.float32))
-        return self.amp_norm(x.reshape(-1, self.amp_obs_dim * self.num_amp_frames))
+    def _window(self, amp_window: Any) -> torch.Tensor:
+        return self.amp_norm(self._tensor(amp_window).reshape(-1, self.amp_obs_dim * self.num_amp_frames))
 
     @torch.no_grad()
-    def encode(self, amp_window: np.ndarray) -> np.ndarray:
+    def encode(self, amp_window: Any) -> Any:
         """The encoder's unit latent for each window (e.g. the latent of a motion clip)."""
-        return self.disc_enc(self._window(amp_window))[1].numpy()
+        return self._out(self.disc_enc(self._window(amp_window))[1], amp_window)
 
     @torch.no_grad()
-    def disc_reward(self, amp_window: np.ndarray) -> np.ndarray:
-        return style_reward(self.disc_enc.disc_logit(self._window(amp_window))).numpy()
+    def disc_reward(self, amp_window: Any) -> Any:
+        return self._out(style_reward(self.disc_enc.disc_logit(self._window(amp_window))), amp_window)
 
     @torch.no_grad()
-    def enc_reward(self, amp_window: np.ndarray, z: np.ndarray) -> np.ndarray:
+    def enc_reward(self, amp_window: Any, z: Any) -> Any:
         mu = self.disc_enc(self._window(amp_window))[1]
-        return encoder_reward(mu, torch.as_tensor(np.asarray(z, dtype=np.float32))).numpy()
+        return self._out(encoder_reward(mu, self._tensor(z, amp_window)), amp_window)
 
 
 def controller_summary(path: str | Path) -> str | None:

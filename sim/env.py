@@ -206,6 +206,11 @@ class HumanoidEnv:
         return ids if self.xp is np else self._dev(ids)
 
     # ------------------------------------------------------------------ state
+    @property
+    def pd_targets(self) -> Any:
+        """(N, nu) the PD targets the actuators hold now (the last actions, or a restart's pose)."""
+        return self._ctrl
+
     def _char_state(self) -> tuple[np.ndarray, np.ndarray]:
         return self.backend.qpos[:, : self.nq_char], self.backend.qvel[:, : self.nv_char]
 

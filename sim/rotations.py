@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.arrays import empty, namespace
+from sim.arrays import as_like, empty, namespace
 
 
 def quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -82,9 +82,13 @@ def quat_to_tan_norm(q: np.ndarray) -> np.ndarray:
 
 
 def quat_from_axis_angle(axis: np.ndarray, angle: np.ndarray) -> np.ndarray:
-    axis = np.asarray(axis, dtype=np.float64)
-    angle = np.asarray(angle, dtype=np.float64)[..., None]
-    return np.concatenate([np.cos(angle / 2), np.sin(angle / 2) * axis], axis=-1)
+    """Unit axis (3,) or (..., 3) and angles (...,) -> wxyz; float64 numpy, or of a tensor angle's kind."""
+    if isinstance(angle, np.ndarray | np.generic | float | int):
+        axis = np.asarray(axis, dtype=np.float64)
+        angle = np.asarray(angle, dtype=np.float64)[..., None]
+        return np.concatenate([np.cos(angle / 2), np.sin(angle / 2) * axis], axis=-1)
+    xp, half = namespace(angle), angle[..., None] / 2
+    return xp.concat([xp.cos(half), xp.sin(half) * as_like(axis, angle, angle.dtype)], axis=-1)
 
 
 def quat_to_rotvec(q: np.ndarray) -> np.ndarray:

@@ -7,11 +7,12 @@ heading frame is the root's yaw only (docs/architecture.md): x forward, y left, 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from sim.arrays import as_like, copy, namespace, to_numpy
 from sim.observations import Slice
 from sim.rotations import heading_angle
 
@@ -29,7 +30,9 @@ class PropState:
 
 @dataclass
 class TaskState:
-    """What a task reads after a control step (the character and, for strike, the target)."""
+    """What a task reads after a control step (the character and, for strike, the target). Host numpy arrays,
+    or torch tensors on the physics device for an environment with device arrays; tasks' terms return arrays
+    of the same kind."""
 
     root_pos: np.ndarray  # (n, 3)
     root_rot: np.ndarray  # (n, 4) wxyz
@@ -42,6 +45,19 @@ class TaskState:
     def num_envs(self) -> int:
         return len(self.root_pos)
 
+    def map(self, fn: Any) -> TaskState:
+        """The same state with every array passed through `fn` (e.g. host copies for a checkpoint)."""
+        t = self.target
+        sub = None if t is None else PropState(*(fn(getattr(t, f.name)) for f in fields(t)))
+        return TaskState(*(fn(getattr(self, f.name)) for f in fields(self) if f.name != "target"), sub)
+
+    def none(self) -> np.ndarray:
+        """(n,) all False, of the state's kind."""
+        if isinstance(self.root_pos, np.ndarray):
+            return np.zeros(self.num_envs, dtype=bool)
+        xp = namespace(self.root_pos)
+        return xp.zeros(self.num_envs, dtype=xp.bool, device=self.root_pos.device)
+
     def select(self, ids: np.ndarray) -> TaskState:
         """The rows `ids` only."""
         t = self.target
@@ -53,9 +69,11 @@ class TaskState:
 
 # ---------------------------------------------------------------------------------------------- heading frame
 def yaw_vec(angle: np.ndarray) -> np.ndarray:
-    """(n,) world yaw angles -> (n, 2) unit xy directions."""
-    angle = np.asarray(angle, dtype=np.float64)
-    return np.stack([np.cos(angle), np.sin(angle)], -1)
+    """(n,) world yaw angles -> (n, 2) unit xy directions (float64 numpy, or of a tensor's kind)."""
+    xp = namespace(angle)
+    if xp is np:
+        angle = np.asarray(angle, dtype=np.float64)
+    return xp.stack([xp.cos(angle), xp.sin(angle)], axis=-1)
 
 
 def facing_xy(root_rot: np.ndarray) -> np.ndarray:
@@ -66,8 +84,9 @@ def facing_xy(root_rot: np.ndarray) -> np.ndarray:
 def to_heading_xy(root_rot: np.ndarray, v: np.ndarray) -> np.ndarray:
     """World vectors (n, 2) or (n, 3) into the heading frame (rotate by minus the root's yaw about z)."""
     yaw = heading_angle(root_rot)
-    c, s = np.cos(yaw), np.sin(yaw)
-    out = np.array(v, dtype=np.float64, copy=True)
+    xp = namespace(yaw)
+    c, s = xp.cos(yaw), xp.sin(yaw)
+    out = np.array(v, dtype=np.float64, copy=True) if xp is np else copy(v)
     out[:, 0] = c * v[:, 0] + s * v[:, 1]
     out[:, 1] = c * v[:, 1] - s * v[:, 0]
     return out
@@ -75,9 +94,37 @@ def to_heading_xy(root_rot: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 def unit_xy(v: np.ndarray, eps: float = 1e-8) -> np.ndarray:
     """(n, 2) directions of the xy parts of v, zero where v has no xy length."""
-    xy = np.asarray(v, dtype=np.float64)[:, :2]
-    norm = np.linalg.norm(xy, axis=1, keepdims=True)
-    return np.where(norm > eps, xy / np.maximum(norm, eps), 0.0)
+    xp = namespace(v)
+    xy = (np.asarray(v, dtype=np.float64) if xp is np else v)[:, :2]
+    norm = xp.linalg.vector_norm(xy, axis=1, keepdims=True)
+    return xp.where(norm > eps, xy / xp.clip(norm, min=eps), 0.0)
+
+
+# ---------------------------------------------------------------------------------------------- goal arrays
+# A task's per-environment goals (`goal_arrays`: the attribute names) are of the environment's kind: float64
+# numpy, or float32 tensors on the physics device, so that its terms read them without a host copy. Goals are
+# drawn and set on the host (a goal redraw is an event, not every step) and written with `put`.
+def put(dst: Any, ids: Any, values: Any) -> None:
+    """dst[ids] = values (host values, moved to dst's kind)."""
+    dst[ids] = as_like(values, dst, dtype=dst.dtype)
+
+
+def goals_like(task: Any, like: Any) -> None:
+    """Make the task's goal arrays of `like`'s kind (numpy, or tensors on its device, with its float dtype)."""
+    for name in task.goal_arrays:
+        setattr(task, name, as_like(np.array(to_numpy(getattr(task, name)), copy=True), like, like.dtype))
+
+
+def goal_state(task: Any) -> dict[str, Any]:
+    """Host copies of the goal arrays and the schedule (checkpoints resume on any device)."""
+    return {**{k: to_numpy(getattr(task, k)).copy() for k in task.goal_arrays}, "schedule": task.schedule.state_dict()}
+
+
+def load_goal_state(task: Any, state: dict[str, Any]) -> None:
+    for k in task.goal_arrays:
+        now = getattr(task, k)
+        setattr(task, k, as_like(np.array(state[k], copy=True), now, now.dtype))
+    task.schedule.load_state_dict(state["schedule"])
 
 
 # ---------------------------------------------------------------------------------------------- goal schedule
@@ -172,6 +219,7 @@ class Task(Protocol):
     goal_dim: int
     uses_strike_target: bool
     schedule: GoalSchedule
+    goal_arrays: tuple[str, ...]  # attributes holding per-environment goals the terms read (see `goals_like`)
 
     def bind(self, character: Any) -> None: ...  # resolve body indices of the character
 

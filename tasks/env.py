@@ -12,6 +12,10 @@ One HLC step (ase-facts.md, "HLC"):
 Observation = the LLC's policy observation followed by the task's goal observation (heading frame).
 `HumanoidEnv` is wrapped, not changed: it runs with its own automatic resets off so that every LLC step of an
 HLC step belongs to one episode, as in the reference.
+
+Arrays are numpy by default. With `device_arrays` (MuJoCo Warp backends) the physics state, observations,
+rewards, terminations and the task's goals are torch tensors on the physics device, and the frozen LLC acts
+there: only goal redraws, restarts and the ids of finished episodes cross to the host.
 """
 
 from __future__ import annotations
@@ -22,9 +26,10 @@ from typing import Any
 import numpy as np
 
 from controllers.hlc import latent_from_action
+from sim.arrays import as_like, copy, to_numpy
 from sim.env import EnvConfig, HumanoidEnv, ResetConfig
 from tasks import make_task
-from tasks.common import PropState, Task, TaskState, as_ids
+from tasks.common import PropState, Task, TaskState, as_ids, goals_like
 
 
 @dataclass
@@ -35,6 +40,7 @@ class TaskEnvConfig:
     seed: int = 0
     nthread: int = 1  # physics threads (0: all cores)
     backend: str = "cpu"  # physics: cpu (mujoco.batch), cuda[:K] (MuJoCo Warp on an NVIDIA GPU) or warp-cpu
+    device_arrays: bool = False  # Warp backends: arrays stay torch tensors on the physics device
     llc_steps: int = 5  # LLC steps per HLC step (HLC 6 Hz, LLC 30 Hz)
     task_weight: float = 0.9
     style_weight: float = 0.1
@@ -45,6 +51,8 @@ class TaskEnvConfig:
 
 @dataclass
 class TaskStepResult:
+    # numpy, or torch tensors on the physics device with `TaskEnvConfig.device_arrays` (info["episode_lengths"]
+    # too; the other info entries likewise)
     obs: np.ndarray  # (N, obs_dim) after automatic resets
     final_obs: np.ndarray  # (N, obs_dim) before resets: bootstrap timeouts from here
     reward: np.ndarray  # (N,)
@@ -69,24 +77,35 @@ class TaskEnv:
             character=llc.character, num_envs=cfg.num_envs, seed=cfg.seed, nthread=cfg.nthread, backend=cfg.backend,
             episode_steps=cfg.episode_steps, early_termination=cfg.early_termination, auto_reset=False,
             reset=ResetConfig(mode="default"), strike_target=self.task.uses_strike_target,
+            device_arrays=cfg.device_arrays,
         )  # fmt: skip
         self.env = HumanoidEnv(env_cfg)
+        self.xp = self.env.xp  # numpy, or torch for device arrays
         if llc.obs_dim != self.env.obs_dim:
             raise ValueError(
                 f"the LLC observes {llc.obs_dim} numbers, the {llc.character!r} environment gives {self.env.obs_dim}"
             )
         self.character = self.env.character
         self.task.bind(self.character)
+        goals_like(self.task, self.env.backend.qpos)  # goals where the terms read them
         self.num_envs = cfg.num_envs
         self.obs_dim = self.env.obs_dim + self.task.goal_dim
         self.action_dim = llc.latent_dim
         self.control_dt = self.env.control_dt
         self.rng = np.random.default_rng(cfg.seed + 1)  # goals (the environment has its own generator)
-        self.latent = np.zeros((self.num_envs, llc.latent_dim), dtype=np.float32)  # what drives the LLC now
+        self.latent = self._dev(np.zeros((self.num_envs, llc.latent_dim), dtype=np.float32))  # drives the LLC
         self._target = self._find_target() if self.task.uses_strike_target else None
         self.state: TaskState = self._read_state()
 
     # ------------------------------------------------------------------ physics reads and writes
+    def _dev(self, x: Any, dtype: Any = None) -> Any:
+        """A host array as an array of the physics' kind (numpy itself, or a tensor on its device)."""
+        return as_like(x, self.env.backend.qpos, dtype)
+
+    def _idx(self, ids: np.ndarray) -> Any:
+        """Host environment indices, for indexing the environment's arrays."""
+        return ids if self.xp is np else self._dev(ids)
+
     def _find_target(self) -> tuple[int, int, int, float]:
         m = self.env.model
         body, joint = m.body("strike_target").id, m.joint("strike_target").id
@@ -95,20 +114,20 @@ class TaskEnv:
     def _read_state(self, prev_root: np.ndarray | None = None, prev_target_vel: np.ndarray | None = None) -> TaskState:
         """The world-frame state after a control step; velocities from the positions before it (None: zero)."""
         pos, quat, lin, ang = self.env.backend.bodies()
-        nb, dt = self.env.nb, self.control_dt
-        body_pos = np.array(pos[:, 1 : 1 + nb])
+        xp, nb, dt = self.xp, self.env.nb, self.control_dt
+        body_pos = copy(pos[:, 1 : 1 + nb])
         root_pos = body_pos[:, 0]
-        root_vel = np.zeros_like(root_pos) if prev_root is None else (root_pos - prev_root) / dt
-        contact = np.array(self.env.backend.contact_force()[:, 1 : 1 + nb])
+        root_vel = xp.zeros_like(root_pos) if prev_root is None else (root_pos - prev_root) / dt
+        contact = copy(self.env.backend.contact_force()[:, 1 : 1 + nb])
         target = None
         if self._target is not None:
             b, mass = self._target[0], self._target[3]
-            t_lin = np.array(lin[:, b])
-            push = np.zeros(self.num_envs)
+            t_lin = copy(lin[:, b])
+            push = xp.zeros_like(t_lin[:, 0])
             if prev_target_vel is not None:
-                push = mass * np.linalg.norm(t_lin[:, :2] - prev_target_vel[:, :2], axis=1) / dt
-            target = PropState(np.array(pos[:, b]), np.array(quat[:, b]), t_lin, np.array(ang[:, b]), push)
-        return TaskState(root_pos, np.array(quat[:, 1]), root_vel, body_pos, contact, target)
+                push = mass * xp.linalg.vector_norm(t_lin[:, :2] - prev_target_vel[:, :2], axis=1) / dt
+            target = PropState(copy(pos[:, b]), copy(quat[:, b]), t_lin, copy(ang[:, b]), push)
+        return TaskState(root_pos, copy(quat[:, 1]), root_vel, body_pos, contact, target)
 
     def _place_target(self) -> None:
         """Write the strike target placements the task asked for (upright, at rest)."""
@@ -118,16 +137,17 @@ class TaskEnv:
         if not len(ids):
             return
         _, qa, va, _ = self._target
-        backend = self.env.backend
-        qpos, qvel = backend.qpos[ids].copy(), backend.qvel[ids].copy()
-        qpos[:, qa : qa + 3], qpos[:, qa + 3 : qa + 7], qvel[:, va : va + 6] = pos, quat, 0.0
-        ctrl = backend.get_full_state()["ctrl"][ids]  # keep the PD targets the environment holds
-        backend.set_state(ids, qpos, qvel, ctrl, reset=False)
+        backend, idx = self.env.backend, self._idx(ids)
+        qpos, qvel = copy(backend.qpos[idx]), copy(backend.qvel[idx])
+        qpos[:, qa : qa + 3], qpos[:, qa + 3 : qa + 7] = as_like(pos, qpos, qpos.dtype), as_like(quat, qpos, qpos.dtype)
+        qvel[:, va : va + 6] = 0.0
+        backend.set_state(ids, qpos, qvel, self.env.pd_targets[idx], reset=False)  # the PD targets stay
 
     # ------------------------------------------------------------------ episodes
     def observe(self) -> np.ndarray:
         """(N, obs_dim): the LLC's policy observation followed by the goal observation."""
-        return np.concatenate([self.env.obs, self.task.observe(self.state)], 1).astype(np.float32)
+        xp = self.xp
+        return xp.astype(xp.concat([self.env.obs, self.task.observe(self.state)], axis=1), xp.float32)
 
     def reset(self) -> np.ndarray:
         self.env.reset()
@@ -140,6 +160,7 @@ class TaskEnv:
         self.state = self._read_state()
         keep = np.ones(self.num_envs, dtype=bool)  # other environments keep their velocity; restarted ones rest
         keep[ids] = False
+        keep = self._idx(np.nonzero(keep)[0])
         self.state.root_vel[keep] = old_vel[keep]
         self.task.sample(self.task.schedule.on_reset(ids, self.rng), self.state, self.rng)
         if self._target is not None:
@@ -148,24 +169,25 @@ class TaskEnv:
             self.state.target = self._read_state().target
 
     def step(self, actions: np.ndarray) -> TaskStepResult:
-        cfg, env, task, n = self.cfg, self.env, self.task, self.num_envs
-        actions = np.asarray(actions)
-        if actions.shape != (n, self.action_dim):
-            raise ValueError(f"HLC actions must be ({n}, {self.action_dim}), got {actions.shape}")
-        z = latent_from_action(actions).astype(np.float32)
+        cfg, env, task, n, xp = self.cfg, self.env, self.task, self.num_envs, self.xp
+        actions = np.asarray(actions) if xp is np else self._dev(actions)
+        if tuple(actions.shape) != (n, self.action_dim):
+            raise ValueError(f"HLC actions must be ({n}, {self.action_dim}), got {tuple(actions.shape)}")
+        z = xp.astype(latent_from_action(actions), xp.float32)
         self.latent = z
-        task_sum, style_sum = np.zeros(n), np.zeros(n)
-        terminated, truncated = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+        task_sum, style_sum = 0.0, 0.0
+        terminated, truncated = self.state.none(), self.state.none()
         for _ in range(cfg.llc_steps):
             prev_root = self.state.root_pos
             prev_tvel = None if self.state.target is None else self.state.target.lin_vel
             res = env.step(self.llc.act(env.obs, z))
             self.state = st = self._read_state(prev_root, prev_tvel)
-            task_sum += task.reward(st)
-            style_sum += np.asarray(self.llc.disc_reward(res.amp_obs), dtype=np.float64).reshape(n)
+            task_sum = task_sum + task.reward(st)
+            style = self.llc.disc_reward(res.amp_obs)
+            style_sum = style_sum + (np.asarray(style, dtype=np.float64) if xp is np else style).reshape(n)
             failed = task.failed(st) & cfg.early_termination
-            terminated |= res.terminated | failed
-            truncated |= res.truncated
+            terminated = terminated | res.terminated | failed
+            truncated = truncated | res.truncated
             due = task.schedule.on_step(self.rng)
             if len(due):
                 task.sample(due, st, self.rng)
@@ -180,10 +202,10 @@ class TaskEnv:
             "task_reward": task_r,
             "style_reward": style_r,
             "success": task.success(self.state),
-            "episode_lengths": env.progress[done].copy(),
+            "episode_lengths": copy(env.progress[done]),
         }
-        if cfg.auto_reset and done.any():
-            ids = np.nonzero(done)[0]
+        if cfg.auto_reset and bool(done.any()):
+            ids = np.nonzero(to_numpy(done))[0]
             env.reset(ids)
             self._start_episodes(ids)
         return TaskStepResult(self.observe(), final_obs, reward, terminated, truncated, info)
@@ -211,13 +233,14 @@ class TaskEnv:
             "env": self.env.get_state(),
             "task": self.task.state_dict(),
             "rng": self.rng.bit_generator.state,
-            "latent": self.latent.copy(),
-            "state": self.state,
+            "latent": to_numpy(self.latent).copy(),
+            "state": self.state.map(lambda a: to_numpy(a).copy()),  # host arrays: resumes on any backend
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
         self.env.set_state(state["env"])
         self.task.load_state_dict(state["task"])
         self.rng.bit_generator.state = state["rng"]
-        self.latent = state["latent"].copy()
-        self.state = state["state"]
+        self.latent = self._dev(np.array(state["latent"], copy=True))
+        like = self.env.backend.qpos
+        self.state = state["state"].map(lambda a: as_like(np.array(a, copy=True), like, like.dtype))

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from sim.arrays import namespace, to_numpy
 from tasks.common import (
     GoalSchedule,
     Marker,
@@ -23,6 +24,9 @@ from tasks.common import (
     broadcast,
     facing_xy,
     goal_layout,
+    goal_state,
+    load_goal_state,
+    put,
     to_heading_xy,
     unit_xy,
 )
@@ -46,22 +50,24 @@ def location_reward(
     target_xy: np.ndarray, root_pos: np.ndarray, root_vel: np.ndarray, facing: np.ndarray, cfg: LocationConfig
 ) -> np.ndarray:
     """(n,) from the target (n, 2), root position and velocity (n, 3) and facing (n, 2), world frame."""
+    xp = namespace(root_pos)
     diff = target_xy - root_pos[:, :2]
     sq = (diff**2).sum(-1)
     u = unit_xy(diff)
     along = (u * root_vel[:, :2]).sum(-1)
-    vel = np.exp(-cfg.vel_err_scale * np.maximum(cfg.target_speed - along, 0.0) ** 2)
-    vel = np.where(along <= 0.0, 0.0, vel)
-    face = np.maximum((u * facing).sum(-1), 0.0)
+    vel = xp.exp(-cfg.vel_err_scale * xp.clip(cfg.target_speed - along, min=0.0) ** 2)
+    vel = xp.where(along <= 0.0, 0.0, vel)
+    face = xp.clip((u * facing).sum(-1), min=0.0)
     near = sq < cfg.near_sq_dist
-    vel, face = np.where(near, 1.0, vel), np.where(near, 1.0, face)
-    return cfg.pos_weight * np.exp(-cfg.pos_err_scale * sq) + cfg.vel_weight * vel + cfg.facing_weight * face
+    vel, face = xp.where(near, 1.0, vel), xp.where(near, 1.0, face)
+    return cfg.pos_weight * xp.exp(-cfg.pos_err_scale * sq) + cfg.vel_weight * vel + cfg.facing_weight * face
 
 
 class LocationTask:
     name = "location"
     goal_dim = 2
     uses_strike_target = False
+    goal_arrays = ("target",)
 
     def __init__(self, num_envs: int, cfg: LocationConfig | None = None) -> None:
         self.cfg = cfg or LocationConfig()
@@ -74,19 +80,20 @@ class LocationTask:
 
     def sample(self, ids: np.ndarray, state: TaskState, rng: np.random.Generator) -> None:
         h = self.cfg.half_extent
-        self.target[ids] = state.root_pos[ids, :2] + rng.uniform(-h, h, (len(ids), 2))
+        put(self.target, ids, to_numpy(state.root_pos[ids, :2]) + rng.uniform(-h, h, (len(ids), 2)))
 
     def set_goal(self, ids: Any = None, *, target: Any) -> None:
         """World xy (m) of the point to reach."""
         ids = as_ids(ids, self.num_envs)
-        self.target[ids] = broadcast(np.asarray(target, dtype=np.float64)[..., :2], len(ids), 2)
+        put(self.target, ids, broadcast(np.asarray(target, dtype=np.float64)[..., :2], len(ids), 2))
         self.schedule.pin(ids)
 
     def distance(self, state: TaskState) -> np.ndarray:
-        return np.linalg.norm(self.target - state.root_pos[:, :2], axis=1)
+        return namespace(self.target).linalg.vector_norm(self.target - state.root_pos[:, :2], axis=1)
 
     def observe(self, state: TaskState) -> np.ndarray:
-        return to_heading_xy(state.root_rot, self.target - state.root_pos[:, :2]).astype(np.float32)
+        rel = to_heading_xy(state.root_rot, self.target - state.root_pos[:, :2])
+        return namespace(rel).astype(rel, namespace(rel).float32)
 
     def reward(self, state: TaskState) -> np.ndarray:
         return location_reward(self.target, state.root_pos, state.root_vel, facing_xy(state.root_rot), self.cfg)
@@ -95,10 +102,10 @@ class LocationTask:
         return self.distance(state) < self.cfg.success_dist
 
     def failed(self, state: TaskState) -> np.ndarray:
-        return np.zeros(state.num_envs, dtype=bool)
+        return state.none()
 
     def markers(self, i: int, state: TaskState) -> list[Marker]:
-        x, y = self.target[i]
+        x, y = to_numpy(self.target[i])
         return [Marker("point", (float(x), float(y), 0.0), (0.0, 0.0, 1.0), radius=0.1, color=(0.9, 0.2, 0.2, 1.0),
                        label="location")]  # fmt: skip
 
@@ -108,8 +115,7 @@ class LocationTask:
         )
 
     def state_dict(self) -> dict[str, Any]:
-        return {"target": self.target.copy(), "schedule": self.schedule.state_dict()}
+        return goal_state(self)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.target = state["target"].copy()
-        self.schedule.load_state_dict(state["schedule"])
+        load_goal_state(self, state)

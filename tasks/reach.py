@@ -16,7 +16,20 @@ from typing import Any
 
 import numpy as np
 
-from tasks.common import GoalSchedule, Marker, TaskState, as_ids, broadcast, goal_layout, to_heading_xy, xyz
+from sim.arrays import namespace, to_numpy
+from tasks.common import (
+    GoalSchedule,
+    Marker,
+    TaskState,
+    as_ids,
+    broadcast,
+    goal_layout,
+    goal_state,
+    load_goal_state,
+    put,
+    to_heading_xy,
+    xyz,
+)
 
 
 @dataclass
@@ -30,13 +43,14 @@ class ReachConfig:
 
 
 def reach_reward(effector_pos: np.ndarray, target: np.ndarray, cfg: ReachConfig) -> np.ndarray:
-    return np.exp(-cfg.pos_err_scale * ((target - effector_pos) ** 2).sum(-1))
+    return namespace(target).exp(-cfg.pos_err_scale * ((target - effector_pos) ** 2).sum(-1))
 
 
 class ReachTask:
     name = "reach"
     goal_dim = 3
     uses_strike_target = False
+    goal_arrays = ("target",)
 
     def __init__(self, num_envs: int, cfg: ReachConfig | None = None) -> None:
         self.cfg = cfg or ReachConfig()
@@ -56,20 +70,21 @@ class ReachTask:
 
     def sample(self, ids: np.ndarray, state: TaskState, rng: np.random.Generator) -> None:
         k, h = len(ids), self.cfg.half_extent
-        self.target[ids, :2] = state.root_pos[ids, :2] + rng.uniform(-h, h, (k, 2))
-        self.target[ids, 2] = rng.uniform(*self.cfg.height_range, k)
+        xy = to_numpy(state.root_pos[ids, :2]) + rng.uniform(-h, h, (k, 2))
+        put(self.target, ids, np.concatenate([xy, rng.uniform(*self.cfg.height_range, k)[:, None]], 1))
 
     def set_goal(self, ids: Any = None, *, target: Any) -> None:
         """World position (m) for the effector."""
         ids = as_ids(ids, self.num_envs)
-        self.target[ids] = broadcast(target, len(ids), 3)
+        put(self.target, ids, broadcast(target, len(ids), 3))
         self.schedule.pin(ids)
 
     def distance(self, state: TaskState) -> np.ndarray:
-        return np.linalg.norm(self.target - self.effector(state), axis=1)
+        return namespace(self.target).linalg.vector_norm(self.target - self.effector(state), axis=1)
 
     def observe(self, state: TaskState) -> np.ndarray:
-        return to_heading_xy(state.root_rot, self.target - state.root_pos).astype(np.float32)
+        rel = to_heading_xy(state.root_rot, self.target - state.root_pos)
+        return namespace(rel).astype(rel, namespace(rel).float32)
 
     def reward(self, state: TaskState) -> np.ndarray:
         return reach_reward(self.effector(state), self.target, self.cfg)
@@ -78,10 +93,10 @@ class ReachTask:
         return self.distance(state) < self.cfg.success_dist
 
     def failed(self, state: TaskState) -> np.ndarray:
-        return np.zeros(state.num_envs, dtype=bool)
+        return state.none()
 
     def markers(self, i: int, state: TaskState) -> list[Marker]:
-        return [Marker("point", xyz(self.target[i]), radius=0.05, color=(0.9, 0.2, 0.9, 1.0), label="reach")]
+        return [Marker("point", xyz(to_numpy(self.target[i])), radius=0.05, color=(0.9, 0.2, 0.9, 1.0), label="reach")]
 
     def goal_layout(self) -> dict[str, Any]:
         return goal_layout(
@@ -94,8 +109,7 @@ class ReachTask:
         )
 
     def state_dict(self) -> dict[str, Any]:
-        return {"target": self.target.copy(), "schedule": self.schedule.state_dict()}
+        return goal_state(self)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.target = state["target"].copy()
-        self.schedule.load_state_dict(state["schedule"])
+        load_goal_state(self, state)

@@ -15,7 +15,21 @@ from typing import Any
 
 import numpy as np
 
-from tasks.common import GoalSchedule, Marker, TaskState, as_ids, broadcast, goal_layout, to_heading_xy, xyz, yaw_vec
+from sim.arrays import namespace, to_numpy
+from tasks.common import (
+    GoalSchedule,
+    Marker,
+    TaskState,
+    as_ids,
+    broadcast,
+    goal_layout,
+    goal_state,
+    load_goal_state,
+    put,
+    to_heading_xy,
+    xyz,
+    yaw_vec,
+)
 from tasks.steering import heading_reward, velocity_errors
 
 
@@ -32,6 +46,7 @@ class SpeedTask:
     name = "speed"
     goal_dim = 3
     uses_strike_target = False
+    goal_arrays = ("direction", "speed")
 
     def __init__(self, num_envs: int, cfg: SpeedConfig | None = None) -> None:
         self.cfg = cfg or SpeedConfig()
@@ -44,19 +59,20 @@ class SpeedTask:
         pass
 
     def sample(self, ids: np.ndarray, state: TaskState, rng: np.random.Generator) -> None:
-        self.direction[ids] = rng.uniform(-math.pi, math.pi, len(ids))
-        self.speed[ids] = rng.uniform(*self.cfg.speed_range, len(ids))
+        put(self.direction, ids, rng.uniform(-math.pi, math.pi, len(ids)))
+        put(self.speed, ids, rng.uniform(*self.cfg.speed_range, len(ids)))
 
     def set_goal(self, ids: Any = None, *, direction: Any, speed: Any) -> None:
         """World yaw (rad) of travel and speed (m/s)."""
         ids = as_ids(ids, self.num_envs)
-        self.direction[ids] = broadcast(direction, len(ids))
-        self.speed[ids] = broadcast(speed, len(ids))
+        put(self.direction, ids, broadcast(direction, len(ids)))
+        put(self.speed, ids, broadcast(speed, len(ids)))
         self.schedule.pin(ids)
 
     def observe(self, state: TaskState) -> np.ndarray:
         d = to_heading_xy(state.root_rot, yaw_vec(self.direction))
-        return np.concatenate([d, self.speed[:, None]], 1).astype(np.float32)
+        xp = namespace(d)
+        return xp.astype(xp.concat([d, self.speed[:, None]], axis=1), xp.float32)
 
     def reward(self, state: TaskState) -> np.ndarray:
         c = self.cfg
@@ -64,14 +80,14 @@ class SpeedTask:
 
     def success(self, state: TaskState) -> np.ndarray:
         speed_err, side, _ = velocity_errors(yaw_vec(self.direction), self.speed, state.root_vel)
-        return (np.abs(speed_err) < self.cfg.success_speed_tol) & (side < self.cfg.success_speed_tol)
+        return (abs(speed_err) < self.cfg.success_speed_tol) & (side < self.cfg.success_speed_tol)
 
     def failed(self, state: TaskState) -> np.ndarray:
-        return np.zeros(state.num_envs, dtype=bool)
+        return state.none()
 
     def markers(self, i: int, state: TaskState) -> list[Marker]:
-        base = state.root_pos[i] * np.array([1.0, 1.0, 0.0]) + np.array([0.0, 0.0, 0.05])
-        vec = (0.3 + 0.4 * float(self.speed[i])) * yaw_vec(self.direction[i])
+        base = to_numpy(state.root_pos[i]) * np.array([1.0, 1.0, 0.0]) + np.array([0.0, 0.0, 0.05])
+        vec = (0.3 + 0.4 * float(self.speed[i])) * yaw_vec(float(self.direction[i]))
         return [Marker("arrow", xyz(base), xyz([*vec, 0.0]), color=(0.9, 0.6, 0.1, 1.0), label="speed")]
 
     def goal_layout(self) -> dict[str, Any]:
@@ -82,8 +98,7 @@ class SpeedTask:
         )
 
     def state_dict(self) -> dict[str, Any]:
-        return {"direction": self.direction.copy(), "speed": self.speed.copy(), "schedule": self.schedule.state_dict()}
+        return goal_state(self)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.direction, self.speed = state["direction"].copy(), state["speed"].copy()
-        self.schedule.load_state_dict(state["schedule"])
+        load_goal_state(self, state)

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from sim.arrays import namespace, to_numpy
 from tasks.common import (
     GoalSchedule,
     Marker,
@@ -30,6 +31,9 @@ from tasks.common import (
     broadcast,
     facing_xy,
     goal_layout,
+    goal_state,
+    load_goal_state,
+    put,
     to_heading_xy,
     xyz,
     yaw_vec,
@@ -53,11 +57,12 @@ def heading_reward(
     tar_dir: np.ndarray, tar_speed: np.ndarray, root_vel: np.ndarray, vel_err_scale: float, tangent_weight: float
 ) -> np.ndarray:
     """exp(-scale ((s* - v.d)^2 + w t^2)), 0 where v.d <= 0; t = the tangential velocity's components summed."""
-    v = np.asarray(root_vel, dtype=np.float64)[:, :2]
+    xp = namespace(root_vel)
+    v = (np.asarray(root_vel, dtype=np.float64) if xp is np else root_vel)[:, :2]
     along = (tar_dir * v).sum(-1)
     tangent = (v - along[:, None] * tar_dir).sum(-1)
-    r = np.exp(-vel_err_scale * ((tar_speed - along) ** 2 + tangent_weight * tangent**2))
-    return np.where(along > 0.0, r, 0.0)
+    r = xp.exp(-vel_err_scale * ((tar_speed - along) ** 2 + tangent_weight * tangent**2))
+    return xp.where(along > 0.0, r, 0.0)
 
 
 def steering_reward(
@@ -71,16 +76,17 @@ def steering_reward(
     """(n,) from target direction (n, 2), speed (n,), facing direction (n, 2), root velocity (n, 2+) and the
     character's facing (n, 2), all world frame."""
     move = heading_reward(tar_dir, tar_speed, root_vel, cfg.vel_err_scale, cfg.tangent_weight)
-    face = np.maximum((face_dir * facing).sum(-1), 0.0)
+    face = namespace(facing).clip((face_dir * facing).sum(-1), min=0.0)
     return cfg.dir_weight * move + cfg.facing_weight * face
 
 
 def velocity_errors(tar_dir: np.ndarray, tar_speed: np.ndarray, root_vel: np.ndarray) -> tuple[np.ndarray, ...]:
     """(speed error along d (m/s, signed: actual - target), sideways speed (m/s), direction error (deg))."""
-    v = np.asarray(root_vel, dtype=np.float64)[:, :2]
+    xp = namespace(root_vel)
+    v = (np.asarray(root_vel, dtype=np.float64) if xp is np else root_vel)[:, :2]
     along = (tar_dir * v).sum(-1)
-    side = np.abs(tar_dir[:, 0] * v[:, 1] - tar_dir[:, 1] * v[:, 0])
-    angle = np.degrees(np.arctan2(side, along))
+    side = xp.abs(tar_dir[:, 0] * v[:, 1] - tar_dir[:, 1] * v[:, 0])
+    angle = xp.atan2(side, along) * (180.0 / math.pi)
     return along - tar_speed, side, angle
 
 
@@ -88,6 +94,7 @@ class SteeringTask:
     name = "steering"
     goal_dim = 5
     uses_strike_target = False
+    goal_arrays = ("direction", "speed", "facing")
 
     def __init__(self, num_envs: int, cfg: SteeringConfig | None = None) -> None:
         self.cfg = cfg or SteeringConfig()
@@ -103,23 +110,24 @@ class SteeringTask:
     # goals
     def sample(self, ids: np.ndarray, state: TaskState, rng: np.random.Generator) -> None:
         k = len(ids)
-        self.direction[ids] = rng.uniform(-math.pi, math.pi, k)
-        self.speed[ids] = rng.uniform(*self.cfg.speed_range, k)
-        self.facing[ids] = rng.uniform(-math.pi, math.pi, k)
+        put(self.direction, ids, rng.uniform(-math.pi, math.pi, k))
+        put(self.speed, ids, rng.uniform(*self.cfg.speed_range, k))
+        put(self.facing, ids, rng.uniform(-math.pi, math.pi, k))
 
     def set_goal(self, ids: Any = None, *, direction: Any, speed: Any, facing: Any = None) -> None:
         """World yaw angles (rad) of travel and facing (facing defaults to the direction), speed in m/s."""
         ids = as_ids(ids, self.num_envs)
-        self.direction[ids] = broadcast(direction, len(ids))
-        self.speed[ids] = broadcast(speed, len(ids))
-        self.facing[ids] = self.direction[ids] if facing is None else broadcast(facing, len(ids))
+        put(self.direction, ids, broadcast(direction, len(ids)))
+        put(self.speed, ids, broadcast(speed, len(ids)))
+        put(self.facing, ids, broadcast(direction if facing is None else facing, len(ids)))
         self.schedule.pin(ids)
 
     # terms
     def observe(self, state: TaskState) -> np.ndarray:
         rot = state.root_rot
         d, f = to_heading_xy(rot, yaw_vec(self.direction)), to_heading_xy(rot, yaw_vec(self.facing))
-        return np.concatenate([d, self.speed[:, None], f], 1).astype(np.float32)
+        xp = namespace(d)
+        return xp.astype(xp.concat([d, self.speed[:, None], f], axis=1), xp.float32)
 
     def reward(self, state: TaskState) -> np.ndarray:
         return steering_reward(
@@ -137,15 +145,15 @@ class SteeringTask:
             math.radians(self.cfg.success_facing_deg)
         )
         tol = self.cfg.success_speed_tol
-        return (np.abs(speed_err) < tol) & (side < tol) & face_ok
+        return (abs(speed_err) < tol) & (side < tol) & face_ok
 
     def failed(self, state: TaskState) -> np.ndarray:
-        return np.zeros(state.num_envs, dtype=bool)
+        return state.none()
 
     # outside
     def markers(self, i: int, state: TaskState) -> list[Marker]:
-        base = state.root_pos[i] * np.array([1.0, 1.0, 0.0]) + np.array([0.0, 0.0, 0.05])
-        d, f = yaw_vec(self.direction[i]), yaw_vec(self.facing[i])
+        base = to_numpy(state.root_pos[i]) * np.array([1.0, 1.0, 0.0]) + np.array([0.0, 0.0, 0.05])
+        d, f = yaw_vec(float(self.direction[i])), yaw_vec(float(self.facing[i]))
         length = 0.3 + 0.4 * float(self.speed[i])
         return [
             Marker("arrow", xyz(base), xyz([*(length * d), 0.0]), color=(0.2, 0.8, 0.3, 1.0), label="direction"),
@@ -165,10 +173,7 @@ class SteeringTask:
         )
 
     def state_dict(self) -> dict[str, Any]:
-        goals = {k: getattr(self, k).copy() for k in ("direction", "speed", "facing")}
-        return {**goals, "schedule": self.schedule.state_dict()}
+        return goal_state(self)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        for k in ("direction", "speed", "facing"):
-            setattr(self, k, state[k].copy())
-        self.schedule.load_state_dict(state["schedule"])
+        load_goal_state(self, state)

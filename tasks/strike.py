@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from sim.arrays import copy, namespace, to_numpy
 from sim.rotations import heading_angle, quat_from_axis_angle, quat_mul, quat_to_tan_norm
 from sim.scene import STRIKE_TARGET_SIZE
 from tasks.common import (
@@ -62,37 +63,41 @@ def target_up(rot: np.ndarray) -> np.ndarray:
 def strike_reward(
     target_pos: np.ndarray, target_rot: np.ndarray, root_pos: np.ndarray, root_vel: np.ndarray, cfg: StrikeConfig
 ) -> np.ndarray:
+    xp = namespace(target_pos)
     up = target_up(target_rot)
-    tip = np.maximum(1.0 - up, 0.0)
+    tip = xp.clip(1.0 - up, min=0.0)
     u = unit_xy(target_pos - root_pos)
     along = (u * root_vel[:, :2]).sum(-1)
-    vel = np.exp(-cfg.vel_err_scale * np.maximum(cfg.target_speed - along, 0.0) ** 2)
-    vel = np.where(along <= 0.0, 0.0, vel)
+    vel = xp.exp(-cfg.vel_err_scale * xp.clip(cfg.target_speed - along, min=0.0) ** 2)
+    vel = xp.where(along <= 0.0, 0.0, vel)
     r = cfg.rot_weight * tip + cfg.vel_weight * vel
-    return np.where(up < cfg.tipped_up, 1.0, r)
+    return xp.where(up < cfg.tipped_up, 1.0, r)
 
 
 def strike_observation(
     root_pos: np.ndarray, root_rot: np.ndarray, pos: np.ndarray, rot: np.ndarray, lin: np.ndarray, ang: np.ndarray
 ) -> np.ndarray:
     """(n, 15) target position (xy relative to the root, absolute z), 6D rotation, velocities; heading frame."""
+    xp = namespace(pos)
     rel = pos - root_pos
     rel[:, 2] = pos[:, 2]
     local_rot = quat_mul(quat_from_axis_angle(Z_AXIS, -heading_angle(root_rot)), rot)
     parts = [to_heading_xy(root_rot, rel), quat_to_tan_norm(local_rot), to_heading_xy(root_rot, lin)]
     parts.append(to_heading_xy(root_rot, ang))
-    return np.concatenate(parts, 1).astype(np.float32)
+    return xp.concat([xp.astype(p, xp.float32) for p in parts], axis=1)
 
 
 class StrikeTask:
     name = "strike"
     goal_dim = 15
     uses_strike_target = True
+    goal_arrays = ()  # the terms read the simulated box, not a set value
 
     def __init__(self, num_envs: int, cfg: StrikeConfig | None = None) -> None:
         self.cfg = cfg or StrikeConfig()
         self.num_envs = num_envs
         self.schedule = GoalSchedule(num_envs, None)  # placed at episode starts only
+        # placements stay host arrays: they are written to physics at episode starts, never read by the terms
         self.spawn_xy = np.zeros((num_envs, 2))  # world xy where the box was (or is to be) placed
         self.spawn_yaw = np.zeros(num_envs)
         self.pending = np.zeros(num_envs, dtype=bool)  # placements TaskEnv has not written to physics yet
@@ -108,7 +113,8 @@ class StrikeTask:
         near = rng.random(k) < c.near_prob
         dist = np.where(near, rng.uniform(*c.near_dist, k), rng.uniform(*c.far_dist, k))
         bearing = rng.uniform(0.0, 2 * math.pi, k)
-        self.spawn_xy[ids] = state.root_pos[ids, :2] + dist[:, None] * np.stack([np.cos(bearing), np.sin(bearing)], 1)
+        offset = dist[:, None] * np.stack([np.cos(bearing), np.sin(bearing)], 1)
+        self.spawn_xy[ids] = to_numpy(state.root_pos[ids, :2]) + offset
         self.spawn_yaw[ids] = rng.uniform(0.0, 2 * math.pi, k)
         self.pending[ids] = True
 
@@ -146,18 +152,19 @@ class StrikeTask:
 
     def failed(self, state: TaskState) -> np.ndarray:
         if not self.cfg.fail_on_illegal_contact:
-            return np.zeros(state.num_envs, dtype=bool)
+            return state.none()
         pushed = self._target(state).push > self.cfg.contact_force
-        contact = state.contact.copy()
+        contact = copy(state.contact)
         contact[:, self.allowed] = 0.0
         return pushed & (contact > self.cfg.contact_force).any(1)
 
     def markers(self, i: int, state: TaskState) -> list[Marker]:
         t = self._target(state)
-        tipped = bool(self.success(state.select(np.array([i])))[0])
+        rot = to_numpy(t.rot[i])
+        tipped = bool(target_up(rot[None])[0] < self.cfg.tipped_up)
         color = (0.2, 0.8, 0.3, 1.0) if tipped else (0.8, 0.3, 0.2, 1.0)
-        yaw = float(2 * math.atan2(t.rot[i, 3], t.rot[i, 0]))
-        return [Marker("box", xyz(t.pos[i]), STRIKE_TARGET_SIZE, yaw=yaw, color=color, label="strike target")]
+        yaw = float(2 * math.atan2(rot[3], rot[0]))
+        return [Marker("box", xyz(to_numpy(t.pos[i])), STRIKE_TARGET_SIZE, yaw=yaw, color=color, label="strike target")]
 
     def goal_layout(self) -> dict[str, Any]:
         return goal_layout(

@@ -177,3 +177,77 @@ def test_viewer_device_without_cuda_is_one_line(capsys, monkeypatch) -> None:
     assert cli.main(["--device", "cuda"]) == 1  # refused before any window opens
     err = capsys.readouterr().err.strip()
     assert "--device cuda: no CUDA device found" in err and len(err.splitlines()) == 1, err
+
+
+# ------------------------------------------------------------------------------------- the HLC's TaskEnv
+@pytest.fixture(scope="module")
+def tiny_llc():
+    import torch
+
+    from controllers.checkpoint import LLCPolicy, untrained_llc_checkpoint
+    from controllers.networks import NetworkConfig
+
+    torch.manual_seed(0)
+    tiny = NetworkConfig(actor_hidden=(32, 16), critic_hidden=(32, 16), disc_hidden=(32, 16), style_hidden=(16,))
+    return LLCPolicy(untrained_llc_checkpoint("humanoid", tiny))
+
+
+def task_pair(llc, task: str):
+    from tasks.env import TaskEnv, TaskEnvConfig
+
+    def make(device_arrays: bool) -> TaskEnv:
+        cfg = TaskEnvConfig(task=task, num_envs=3, seed=2, nthread=1, backend="warp-cpu", episode_steps=15,
+                            device_arrays=device_arrays)  # fmt: skip
+        return TaskEnv(cfg, llc)
+
+    return make(False), make(True)
+
+
+@pytest.mark.parametrize("task", ["steering", "speed", "location", "reach", "strike"])
+def test_task_env_on_device_arrays_matches_host_arrays(tiny_llc, task) -> None:
+    """Goals, rewards, success, terminations, restarts and the frozen LLC on the device give what the host
+    arrays give, through 3-HLC-step episodes (15 LLC steps) and a goal set from outside."""
+    import torch
+
+    host, dev = task_pair(tiny_llc, task)
+    obs_h, obs_d = host.reset(), dev.reset()
+    assert isinstance(obs_d, torch.Tensor)
+    np.testing.assert_allclose(obs_d.numpy(), obs_h, atol=1e-4)
+    rng = np.random.default_rng(1)
+    restarts = 0
+    for k in range(7):
+        if k == 4:
+            goal = {"steering": {"direction": 1.0, "speed": 2.0, "facing": -0.5},
+                    "speed": {"direction": 1.0, "speed": 2.0}, "location": {"target": [3.0, -2.0]},
+                    "reach": {"target": [0.3, 0.2, 1.2]}, "strike": {"pos": [1.0, 0.5], "yaw": 0.3}}[task]  # fmt: skip
+            host.set_goal([1], **goal), dev.set_goal([1], **goal)
+        a = rng.normal(0.0, 1.0, (3, 64))
+        rh, rd = host.step(a), dev.step(torch.as_tensor(a))
+        for name in ("obs", "final_obs"):  # angular velocities: float32 on the device, so relative
+            np.testing.assert_allclose(getattr(rd, name).numpy(), getattr(rh, name), rtol=1e-3, atol=1e-3)
+        for name in ("reward", "terminated", "truncated"):
+            got = getattr(rd, name)
+            assert isinstance(got, torch.Tensor), name  # stays on the physics device
+            np.testing.assert_allclose(got.numpy().astype(float), getattr(rh, name).astype(float), atol=1e-4)
+        for name in ("task_reward", "style_reward", "success"):
+            np.testing.assert_allclose(rd.info[name].numpy().astype(float), rh.info[name].astype(float), atol=1e-4)
+        restarts += int(rh.done.sum())
+    assert restarts >= 3
+    # a device state resumes on host arrays
+    state = dev.get_state()
+    assert isinstance(state["latent"], np.ndarray) and isinstance(state["state"].root_pos, np.ndarray)
+    host.set_state(state)
+    a = rng.normal(0.0, 1.0, (3, 64))
+    np.testing.assert_allclose(dev.step(torch.as_tensor(a)).reward.numpy(), host.step(a).reward, atol=1e-4)
+
+
+def test_hlc_trainer_runs_on_device_arrays(tiny_llc) -> None:
+    from tasks.env import TaskEnv
+    from training.hlc import HLCTrainer, cpu_preset
+
+    _, dev = task_pair(tiny_llc, "location")
+    cfg = cpu_preset(num_envs=3, horizon=4, minibatch_size=6, epochs=1, task="location", llc="tiny.pt")
+    trainer = HLCTrainer(cfg, TaskEnv(dev.cfg, tiny_llc))
+    assert trainer.env_tensors
+    stats = trainer.train_iteration()
+    assert np.isfinite(stats["loss/total"]) and trainer.global_step == 12 and np.isfinite(stats["reward/task"])

@@ -190,7 +190,8 @@ def train_hlc(argv: list[str]) -> int:
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
     dist = init_from_env(args.device)  # torchrun: join the process group; one process otherwise
-    env_cfg = cfg.env_config(nthread=args.env_threads, backend=physics)
+    # on the GPU: observations, rewards, goals and the frozen LLC stay there
+    env_cfg = cfg.env_config(nthread=args.env_threads, backend=physics, device_arrays=physics.startswith("cuda"))
     env_cfg.seed = cfg.seed + RANK_SEED_STRIDE * dist.rank  # each rank simulates its own characters
     try:
         env = TaskEnv(env_cfg, llc)
