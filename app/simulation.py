@@ -134,7 +134,8 @@ class Simulation:
             mujoco.mjv_applyPerturbForce(m, d, self.pert)
         xfrc = d.xfrc_applied + self._impulses
         w.set_full_state(
-            {name: np.array([d.time]) if name == "time" else getattr(d, name)[None] for name in FULL_STATE_FIELDS}
+            {name: np.array([d.time]) if name == "time" else getattr(d, name)[None] for name in FULL_STATE_FIELDS},
+            forward=False,  # the step below recomputes everything
         )
         w.step(d.ctrl[None].copy(), xfrc[None], self.substeps)
         state = w.get_full_state()

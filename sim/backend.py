@@ -42,7 +42,8 @@ class Backend(Protocol):
 
     def get_full_state(self) -> dict[str, np.ndarray]: ...
 
-    def set_full_state(self, state: dict[str, np.ndarray]) -> None: ...
+    # forward=False: the caller steps next (a step recomputes everything), so skip the forward pass
+    def set_full_state(self, state: dict[str, np.ndarray], forward: bool = True) -> None: ...
 
     def step(self, ctrl: np.ndarray, xfrc: np.ndarray | None, nstep: int) -> None: ...
 
@@ -128,10 +129,11 @@ class CpuBackend:
     def get_full_state(self) -> dict[str, np.ndarray]:
         return {name: self.batch.bind(name).copy() for name in self._FULL_STATE}
 
-    def set_full_state(self, state: dict[str, np.ndarray]) -> None:
+    def set_full_state(self, state: dict[str, np.ndarray], forward: bool = True) -> None:
         for name in self._FULL_STATE:
             self.batch.bind(name)[:] = state[name]
-        self.batch.forward(stage=mujoco.mjtStage.mjSTAGE_VEL)
+        if forward:
+            self.batch.forward(stage=mujoco.mjtStage.mjSTAGE_VEL)
 
     def bodies(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         lin, ang = body_velocities(self._xpos, self._cvel, self._subtree_com[:, self._rootid])

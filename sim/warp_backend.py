@@ -168,10 +168,13 @@ class WarpBackend:
     def get_full_state(self) -> dict[str, np.ndarray]:
         return {name: to_numpy(self._get(name)).copy() for name in self._FULL_STATE}
 
-    def set_full_state(self, state: dict[str, np.ndarray]) -> None:
+    def set_full_state(self, state: dict[str, np.ndarray], forward: bool = True) -> None:
         for name in self._FULL_STATE:
             self._write(name, slice(None), state[name])
-        self._forward()
+        if forward:
+            self._forward()
+        else:
+            self._host.clear()
 
     def bodies(self):
         xpos, cvel, com = self._get("xpos"), self._get("cvel"), self._get("subtree_com")
