@@ -88,6 +88,11 @@ ROWS = [
     ("net displacement per 10 s (m)", lambda r: r["motion"]["net_displacement_per_10s"], 1),
     ("get-up from fall pool within 5 s", lambda r: r["recovery_fall_pool"]["up_fraction"], 2),
     ("  median time (s)", lambda r: r["recovery_fall_pool"]["median_seconds"], 2),
+    (
+        "  face down / side / face up",
+        lambda r: " / ".join(_fmt(v["up_fraction"]) for v in r["recovery_fall_pool"]["by_pose"].values()),
+        0,
+    ),
     ("shove: knocked down", lambda r: r["recovery_shove"]["knocked_down"], 2),
     ("shove: of those, up within 5 s", lambda r: r["recovery_shove"]["up_fraction"], 2),
     ("  median time (s)", lambda r: r["recovery_shove"]["median_seconds"], 2),

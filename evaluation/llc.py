@@ -26,7 +26,7 @@ import numpy as np
 from controllers.latents import clip_preset
 from sim.env import EnvConfig, HumanoidEnv, ResetConfig
 from sim.perturbations import SHOVE_BODY, SHOVE_STRENGTH, random_shove
-from sim.rotations import quat_from_axis_angle
+from sim.rotations import quat_from_axis_angle, quat_rotate
 
 
 @dataclass
@@ -165,11 +165,29 @@ def _time_up(up: np.ndarray, hold: int, within: int, dt: float) -> np.ndarray:
     return (first + 1) * dt
 
 
-def recovery_from_fall_pool(policy: Any, cfg: EvalConfig) -> dict[str, float]:
+LYING_POSES = ("face_down", "side", "face_up")
+
+
+def lying_pose(root_quat: np.ndarray) -> np.ndarray:
+    """(n,) how each character lies, from the root's forward (x) axis: more than 30 degrees below the horizon
+    (z < -0.5) is face down, more than 30 degrees above it face up, else on its side."""
+    fwd_z = quat_rotate(root_quat, np.tile([1.0, 0.0, 0.0], (len(root_quat), 1)))[:, 2]
+    return np.where(fwd_z < -0.5, "face_down", np.where(fwd_z > 0.5, "face_up", "side"))
+
+
+def recovery_from_fall_pool(policy: Any, cfg: EvalConfig) -> dict[str, Any]:
     env = make_env(cfg, mode="fall", seed_offset=1)
     obs = env.reset()
+    pose = lying_pose(np.array(env.backend.qpos[:, 3:7]))
     draw = LatentDraw(env.num_envs, policy.latent_dim, cfg.latent_steps, np.random.default_rng(cfg.seed + 1))
-    return _recovery(env, obs, draw, policy, cfg)
+    res = _recovery(env, obs, draw, policy, cfg)
+    up = np.isfinite(res["_t_up"])
+    res["by_pose"] = {
+        name: {"n": int((pose == name).sum()), "up_fraction": float(up[pose == name].mean()) if (pose == name).any()
+               else float("nan")}
+        for name in LYING_POSES
+    }  # fmt: skip
+    return res
 
 
 def _recovery(env: HumanoidEnv, obs: np.ndarray, draw: LatentDraw, policy: Any, cfg: EvalConfig) -> dict[str, float]:

@@ -46,6 +46,15 @@ def test_latent_draw_holds_latents_for_their_interval() -> None:
     assert np.array_equal(zs[0], zs[2]) and not np.allclose(zs[2], zs[3]) and np.array_equal(zs[3], zs[5])
 
 
+def test_lying_pose_reads_the_forward_axis() -> None:
+    from evaluation.llc import lying_pose
+
+    pitch = quat_from_axis_angle(np.array([0.0, 1.0, 0.0]), np.radians([90.0, -90.0, 20.0, -80.0]))
+    roll = quat_from_axis_angle(np.array([1.0, 0.0, 0.0]), np.radians([90.0]))  # on its side, facing +x
+    names = lying_pose(np.concatenate([pitch, roll]))
+    assert list(names) == ["face_down", "face_up", "side", "face_up", "side"]
+
+
 def test_evaluate_an_untrained_policy(deepmimic_dir: Path) -> None:
     from motion.library import MotionLibrary
     from sim.character import load_character
@@ -60,6 +69,8 @@ def test_evaluate_an_untrained_policy(deepmimic_dir: Path) -> None:
         res["motion"]["mean_speed"] >= 0 and res["motion"]["path_per_10s"] >= res["motion"]["net_displacement_per_10s"]
     )
     assert 0.0 <= res["recovery_fall_pool"]["up_fraction"] <= 1.0
+    by_pose = res["recovery_fall_pool"]["by_pose"]
+    assert set(by_pose) == {"face_down", "side", "face_up"} and sum(v["n"] for v in by_pose.values()) == 4
     assert res["realism"]["degrees"] == pytest.approx(res["realism"]["untrained_degrees"])  # same policy
     assert res["realism"]["degrees"] > 0
     assert res["coverage"]["fraction"] in (0.0, 1.0)  # one clip: nearest to itself or not
