@@ -105,8 +105,17 @@ def unit_xy(v: np.ndarray, eps: float = 1e-8) -> np.ndarray:
 # numpy, or float32 tensors on the physics device, so that its terms read them without a host copy. Goals are
 # drawn and set on the host (a goal redraw is an event, not every step) and written with `put`.
 def put(dst: Any, ids: Any, values: Any) -> None:
-    """dst[ids] = values (host values, moved to dst's kind)."""
+    """dst[ids] = values (host ids and values, moved to dst's kind)."""
+    if not isinstance(dst, np.ndarray):
+        ids = as_like(np.asarray(ids), dst)
     dst[ids] = as_like(values, dst, dtype=dst.dtype)
+
+
+def host_rows(x: Any, ids: Any) -> np.ndarray:
+    """x[ids] as a host array (ids: host indices), e.g. the root positions of environments whose goal is drawn."""
+    if isinstance(x, np.ndarray):
+        return x[ids]
+    return to_numpy(x[as_like(np.asarray(ids), x)])
 
 
 def goals_like(task: Any, like: Any) -> None:

@@ -25,6 +25,7 @@ from tasks.common import (
     facing_xy,
     goal_layout,
     goal_state,
+    host_rows,
     load_goal_state,
     put,
     to_heading_xy,
@@ -80,7 +81,7 @@ class LocationTask:
 
     def sample(self, ids: np.ndarray, state: TaskState, rng: np.random.Generator) -> None:
         h = self.cfg.half_extent
-        put(self.target, ids, to_numpy(state.root_pos[ids, :2]) + rng.uniform(-h, h, (len(ids), 2)))
+        put(self.target, ids, host_rows(state.root_pos, ids)[:, :2] + rng.uniform(-h, h, (len(ids), 2)))
 
     def set_goal(self, ids: Any = None, *, target: Any) -> None:
         """World xy (m) of the point to reach."""

@@ -25,6 +25,7 @@ from tasks.common import (
     broadcast,
     goal_layout,
     goal_state,
+    host_rows,
     load_goal_state,
     put,
     to_heading_xy,
@@ -70,7 +71,7 @@ class ReachTask:
 
     def sample(self, ids: np.ndarray, state: TaskState, rng: np.random.Generator) -> None:
         k, h = len(ids), self.cfg.half_extent
-        xy = to_numpy(state.root_pos[ids, :2]) + rng.uniform(-h, h, (k, 2))
+        xy = host_rows(state.root_pos, ids)[:, :2] + rng.uniform(-h, h, (k, 2))
         put(self.target, ids, np.concatenate([xy, rng.uniform(*self.cfg.height_range, k)[:, None]], 1))
 
     def set_goal(self, ids: Any = None, *, target: Any) -> None:

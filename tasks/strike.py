@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from sim.arrays import copy, namespace, to_numpy
+from sim.arrays import as_like, copy, namespace, to_numpy
 from sim.rotations import heading_angle, quat_from_axis_angle, quat_mul, quat_to_tan_norm
 from sim.scene import STRIKE_TARGET_SIZE
 from tasks.common import (
@@ -32,6 +32,7 @@ from tasks.common import (
     as_ids,
     broadcast,
     goal_layout,
+    host_rows,
     to_heading_xy,
     unit_xy,
     xyz,
@@ -114,7 +115,7 @@ class StrikeTask:
         dist = np.where(near, rng.uniform(*c.near_dist, k), rng.uniform(*c.far_dist, k))
         bearing = rng.uniform(0.0, 2 * math.pi, k)
         offset = dist[:, None] * np.stack([np.cos(bearing), np.sin(bearing)], 1)
-        self.spawn_xy[ids] = to_numpy(state.root_pos[ids, :2]) + offset
+        self.spawn_xy[ids] = host_rows(state.root_pos, ids)[:, :2] + offset
         self.spawn_yaw[ids] = rng.uniform(0.0, 2 * math.pi, k)
         self.pending[ids] = True
 
@@ -155,7 +156,7 @@ class StrikeTask:
             return state.none()
         pushed = self._target(state).push > self.cfg.contact_force
         contact = copy(state.contact)
-        contact[:, self.allowed] = 0.0
+        contact[:, as_like(self.allowed, contact)] = 0.0
         return pushed & (contact > self.cfg.contact_force).any(1)
 
     def markers(self, i: int, state: TaskState) -> list[Marker]:
