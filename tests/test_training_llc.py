@@ -381,11 +381,16 @@ def test_bf16_autocast_only_where_the_cpu_has_it(monkeypatch):
 
 
 def test_set_changes_training_settings_fresh_and_on_resume():
-    from training.cli import apply_resume_overrides, build_config, parse_args
+    from training.cli import apply_resume_overrides, build_config, env_config, parse_args
 
     cfg = build_config(parse_args(["--set", "div_coef=0.05", "--set", "low_style_termination=false",
                                    "--set", "low_style_steps=20"]))  # fmt: skip
     assert cfg.div_coef == 0.05 and cfg.low_style_termination is False and cfg.low_style_steps == 20
+    mix = build_config(parse_args(["--set", "fall_pool_prob=0.3", "--set", "recovery_prob=0.5"]))
+    reset = env_config(mix, seed=0, nthread=1, device="cpu").reset  # the reset mix reaches the environment
+    assert (reset.fall_pool_prob, reset.recovery_prob, reset.reference_prob) == (0.3, 0.5, 0.5)
+    with pytest.raises(ValueError, match="fall_pool_prob must be in"):
+        build_config(parse_args(["--set", "fall_pool_prob=1.5"])).validate()
     resumed = tiny_config(8)
     changes = apply_resume_overrides(resumed, parse_args(["--resume", "x.pt", "--set", "enc_coef=2.5"]))
     assert resumed.enc_coef == 2.5 and changes == ["enc_coef 5.0 -> 2.5"]

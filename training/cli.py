@@ -225,6 +225,20 @@ def apply_settings(cfg: LLCConfig, args: argparse.Namespace) -> list[str]:
     return changes
 
 
+def env_config(cfg: LLCConfig, seed: int, nthread: int, device: str):
+    """The training environment of an LLC run: its characters, physics device and reset mix."""
+    from sim.env import EnvConfig, ResetConfig
+
+    reset = ResetConfig(
+        recovery_prob=cfg.recovery_prob, fall_pool_prob=cfg.fall_pool_prob, reference_prob=cfg.reference_prob
+    )
+    return EnvConfig(
+        character=cfg.character, num_envs=cfg.num_envs, seed=seed, nthread=nthread, backend=device,
+        device_arrays=device.startswith("cuda"),  # on the GPU: observations and bookkeeping stay there
+        reset=reset,
+    )  # fmt: skip
+
+
 def train_llc(argv: list[str], watcher_factory: WatcherFactory | None = None) -> int:
     """`train llc`; `watcher_factory(env, index)` opens the `--watch` window (the command line passes the
     viewer's; training/ never imports app/)."""
@@ -242,6 +256,7 @@ def train_llc(argv: list[str], watcher_factory: WatcherFactory | None = None) ->
         del ckpt
         try:
             changes = apply_resume_overrides(cfg, args)
+            cfg.validate()
         except ValueError as exc:
             return _error(f"{resume_path}: {exc}")
         for change in changes:
@@ -274,7 +289,7 @@ def train_llc(argv: list[str], watcher_factory: WatcherFactory | None = None) ->
     from motion.clip import MotionFileError
     from motion.library import MotionLibrary
     from sim.character import load_character
-    from sim.env import EnvConfig, HumanoidEnv
+    from sim.env import HumanoidEnv
     from training.llc import LLCTrainer
 
     try:
@@ -288,12 +303,8 @@ def train_llc(argv: list[str], watcher_factory: WatcherFactory | None = None) ->
 
     dist = init_from_env(args.device)  # torchrun: join the process group; one process otherwise
     seed = cfg.seed + RANK_SEED_STRIDE * dist.rank  # each rank simulates its own characters
-    env_cfg = EnvConfig(
-        character=cfg.character, num_envs=cfg.num_envs, seed=seed, nthread=args.env_threads, backend=device,
-        device_arrays=device.startswith("cuda"),  # on the GPU: observations and bookkeeping stay there
-    )  # fmt: skip
     try:
-        env = HumanoidEnv(env_cfg, motions)
+        env = HumanoidEnv(env_config(cfg, seed, args.env_threads, device), motions)
     except (CudaUnavailableError, ValueError) as exc:
         return _error(f"--device {args.device}: {exc}")
     trainer = LLCTrainer(cfg, env, dist, device=net_device)

@@ -83,6 +83,10 @@ class LLCConfig:
     low_style_termination: bool = True
     low_style_threshold: float = 0.05
     low_style_steps: int = 10
+    # the reset mix that makes get-up emerge (ase-facts.md, "Resets and recovery"; sim.env.ResetConfig)
+    recovery_prob: float = 0.2  # after a fall: keep the state, start a new episode
+    fall_pool_prob: float = 0.1  # otherwise: start from a fall-pool pose
+    reference_prob: float = 0.5  # otherwise: a reference state (else the default pose)
     # precision
     bf16: bool = False  # autocast critic + disc/encoder forwards where the device has bf16 (actor stays float32)
     network: NetworkConfig = field(default_factory=NetworkConfig.reference)
@@ -131,6 +135,9 @@ class LLCConfig:
     def validate(self) -> None:
         if self.num_envs < 2:
             raise ValueError("num_envs must be at least 2")
+        for name in ("recovery_prob", "fall_pool_prob", "reference_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if self.minibatch_size > self.batch_size or self.batch_size % self.minibatch_size:
             raise ValueError(f"minibatch_size {self.minibatch_size} must divide num_envs*horizon = {self.batch_size}")
         if self.disc_batch > self.minibatch_size:
