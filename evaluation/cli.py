@@ -2,7 +2,7 @@
 
     python launch.py eval                                  # checkpoints/llc.pt
     python launch.py eval --llc runs/llc/llc.pt --json eval.json
-    python launch.py eval --compare A.pt B.pt              # side by side
+    python launch.py eval --compare A.pt B.pt [C.pt ...]   # side by side
 
     python launch.py eval --hlc runs/hlc_steering/hlc.pt    # task metrics beside random latents
 
@@ -34,7 +34,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         prog="launch.py eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--llc", help=f"LLC checkpoint (default: {DEFAULT_LLC.relative_to(ROOT)} when present)")
-    p.add_argument("--compare", nargs=2, metavar=("A", "B"), help="evaluate two LLC checkpoints side by side")
+    p.add_argument(
+        "--compare", nargs="+", metavar="CKPT", help="evaluate two or more LLC checkpoints side by side (e.g. an A/B "
+        "and the state both arms started from)",
+    )  # fmt: skip
     p.add_argument("--hlc", help="HLC checkpoint: its task's metrics beside the same LLC with random latents")
     p.add_argument(
         "--allow-other-llc", action="store_true", help="with --hlc --llc: drive an LLC file other than the recorded one"
@@ -154,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         return eval_hlc(args)
     if args.compare and args.llc:
         return _error("give either --llc or --compare, not both")
+    if args.compare and len(args.compare) < 2:
+        return _error("--compare needs two or more checkpoints")
     paths = [Path(p) for p in args.compare] if args.compare else [Path(args.llc) if args.llc else DEFAULT_LLC]
     if not args.llc and not args.compare and not DEFAULT_LLC.is_file():
         return _error(f"{DEFAULT_LLC.relative_to(ROOT)} does not exist yet; pass --llc PATH")

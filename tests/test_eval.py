@@ -86,16 +86,18 @@ def test_cli_compares_and_writes_json(tmp_path: Path, deepmimic_dir: Path, capsy
     from evaluation.cli import main
 
     torch.manual_seed(0)
-    torch.save(untrained_llc_checkpoint(), tmp_path / "a.pt")
-    torch.save(untrained_llc_checkpoint(), tmp_path / "b.pt")
+    paths = [tmp_path / "a.pt", tmp_path / "arm1" / "llc.pt", tmp_path / "arm2" / "llc.pt"]  # a base and an A/B
+    for path in paths:
+        path.parent.mkdir(exist_ok=True)
+        torch.save(untrained_llc_checkpoint(), path)
     walk = deepmimic_dir / "humanoid3d_walk.txt"
     out = tmp_path / "eval.json"
-    args = ["--compare", str(tmp_path / "a.pt"), str(tmp_path / "b.pt"), "--motions", str(walk)]
+    args = ["--compare", *map(str, paths), "--motions", str(walk)]
     assert main([*args, "--envs", "2", "--steps", "30", "--json", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "upright" in text and "a" in text.splitlines()[0] and "b" in text.splitlines()[0]
+    assert "upright" in text and all(name in text.splitlines()[0] for name in ("a", "arm1/llc", "arm2/llc"))
     data = json.loads(out.read_text())
-    assert set(data["results"]) == {"a", "b"} and "recovery_shove" in data["results"]["a"]
+    assert set(data["results"]) == {"a", "arm1/llc", "arm2/llc"} and "recovery_shove" in data["results"]["a"]
     res = data["results"]["a"]
     assert f"upright {res['upright']:.2f}" in res["summary"] and "gets up from" in res["summary"]
     # written beside a checkpoint as <name>.json, the summary is what the viewer shows for it
@@ -112,6 +114,8 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys) -> None:
     assert main(["--llc", str(tmp_path / "missing.pt")]) == 2
     err = capsys.readouterr().err
     assert "missing.pt" in err and "Traceback" not in err
+    assert main(["--compare", str(tmp_path / "one.pt")]) == 2
+    assert "--compare needs two or more checkpoints" in capsys.readouterr().err
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
     assert main(["--llc", str(tmp_path / "bad.pt")]) == 2
     assert "bad.pt" in capsys.readouterr().err
