@@ -182,11 +182,11 @@ def recovery_from_fall_pool(policy: Any, cfg: EvalConfig) -> dict[str, Any]:
     draw = LatentDraw(env.num_envs, policy.latent_dim, cfg.latent_steps, np.random.default_rng(cfg.seed + 1))
     res = _recovery(env, obs, draw, policy, cfg)
     up = np.isfinite(res["_t_up"])
-    res["by_pose"] = {
-        name: {"n": int((pose == name).sum()), "up_fraction": float(up[pose == name].mean()) if (pose == name).any()
-               else float("nan")}
-        for name in LYING_POSES
-    }  # fmt: skip
+    res["by_pose"] = {}
+    for name in LYING_POSES:
+        mine = pose == name
+        fraction = float(up[mine].mean()) if mine.any() else float("nan")
+        res["by_pose"][name] = {"n": int(mine.sum()), "up_fraction": fraction}
     return res
 
 

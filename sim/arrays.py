@@ -37,6 +37,12 @@ def as_like(x: Any, like: Any, dtype: Any = None) -> Any:
     return torch.as_tensor(x, dtype=dtype, device=like.device)
 
 
+def index_like(ids: Any, like: Any) -> Any:
+    """Host indices or a host boolean mask, for indexing `like`: themselves for numpy, else a tensor on its device
+    (CUDA tensors are indexed with tensors on their own device)."""
+    return ids if isinstance(like, np.ndarray) else as_like(np.asarray(ids), like)
+
+
 def to_numpy(x: Any) -> np.ndarray:
     """A host numpy array of `x` (numpy passes through)."""
     if isinstance(x, np.ndarray):

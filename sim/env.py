@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from sim.arrays import as_like, copy, namespace, to_numpy
+from sim.arrays import as_like, copy, index_like, namespace, to_numpy
 from sim.backend import Backend, make_backend
 from sim.character import Character, load_character
 from sim.control import CONTROL_SUBSTEPS, actions_to_targets
@@ -203,7 +203,7 @@ class HumanoidEnv:
 
     def _idx(self, ids: np.ndarray) -> Any:
         """Host environment indices, for indexing the environment's arrays."""
-        return ids if self.xp is np else self._dev(ids)
+        return index_like(ids, self.backend.qpos)
 
     # ------------------------------------------------------------------ state
     @property

@@ -12,7 +12,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from sim.arrays import as_like, copy, namespace, to_numpy
+from sim.arrays import as_like, copy, index_like, namespace, to_numpy
 from sim.observations import Slice
 from sim.rotations import heading_angle
 
@@ -106,16 +106,12 @@ def unit_xy(v: np.ndarray, eps: float = 1e-8) -> np.ndarray:
 # drawn and set on the host (a goal redraw is an event, not every step) and written with `put`.
 def put(dst: Any, ids: Any, values: Any) -> None:
     """dst[ids] = values (host ids and values, moved to dst's kind)."""
-    if not isinstance(dst, np.ndarray):
-        ids = as_like(np.asarray(ids), dst)
-    dst[ids] = as_like(values, dst, dtype=dst.dtype)
+    dst[index_like(ids, dst)] = as_like(values, dst, dtype=dst.dtype)
 
 
 def host_rows(x: Any, ids: Any) -> np.ndarray:
     """x[ids] as a host array (ids: host indices), e.g. the root positions of environments whose goal is drawn."""
-    if isinstance(x, np.ndarray):
-        return x[ids]
-    return to_numpy(x[as_like(np.asarray(ids), x)])
+    return to_numpy(x[index_like(ids, x)])
 
 
 def goals_like(task: Any, like: Any) -> None:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from controllers.hlc import latent_from_action
-from sim.arrays import as_like, copy, to_numpy
+from sim.arrays import as_like, copy, index_like, to_numpy
 from sim.env import EnvConfig, HumanoidEnv, ResetConfig
 from tasks import make_task
 from tasks.common import PropState, Task, TaskState, as_ids, goals_like
@@ -104,7 +104,7 @@ class TaskEnv:
 
     def _idx(self, ids: np.ndarray) -> Any:
         """Host environment indices, for indexing the environment's arrays."""
-        return ids if self.xp is np else self._dev(ids)
+        return index_like(ids, self.env.backend.qpos)
 
     def _find_target(self) -> tuple[int, int, int, float]:
         m = self.env.model

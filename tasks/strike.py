@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from sim.arrays import as_like, copy, namespace, to_numpy
+from sim.arrays import copy, index_like, namespace, to_numpy
 from sim.rotations import heading_angle, quat_from_axis_angle, quat_mul, quat_to_tan_norm
 from sim.scene import STRIKE_TARGET_SIZE
 from tasks.common import (
@@ -156,7 +156,7 @@ class StrikeTask:
             return state.none()
         pushed = self._target(state).push > self.cfg.contact_force
         contact = copy(state.contact)
-        contact[:, as_like(self.allowed, contact)] = 0.0
+        contact[:, index_like(self.allowed, contact)] = 0.0
         return pushed & (contact > self.cfg.contact_force).any(1)
 
     def markers(self, i: int, state: TaskState) -> list[Marker]:
