@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import signal
@@ -115,6 +116,27 @@ def test_trainer_runs_and_logs_on_a_fake_env(tmp_path):
         mean = trainer2.actor_mean(o, buf["z"].reshape(-1, 64))
         logp = trainer2.actor.log_prob(mean, buf["actions"].reshape(-1, trainer2.env.action_dim))
     assert torch.allclose(logp, buf["logp"].reshape(-1), atol=1e-4)
+
+
+def test_snapshots_keep_the_weights_every_n_iterations_across_a_resume(tmp_path):
+    cfg = tiny_config(8, checkpoint_every=1, snapshot_every=2)
+    a = LLCTrainer(cfg, FakeEnv(8, num_amp_frames=4, episode_steps=20))
+    a.train(5, tmp_path, progress=False)
+    b = LLCTrainer(cfg, FakeEnv(8, num_amp_frames=4, episode_steps=20))
+    b.load(tmp_path / "checkpoint.pt")
+    actors = {}
+
+    def keep(i: int, stats: dict) -> None:
+        actors[i] = copy.deepcopy(b.actor.state_dict())
+
+    b.train(7, tmp_path, progress=False, on_iteration=keep)
+    # iterations 2, 4 and 6; a resume keeps the schedule (no extra snapshot at its first save)
+    snaps = sorted((tmp_path / "snapshots").glob("*.pt"))
+    assert [p.name for p in snaps] == [f"llc_{i * cfg.batch_size:012d}.pt" for i in (2, 4, 6)]
+    six = torch.load(snaps[-1], weights_only=False)
+    assert six["kind"] == "llc" and "critic" not in six  # inference weights, as llc.pt
+    assert all(torch.equal(v, actors[6][k]) for k, v in six["actor"].items())
+    assert not all(torch.equal(v, actors[7][k]) for k, v in six["actor"].items())
 
 
 def comparable(stats: dict) -> dict:

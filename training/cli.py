@@ -5,7 +5,8 @@
     python launch.py train llc --resume runs/llc/checkpoint.pt      # continue exactly where it stopped
 
 Writes under --out: checkpoint.pt (resume: weights, optimizer, normalizers, counters, RNGs, buffers),
-llc.pt (inference only, for the viewer and export) and tb/ (TensorBoard scalars).
+llc.pt (inference only, for the viewer and export), tb/ (TensorBoard scalars) and, with --snapshot-every N,
+snapshots/llc_<samples>.pt (llc.pt kept every N iterations: evaluate them and pick one).
 
 --device cuda[:K] puts the physics (MuJoCo Warp) and the networks, buffers and update (torch) on that GPU;
 under torchrun rank r uses cuda:LOCAL_RANK. Checkpoints do not depend on the device: a run resumes on any.
@@ -58,6 +59,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--resume", nargs="?", const="auto", help="resume from a checkpoint.pt (default: OUT/checkpoint.pt)")
     p.add_argument("--checkpoint-every", type=int, help="iterations between checkpoints")
+    p.add_argument(
+        "--snapshot-every", type=int, metavar="N",
+        help="also keep the inference weights every N iterations as snapshots/llc_<samples>.pt (a policy drifts "
+        "between checkpoints: evaluate the snapshots and pick one; 0: none)",
+    )  # fmt: skip
     p.add_argument("--threads", type=int, help="torch threads (preset default)")
     p.add_argument("--env-threads", type=int, default=0, help="physics threads (0: all cores)")
     p.add_argument(
@@ -147,7 +153,7 @@ def build_config(args: argparse.Namespace) -> LLCConfig:
         over["num_envs"] = args.envs
     if args.samples is not None:
         over["total_samples"] = int(args.samples)
-    for name in ("checkpoint_every", "lr", "epochs"):
+    for name in ("checkpoint_every", "snapshot_every", "lr", "epochs"):
         if getattr(args, name) is not None:
             over[name] = getattr(args, name)
     if args.threads is not None:
@@ -171,6 +177,7 @@ def build_config(args: argparse.Namespace) -> LLCConfig:
 RESUME_CHANGEABLE = {
     "samples": "total_samples",
     "checkpoint_every": "checkpoint_every",
+    "snapshot_every": "snapshot_every",
     "lr": "lr",
     "threads": "torch_threads",
     "motions": "motions",

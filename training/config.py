@@ -46,6 +46,7 @@ class LLCConfig:
     torch_threads: int = 0  # 0: leave torch's default
     out_dir: str = "runs/llc"
     checkpoint_every: int = 50  # iterations between resume checkpoints
+    snapshot_every: int = 0  # iterations between kept inference snapshots (snapshots/llc_<samples>.pt); 0: none
     # rollout / PPO
     horizon: int = 32
     minibatch_size: int = 16384
@@ -100,8 +101,8 @@ class LLCConfig:
     # that `train llc --set NAME=VALUE` may set, on a fresh run or a resumed one
     NOT_SETTABLE = frozenset({
         "preset", "character", "motions", "seed", "num_envs", "total_samples", "torch_threads", "out_dir",
-        "checkpoint_every", "horizon", "minibatch_size", "epochs", "lr", "disc_batch", "demo_buffer_size",
-        "replay_size", "normalize_value", "bf16", "network",
+        "checkpoint_every", "snapshot_every", "horizon", "minibatch_size", "epochs", "lr", "disc_batch",
+        "demo_buffer_size", "replay_size", "normalize_value", "bf16", "network",
     })  # fmt: skip
 
     @classmethod

@@ -363,9 +363,15 @@ class LLCTrainer:
         """Run until `iterations` (default: total_samples) are done; checkpoints and TensorBoard under out_dir
         (training/ppo.py: progress bar, periodic and Ctrl-C checkpoints)."""
 
+        every = self.cfg.snapshot_every
+        period = [self.iteration // every if every else 0]  # snapshots at the first save of each new period
+
         def save(out: Path) -> Path:
             path = self.save(out / "checkpoint.pt")
             self.save(out / "llc.pt", inference_only=True)
+            if every and self.iteration // every > period[0]:
+                period[0] = self.iteration // every
+                self.save(out / "snapshots" / f"llc_{self.global_step:012d}.pt", inference_only=True)
             return path
 
         def postfix(stats: dict[str, float]) -> dict[str, str]:
