@@ -6,8 +6,8 @@
 Tasks: steering, speed, location, reach, strike (tasks/). Writes under --out: checkpoint.pt (resume), hlc.pt
 (inference: the HLC with the SHA-256 of its LLC file) and tb/ (TensorBoard scalars).
 
---device cuda[:K] puts the physics (MuJoCo Warp) and the HLC's networks and update on that GPU; the frozen LLC
-acts inside the environment, on the CPU. Checkpoints do not depend on the device: a run resumes on any.
+--device cuda[:K] puts the physics (MuJoCo Warp), the task environment's arrays, the frozen LLC and the HLC's
+networks and update on that GPU. Checkpoints do not depend on the device: a run resumes on any.
 
 Several processes (training/distributed.py), as for the LLC: each rank steps its own environments, gradients and
 normalizer statistics are merged, rank 0 logs and writes checkpoints, and a checkpoint resumes on any world size:
@@ -130,9 +130,10 @@ def resume_config(path: Path, args: argparse.Namespace) -> HLCConfig:
         raise ValueError(f"{path}: {flags} cannot change on resume; start a new run")
     for flag, name in RESUME_CHANGEABLE.items():
         value = getattr(args, flag)
-        if value is not None and type(getattr(cfg, name))(value) != getattr(cfg, name):
+        value = None if value is None else type(getattr(cfg, name))(value)
+        if value is not None and value != getattr(cfg, name):
             print(f"resume: {name} {getattr(cfg, name)} -> {value}")
-            setattr(cfg, name, type(getattr(cfg, name))(value))
+            setattr(cfg, name, value)
     if args.llc:
         cfg.llc = str(args.llc)
     return cfg
