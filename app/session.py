@@ -31,8 +31,8 @@ from sim.perturbations import SHOVE_STRENGTH
 from tasks.single import HLCDriver, task_state_from_data
 
 GHOST_OFFSET = np.array([0.0, 1.2, 0.0])  # the reference ghost stands beside the simulated character
-HLC_UNAVAILABLE = ("no HLC checkpoint (--hlc PATH); none ships yet: train one with "
-                   "`python launch.py train hlc --task steering --llc LLC`")  # fmt: skip
+HLC_UNAVAILABLE = ("no HLC checkpoint (--hlc PATH; the bundled checkpoints/hlc_*.pt go with the bundled LLC): "
+                   "train one with `python launch.py train hlc --task location --llc LLC`")  # fmt: skip
 TASK_WINDOW_S = 3.0  # s: the task reward's running mean and the success share cover this much simulated time
 LOCATION_AHEAD = 3.0  # m: HLC location mode's first target, straight ahead
 STRIKE_AHEAD = 1.5  # m: where the strike target is placed in front of the character
@@ -111,6 +111,25 @@ def load_motions(cfg: SessionConfig, character) -> tuple[Any | None, str]:
 
 REPO = Path(__file__).resolve().parent.parent
 BUNDLED_LLC = REPO / "checkpoints" / "llc.pt"  # what `launch.py --viewer` drives when it exists
+
+
+def bundled_hlc(cfg: SessionConfig) -> tuple[Any, str]:
+    """(HLCPolicy, file name) of the first checkpoints/hlc_*.pt trained on the LLC the viewer drives, when that
+    is the bundled one (torch); (None, "") when none applies, (None, reason) when one is refused."""
+    if cfg.hlc or cfg.policy_backend != "torch" or not cfg.llc or Path(cfg.llc).resolve() != BUNDLED_LLC.resolve():
+        return None, ""
+    from controllers.checkpoint import CheckpointError, load_hlc
+
+    reasons = []
+    for path in sorted(BUNDLED_LLC.parent.glob("hlc_*.pt")):
+        try:
+            hlc, _ = load_hlc(path, BUNDLED_LLC)
+        except CheckpointError as exc:
+            reasons.append(str(exc))
+            continue
+        if not cfg.character or hlc.character == cfg.character:
+            return hlc, path.name
+    return None, "; ".join(reasons)
 
 
 def load_policy(cfg: SessionConfig) -> tuple[Any | None, str]:
@@ -256,6 +275,13 @@ class Session:
         self.mode = Mode.SIM
         if hlc is not None:
             self.attach_hlc(hlc, name=Path(cfg.hlc).name)
+        elif policy is not None and load:  # the bundled LLC: its bundled task controller, for HLC mode
+            bundled, name = bundled_hlc(cfg)
+            if bundled is not None:
+                self.attach_hlc(bundled, name=name)
+                self.messages.append(f"HLC {name}: {bundled.task} task (HLC mode)")
+            elif name:
+                self.messages.append(f"bundled task controller not loaded: {name}")
         if cfg.mode and not self.set_mode(cfg.mode):
             raise SessionError(f"--mode {cfg.mode}: {self.available_modes()[Mode(cfg.mode)]}")
         if not cfg.mode:

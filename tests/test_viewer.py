@@ -173,7 +173,7 @@ def test_readme_headless_example_records_a_shove_and_a_throw(tmp_path):
         (["--llc", "{tmp}/junk.pt"], "junk.pt: not a readable torch checkpoint"),
         (["--llc", "{tmp}/sword.pt"], "trained for character 'humanoid_sword_shield'"),
         (["--mode", "llc"], "--mode llc: no LLC checkpoint"),
-        (["--mode", "hlc"], "--mode hlc: no HLC checkpoint (--hlc PATH); none ships yet: train one with"),
+        (["--mode", "hlc"], "--mode hlc: no HLC checkpoint (--hlc PATH; the bundled checkpoints/hlc_*.pt go with"),
         (["--hlc", "{tmp}/x.pt"], "x.pt: no such checkpoint file"),
         (["--mode", "playback", "--headless", "--record", "{tmp}/o.mp4", "--script", "1:shove"],
          "--script 1:shove: shove: switch to sim or LLC mode"),

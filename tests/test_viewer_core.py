@@ -268,6 +268,30 @@ def test_bundled_llc_is_the_default_when_present(tmp_path, monkeypatch):
     assert policy is not None and policy.action_dim == 28
 
 
+def test_the_bundled_llc_brings_its_bundled_task_controller(tmp_path, monkeypatch):
+    import shutil
+
+    from app import session
+    from app.state import Mode
+    from tests.conftest import tiny_hlc_checkpoint, tiny_llc_checkpoint
+
+    monkeypatch.setattr(session, "BUNDLED_LLC", tmp_path / "llc.pt")
+    tiny_llc_checkpoint(tmp_path / "llc.pt")
+    shutil.copy(tiny_hlc_checkpoint(tmp_path / "run", tmp_path / "llc.pt", "location"), tmp_path / "hlc_location.pt")
+    s = session.Session(session.SessionConfig(), motions=None)
+    assert s.mode is Mode.LLC and s.hlc is not None and s.hlc.task == "location"  # LLC mode first, HLC a click away
+    assert s.hlc_name == "hlc_location.pt" and any("hlc_location.pt" in m for m in s.messages)
+    assert s.set_mode("hlc") and s.driver.task.name == "location"
+    # another LLC: the bundled task controller does not apply
+    tiny_llc_checkpoint(tmp_path / "other.pt")
+    assert session.Session(session.SessionConfig(llc=str(tmp_path / "other.pt")), motions=None).hlc is None
+    # a bundled one trained on another LLC is refused in one line, and the viewer goes on without it
+    shutil.copy(tiny_hlc_checkpoint(tmp_path / "run2", tmp_path / "other.pt", "location"), tmp_path / "hlc_location.pt")
+    s = session.Session(session.SessionConfig(), motions=None)
+    assert s.hlc is None and s.mode is Mode.LLC
+    assert any(m.startswith("bundled task controller not loaded") and "sha256" in m.lower() for m in s.messages)
+
+
 def test_one_latent_sampler_for_training_and_viewer():
     """Training (torch generator) and the viewer (numpy generator) draw from the same function."""
     from types import SimpleNamespace

@@ -748,7 +748,7 @@ def test_hlc_reach_keys_and_the_strike_box(fresh, hlc_file):
         (["--hlc", "{tmp}/missing.pt"], "missing.pt: no such checkpoint file"),
         (["--hlc", "{llc}"], "holds a 'llc' controller, expected 'hlc'"),
         (["--hlc", "{hlc}", "--llc", "{other}"], "but {other} is"),
-        (["--mode", "hlc"], "--mode hlc: no HLC checkpoint (--hlc PATH); none ships yet"),
+        (["--mode", "hlc"], "--mode hlc: no HLC checkpoint (--hlc PATH; the bundled"),
         (["--hlc", "{hlc}", "--policy", "onnx"], "not an export folder"),
         (["--hlc", "{hlc}", "--character", "humanoid_sword_shield"], "trained for character 'humanoid'"),
         (["--allow-other-llc"], "--allow-other-llc goes with --hlc"),
