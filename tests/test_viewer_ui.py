@@ -773,7 +773,7 @@ def test_bad_hlc_inputs_are_one_line_and_exit_nonzero(args, expect, llc_file, hl
     assert rc == 1 and expect in err, err
     assert len(err.splitlines()) == 1 and "Traceback" not in err, err
     if "--mode" in args:
-        assert "launch.py train hlc --task steering --llc LLC" in err
+        assert "launch.py train hlc --task location --llc LLC" in err
     if "{other}" in names:
         assert "--allow-other-llc" in err
 
