@@ -121,7 +121,7 @@ def bundled_hlc(cfg: SessionConfig) -> tuple[Any, str]:
     from controllers.checkpoint import CheckpointError, load_hlc
 
     reasons = []
-    for path in sorted(BUNDLED_LLC.parent.glob("hlc_*.pt")):
+    for path in sorted(p for p in BUNDLED_LLC.parent.glob("hlc_*.pt") if not p.name.endswith("_state.pt")):
         try:
             hlc, _ = load_hlc(path, BUNDLED_LLC)
         except CheckpointError as exc:

@@ -278,6 +278,7 @@ def test_the_bundled_llc_brings_its_bundled_task_controller(tmp_path, monkeypatc
     monkeypatch.setattr(session, "BUNDLED_LLC", tmp_path / "llc.pt")
     tiny_llc_checkpoint(tmp_path / "llc.pt")
     shutil.copy(tiny_hlc_checkpoint(tmp_path / "run", tmp_path / "llc.pt", "location"), tmp_path / "hlc_location.pt")
+    shutil.copy(tmp_path / "run" / "checkpoint.pt", tmp_path / "hlc_a_state.pt")  # a resumable state: not a choice
     s = session.Session(session.SessionConfig(), motions=None)
     assert s.mode is Mode.LLC and s.hlc is not None and s.hlc.task == "location"  # LLC mode first, HLC a click away
     assert s.hlc_name == "hlc_location.pt" and any("hlc_location.pt" in m for m in s.messages)
