@@ -368,10 +368,11 @@ class LLCTrainer:
 
         def save(out: Path) -> Path:
             path = self.save(out / "checkpoint.pt")
-            self.save(out / "llc.pt", inference_only=True)
+            weights = self.checkpoint(inference_only=True)
+            save_atomic(weights, out / "llc.pt")
             if every and self.iteration // every > period[0]:
                 period[0] = self.iteration // every
-                self.save(out / "snapshots" / f"llc_{self.global_step:012d}.pt", inference_only=True)
+                save_atomic(weights, out / "snapshots" / f"llc_{self.global_step:012d}.pt")
             return path
 
         def postfix(stats: dict[str, float]) -> dict[str, str]:
