@@ -56,20 +56,25 @@ pack() {
     split_parts "$tmp/site.tar.xz" "$dir" "$part_mb"
 }
 
+parts() { # parts NAME DIR...: the NAME.partNN files under the folders, in part order
+    local name=$1
+    shift
+    find "$@" -name "$name.part*" | awk -F'part' '{print $NF" "$0}' | sort -n | cut -d' ' -f2-
+}
+
 install() {
     local target=$1
     shift
-    if find "$@" -name 'site.tar.xz.part*' | grep -q .; then
+    if [ -n "$(parts site.tar.xz "$@")" ]; then
         mkdir -p "$tmp/site"
-        cat $(find "$@" -name 'site.tar.xz.part*' | awk -F'part' '{print $NF" "$0}' | sort -n | cut -d' ' -f2-) |
-            xz -d -T0 | tar -x -C "$tmp/site" && (cd "$tmp/site" && sha256sum -c --quiet SHA256SUMS) || {
+        cat $(parts site.tar.xz "$@") | xz -d -T0 | tar -x -C "$tmp/site" &&
+            (cd "$tmp/site" && sha256sum -c --quiet SHA256SUMS) || {
             echo "offline_wheels: the parts do not unpack into the packed files (a part missing or cut short?)" >&2
             exit 1
         }
         mkdir -p "$target" && cp -a "$tmp/site/." "$target/"
     else
-        cat $(find "$@" -name 'wheels.tar.part*' | awk -F'part' '{print $NF" "$0}' | sort -n | cut -d' ' -f2-) \
-            >"$tmp/wheels.tar"
+        cat $(parts wheels.tar "$@") >"$tmp/wheels.tar"
         tar -xf "$tmp/wheels.tar" -C "$tmp"
         (cd "$tmp" && sha256sum -c --quiet SHA256SUMS) || {
             echo "offline_wheels: the parts do not reassemble into the fetched wheels (a part missing?)" >&2

@@ -130,8 +130,10 @@ def resume_config(path: Path, args: argparse.Namespace) -> HLCConfig:
         raise ValueError(f"{path}: {flags} cannot change on resume; start a new run")
     for flag, name in RESUME_CHANGEABLE.items():
         value = getattr(args, flag)
-        value = None if value is None else type(getattr(cfg, name))(value)
-        if value is not None and value != getattr(cfg, name):
+        if value is None:
+            continue
+        value = type(getattr(cfg, name))(value)
+        if value != getattr(cfg, name):
             print(f"resume: {name} {getattr(cfg, name)} -> {value}")
             setattr(cfg, name, value)
     if args.llc:
