@@ -42,6 +42,7 @@ KEY_HELP: tuple[tuple[str, str], ...] = (
     ("C", "camera: follow, orbit, free"),
     ("Z", "random latent (LLC)"),
     ("1 2 3 4", "mode: playback, sim, LLC, HLC"),
+    ("Tab", "next task controller (HLC mode)"),
     ("[ ]", "previous / next clip"),
     ("G", "simulate beside the clip (playback)"),
     ("H", "hide / show the panels"),
@@ -120,6 +121,18 @@ class Steering:
 
     def release_all(self) -> None:
         self.held.clear()
+
+    def live_inputs(self) -> set[str]:
+        """Which goal inputs are in use now: "move" (move keys, left stick), "facing" (facing keys, right
+        stick), "reach" (reach keys)."""
+        live = set()
+        if self.held & MOVE_KEYS.keys() or math.hypot(*self.stick_move) > self.deadzone:
+            live.add("move")
+        if self.held & FACING_KEYS.keys() or math.hypot(*self.stick_face) > self.deadzone:
+            live.add("facing")
+        if self.held & REACH_KEYS.keys():
+            live.add("reach")
+        return live
 
     def update(self, dt: float, camera_yaw: float) -> Goals:
         """Advance goals by `dt` seconds; `camera_yaw` is the camera's forward direction (world yaw, rad)."""

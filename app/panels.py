@@ -243,6 +243,14 @@ def _task_window(s: Session, ps: PanelState, width: int, height: int) -> None:
     imgui.begin("Task controller (HLC)", None, imgui.WindowFlags_.always_auto_resize)
     imgui.push_text_wrap_pos(0.0)  # wrap at the window's edge
     imgui.text(f"task: {task.name}   controller: {s.hlc_name or '-'}")
+    if len(s.controllers) > 1:  # the bundled ones: switch by hand (Tab) or by using another task's input
+        for i, name in enumerate(s.controllers):
+            if i:
+                imgui.same_line()
+            if imgui.radio_button(f"{name}##task", name == task.name):
+                s.select_task(name)
+            _remember(ps, f"task {name}")
+        imgui.text_disabled("Tab: next; moving, a ground click or V switches to the task that takes it")
     imgui.text_disabled(f"picks a latent every {s.driver.llc_steps} control steps; the frozen LLC acts on it")
     imgui.separator_text("Goal input")
     for keys, what in TASK_INPUTS.get(task.name, ()):

@@ -36,6 +36,7 @@ HLC_UNAVAILABLE = ("no HLC checkpoint (--hlc PATH; the bundled checkpoints/hlc_*
 TASK_WINDOW_S = 3.0  # s: the task reward's running mean and the success share cover this much simulated time
 LOCATION_AHEAD = 3.0  # m: HLC location mode's first target, straight ahead
 STRIKE_AHEAD = 1.5  # m: where the strike target is placed in front of the character
+TASK_ORDER = ("steering", "speed", "location", "reach", "strike")  # HLC mode starts with the first one loaded
 SHOVE_DIRECTIONS = ("camera", "random")  # away from the viewer along the camera's view, or any bearing
 PHYSICS_ACTIONS = ("shove", "throw")  # what kinematic playback refuses
 
@@ -113,13 +114,15 @@ REPO = Path(__file__).resolve().parent.parent
 BUNDLED_LLC = REPO / "checkpoints" / "llc.pt"  # what `launch.py --viewer` drives when it exists
 
 
-def bundled_hlc(cfg: SessionConfig) -> tuple[Any, str]:
-    """(HLCPolicy, file name) of the first checkpoints/hlc_*.pt trained on the LLC the viewer drives, when that
-    is the bundled one (torch); (None, "") when none applies, (None, reason) when one is refused."""
+def bundled_hlcs(cfg: SessionConfig) -> tuple[list[tuple[Any, str]], str]:
+    """[(HLCPolicy, file name)] of the checkpoints/hlc_*.pt trained on the LLC the viewer drives, when that is
+    the bundled one (torch): one per task (the first file by name), in `TASK_ORDER`; and why the refused ones
+    were refused ("" when none was)."""
     if cfg.hlc or cfg.policy_backend != "torch" or not cfg.llc or Path(cfg.llc).resolve() != BUNDLED_LLC.resolve():
-        return None, ""
+        return [], ""
     from controllers.checkpoint import CheckpointError, load_hlc
 
+    found: dict[str, tuple[Any, str]] = {}
     reasons = []
     for path in sorted(p for p in BUNDLED_LLC.parent.glob("hlc_*.pt") if not p.name.endswith("_state.pt")):
         try:
@@ -127,9 +130,10 @@ def bundled_hlc(cfg: SessionConfig) -> tuple[Any, str]:
         except CheckpointError as exc:
             reasons.append(str(exc))
             continue
-        if not cfg.character or hlc.character == cfg.character:
-            return hlc, path.name
-    return None, "; ".join(reasons)
+        if (not cfg.character or hlc.character == cfg.character) and hlc.task not in found:
+            found[hlc.task] = (hlc, path.name)
+    order = sorted(found, key=lambda t: TASK_ORDER.index(t) if t in TASK_ORDER else len(TASK_ORDER))
+    return [found[t] for t in order], "; ".join(reasons)
 
 
 def load_policy(cfg: SessionConfig) -> tuple[Any | None, str]:
@@ -273,15 +277,22 @@ class Session:
         self.task_successes: deque[bool] = deque(maxlen=window)
         self.last_event = ""
         self.mode = Mode.SIM
+        # the task controllers HLC mode can drive (task -> (HLCPolicy, file name)); `hlc`/`driver` is the current one
+        self.controllers: dict[str, tuple[Any, str]] = {}
         if hlc is not None:
             self.attach_hlc(hlc, name=Path(cfg.hlc).name)
-        elif policy is not None and load:  # the bundled LLC: its bundled task controller, for HLC mode
-            bundled, name = bundled_hlc(cfg)
-            if bundled is not None:
-                self.attach_hlc(bundled, name=name)
-                self.messages.append(f"HLC {name}: {bundled.task} task (HLC mode)")
-            elif name:
-                self.messages.append(f"bundled task controller not loaded: {name}")
+        elif policy is not None and load:  # the bundled LLC: its bundled task controllers, for HLC mode
+            bundled, why = bundled_hlcs(cfg)
+            for i, (pol, name) in enumerate(bundled):
+                try:
+                    self.attach_hlc(pol, name=name, current=i == 0)
+                except SessionError as exc:
+                    why = "; ".join(filter(None, [why, str(exc)]))
+            if self.controllers:
+                names = ", ".join(f"{t} ({n})" for t, (_, n) in self.controllers.items())
+                self.messages.append(f"task controllers (HLC mode): {names}")
+            if why:
+                self.messages.append(f"bundled task controller not loaded: {why}")
         if cfg.mode and not self.set_mode(cfg.mode):
             raise SessionError(f"--mode {cfg.mode}: {self.available_modes()[Mode(cfg.mode)]}")
         if not cfg.mode:
@@ -322,30 +333,85 @@ class Session:
         hlc, pol = load_hlc_pair(cfg)
         self.attach_hlc(hlc, pol, name=Path(path).name)
 
-    def attach_hlc(self, hlc: Any, llc: Any = None, name: str = "") -> None:
-        """Drive `hlc` (controllers.hlc.HLCPolicy; None: no task controller) in HLC mode. `llc` replaces the
-        LLC (None: keep the current one, which must be the LLC the HLC was trained with)."""
-        driver = None
-        if hlc is not None:
-            if hlc.character != self.character.name:
-                raise SessionError(f"{name or 'HLC'}: trained for {hlc.character!r}, the viewer shows "
-                                   f"{self.character.name!r}")  # fmt: skip
-            driver = HLCDriver(hlc, self.character)
-            pol = llc if llc is not None else self.policy
-            if pol is None or (pol.latent_dim, pol.obs_dim + driver.task.goal_dim) != (hlc.latent_dim, hlc.obs_dim):
-                raise SessionError(f"{name or 'HLC'}: needs an LLC with latent {hlc.latent_dim} and observation "
-                                   f"{hlc.obs_dim - driver.task.goal_dim}")  # fmt: skip
+    def attach_hlc(self, hlc: Any, llc: Any = None, name: str = "", *, current: bool = True) -> None:
+        """Add `hlc` (controllers.hlc.HLCPolicy) to the task controllers, replacing the one of its task, and drive
+        it in HLC mode (`current`; else it waits for `select_task`). None: no task controller at all. `llc`
+        replaces the LLC (None: keep the current one, which must be the LLC the HLC was trained with); then the
+        task controllers trained on another LLC file (SHA-256) go."""
+        if hlc is None:
+            self.controllers.clear()
+            self._use_controller(None, None, "")
+            if self.mode is Mode.HLC:
+                self.set_mode(Mode.LLC if self.policy is not None else Mode.SIM)
+            return
+        if hlc.character != self.character.name:
+            raise SessionError(f"{name or 'HLC'}: trained for {hlc.character!r}, the viewer shows "
+                               f"{self.character.name!r}")  # fmt: skip
+        driver = HLCDriver(hlc, self.character)
+        pol = llc if llc is not None else self.policy
+        if pol is None or (pol.latent_dim, pol.obs_dim + driver.task.goal_dim) != (hlc.latent_dim, hlc.obs_dim):
+            raise SessionError(f"{name or 'HLC'}: needs an LLC with latent {hlc.latent_dim} and observation "
+                               f"{hlc.obs_dim - driver.task.goal_dim}")  # fmt: skip
         if llc is not None and llc is not self.policy:
             self.policy = llc
             self.latent = self._sample_latent(llc.latent_dim)
             self.skill_map = self._build_skill_map()
+            sha = hlc.llc.get("sha256")  # the others stay when they were trained on the same LLC file
+            self.controllers = {t: c for t, c in self.controllers.items() if sha and c[0].llc.get("sha256") == sha}
+        self.controllers[hlc.task] = (hlc, name)
+        rank = {t: i for i, t in enumerate(TASK_ORDER)}
+        self.controllers = dict(sorted(self.controllers.items(), key=lambda kv: rank.get(kv[0], len(rank))))
+        if not current and self.driver is not None:
+            return
+        self._use_controller(hlc, driver, name)
+        if self.mode is Mode.HLC:
+            self.reset()
+
+    def _use_controller(self, hlc: Any, driver: HLCDriver | None, name: str) -> None:
         self.hlc, self.driver, self.hlc_name = hlc, driver, name if hlc is not None else ""
         self.task_state = None
+
+    def select_task(self, task: str, why: str = "") -> bool:
+        """Drive the loaded task controller of `task`. In HLC mode the character goes on from where it is: only
+        the task starts afresh (its goals from the viewer's). False (and said) when none is loaded for it."""
+        if task not in self.controllers:
+            loaded = ", ".join(self.controllers) or "none"
+            self.event(f"no {task} task controller loaded (loaded: {loaded})")
+            return False
+        if self.driver is not None and self.driver.task.name == task:
+            return True
+        hlc, name = self.controllers[task]
+        self._use_controller(hlc, HLCDriver(hlc, self.character), name)
         if self.mode is Mode.HLC:
-            if driver is None:
-                self.set_mode(Mode.LLC if self.policy is not None else Mode.SIM)
-            else:
-                self.reset()
+            self.steering.speed_range = self._speed_range()
+            self._start_task()
+        self.event(f"task: {task} ({name})" + (f", {why}" if why else ""))
+        return True
+
+    def next_task(self) -> bool:
+        """The next loaded task controller (Tab), in `TASK_ORDER`."""
+        tasks = list(self.controllers)
+        if len(tasks) < 2:
+            self.event("one task controller loaded" if tasks else HLC_UNAVAILABLE)
+            return False
+        now = self.driver.task.name if self.driver is not None else tasks[-1]
+        return self.select_task(tasks[(tasks.index(now) + 1) % len(tasks)])
+
+    def _route_input(self) -> None:
+        """HLC mode with several task controllers: an input the current task does not take switches to the
+        loaded controller that takes it (moving: steering, else speed; facing: steering; reach keys: reach)."""
+        if self.mode is not Mode.HLC or self.driver is None or len(self.controllers) < 2:
+            return
+        live, now = self.steering.live_inputs(), self.driver.task.name
+        if "facing" in live and now != "steering" and "steering" in self.controllers:
+            self.select_task("steering", "for the facing input")
+        elif "move" in live and now not in ("steering", "speed"):
+            for task in ("steering", "speed"):
+                if task in self.controllers:
+                    self.select_task(task, "for the move input")
+                    break
+        elif "reach" in live and now != "reach" and "reach" in self.controllers:
+            self.select_task("reach", "for the reach keys")
 
     def _read_task_state(self, prev: Any = None) -> Any:
         """The task's view of the simulation now; velocities over the control step since `prev` (None: zero)."""
@@ -477,6 +543,7 @@ class Session:
         """Advance by one render frame: goals from input, then as many control steps as real time asks."""
         self.camera_yaw = camera_yaw
         self.steering.update(real_dt, camera_yaw)
+        self._route_input()
         if self.mode is Mode.HLC:
             self.feed_task_goal()  # also while paused: the markers show the goal as it is set
         n = self.clock.advance(real_dt)
@@ -611,6 +678,10 @@ class Session:
         In HLC strike mode the task places it (its `set_goal`, then the placement it asks for is written to
         this MjData's box): the box the task reads and scores is this body of the scene.
         """
+        if self.mode is Mode.HLC and not self._strike_task() and "strike" in self.controllers:
+            self.select_task("strike", "for the box")  # places the box through the task
+            if xy is None:
+                return
         root, yaw = self.sim.root_pos(), self.sim.root_heading()
         if xy is None:
             xy = root[:2] + STRIKE_AHEAD * np.array([np.cos(yaw), np.sin(yaw)])
@@ -628,7 +699,13 @@ class Session:
     def ground_click(self, point: np.ndarray, ctrl: bool = False) -> None:
         """A click on the ground at world `point`: the location target, with ctrl the reach target's x, y; in
         HLC strike mode a plain click places the box there."""
-        g = self.goals
+        g, switched = self.goals, ""
+        if self.mode is Mode.HLC and self.driver is not None and len(self.controllers) > 1:
+            now = self.driver.task.name
+            want = "reach" if ctrl else "location"
+            if now != want and not (now == "strike" and not ctrl) and want in self.controllers:
+                self.select_task(want)
+                switched = f"; task: {want} ({self.hlc_name})"
         if ctrl:
             g.reach = np.array([point[0], point[1], g.reach[2]])
             g.reach_active = True
@@ -639,6 +716,7 @@ class Session:
         else:
             g.set_location(point)
             self.event(f"location target ({point[0]:.1f}, {point[1]:.1f})")
+        self.last_event += switched
         if self.mode is Mode.HLC:
             self.feed_task_goal()
 

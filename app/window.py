@@ -117,6 +117,7 @@ class ViewerWindow:
             "x": s.throw,
             "v": s.spawn_strike_target,
             "z": s.random_latent,
+            "tab": s.next_task,
             "g": self._toggle_ghost,
             "h": self._toggle_panels,
             "f": self._toggle_facing_follow,

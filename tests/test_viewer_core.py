@@ -268,7 +268,7 @@ def test_bundled_llc_is_the_default_when_present(tmp_path, monkeypatch):
     assert policy is not None and policy.action_dim == 28
 
 
-def test_the_bundled_llc_brings_its_bundled_task_controller(tmp_path, monkeypatch):
+def test_the_bundled_llc_brings_its_bundled_task_controllers(tmp_path, monkeypatch):
     import shutil
 
     from app import session
@@ -283,13 +283,37 @@ def test_the_bundled_llc_brings_its_bundled_task_controller(tmp_path, monkeypatc
     assert s.mode is Mode.LLC and s.hlc is not None and s.hlc.task == "location"  # LLC mode first, HLC a click away
     assert s.hlc_name == "hlc_location.pt" and any("hlc_location.pt" in m for m in s.messages)
     assert s.set_mode("hlc") and s.driver.task.name == "location"
-    # another LLC: the bundled task controller does not apply
+    assert not s.next_task() and s.last_event == "one task controller loaded"
+    # a second task: HLC mode starts with steering (the keyboard's task); inputs pick the controller that takes them
+    shutil.copy(tiny_hlc_checkpoint(tmp_path / "run3", tmp_path / "llc.pt", "steering"), tmp_path / "hlc_steering.pt")
+    s = session.Session(session.SessionConfig(), motions=None)
+    assert list(s.controllers) == ["steering", "location"] and s.hlc_name == "hlc_steering.pt"
+    assert any("steering (hlc_steering.pt), location (hlc_location.pt)" in m for m in s.messages)
+    assert s.set_mode("hlc") and s.driver.task.name == "steering"
+    for _ in range(10):
+        s.frame(1 / 30)
+    t0, root = s.sim.time, s.sim.root_pos()[:2].copy()
+    s.ground_click(np.array([root[0] + 2.0, root[1], 0.0]))
+    assert s.driver.task.name == "location" and s.hlc_name == "hlc_location.pt"
+    assert np.allclose(s.driver.task.target[0], root + [2.0, 0.0]) and "task: location" in s.last_event
+    s.frame(1 / 30)
+    assert s.sim.time > t0  # the character went on: a switch is not a reset
+    s.steering.key_down("w")
+    s.frame(1 / 30)
+    assert s.driver.task.name == "steering" and s.driver.task.schedule.pinned[0]
+    s.steering.key_up("w")
+    assert s.next_task() and s.driver.task.name == "location"
+    assert not s.select_task("reach") and "no reach task controller loaded (loaded: steering, location)" in s.last_event
+    s.attach_hlc(None)
+    assert not s.controllers and s.mode is Mode.LLC and s.driver is None
+    # another LLC: the bundled task controllers do not apply
     tiny_llc_checkpoint(tmp_path / "other.pt")
     assert session.Session(session.SessionConfig(llc=str(tmp_path / "other.pt")), motions=None).hlc is None
     # a bundled one trained on another LLC is refused in one line, and the viewer goes on without it
+    (tmp_path / "hlc_steering.pt").unlink()
     shutil.copy(tiny_hlc_checkpoint(tmp_path / "run2", tmp_path / "other.pt", "location"), tmp_path / "hlc_location.pt")
     s = session.Session(session.SessionConfig(), motions=None)
-    assert s.hlc is None and s.mode is Mode.LLC
+    assert s.hlc is None and s.mode is Mode.LLC and not s.controllers
     assert any(m.startswith("bundled task controller not loaded") and "sha256" in m.lower() for m in s.messages)
 
 

@@ -338,6 +338,40 @@ def b_modes(win):
         assert s.mode.value == "playback"
 
 
+def b_next_task(win, hlc_file):
+    """Tab cycles the loaded task controllers; moving or a ground click switches to the one that takes it, and
+    the character goes on from where it is (no reset)."""
+    from app.state import Camera
+
+    s = win.session
+    tap(win, "TAB")
+    assert "no HLC checkpoint" in s.last_event
+    s.load_hlc(hlc_file("location"))
+    s.load_hlc(hlc_file("steering"))
+    assert list(s.controllers) == ["steering", "location"] and s.hlc.task == "steering"  # TASK_ORDER
+    tap(win, "4")
+    assert s.mode.value == "hlc" and s.driver.task.name == "steering"
+    pump(win, 5)
+    t0 = s.sim.time
+    tap(win, "TAB")
+    assert s.driver.task.name == "location" and s.last_event.startswith("task: location")
+    assert s.sim.time > t0 and s.hlc_name == "hlc.pt"  # went on: not reset
+    tap(win, "TAB")  # round again
+    assert s.driver.task.name == "steering"
+    win.renderer.camera_mode = Camera.FREE  # the point under the cursor stays put
+    w, h = win.size
+    x, y = int(w * 0.6), int(h * 0.12)
+    _, _, point = win.pick(x, y)
+    click(win, x, y)  # a ground click: the location controller, aimed there
+    assert s.driver.task.name == "location" and np.allclose(s.driver.task.target[0], point[:2], atol=0.05)
+    assert "task: location" in s.last_event and s.sim.time > t0
+    tap(win, "W", hold=2)  # moving: the steering controller
+    assert s.driver.task.name == "steering" and "move input" in s.last_event
+    pump(win)
+    click_item(win, "task location")  # the task window's buttons
+    assert s.driver.task.name == "location"
+
+
 def b_clips(win):
     s = win.session
     if s.motions is None:
@@ -492,6 +526,7 @@ BINDINGS = {
     "C": b_camera,
     "Z": b_random_latent,
     "1 2 3 4": b_modes,
+    "Tab": b_next_task,
     "[ ]": b_clips,
     "G": b_ghost,
     "H": b_panels,
@@ -514,8 +549,9 @@ def test_every_binding_in_the_keys_panel_is_tested():
 
 
 @pytest.mark.parametrize("binding", list(BINDINGS))
-def test_binding(fresh, binding):
-    BINDINGS[binding](fresh)
+def test_binding(fresh, binding, hlc_file):
+    test = BINDINGS[binding]
+    test(fresh, hlc_file) if test is b_next_task else test(fresh)
 
 
 # ---- panels --------------------------------------------------------------------------------------------------
