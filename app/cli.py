@@ -38,8 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--hlc",
         help="HLC (task controller) checkpoint: drives its task (steering, speed, location, "
-        "reach, strike) with the frozen LLC it was trained on; default with the bundled LLC: the bundled "
-        "checkpoints/hlc_*.pt, in HLC mode (train others: launch.py train hlc)",
+        "reach, strike) with the frozen LLC it was trained on; default with the bundled LLC: every bundled "
+        "checkpoints/hlc_*.pt, one per task, in HLC mode (Tab cycles them; train others: launch.py train hlc)",
     )
     p.add_argument("--allow-other-llc", action="store_true",
                    help="with --hlc --llc: drive an LLC file other than the one the HLC was trained with")  # fmt: skip

@@ -628,8 +628,9 @@ def test_latent_window_presets_map_and_every_dimension(fresh):
 def test_panels_fit_1280x720(fresh, mode, hlc_file):
     """Nothing cut off or scrolled at 1280x720: windows inside the screen, no scrolling, no overlaps."""
     s, ps = fresh.session, fresh.panel_state
-    if mode == "hlc":
-        s.load_hlc(hlc_file("steering"))
+    if mode == "hlc":  # several task controllers: the task window lists them all
+        for task in ("location", "speed", "steering"):
+            s.load_hlc(hlc_file(task))
     if not s.set_mode(mode):
         pytest.skip(s.last_event)
     ps.show_help = True
@@ -646,6 +647,9 @@ def test_panels_fit_1280x720(fresh, mode, hlc_file):
     assert cy + ch < h - hud_rows * 24, "the controls window covers the HUD (bottom left)"
     if mode == "hlc":
         assert cx + cw < ps.windows["task"][0]  # side by side
+        tx, _, tw, _, _ = ps.windows["task"]
+        for task in s.controllers:  # every task's button inside the task window
+            assert ps.items[f"task {task}"][2] <= tx + tw, task
     if mode == "llc":
         lx = ps.windows["latent"][0]
         assert cx + cw < lx  # side by side
