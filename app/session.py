@@ -132,8 +132,12 @@ def bundled_hlcs(cfg: SessionConfig) -> tuple[list[tuple[Any, str]], str]:
             continue
         if (not cfg.character or hlc.character == cfg.character) and hlc.task not in found:
             found[hlc.task] = (hlc, path.name)
-    order = sorted(found, key=lambda t: TASK_ORDER.index(t) if t in TASK_ORDER else len(TASK_ORDER))
-    return [found[t] for t in order], "; ".join(reasons)
+    return [found[t] for t in sorted(found, key=task_rank)], "; ".join(reasons)
+
+
+def task_rank(task: str) -> int:
+    """Where `task` comes in `TASK_ORDER` (unknown tasks last)."""
+    return TASK_ORDER.index(task) if task in TASK_ORDER else len(TASK_ORDER)
 
 
 def load_policy(cfg: SessionConfig) -> tuple[Any | None, str]:
@@ -359,8 +363,7 @@ class Session:
             sha = hlc.llc.get("sha256")  # the others stay when they were trained on the same LLC file
             self.controllers = {t: c for t, c in self.controllers.items() if sha and c[0].llc.get("sha256") == sha}
         self.controllers[hlc.task] = (hlc, name)
-        rank = {t: i for i, t in enumerate(TASK_ORDER)}
-        self.controllers = dict(sorted(self.controllers.items(), key=lambda kv: rank.get(kv[0], len(rank))))
+        self.controllers = dict(sorted(self.controllers.items(), key=lambda kv: task_rank(kv[0])))
         if not current and self.driver is not None:
             return
         self._use_controller(hlc, driver, name)
