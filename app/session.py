@@ -37,6 +37,15 @@ TASK_WINDOW_S = 3.0  # s: the task reward's running mean and the success share c
 LOCATION_AHEAD = 3.0  # m: HLC location mode's first target, straight ahead
 STRIKE_AHEAD = 1.5  # m: where the strike target is placed in front of the character
 TASK_ORDER = ("steering", "speed", "location", "reach", "strike")  # HLC mode starts with the first one loaded
+# HLC mode, an input -> (the task controllers it switches to, in order; other tasks that take it too)
+INPUT_TASKS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "facing input": (("steering",), ()),
+    "move input": (("steering", "speed"), ()),
+    "reach keys": (("reach",), ()),
+    "click": (("location",), ("strike",)),  # strike takes a click: it places the box there
+    "ctrl+click": (("reach",), ()),
+    "box": (("strike",), ()),
+}
 SHOVE_DIRECTIONS = ("camera", "random")  # away from the viewer along the camera's view, or any bearing
 PHYSICS_ACTIONS = ("shove", "throw")  # what kinematic playback refuses
 
@@ -400,21 +409,25 @@ class Session:
         now = self.driver.task.name if self.driver is not None else tasks[-1]
         return self.select_task(tasks[(tasks.index(now) + 1) % len(tasks)])
 
+    def _switch_for(self, source: str) -> str:
+        """HLC mode: when the current task does not take input `source` (`INPUT_TASKS`), drive the first loaded
+        controller that does. Returns the task switched to ("" when none)."""
+        if self.mode is not Mode.HLC or self.driver is None:
+            return ""
+        switch_to, also_taken_by = INPUT_TASKS[source]
+        if self.driver.task.name in switch_to + also_taken_by:
+            return ""
+        task = next((t for t in switch_to if t in self.controllers), "")
+        if task:
+            self.select_task(task, f"for the {source}")
+        return task
+
     def _route_input(self) -> None:
-        """HLC mode with several task controllers: an input the current task does not take switches to the
-        loaded controller that takes it (moving: steering, else speed; facing: steering; reach keys: reach)."""
-        if self.mode is not Mode.HLC or self.driver is None or len(self.controllers) < 2:
-            return
-        live, now = self.steering.live_inputs(), self.driver.task.name
-        if "facing" in live and now != "steering" and "steering" in self.controllers:
-            self.select_task("steering", "for the facing input")
-        elif "move" in live and now not in ("steering", "speed"):
-            for task in ("steering", "speed"):
-                if task in self.controllers:
-                    self.select_task(task, "for the move input")
-                    break
-        elif "reach" in live and now != "reach" and "reach" in self.controllers:
-            self.select_task("reach", "for the reach keys")
+        """Held keys and sticks in use now: the first of them the current task does not take switches."""
+        live = self.steering.live_inputs()
+        for name, source in (("facing", "facing input"), ("move", "move input"), ("reach", "reach keys")):
+            if name in live and self._switch_for(source):
+                break
 
     def _read_task_state(self, prev: Any = None) -> Any:
         """The task's view of the simulation now; velocities over the control step since `prev` (None: zero)."""
@@ -681,10 +694,8 @@ class Session:
         In HLC strike mode the task places it (its `set_goal`, then the placement it asks for is written to
         this MjData's box): the box the task reads and scores is this body of the scene.
         """
-        if self.mode is Mode.HLC and not self._strike_task() and "strike" in self.controllers:
-            self.select_task("strike", "for the box")  # places the box through the task
-            if xy is None:
-                return
+        if self._switch_for("box") and xy is None:  # the strike controller placed it through its task
+            return
         root, yaw = self.sim.root_pos(), self.sim.root_heading()
         if xy is None:
             xy = root[:2] + STRIKE_AHEAD * np.array([np.cos(yaw), np.sin(yaw)])
@@ -702,13 +713,8 @@ class Session:
     def ground_click(self, point: np.ndarray, ctrl: bool = False) -> None:
         """A click on the ground at world `point`: the location target, with ctrl the reach target's x, y; in
         HLC strike mode a plain click places the box there."""
-        g, switched = self.goals, ""
-        if self.mode is Mode.HLC and self.driver is not None and len(self.controllers) > 1:
-            now = self.driver.task.name
-            want = "reach" if ctrl else "location"
-            if now != want and not (now == "strike" and not ctrl) and want in self.controllers:
-                self.select_task(want)
-                switched = f"; task: {want} ({self.hlc_name})"
+        g = self.goals
+        switched = self._switch_for("ctrl+click" if ctrl else "click")
         if ctrl:
             g.reach = np.array([point[0], point[1], g.reach[2]])
             g.reach_active = True
@@ -719,7 +725,8 @@ class Session:
         else:
             g.set_location(point)
             self.event(f"location target ({point[0]:.1f}, {point[1]:.1f})")
-        self.last_event += switched
+        if switched:
+            self.last_event += f"; task: {switched} ({self.hlc_name})"
         if self.mode is Mode.HLC:
             self.feed_task_goal()
 
