@@ -8,7 +8,9 @@ restarts during a measurement (falls are counted, not reset). The HLC acts with 
   direction - target|, m/s); steering also the facing error (degrees);
 - location: targets drawn as in training (+-10 m square); success = root within 0.5 m at some point in 10 s;
 - reach: targets drawn as in training; effector distance after 2 s (mean and median, m);
-- strike: boxes placed as in training; success = tipped (up.up_0 < 0.2) within 10 s;
+- strike: boxes placed as in training; success = tipped (up.up_0 < 0.2) within 10 s with no foul before it
+  (a foul: the box pushed while a body other than the feet and the striking bodies touches something, the
+  task's failure, which ends a training episode); tipped at all and fouled are reported beside it;
 - every task: the mean task reward per HLC step over the measurement.
 The random-latent baseline holds each latent for 1-29 HLC steps (5-145 LLC steps, the LLC's own schedule).
 Functions return plain dicts of numbers.
@@ -172,19 +174,22 @@ def strike_metrics(policy: Any, env: TaskEnv, cfg: TaskEvalConfig) -> dict[str, 
     env.reset()
     _sampled_goals(env, cfg.seed + 13)
     obs, n = env.observe(), env.num_envs
-    hit, t_hit, fallen = np.zeros(n, dtype=bool), np.full(n, np.nan), np.zeros(n, dtype=bool)
+    t_hit, t_foul, fallen = np.full(n, np.inf), np.full(n, np.inf), np.zeros(n, dtype=bool)
     reward = []
     for t in range(_hlc_steps(env, cfg.strike_seconds)):
         res = env.step(policy.act(obs))
         obs = res.obs
         reward.append(res.info["task_reward"].mean())
         fallen |= _fallen(env)
-        now = res.info["success"]
-        t_hit[now & ~hit] = (t + 1) * env.cfg.llc_steps * env.control_dt
-        hit |= now
+        seconds = (t + 1) * env.cfg.llc_steps * env.control_dt
+        t_hit[res.info["success"] & np.isinf(t_hit)] = seconds
+        t_foul[res.info["failed"] & np.isinf(t_foul)] = seconds
+    clean = t_hit < t_foul  # a foul in the same HLC step as the tipping counts against it
     return {
-        "success": float(hit.mean()),
-        "median_seconds": float(np.nanmedian(t_hit)) if hit.any() else float("nan"),
+        "success": float(clean.mean()),
+        "median_seconds": float(np.median(t_hit[clean])) if clean.any() else float("nan"),
+        "tipped": float(np.isfinite(t_hit).mean()),
+        "fouled": float((np.isfinite(t_foul) & (t_foul <= t_hit)).mean()),
         "fallen": float(fallen.mean()),
         "task_reward": float(np.mean(reward)),
     }
@@ -218,7 +223,8 @@ ROWS: dict[str, list[tuple[str, tuple[str, ...], int]]] = {
                  ("final distance (m)", ("final_distance",), 2), ("fallen", ("fallen",), 2)],
     "reach": [("distance after 2 s (m)", ("distance",), 2), ("  median (m)", ("median_distance",), 2),
               ("fallen", ("fallen",), 2)],
-    "strike": [("success (tipped) within 10 s", ("success",), 2), ("  median time (s)", ("median_seconds",), 1),
+    "strike": [("success (tipped, no foul) in 10 s", ("success",), 2), ("  median time (s)", ("median_seconds",), 1),
+               ("tipped, fouls included", ("tipped",), 2), ("fouled before tipping", ("fouled",), 2),
                ("fallen", ("fallen",), 2)],
 }  # fmt: skip
 

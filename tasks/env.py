@@ -176,7 +176,7 @@ class TaskEnv:
         z = xp.astype(latent_from_action(actions), xp.float32)
         self.latent = z
         task_sum, style_sum = 0.0, 0.0
-        terminated, truncated = self.state.none(), self.state.none()
+        terminated, truncated, task_failed = self.state.none(), self.state.none(), self.state.none()
         for _ in range(cfg.llc_steps):
             prev_root = self.state.root_pos
             prev_tvel = None if self.state.target is None else self.state.target.lin_vel
@@ -185,8 +185,9 @@ class TaskEnv:
             task_sum = task_sum + task.reward(st)
             style = self.llc.disc_reward(res.amp_obs)
             style_sum = style_sum + (np.asarray(style, dtype=np.float64) if xp is np else style).reshape(n)
-            failed = task.failed(st) & cfg.early_termination
-            terminated = terminated | res.terminated | failed
+            failed = task.failed(st)
+            task_failed = task_failed | failed
+            terminated = terminated | res.terminated | (failed & cfg.early_termination)
             truncated = truncated | res.truncated
             due = task.schedule.on_step(self.rng)
             if len(due):
@@ -202,6 +203,7 @@ class TaskEnv:
             "task_reward": task_r,
             "style_reward": style_r,
             "success": task.success(self.state),
+            "failed": task_failed,  # the task's own failure in one of the LLC steps (strike: an illegal contact)
             "episode_lengths": copy(env.progress[done]),
         }
         if cfg.auto_reset and bool(done.any()):

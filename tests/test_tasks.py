@@ -252,6 +252,7 @@ def test_reward_is_the_weighted_mean_over_llc_steps_and_done_if_any_step_was(tin
     np.testing.assert_allclose(res.reward, 0.9 * 3.0 + 0.1 * res.info["style_reward"], atol=1e-12)
     assert res.info["style_reward"].shape == (3,) and (res.info["style_reward"] > 0).all()
     assert list(res.terminated) == [True, False, False] and not res.truncated.any()
+    assert list(res.info["failed"]) == [True, False, False]
     assert env.env.progress[0] == 0 and env.env.progress[1] == 5  # env 0 restarted after the HLC step
 
 

@@ -155,3 +155,44 @@ def test_eval_hlc_reports_task_metrics_beside_random_latents(tmp_path, llc_file,
         assert table(res).startswith(f"task: {task}")
     assert eval_main(["--hlc", str(tmp_path / "reach.pt"), "--envs", "2", "--json", str(tmp_path / "e.json")]) == 0
     assert "distance after 2 s" in capsys.readouterr().out and (tmp_path / "e.json").is_file()
+
+
+def test_strike_eval_counts_a_tip_after_a_foul_as_no_success():
+    """A foul (the box pushed during an illegal contact) before or in the same HLC step as the tipping
+    takes the success away, as it ends a training episode; tipped and fouled are reported beside it."""
+    from types import SimpleNamespace
+
+    from evaluation.tasks import TaskEvalConfig, strike_metrics
+
+    n = 4
+    # per HLC step (1-based): tipped (a tipped box stays down) and fouled
+    tipped_from, fouled_at = np.array([2, 3, 2, 99]), np.array([0, 1, 2, 0])
+
+    class ScriptedStrikeEnv:
+        num_envs, control_dt = n, 1.0 / 30.0
+        cfg = SimpleNamespace(llc_steps=5)
+        env = SimpleNamespace(fallen=lambda: np.zeros(n, dtype=bool))
+        state = None
+        task = SimpleNamespace(name="strike", spawn_xy=np.zeros((n, 2)), spawn_yaw=np.zeros(n),
+                               sample=lambda ids, state, rng: None)  # fmt: skip
+        t = 0
+
+        def reset(self):
+            self.t = 0
+
+        def set_goal(self, ids, **goal):
+            pass
+
+        def observe(self):
+            return np.zeros((n, 1))
+
+        def step(self, actions):
+            self.t += 1
+            info = {"task_reward": np.zeros(n), "success": self.t >= tipped_from, "failed": self.t == fouled_at}
+            return SimpleNamespace(obs=self.observe(), info=info)
+
+    policy = SimpleNamespace(act=lambda obs: np.zeros((n, 64)))
+    res = strike_metrics(policy, ScriptedStrikeEnv(), TaskEvalConfig(num_envs=n, strike_seconds=1.0))
+    assert res["success"] == 0.25  # env 0 only: env 1 fouled first, env 2 fouled in the tipping step
+    assert res["tipped"] == 0.75 and res["fouled"] == 0.5
+    assert res["median_seconds"] == pytest.approx(2 * 5 / 30)

@@ -82,7 +82,7 @@ class PointTaskEnv:
         final_obs = self._obs()
         truncated = self.progress >= self.episode_steps
         info = {"task_reward": reward, "style_reward": np.zeros(self.num_envs), "success": self.task.success(st),
-                "episode_lengths": self.progress[truncated] * 5}  # fmt: skip
+                "failed": self.task.failed(st), "episode_lengths": self.progress[truncated] * 5}  # fmt: skip
         if truncated.any():
             self._start(np.nonzero(truncated)[0])
         terminated = np.zeros(self.num_envs, dtype=bool)

@@ -179,7 +179,7 @@ class HLCTrainer:
             "terminated": torch.zeros(T, N, dtype=torch.bool, device=dev),
             "done": torch.zeros(T, N, dtype=torch.bool, device=dev),
         }
-        task_r, style_r, success, lengths = [], [], [], []  # per-step tensors: one host sync per rollout
+        task_r, style_r, success, failed, lengths = [], [], [], [], []  # per-step tensors: one host sync per rollout
         for t in range(T):
             mean = self.actor(self.obs_norm(self.obs))
             noise = torch.randn(mean.shape, generator=self.gen, device=self.gen.device).to(dev)  # CPU draws
@@ -195,7 +195,12 @@ class HLCTrainer:
             buf["terminated"][t] = torch.as_tensor(res.terminated, device=dev)
             buf["done"][t] = torch.as_tensor(res.done, device=dev)
             self.obs = torch.as_tensor(res.obs, device=dev)
-            for out, name in ((task_r, "task_reward"), (style_r, "style_reward"), (success, "success")):
+            for out, name in (
+                (task_r, "task_reward"),
+                (style_r, "style_reward"),
+                (success, "success"),
+                (failed, "failed"),
+            ):
                 out.append(torch.as_tensor(res.info[name], device=dev).double().mean())
             lengths.append(torch.as_tensor(res.info.get("episode_lengths", []), device=dev).reshape(-1).double())
         done = int(buf["done"].sum())
@@ -205,6 +210,7 @@ class HLCTrainer:
             "reward/task": torch.stack(task_r).mean().item(),
             "reward/style": torch.stack(style_r).mean().item(),
             "task/success": torch.stack(success).mean().item(),
+            "task/failed": torch.stack(failed).mean().item(),  # the task's own failures (strike: illegal contact)
             "episode/length": ended.mean().item() if len(ended) else float("nan"),  # LLC steps
             "episode/termination_rate": int(buf["terminated"].sum()) / max(done, 1),
         }
