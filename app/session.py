@@ -285,6 +285,8 @@ class Session:
         self.task_state: Any = None  # tasks.common.TaskState after the last control step
         self.task_reward = float("nan")  # last control step's task reward
         self.task_success = False
+        self.task_failed = False  # the task's own failure (strike: a foul) held at the last control step
+        self.task_failures = 0  # how many times it began this episode
         window = max(1, round(TASK_WINDOW_S / self.sim.control_dt))
         self.task_rewards: deque[float] = deque(maxlen=window)
         self.task_successes: deque[bool] = deque(maxlen=window)
@@ -452,7 +454,7 @@ class Session:
         if task.uses_strike_target:
             self.spawn_strike_target()
             self.last_event = ""
-        self.task_reward, self.task_success = float("nan"), False
+        self.task_reward, self.task_success, self.task_failed, self.task_failures = float("nan"), False, False, 0
         self.task_rewards.clear()
         self.task_successes.clear()
         self.feed_task_goal()
@@ -609,7 +611,9 @@ class Session:
     def _score_task(self) -> None:
         """After an HLC-mode control step: the task's state, reward and success (HUD, task window)."""
         self.task_state = self._read_task_state(self.task_state)
-        self.task_reward, self.task_success = self.driver.reward_and_success(self.task_state)
+        self.task_reward, self.task_success, failed = self.driver.score(self.task_state)
+        self.task_failures += failed and not self.task_failed
+        self.task_failed = failed
         self.task_rewards.append(self.task_reward)
         self.task_successes.append(self.task_success)
 
@@ -834,4 +838,7 @@ class Session:
         mean, share = float(np.mean(self.task_rewards)), float(np.mean(self.task_successes))
         rows.append(("task reward", f"{self.task_reward:.3f} last step, {mean:.3f} mean of {span:.1f} s"))
         rows.append(("success", f"{'yes' if self.task_success else 'no'} ({share:.0%} of the last {span:.1f} s)"))
+        if self.driver.task.failure:  # e.g. strike's fouls, which end a training episode; here they are counted
+            name = self.driver.task.failure.split(":")[0]
+            rows.append((name, f"{'yes' if self.task_failed else 'no'} ({self.task_failures} this episode)"))
         return rows

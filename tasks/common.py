@@ -225,6 +225,7 @@ class Task(Protocol):
     uses_strike_target: bool
     schedule: GoalSchedule
     goal_arrays: tuple[str, ...]  # attributes holding per-environment goals the terms read (see `goals_like`)
+    failure: str  # "name: what it is" of the task's own failure (`failed`), "" when it has none
 
     def bind(self, character: Any) -> None: ...  # resolve body indices of the character
 

@@ -67,6 +67,7 @@ def location_reward(
 class LocationTask:
     name = "location"
     goal_dim = 2
+    failure = ""
     uses_strike_target = False
     goal_arrays = ("target",)
 

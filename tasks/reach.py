@@ -50,6 +50,7 @@ def reach_reward(effector_pos: np.ndarray, target: np.ndarray, cfg: ReachConfig)
 class ReachTask:
     name = "reach"
     goal_dim = 3
+    failure = ""
     uses_strike_target = False
     goal_arrays = ("target",)
 

@@ -66,6 +66,7 @@ class HLCDriver:
         self._count += 1
         return self._z
 
-    def reward_and_success(self, state: TaskState) -> tuple[float, bool]:
-        """The task reward and success of the current state (for a HUD)."""
-        return float(self.task.reward(state)[0]), bool(self.task.success(state)[0])
+    def score(self, state: TaskState) -> tuple[float, bool, bool]:
+        """The task reward, success and the task's own failure (strike: a foul) of the current state (a HUD)."""
+        t = self.task
+        return float(t.reward(state)[0]), bool(t.success(state)[0]), bool(t.failed(state)[0])

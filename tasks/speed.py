@@ -45,6 +45,7 @@ class SpeedConfig:
 class SpeedTask:
     name = "speed"
     goal_dim = 3
+    failure = ""
     uses_strike_target = False
     goal_arrays = ("direction", "speed")
 

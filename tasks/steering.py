@@ -93,6 +93,7 @@ def velocity_errors(tar_dir: np.ndarray, tar_speed: np.ndarray, root_vel: np.nda
 class SteeringTask:
     name = "steering"
     goal_dim = 5
+    failure = ""
     uses_strike_target = False
     goal_arrays = ("direction", "speed", "facing")
 

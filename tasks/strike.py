@@ -91,6 +91,7 @@ def strike_observation(
 class StrikeTask:
     name = "strike"
     goal_dim = 15
+    failure = "foul: the box pushed while a body other than the feet or the striking arm touched something"
     uses_strike_target = True
     goal_arrays = ()  # the terms read the simulated box, not a set value
 
