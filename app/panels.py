@@ -272,10 +272,10 @@ def _task_window(s: Session, ps: PanelState, width: int, height: int) -> None:
         imgui.text_colored(ok, f"success: {'yes' if s.task_success else 'no'}")
         imgui.same_line()
         imgui.text(f"({np.mean(s.task_successes):.0%} of the last {span:.1f} s)")
-        if task.failure:
-            name, what = task.failure.split(":", 1)
-            imgui.text(f"{name}: {'yes' if s.task_failed else 'no'} ({s.task_failures} this episode)")
-            imgui.text_disabled(f"{name}:{what} (ends a training episode; counted here)")
+        failure = s.task_failure_row()
+        if failure is not None:
+            imgui.text(": ".join(failure))
+            imgui.text_disabled(f"{task.failure} (ends a training episode; counted here)")
     else:
         imgui.text_disabled("starts with the first control step")
     imgui.separator_text("Markers")

@@ -838,7 +838,13 @@ class Session:
         mean, share = float(np.mean(self.task_rewards)), float(np.mean(self.task_successes))
         rows.append(("task reward", f"{self.task_reward:.3f} last step, {mean:.3f} mean of {span:.1f} s"))
         rows.append(("success", f"{'yes' if self.task_success else 'no'} ({share:.0%} of the last {span:.1f} s)"))
-        if self.driver.task.failure:  # e.g. strike's fouls, which end a training episode; here they are counted
-            name = self.driver.task.failure.split(":")[0]
-            rows.append((name, f"{'yes' if self.task_failed else 'no'} ({self.task_failures} this episode)"))
-        return rows
+        failure = self.task_failure_row()
+        return rows if failure is None else [*rows, failure]
+
+    def task_failure_row(self) -> tuple[str, str] | None:
+        """(name, "yes/no (k this episode)") of the task's own failure, e.g. strike's fouls, which end a
+        training episode and are only counted here; None when the task has none."""
+        if not self.driver.task.failure:
+            return None
+        name = self.driver.task.failure.split(":")[0]
+        return name, f"{'yes' if self.task_failed else 'no'} ({self.task_failures} this episode)"
