@@ -51,6 +51,22 @@ def test_hlc_learns_on_a_point_mass_stand_in():
     assert trained > random_latents + 0.2, (random_latents, rewards)
 
 
+def test_the_sample_budget_holds_when_a_run_resumes_on_another_number_of_processes():
+    """The budget is in samples: a run stopped after 2547 iterations of 2048 samples (one process) and resumed
+    under torchrun x2 (4096 per iteration) trains the rest of it, rather than stopping at once."""
+    from training.ppo import budget_end
+
+    assert budget_end(0, 0, 10_000, 2048) == 5
+    assert budget_end(2547, 2547 * 2048, 10_000_000, 4096) == 2547 + math.ceil((10_000_000 - 2547 * 2048) / 4096)
+    assert budget_end(9, 20_000, 10_000, 2048) == 9  # past the budget: nothing left
+    cfg = cpu_preset(num_envs=32, horizon=16, minibatch_size=256, network=SMALL_HLC, task="speed", character="fake",
+                     total_samples=10_000)  # fmt: skip
+    trainer = HLCTrainer(cfg, PointTaskEnv(32))
+    assert trainer.total_iterations == 20  # 512 samples per iteration
+    trainer.iteration, trainer.global_step = 4, 4 * 2048  # as if 4 iterations ran on four processes
+    assert trainer.total_iterations == 4 + 4
+
+
 # ---------------------------------------------------------------------------------------------- the humanoid
 @pytest.fixture(scope="module")
 def llc_file(tmp_path_factory) -> Path:

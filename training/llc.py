@@ -351,7 +351,8 @@ class LLCTrainer:
 
     @property
     def total_iterations(self) -> int:
-        return math.ceil(self.cfg.total_samples / (self.cfg.batch_size * self.dist.world_size))
+        per_iteration = self.cfg.batch_size * self.dist.world_size
+        return ppo.budget_end(self.iteration, self.global_step, self.cfg.total_samples, per_iteration)
 
     def train(
         self,

@@ -62,6 +62,12 @@ def load_rng_state(state: dict, gen: torch.Generator, np_rng: np.random.Generato
         np_rng.bit_generator.state = state["np_rng"]
 
 
+def budget_end(iteration: int, global_step: int, total_samples: int, samples_per_iteration: int) -> int:
+    """The iteration at which `total_samples` are reached from where a run stands: a budget in samples, so a
+    run resumed on another number of processes (another samples per iteration) still stops at it."""
+    return iteration + max(0, -(-(total_samples - global_step) // samples_per_iteration))
+
+
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     """A resumed run's configured learning rate wins over the one stored with the optimizer."""
     for group in optimizer.param_groups:
