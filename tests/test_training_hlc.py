@@ -212,3 +212,23 @@ def test_strike_eval_counts_a_tip_after_a_foul_as_no_success():
     assert res["success"] == 0.25  # env 0 only: env 1 fouled first, env 2 fouled in the tipping step
     assert res["tipped"] == 0.75 and res["fouled"] == 0.5
     assert res["median_seconds"] == pytest.approx(2 * 5 / 30)
+
+
+def test_bundled_task_controllers_go_with_the_bundled_llc_and_carry_their_eval():
+    """Every checkpoints/hlc_<task>.pt loads with checkpoints/llc.pt (its recorded SHA-256), is one task, and has
+    its eval beside it (hlc_<task>.json from `launch.py eval --hlc ... --json`), measured on that pair."""
+    import json
+
+    from app.session import TASK_ORDER
+    from controllers.files import sha256_file
+
+    root = Path(__file__).resolve().parents[1] / "checkpoints"
+    bundled = sorted(p for p in root.glob("hlc_*.pt") if not p.name.endswith("_state.pt"))
+    assert bundled, "no task controllers in checkpoints/"
+    llc_sha = sha256_file(root / "llc.pt")
+    for path in bundled:
+        hlc, _ = load_hlc(path, root / "llc.pt")
+        assert path.name == f"hlc_{hlc.task}.pt" and hlc.task in TASK_ORDER
+        results = json.loads(path.with_suffix(".json").read_text())["results"]
+        assert results["task"] == hlc.task and results["llc"]["sha256"] == llc_sha, path.name
+        assert Path(results["checkpoint"]).name == path.name and results["hlc"] and results["random_latents"]
