@@ -275,7 +275,9 @@ def _task_window(s: Session, ps: PanelState, width: int, height: int) -> None:
         failure = s.task_failure_row()
         if failure is not None:
             imgui.text(": ".join(failure))
+            imgui.push_text_wrap_pos(0.0)
             imgui.text_disabled(f"{task.failure} (ends a training episode; counted here)")
+            imgui.pop_text_wrap_pos()
     else:
         imgui.text_disabled("starts with the first control step")
     imgui.separator_text("Markers")
