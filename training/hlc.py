@@ -195,11 +195,8 @@ class HLCTrainer:
             buf["terminated"][t] = torch.as_tensor(res.terminated, device=dev)
             buf["done"][t] = torch.as_tensor(res.done, device=dev)
             self.obs = torch.as_tensor(res.obs, device=dev)
-            for out, name in (
-                (task_r, "task_reward"),
-                (style_r, "style_reward"),
-                (success, "success"),
-                (failed, "failed"),
+            for out, name in zip(
+                (task_r, style_r, success, failed), ("task_reward", "style_reward", "success", "failed")
             ):
                 out.append(torch.as_tensor(res.info[name], device=dev).double().mean())
             lengths.append(torch.as_tensor(res.info.get("episode_lengths", []), device=dev).reshape(-1).double())
