@@ -720,8 +720,8 @@ def test_hlc_steering_keys_set_the_tasks_goal_and_the_hud_scores_it(fresh, hlc_f
     assert len(s.task_rewards) > n and np.isfinite(s.task_reward)
     reward, success, failed = s.driver.score(s.task_state)
     assert (reward, success) == (s.task_reward, s.task_success)  # the task's own numbers
-    assert not failed and s.task_failures == 0 and "foul" not in dict(s.hud())  # steering has no failure of its own
     hud = dict(s.hud())
+    assert not failed and s.task_failures == 0 and "foul" not in hud  # steering has no failure of its own
     assert hud["task"].startswith("steering") and hud["task reward"].startswith(f"{s.task_reward:.3f} last step")
     assert f"{np.mean(s.task_rewards):.3f} mean" in hud["task reward"] and hud["success"].startswith(("yes", "no"))
     assert "task" in ps.windows and "task reward" in ps.items and "latent" not in ps.windows
@@ -784,7 +784,8 @@ def test_hlc_reach_keys_and_the_strike_box(fresh, hlc_file):
     # a foul (the box shoved while the torso touches it) is counted and shown, not an episode end
     assert dict(s.hud())["foul"] == "no (0 this episode)" and s.task_failures == 0
     torso = d.xpos[m.body("torso").id]
-    s.spawn_strike_target(torso[:2] + 0.25 * np.array([math.cos(s.sim.root_heading()), math.sin(s.sim.root_heading())]))
+    yaw = s.sim.root_heading()
+    s.spawn_strike_target(torso[:2] + 0.25 * np.array([math.cos(yaw), math.sin(yaw)]))
     pump(fresh, 3)
     assert s.task_failures >= 1 and "this episode)" in dict(s.hud())["foul"]
 
