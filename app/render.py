@@ -206,8 +206,9 @@ class SceneRenderer:
             elif mk.kind == "point":
                 self._geom(mujoco.mjtGeom.mjGEOM_SPHERE, [mk.radius, 0, 0], pos, mk.color)
             elif mk.kind == "box":
-                c, s = math.cos(mk.yaw), math.sin(mk.yaw)
-                rot = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+                q = (math.cos(mk.yaw / 2), 0.0, 0.0, math.sin(mk.yaw / 2)) if mk.quat is None else mk.quat
+                rot = np.zeros(9)
+                mujoco.mju_quat2Mat(rot, np.asarray(q, dtype=np.float64))
                 self._geom(mujoco.mjtGeom.mjGEOM_LINEBOX, vec + 0.03, pos, mk.color, rot)
 
     def _geom(self, kind: int, size, pos: np.ndarray, rgba, rot: np.ndarray | None = None) -> None:

@@ -285,8 +285,10 @@ class Session:
         self.task_state: Any = None  # tasks.common.TaskState after the last control step
         self.task_reward = float("nan")  # last control step's task reward
         self.task_success = False
-        self.task_failed = False  # the task's own failure (strike: a foul) held at the last control step
-        self.task_failures = 0  # how many times it began this episode
+        self.task_failed = False  # the task's own failure (strike: a foul) at the last control step
+        self.target_failed = False  # ... at any step since the current target was placed (training would end there)
+        self.task_targets = 0  # targets placed this HLC episode (strike: boxes)
+        self.task_failures = 0  # of them, how many were failed (a box is fouled once, however often it is touched)
         window = max(1, round(TASK_WINDOW_S / self.sim.control_dt))
         self.task_rewards: deque[float] = deque(maxlen=window)
         self.task_successes: deque[bool] = deque(maxlen=window)
@@ -451,10 +453,11 @@ class Session:
             g.reach = np.array([*(root[:2] + 0.6 * ahead + 0.3 * np.array([ahead[1], -ahead[0]])), 1.2])
             g.reach_active = True
         self.task_state = self._read_task_state()
+        self.task_targets = self.task_failures = 0
         if task.uses_strike_target:
             self.spawn_strike_target()
             self.last_event = ""
-        self.task_reward, self.task_success, self.task_failed, self.task_failures = float("nan"), False, False, 0
+        self.task_reward, self.task_success, self.task_failed = float("nan"), False, False
         self.task_rewards.clear()
         self.task_successes.clear()
         self.feed_task_goal()
@@ -612,8 +615,8 @@ class Session:
         """After an HLC-mode control step: the task's state, reward and success (HUD, task window)."""
         self.task_state = self._read_task_state(self.task_state)
         self.task_reward, self.task_success, failed = self.driver.score(self.task_state)
-        self.task_failures += failed and not self.task_failed
-        self.task_failed = failed
+        self.task_failures += failed and not self.target_failed
+        self.task_failed, self.target_failed = failed, self.target_failed or failed
         self.task_rewards.append(self.task_reward)
         self.task_successes.append(self.task_success)
 
@@ -712,6 +715,8 @@ class Session:
         if self.task_state is not None:  # moved by hand: no push, no velocity
             self.task_state.target = self._read_task_state().target
         self.goals.strike_active = True
+        self.target_failed = False  # a new box: a new attempt
+        self.task_targets += 1
         self.event("strike target placed")
 
     def ground_click(self, point: np.ndarray, ctrl: bool = False) -> None:
@@ -842,9 +847,11 @@ class Session:
         return rows if failure is None else [*rows, failure]
 
     def task_failure_row(self) -> tuple[str, str] | None:
-        """(name, "yes/no (k this episode)") of the task's own failure, e.g. strike's fouls, which end a
-        training episode and are only counted here; None when the task has none."""
+        """(name, "yes/no on this target (k of n targets this episode)") of the task's own failure, e.g.
+        strike's fouls. A foul ends a training episode; here it marks the current target as failed until
+        another one is placed, and counts once per target. None when the task has none."""
         if not self.driver.task.failure:
             return None
         name = self.driver.task.failure.split(":")[0]
-        return name, f"{'yes' if self.task_failed else 'no'} ({self.task_failures} this episode)"
+        now = "yes" if self.target_failed else "no"
+        return name, f"{now} on this target ({self.task_failures} of {self.task_targets} targets this episode)"

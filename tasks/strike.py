@@ -165,8 +165,9 @@ class StrikeTask:
         rot = to_numpy(t.rot[i])
         tipped = bool(target_up(rot[None])[0] < self.cfg.tipped_up)
         color = (0.2, 0.8, 0.3, 1.0) if tipped else (0.8, 0.3, 0.2, 1.0)
-        yaw = float(2 * math.atan2(rot[3], rot[0]))
-        return [Marker("box", xyz(to_numpy(t.pos[i])), STRIKE_TARGET_SIZE, yaw=yaw, color=color, label="strike target")]
+        quat = tuple(float(q) for q in rot)  # the box as it lies: upright, leaning or down
+        pos = xyz(to_numpy(t.pos[i]))
+        return [Marker("box", pos, STRIKE_TARGET_SIZE, quat=quat, color=color, label="strike target")]
 
     def goal_layout(self) -> dict[str, Any]:
         return goal_layout(

@@ -781,13 +781,20 @@ def test_hlc_reach_keys_and_the_strike_box(fresh, hlc_file):
     mujoco.mj_forward(m, d)
     pump(fresh, 2)
     assert s.task_success and s.task_reward == 1.0
-    # a foul (the box shoved while the torso touches it) is counted and shown, not an episode end
-    assert dict(s.hud())["foul"] == "no (0 this episode)" and s.task_failures == 0
+    (outline,) = s.markers()  # the outline lies down with the box
+    lying = np.zeros(9)
+    mujoco.mju_quat2Mat(lying, np.asarray(outline.quat))
+    assert np.allclose(lying.reshape(3, 3), d.xmat[box].reshape(3, 3), atol=1e-6) and abs(lying[8]) < 1e-6
+    # a foul (the box shoved while the torso touches it) marks this box and counts once, not an episode end
+    assert dict(s.hud())["foul"] == "no on this target (0 of 2 targets this episode)" and s.task_failures == 0
     torso = d.xpos[m.body("torso").id]
     yaw = s.sim.root_heading()
     s.spawn_strike_target(torso[:2] + 0.25 * np.array([math.cos(yaw), math.sin(yaw)]))
-    pump(fresh, 3)
-    assert s.task_failures >= 1 and "this episode)" in dict(s.hud())["foul"]
+    pump(fresh, 6)
+    assert s.target_failed and s.task_failures == 1  # however many steps the torso keeps shoving it
+    assert dict(s.hud())["foul"] == "yes on this target (1 of 3 targets this episode)"
+    s.spawn_strike_target()  # a new box starts clean; the count stays
+    assert dict(s.hud())["foul"] == "no on this target (1 of 4 targets this episode)"
 
 
 @pytest.mark.parametrize(
