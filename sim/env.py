@@ -380,9 +380,9 @@ class HumanoidEnv:
 
         unstable = copy(self.backend.unstable())
         obs, amp = self._observe()
-        if unstable.any():  # diverged physics: repeat the last good observation, then restart below
-            obs[unstable] = self.obs[unstable]
-            amp[unstable] = self.amp_hist[unstable, 0]
+        # diverged physics: repeat the last good observation, then restart below (a select: no host round trip)
+        obs = self.xp.where(unstable[:, None], self.obs, obs)
+        amp = self.xp.where(unstable[:, None], self.amp_hist[:, 0], amp)
         # numpy copies overlapping slices correctly; torch needs a copy of the source
         self.amp_hist[:, 1:] = self.amp_hist[:, :-1] if self.xp is np else copy(self.amp_hist[:, :-1])
         self.amp_hist[:, 0] = amp
@@ -396,11 +396,12 @@ class HumanoidEnv:
         truncated = (timeout & ~terminated) | unstable
         final_obs = copy(obs)
         amp_window = copy(self.amp_hist.reshape(self.num_envs, -1))
-        lengths = to_numpy(self.progress[terminated | truncated]).copy()
 
-        # the host decides the restarts (their draws are numpy); only these flags cross
-        term_h, unstable_h, timeout_h = to_numpy(terminated), to_numpy(unstable), to_numpy(timeout)
+        # the host decides the restarts (their draws are numpy): the flags and step counts cross in one transfer
+        host = to_numpy(self.xp.stack([terminated * 1 + unstable * 2 + timeout * 4, self.progress]))
+        term_h, unstable_h, timeout_h = (host[0] & 1) > 0, (host[0] & 2) > 0, (host[0] & 4) > 0
         done_h = term_h | timeout_h | unstable_h
+        lengths = host[1][done_h].copy()  # ended: terminated | truncated
         reset_kind = np.full(self.num_envs, RESET_NONE)
         self.counters["falls"] += int(term_h.sum())
         self.counters["unstable_resets"] += int(unstable_h.sum())

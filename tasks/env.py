@@ -206,8 +206,8 @@ class TaskEnv:
             "failed": task_failed,  # the task's own failure in one of the LLC steps (strike: an illegal contact)
             "episode_lengths": copy(env.progress[done]),
         }
-        if cfg.auto_reset and bool(done.any()):
-            ids = np.nonzero(to_numpy(done))[0]
+        ids = np.nonzero(to_numpy(done))[0] if cfg.auto_reset else []  # one host transfer per HLC step
+        if len(ids):
             env.reset(ids)
             self._start_episodes(ids)
         return TaskStepResult(self.observe(), final_obs, reward, terminated, truncated, info)

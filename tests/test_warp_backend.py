@@ -129,6 +129,45 @@ def test_device_arrays_match_host_arrays_through_falls_and_restarts(host_and_dev
     np.testing.assert_allclose(dev.amp_window().numpy(), host.amp_window(), atol=1e-6)
 
 
+# every way a torch tensor's values reach the host (on CUDA: a copy and a wait for the GPU)
+HOST_READS = ("cpu", "item", "tolist", "__array__", "__bool__", "__int__", "__float__", "__index__")
+
+
+def count_host_reads(monkeypatch) -> list[str]:
+    """Patch torch.Tensor's host reads to log their names (restored after the test)."""
+    import torch
+
+    log: list[str] = []
+    for name in HOST_READS:
+        method = getattr(torch.Tensor, name)
+
+        def logged(self, *a, _name=name, _method=method, **k):
+            log.append(_name)
+            return _method(self, *a, **k)
+
+        monkeypatch.setattr(torch.Tensor, name, logged)
+    return log
+
+
+def test_a_device_step_reads_one_array_back(host_and_device, monkeypatch) -> None:
+    """Observations, rewards and terminations stay on the device: a step brings back one small array (the
+    per-character end flags and step counts the host's restart draws need), and a step that restarts
+    characters a few more."""
+    import torch
+
+    _, dev = host_and_device
+    dev.reset()
+    actions = torch.as_tensor(np.random.default_rng(4).uniform(-1, 1, (40, dev.num_envs, dev.action_dim)))
+    log = count_host_reads(monkeypatch)
+    quiet, restarting = [], []
+    for a in actions:
+        n = len(log)
+        res = dev.step(a)
+        (restarting if (res.reset_kind > 0).any() else quiet).append(len(log) - n)
+    assert quiet and restarting and set(quiet) == {1}, (quiet, restarting)
+    assert max(restarting) <= 4, restarting
+
+
 def test_llc_trainer_runs_on_device_arrays(host_and_device) -> None:
     from controllers.networks import NetworkConfig
     from training.config import cpu_preset
@@ -239,6 +278,28 @@ def test_task_env_on_device_arrays_matches_host_arrays(tiny_llc, task) -> None:
     host.set_state(state)
     a = rng.normal(0.0, 1.0, (3, 64))
     np.testing.assert_allclose(dev.step(torch.as_tensor(a)).reward.numpy(), host.step(a).reward, atol=1e-4)
+
+
+def test_a_device_task_step_reads_back_once_per_llc_step(tiny_llc, monkeypatch) -> None:
+    """A task step (5 LLC steps) brings back the environment's flags once per LLC step and the done flags once,
+    plus the host's goal draws when episodes restart."""
+    import torch
+
+    from tasks.env import TaskEnv, TaskEnvConfig
+
+    cfg = TaskEnvConfig(task="strike", num_envs=3, seed=2, nthread=1, backend="warp-cpu", episode_steps=15,
+                        device_arrays=True)  # fmt: skip
+    env = TaskEnv(cfg, tiny_llc)
+    env.reset()
+    log = count_host_reads(monkeypatch)
+    quiet = []
+    for a in torch.randn(6, 3, 64):
+        n = len(log)
+        res = env.step(a)
+        reads = len(log) - n
+        if not bool(res.done.any()):
+            quiet.append(reads)
+    assert quiet and set(quiet) == {cfg.llc_steps + 1}, quiet
 
 
 def test_hlc_trainer_runs_on_device_arrays(tiny_llc) -> None:
