@@ -5,6 +5,7 @@
     python launch.py eval --compare A.pt B.pt [C.pt ...]   # side by side
 
     python launch.py eval --hlc runs/hlc_steering/hlc.pt    # task metrics beside random latents
+    python launch.py eval --latent-search reach             # can the LLC do the task at all? (no HLC needed)
 
 Metrics and their definitions: evaluation/llc.py (LLC), evaluation/tasks.py (HLC tasks).
 """
@@ -42,6 +43,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--allow-other-llc", action="store_true", help="with --hlc --llc: drive an LLC file other than the recorded one"
     )
+    p.add_argument(
+        "--latent-search", metavar="TASK", help="search latent sequences for the task's goals on the LLC (--envs "
+        "sequences per round): the best any HLC could reach from the default pose (evaluation/latent_search.py)",
+    )  # fmt: skip
+    p.add_argument("--goals", type=int, default=8, help="--latent-search: goals searched (default 8)")
+    p.add_argument("--rounds", type=int, default=8, help="--latent-search: search rounds per goal (default 8)")
     p.add_argument("--motions", help=f"dataset for realism and coverage (default: {DEFAULT_MOTIONS.name})")
     p.add_argument("--envs", type=int, default=64, help="characters per measurement (default 64)")
     p.add_argument("--steps", type=int, default=300, help="control steps of the random-latent run (default 300)")
@@ -155,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(list(sys.argv[1:] if argv is None else argv))
     if args.hlc:
         return eval_hlc(args)
+    if args.latent_search:
+        return eval_latent_search(args)
     if args.compare and args.llc:
         return _error("give either --llc or --compare, not both")
     if args.compare and len(args.compare) < 2:
@@ -252,6 +261,39 @@ def eval_hlc(args: argparse.Namespace) -> int:
     res = evaluate_hlc(hlc, llc, cfg)
     res.update(checkpoint=str(args.hlc), llc=hlc.llc, seconds=round(time.perf_counter() - t0, 1))
     print(table(res))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps({"config": vars(cfg), "results": res}, indent=2, default=float))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def eval_latent_search(args: argparse.Namespace) -> int:
+    """`eval --latent-search TASK [--llc CKPT]`: the best latent sequences found per goal (no HLC involved)."""
+    from tasks import TASKS
+
+    if args.latent_search not in TASKS:
+        return _error(f"--latent-search {args.latent_search}: choose one of {', '.join(sorted(TASKS))}")
+    if args.compare or args.hlc or args.envs < 2 or args.goals < 1 or args.rounds < 1:
+        return _error("--latent-search takes one LLC (--llc), --envs >= 2, --goals >= 1 and --rounds >= 1")
+    llc_path = Path(args.llc) if args.llc else DEFAULT_LLC
+    import torch
+
+    from controllers.checkpoint import CheckpointError, load_llc
+    from evaluation.latent_search import LatentSearchConfig, format_search, latent_search
+
+    torch.set_num_threads(args.threads)
+    try:
+        llc = load_llc(llc_path)
+    except CheckpointError as exc:
+        return _error(str(exc))
+    cfg = LatentSearchConfig(task=args.latent_search, goals=args.goals, candidates=args.envs, rounds=args.rounds,
+                             seed=args.seed)  # fmt: skip
+    print(f"latent search on {llc_path} ({args.latent_search}) ...", file=sys.stderr)
+    t0 = time.perf_counter()
+    res = latent_search(llc, cfg, progress=lambda line: print(line, file=sys.stderr))
+    res.update(llc=str(llc_path), seconds=round(time.perf_counter() - t0, 1))
+    print(format_search(res))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"config": vars(cfg), "results": res}, indent=2, default=float))

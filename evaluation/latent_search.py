@@ -1,0 +1,149 @@
+"""Can this LLC do the task at all? A search over latent sequences with the simulator as the model.
+
+An HLC can only pick latents. Before training one for hours, search for the best sequence of latents for
+one goal directly: every candidate sequence is played open loop from the same default-pose start (the
+simulation is deterministic up to float32 rounding in the batched LLC, so open loop loses next to nothing
+against a closed-loop policy from that start),
+scored by its mean task reward (counted until a fall or the task's own failure, which end training
+episodes), and a cross-entropy search refits a Gaussian over the sequences to the best
+tenth of them, round after round. The best sequence found is a lower bound on what any HLC could reach for
+that goal on this LLC; round 0's candidates are random latents (what an untrained HLC does).
+
+    python launch.py eval --latent-search reach [--llc checkpoints/llc.pt] [--goals 8] [--rounds 6]
+
+Per goal it reports the mean task reward and the task's own measure (reach: the hand's distance at the
+end; location: the distance at the end and whether it came within 0.5 m; strike: tipped with no foul
+first; steering/speed: none beyond the reward) for random latents, the best sequence found, and the
+search's last round. It does not search closed-loop policies, goals from other starts, or longer than
+`seconds` (defaults: the eval's horizons).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tasks.env import TaskEnv, TaskEnvConfig
+
+# the horizon of each task's eval measure (evaluation/tasks.py), seconds
+DEFAULT_SECONDS = {"reach": 2.0, "strike": 10.0, "location": 10.0, "steering": 4.0, "speed": 4.0}
+
+
+@dataclass
+class LatentSearchConfig:
+    task: str
+    goals: int = 8  # goals drawn as in training, each searched on its own
+    candidates: int = 64  # sequences per round (one environment each)
+    rounds: int = 6  # round 0 draws random latents
+    elite_fraction: float = 0.1
+    min_std: float = 0.05  # keeps the search from collapsing onto one sequence too early
+    seconds: float | None = None  # horizon; None: DEFAULT_SECONDS[task]
+    seed: int = 0
+    nthread: int = 1
+
+
+def goal_kwargs(env: TaskEnv, i: int) -> dict[str, Any]:
+    """Goal i of the task's own draw, as `set_goal` keywords (world frame)."""
+    t = env.task
+    if t.name in ("location", "reach"):
+        return {"target": np.asarray(t.target[i]).copy()}
+    if t.name == "strike":
+        return {"pos": np.asarray(t.spawn_xy[i]).copy(), "yaw": float(t.spawn_yaw[i])}
+    if t.name == "steering":
+        return {"direction": float(t.direction[i]), "speed": float(t.speed[i]), "facing": float(t.facing[i])}
+    return {"direction": float(t.direction[i]), "speed": float(t.speed[i])}
+
+
+def play(env: TaskEnv, goal: dict[str, Any], actions: np.ndarray) -> dict[str, np.ndarray]:
+    """Play (steps, N, latent_dim) HLC actions from the default pose with every environment given `goal`.
+    Returns per environment: mean task reward, the task measure(s) at the end, fouls and falls."""
+    steps, n = actions.shape[:2]
+    env.reset()
+    env.set_goal(None, **goal)
+    reward, fallen, ended = np.zeros(n), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    t_hit, t_foul = np.full(n, np.inf), np.full(n, np.inf)
+    closest = np.full(n, np.inf)
+    for t in range(steps):
+        res = env.step(actions[t])
+        reward += np.where(ended, 0.0, res.info["task_reward"])  # as in training, nothing after a fall or a foul
+        fallen |= env.env.fallen()
+        ended |= fallen | res.info["failed"]
+        t_hit[res.info["success"] & np.isinf(t_hit)] = t
+        t_foul[res.info["failed"] & np.isinf(t_foul)] = t
+        if hasattr(env.task, "distance"):
+            closest = np.minimum(closest, env.task.distance(env.state))
+    out = {"reward": reward / steps, "fallen": fallen, "success": t_hit < t_foul}
+    if hasattr(env.task, "distance"):
+        out["distance"], out["closest"] = env.task.distance(env.state), closest
+    if env.task.name == "strike":
+        out["tipped"], out["fouled"] = np.isfinite(t_hit), np.isfinite(t_foul) & (t_foul <= t_hit)
+    return out
+
+
+def search_goal(
+    env: TaskEnv, goal: dict[str, Any], steps: int, cfg: LatentSearchConfig, rng: np.random.Generator
+) -> dict[str, Any]:
+    """Cross-entropy search over (steps, latent_dim) action sequences for one goal."""
+    n, dim = env.num_envs, env.action_dim
+    mean, std = np.zeros((steps, dim)), np.ones((steps, dim))
+    n_elite = max(1, round(cfg.elite_fraction * n))
+    best: dict[str, Any] = {"reward": -np.inf}
+    rounds = []
+    for _ in range(cfg.rounds):
+        actions = mean[:, None] + std[:, None] * rng.standard_normal((steps, n, dim))
+        out = play(env, goal, actions)
+        order = np.argsort(-out["reward"])
+        rounds.append({k: float(np.mean(v)) for k, v in out.items()})
+        if out["reward"][order[0]] > best["reward"]:
+            best = {k: float(v[order[0]]) for k, v in out.items()}
+        elite = actions[:, order[:n_elite]]
+        mean, std = elite.mean(axis=1), np.maximum(elite.std(axis=1), cfg.min_std)
+    return {"random": rounds[0], "best": best, "last_round": rounds[-1]}
+
+
+def latent_search(llc: Any, cfg: LatentSearchConfig, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Search every goal; per-goal rows and their means (random latents, best found, last round)."""
+    seconds = cfg.seconds if cfg.seconds is not None else DEFAULT_SECONDS[cfg.task]
+    env_cfg = TaskEnvConfig(task=cfg.task, num_envs=cfg.candidates, seed=cfg.seed, nthread=cfg.nthread,
+                            early_termination=False, auto_reset=False)  # fmt: skip
+    env = TaskEnv(env_cfg, llc)
+    steps = max(1, round(seconds / (env.control_dt * env.cfg.llc_steps)))
+    env.reset()
+    env.task.sample(np.arange(env.num_envs), env.state, np.random.default_rng(cfg.seed + 12))
+    goals = [goal_kwargs(env, i) for i in range(min(cfg.goals, env.num_envs))]
+    rng = np.random.default_rng(cfg.seed)
+    rows, t0 = [], time.perf_counter()
+    for i, goal in enumerate(goals):
+        rows.append({"goal": {k: np.asarray(v).round(3).tolist() for k, v in goal.items()},
+                     **search_goal(env, goal, steps, cfg, rng)})  # fmt: skip
+        if progress is not None:
+            b, r = rows[-1]["best"], rows[-1]["random"]
+            progress(f"goal {i + 1}/{len(goals)}: task reward {r['reward']:.3f} random -> {b['reward']:.3f} best"
+                     f" ({time.perf_counter() - t0:.0f} s)")  # fmt: skip
+    summary = {
+        part: {k: float(np.mean([row[part][k] for row in rows])) for k in rows[0][part]}
+        for part in ("random", "best", "last_round")
+    }
+    return {"task": cfg.task, "seconds": steps * env.control_dt * env.cfg.llc_steps, "hlc_steps": steps,
+            "candidates": cfg.candidates, "rounds": cfg.rounds, "goals": len(goals), "summary": summary,
+            "per_goal": rows}  # fmt: skip
+
+
+def format_search(res: dict[str, Any]) -> str:
+    """A table of the means: random latents (round 0), the best sequence found per goal, the last round."""
+    s = res["summary"]
+    keys = [k for k in ("reward", "distance", "closest", "success", "tipped", "fouled", "fallen") if k in s["best"]]
+    names = {"reward": "task reward per step", "distance": "distance at the end (m)", "closest": "closest (m)",
+             "success": "success", "tipped": "tipped", "fouled": "fouled first", "fallen": "fallen"}  # fmt: skip
+    lines = [
+        f"latent search, {res['task']}: {res['goals']} goals, {res['seconds']:.1f} s ({res['hlc_steps']} latents "
+        f"held 5 LLC steps each), {res['candidates']} sequences x {res['rounds']} rounds per goal",
+        f"{'':28}{'random latents':>16}{'best found':>12}{'last round':>12}",
+    ]
+    for k in keys:
+        lines.append(f"{names[k]:28}{s['random'][k]:>16.3f}{s['best'][k]:>12.3f}{s['last_round'][k]:>12.3f}")
+    return "\n".join(lines)
