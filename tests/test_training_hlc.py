@@ -156,6 +156,47 @@ def test_cli_trains_resumes_and_checks_the_llc(tmp_path, llc_file, capsys):
     assert "cannot change on resume" in capsys.readouterr().err
 
 
+def test_warm_start_carries_the_llc_observation_and_the_goal_position(tmp_path, llc_file, capsys):
+    """A strike run started from a location controller: every weight is the source's except the first layers'
+    goal columns, where location's target xy lands on the box's xy and strike's other goal inputs start at
+    zero; the normalizer follows the same columns. Mismatches are one-line errors."""
+    from training.cli import main
+
+    src = humanoid_trainer(llc_file, task="location")
+    src.train(1, tmp_path / "loc", progress=False)
+    dst = humanoid_trainer(llc_file, task="strike")
+    line = dst.warm_start(tmp_path / "loc" / "checkpoint.pt")
+    assert "(location): actor and critic" in line and "target_xy -> target_pos" in line
+    p = src.env.obs_dim - 2  # the LLC observation; location's goal: target xy; strike's: 15 numbers
+    assert dst.env.obs_dim == p + 15
+    for name in ("actor", "critic"):
+        s, d = getattr(src, name).state_dict(), getattr(dst, name).state_dict()
+        w_s, w_d = s.pop("trunk.0.weight"), d.pop("trunk.0.weight")
+        assert torch.equal(w_d[:, :p], w_s[:, :p]) and torch.equal(w_d[:, p : p + 2], w_s[:, p:])
+        assert not w_d[:, p + 2 :].any()
+        assert all(torch.equal(s[k], d[k]) for k in s), name
+    assert torch.equal(dst.obs_norm.mean[: p + 2], src.obs_norm.mean) and not dst.obs_norm.mean[p + 2 :].any()
+    assert torch.equal(dst.obs_norm.var[: p + 2], src.obs_norm.var) and (dst.obs_norm.var[p + 2 :] == 1).all()
+    assert float(dst.obs_norm.count) == dst.cfg.batch_size
+    dst.train(1, tmp_path / "strike", progress=False)  # it trains, and the checkpoint says where it started
+    ckpt = torch.load(tmp_path / "strike" / "hlc.pt", weights_only=False)
+    assert ckpt["config"]["init_from"] == str(tmp_path / "loc" / "checkpoint.pt")
+
+    # steering has no goal position: only the LLC observation carries over
+    assert "goal position" not in humanoid_trainer(llc_file, task="steering").warm_start(tmp_path / "loc" / "hlc.pt")
+    args = ["hlc", "--task", "strike", "--llc", str(llc_file), "--envs", "2", "--no-progress", "--iterations", "1"]
+    assert main([*args, "--out", str(tmp_path / "x"), "--init-from", str(tmp_path / "loc" / "checkpoint.pt")]) == 2
+    assert "networks (64, 64)/(64, 64), this run (512, 256)/(512, 256) (--hidden)" in capsys.readouterr().err
+    torch.manual_seed(3)
+    other = save_atomic(untrained_llc_checkpoint("humanoid", TINY_LLC), tmp_path / "other.pt")
+    args = [*args, "--hidden", "64,64", "--out", str(tmp_path / "y"), "--init-from", str(tmp_path / "loc" / "hlc.pt")]
+    assert main([*args[:4], str(other), *args[5:]]) == 2
+    assert "trained on another LLC" in capsys.readouterr().err
+    assert main([*args, "--resume", str(tmp_path / "loc" / "checkpoint.pt")]) == 2
+    assert "--init-from starts a new run" in capsys.readouterr().err
+    assert main(args) == 0 and "started from" in capsys.readouterr().out
+
+
 def test_eval_hlc_reports_task_metrics_beside_random_latents(tmp_path, llc_file, capsys):
     from evaluation.cli import main as eval_main
     from evaluation.tasks import TaskEvalConfig, evaluate_hlc, table

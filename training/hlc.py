@@ -75,6 +75,7 @@ class HLCConfig:
     critic_coef: float = 5.0
     normalize_value: bool = True
     network: HLCNetworkConfig = field(default_factory=HLCNetworkConfig.reference)
+    init_from: str = ""  # the other task's controller this run started from (`HLCTrainer.warm_start`), if any
 
     @property
     def batch_size(self) -> int:
@@ -107,6 +108,16 @@ class HLCConfig:
             nthread=nthread, backend=backend, llc_steps=self.llc_steps, task_weight=self.task_weight,
             style_weight=self.style_weight, episode_steps=self.episode_steps, device_arrays=device_arrays,
         )  # fmt: skip
+
+
+# the goal slice that starts with the goal's position relative to the root in the heading frame (x, y): what a
+# warm start carries from one task to another
+GOAL_POSITION_XY = {"location": "target_xy", "reach": "target_pos", "strike": "target_pos"}
+
+
+def goal_slice_start(layout: dict, name: str | None) -> int | None:
+    """Where the goal slice `name` starts in a goal layout (tasks.common.goal_layout), None if absent."""
+    return next((s["start"] for s in layout["slices"] if s["name"] == name), None) if name else None
 
 
 def reference_preset(**overrides) -> HLCConfig:
@@ -165,6 +176,67 @@ class HLCTrainer:
         self.obs = torch.as_tensor(env.reset(), device=dev)
         self.iteration, self.global_step = 0, 0
         self.on_env_step: Callable[[], None] | None = None
+
+    # ------------------------------------------------------------------ warm start
+    @torch.no_grad()
+    def warm_start(self, path: str | Path) -> str:
+        """Start from another task's controller on the same LLC (its checkpoint.pt, or an hlc.pt for the actor
+        alone): every weight is copied, except that the first layers' goal columns are rebuilt for this task.
+        The LLC observation columns carry over one to one, and so does the goal position relative to the root
+        in the heading frame (x, y) where both tasks observe one (`GOAL_POSITION_XY`); this task's other goal
+        columns start at zero. The observation normalizer is copied for the columns that carry over and
+        restarted for the rest, with a count of one batch so that they catch up in a few iterations. Returns
+        what was copied, in one line; ValueError when the controllers do not fit."""
+        ckpt = read_checkpoint(path, "hlc")
+        check_compatible(ckpt, path, self.cfg.character, None)
+        src_sha = ckpt["llc"]["sha256"]
+        if self.cfg.llc_sha256 and src_sha != self.cfg.llc_sha256:
+            raise ValueError(f"{path}: trained on another LLC (sha256 {src_sha[:12]}, this run's is "
+                             f"{self.cfg.llc_sha256[:12]}); a warm start needs the same frozen LLC")  # fmt: skip
+        src_net = HLCNetworkConfig.from_dict(ckpt["network"])
+        if (src_net.actor_hidden, src_net.critic_hidden, src_net.latent_dim) != (
+            self.cfg.network.actor_hidden,
+            self.cfg.network.critic_hidden,
+            self.cfg.network.latent_dim,
+        ):
+            mine = self.cfg.network
+            raise ValueError(f"{path}: networks {src_net.actor_hidden}/{src_net.critic_hidden}, this run "
+                             f"{mine.actor_hidden}/{mine.critic_hidden} (--hidden)")  # fmt: skip
+        src_goal, dst_goal = ckpt["goal_layout"], self.env.task.goal_layout()
+        proprio = ckpt["obs_dim"] - src_goal["size"]
+        if proprio != self.env.obs_dim - dst_goal["size"]:
+            mine = self.env.obs_dim - dst_goal["size"]
+            raise ValueError(f"{path}: observes {proprio} LLC numbers, this environment {mine}")
+        src_cols, dst_cols = list(range(proprio)), list(range(proprio))
+        shared = ""
+        src_xy, dst_xy = (goal_slice_start(g, GOAL_POSITION_XY.get(g["task"])) for g in (src_goal, dst_goal))
+        if src_xy is not None and dst_xy is not None:
+            src_cols += [proprio + src_xy, proprio + src_xy + 1]
+            dst_cols += [proprio + dst_xy, proprio + dst_xy + 1]
+            names = GOAL_POSITION_XY[src_goal["task"]], GOAL_POSITION_XY[self.cfg.task]
+            shared = f" and the goal position ({names[0]} -> {names[1]})"
+        nets = [("actor", self.actor, None), ("critic", self.critic, "value_norm")]
+        copied = []
+        for name, net, norm in nets:
+            if name not in ckpt:
+                continue
+            state = dict(ckpt[name])
+            first = state["trunk.0.weight"]
+            w = torch.zeros(first.shape[0], self.env.obs_dim, dtype=first.dtype)
+            w[:, dst_cols] = first[:, src_cols]
+            state["trunk.0.weight"] = w
+            net.load_state_dict(state)
+            if norm is not None:
+                getattr(self, norm).load_state_dict(ckpt[norm])
+            copied.append(name)
+        src_norm, norm = ckpt["obs_norm"], self.obs_norm
+        norm.mean.zero_(), norm.var.fill_(1.0)
+        norm.mean[dst_cols] = src_norm["mean"][src_cols].to(norm.mean)
+        norm.var[dst_cols] = src_norm["var"][src_cols].to(norm.var)
+        norm.count.fill_(float(self.cfg.batch_size))
+        D.broadcast_parameters([self.actor, self.critic, self.obs_norm, self.value_norm], self.dist)
+        self.cfg.init_from = str(path)
+        return f"started from {path} ({ckpt['task']}): {' and '.join(copied)}, the LLC observation{shared}"
 
     # ------------------------------------------------------------------ rollout
     @torch.no_grad()

@@ -65,6 +65,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--iterations", type=int, help="stop once this many iterations are done in total")
     p.add_argument("--out", help="output folder (default runs/hlc_TASK; on resume the checkpoint's folder)")
     p.add_argument("--resume", nargs="?", const="auto", help="resume from a checkpoint.pt (default: OUT/checkpoint.pt)")
+    p.add_argument(
+        "--init-from", metavar="CKPT", help="start from another task's controller on the same LLC (its checkpoint.pt "
+        "or hlc.pt): the LLC observation and the goal position carry over (HLCTrainer.warm_start)",
+    )  # fmt: skip
     p.add_argument("--checkpoint-every", type=int, help="iterations between checkpoints")
     p.add_argument("--threads", type=int, help="torch threads (preset default)")
     p.add_argument("--env-threads", type=int, default=1, help="physics threads (default 1; 0: all cores)")
@@ -145,6 +149,8 @@ def train_hlc(argv: list[str]) -> int:
     args = parse_args(argv)
     resume_path = None
     try:
+        if args.resume and args.init_from:
+            return _error("--init-from starts a new run; a resumed run already holds its weights")
         if args.resume:
             resume_path = Path(args.out or "runs/hlc") / "checkpoint.pt" if args.resume == "auto" else Path(args.resume)
             recorded_sha = None
@@ -203,6 +209,13 @@ def train_hlc(argv: list[str]) -> int:
     except ValueError as exc:  # an unknown --device, or an LLC that does not fit the environment
         return _error(str(exc))
     trainer = HLCTrainer(cfg, env, device, dist)
+    if args.init_from:
+        try:
+            line = trainer.warm_start(args.init_from)
+        except (CheckpointError, ValueError) as exc:
+            return _error(f"--init-from {exc}")
+        if dist.is_main:
+            print(line)
     if resume_path is not None:
         try:
             trainer.load(resume_path)
