@@ -177,9 +177,16 @@ def test_warm_start_carries_the_llc_observation_and_the_goal_position(tmp_path, 
         assert all(torch.equal(s[k], d[k]) for k in s), name
     assert torch.equal(dst.obs_norm.mean[: p + 2], src.obs_norm.mean) and not dst.obs_norm.mean[p + 2 :].any()
     assert torch.equal(dst.obs_norm.var[: p + 2], src.obs_norm.var) and (dst.obs_norm.var[p + 2 :] == 1).all()
-    assert float(dst.obs_norm.count) == dst.cfg.batch_size
-    dst.train(1, tmp_path / "strike", progress=False)  # it trains, and the checkpoint says where it started
-    ckpt = torch.load(tmp_path / "strike" / "hlc.pt", weights_only=False)
+    assert torch.equal(dst.obs_norm.count, src.obs_norm.count)
+    # critic warm-up: the first iterations move the critic only; then both train
+    dst.cfg.critic_warmup = 1
+    actor0, critic0 = ([q.clone() for q in net.parameters()] for net in (dst.actor, dst.critic))
+    dst.train(1, tmp_path / "strike", progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(actor0, dst.actor.parameters(), strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(critic0, dst.critic.parameters(), strict=True))
+    dst.train(2, tmp_path / "strike", progress=False)
+    assert not all(torch.equal(a, b) for a, b in zip(actor0, dst.actor.parameters(), strict=True))
+    ckpt = torch.load(tmp_path / "strike" / "hlc.pt", weights_only=False)  # it says where it started
     assert ckpt["config"]["init_from"] == str(tmp_path / "loc" / "checkpoint.pt")
 
     # steering has no goal position: only the LLC observation carries over
@@ -195,6 +202,7 @@ def test_warm_start_carries_the_llc_observation_and_the_goal_position(tmp_path, 
     assert main([*args, "--resume", str(tmp_path / "loc" / "checkpoint.pt")]) == 2
     assert "--init-from starts a new run" in capsys.readouterr().err
     assert main(args) == 0 and "started from" in capsys.readouterr().out
+    assert torch.load(tmp_path / "y" / "checkpoint.pt", weights_only=False)["config"]["critic_warmup"] == 10
 
 
 def test_eval_hlc_reports_task_metrics_beside_random_latents(tmp_path, llc_file, capsys):

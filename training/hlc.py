@@ -76,6 +76,7 @@ class HLCConfig:
     normalize_value: bool = True
     network: HLCNetworkConfig = field(default_factory=HLCNetworkConfig.reference)
     init_from: str = ""  # the other task's controller this run started from (`HLCTrainer.warm_start`), if any
+    critic_warmup: int = 0  # first iterations that fit only the critic (warm starts: its values are another task's)
 
     @property
     def batch_size(self) -> int:
@@ -184,9 +185,10 @@ class HLCTrainer:
         alone): every weight is copied, except that the first layers' goal columns are rebuilt for this task.
         The LLC observation columns carry over one to one, and so does the goal position relative to the root
         in the heading frame (x, y) where both tasks observe one (`GOAL_POSITION_XY`); this task's other goal
-        columns start at zero. The observation normalizer is copied for the columns that carry over and
-        restarted for the rest, with a count of one batch so that they catch up in a few iterations. Returns
-        what was copied, in one line; ValueError when the controllers do not fit."""
+        columns start at zero. The observation normalizer is copied for the columns that carry over (with its
+        count, so that they stay put) and starts at mean 0, variance 1 for the rest (this task's goal inputs
+        are of order 1). Returns what was copied, in one line; ValueError when the controllers do not fit.
+        Pair it with `critic_warmup` iterations when the critic comes too: its values are the other task's."""
         ckpt = read_checkpoint(path, "hlc")
         check_compatible(ckpt, path, self.cfg.character, None)
         src_sha = ckpt["llc"]["sha256"]
@@ -233,7 +235,7 @@ class HLCTrainer:
         norm.mean.zero_(), norm.var.fill_(1.0)
         norm.mean[dst_cols] = src_norm["mean"][src_cols].to(norm.mean)
         norm.var[dst_cols] = src_norm["var"][src_cols].to(norm.var)
-        norm.count.fill_(float(self.cfg.batch_size))
+        norm.count.copy_(src_norm["count"].to(norm.count))
         D.broadcast_parameters([self.actor, self.critic, self.obs_norm, self.value_norm], self.dist)
         self.cfg.init_from = str(path)
         return f"started from {path} ({ckpt['task']}): {' and '.join(copied)}, the LLC observation{shared}"
@@ -330,7 +332,8 @@ class HLCTrainer:
         new_logp = self.actor.log_prob(self.actor(o), mb["actions"])
         actor_loss, clip_frac = L.ppo_actor_loss(new_logp, mb["old_logp"], mb["adv"], self.cfg.clip)
         critic_loss = L.value_loss(self.critic(o), mb["returns_n"])
-        loss = actor_loss + self.cfg.critic_coef * critic_loss
+        actor_on = float(self.iteration >= self.cfg.critic_warmup)
+        loss = actor_on * actor_loss + self.cfg.critic_coef * critic_loss
         with torch.no_grad():
             ratio = torch.exp(new_logp - mb["old_logp"])
             stats = {

@@ -69,6 +69,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--init-from", metavar="CKPT", help="start from another task's controller on the same LLC (its checkpoint.pt "
         "or hlc.pt): the LLC observation and the goal position carry over (HLCTrainer.warm_start)",
     )  # fmt: skip
+    p.add_argument(
+        "--critic-warmup", type=int, metavar="N", help="first N iterations fit only the critic (default: 10 with "
+        "--init-from, else 0)",
+    )  # fmt: skip
     p.add_argument("--checkpoint-every", type=int, help="iterations between checkpoints")
     p.add_argument("--threads", type=int, help="torch threads (preset default)")
     p.add_argument("--env-threads", type=int, default=1, help="physics threads (default 1; 0: all cores)")
@@ -106,6 +110,8 @@ def build_config(args: argparse.Namespace) -> HLCConfig:
         over["total_samples"] = int(args.samples)
     if args.threads is not None:
         over["torch_threads"] = args.threads
+    if args.critic_warmup is not None or args.init_from:
+        over["critic_warmup"] = args.critic_warmup if args.critic_warmup is not None else 10
     cfg = PRESETS[args.preset or "cpu"](**over)
     if args.hidden:
         cfg.network = replace(cfg.network, actor_hidden=args.hidden, critic_hidden=args.hidden)
@@ -119,7 +125,7 @@ def build_config(args: argparse.Namespace) -> HLCConfig:
 
 RESUME_CHANGEABLE = {"samples": "total_samples", "checkpoint_every": "checkpoint_every", "lr": "lr",
                      "threads": "torch_threads"}  # fmt: skip
-RESUME_FIXED = ("task", "preset", "envs", "seed", "hidden", "epochs", "task_option")
+RESUME_FIXED = ("task", "preset", "envs", "seed", "hidden", "epochs", "task_option", "critic_warmup")
 
 
 def resume_config(path: Path, args: argparse.Namespace) -> HLCConfig:
