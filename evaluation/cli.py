@@ -49,6 +49,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )  # fmt: skip
     p.add_argument("--goals", type=int, default=8, help="--latent-search: goals searched (default 8)")
     p.add_argument("--rounds", type=int, default=8, help="--latent-search: search rounds per goal (default 8)")
+    p.add_argument("--hold", type=int, default=1, help="--latent-search: HLC steps each latent is held (default 1)")
     p.add_argument("--motions", help=f"dataset for realism and coverage (default: {DEFAULT_MOTIONS.name})")
     p.add_argument("--envs", type=int, default=64, help="characters per measurement (default 64)")
     p.add_argument("--steps", type=int, default=300, help="control steps of the random-latent run (default 300)")
@@ -274,8 +275,8 @@ def eval_latent_search(args: argparse.Namespace) -> int:
 
     if args.latent_search not in TASKS:
         return _error(f"--latent-search {args.latent_search}: choose one of {', '.join(sorted(TASKS))}")
-    if args.compare or args.hlc or args.envs < 2 or args.goals < 1 or args.rounds < 1:
-        return _error("--latent-search takes one LLC (--llc), --envs >= 2, --goals >= 1 and --rounds >= 1")
+    if args.compare or args.hlc or args.envs < 2 or min(args.goals, args.rounds, args.hold) < 1:
+        return _error("--latent-search takes one LLC (--llc), --envs >= 2 and --goals, --rounds, --hold >= 1")
     llc_path = Path(args.llc) if args.llc else DEFAULT_LLC
     import torch
 
@@ -288,7 +289,7 @@ def eval_latent_search(args: argparse.Namespace) -> int:
     except CheckpointError as exc:
         return _error(str(exc))
     cfg = LatentSearchConfig(task=args.latent_search, goals=args.goals, candidates=args.envs, rounds=args.rounds,
-                             seed=args.seed)  # fmt: skip
+                             hold=args.hold, seed=args.seed)  # fmt: skip
     print(f"latent search on {llc_path} ({args.latent_search}) ...", file=sys.stderr)
     t0 = time.perf_counter()
     res = latent_search(llc, cfg, progress=lambda line: print(line, file=sys.stderr))

@@ -42,6 +42,7 @@ class LatentSearchConfig:
     elite_fraction: float = 0.1
     min_std: float = 0.05  # keeps the search from collapsing onto one sequence too early
     seconds: float | None = None  # horizon; None: DEFAULT_SECONDS[task]
+    hold: int = 1  # HLC steps each searched latent is held: fewer dimensions for long horizons
     seed: int = 0
     nthread: int = 1
 
@@ -87,15 +88,17 @@ def play(env: TaskEnv, goal: dict[str, Any], actions: np.ndarray) -> dict[str, n
 def search_goal(
     env: TaskEnv, goal: dict[str, Any], steps: int, cfg: LatentSearchConfig, rng: np.random.Generator
 ) -> dict[str, Any]:
-    """Cross-entropy search over (steps, latent_dim) action sequences for one goal."""
+    """Cross-entropy search over action sequences for one goal: ceil(steps / hold) latents, each held `hold`
+    HLC steps."""
     n, dim = env.num_envs, env.action_dim
-    mean, std = np.zeros((steps, dim)), np.ones((steps, dim))
+    knots = -(-steps // cfg.hold)
+    mean, std = np.zeros((knots, dim)), np.ones((knots, dim))
     n_elite = max(1, round(cfg.elite_fraction * n))
     best: dict[str, Any] = {"reward": -np.inf}
     rounds = []
     for _ in range(cfg.rounds):
-        actions = mean[:, None] + std[:, None] * rng.standard_normal((steps, n, dim))
-        out = play(env, goal, actions)
+        actions = mean[:, None] + std[:, None] * rng.standard_normal((knots, n, dim))
+        out = play(env, goal, np.repeat(actions, cfg.hold, axis=0)[:steps])
         order = np.argsort(-out["reward"])
         rounds.append({k: float(np.mean(v)) for k, v in out.items()})
         if out["reward"][order[0]] > best["reward"]:
@@ -128,7 +131,8 @@ def latent_search(llc: Any, cfg: LatentSearchConfig, progress: Callable[[str], N
         part: {k: float(np.mean([row[part][k] for row in rows])) for k in rows[0][part]}
         for part in ("random", "best", "last_round")
     }
-    return {"task": cfg.task, "seconds": steps * env.control_dt * env.cfg.llc_steps, "hlc_steps": steps,
+    return {"task": cfg.task, "horizon_s": steps * env.control_dt * env.cfg.llc_steps, "hlc_steps": steps,
+            "hold": cfg.hold,
             "candidates": cfg.candidates, "rounds": cfg.rounds, "goals": len(goals), "summary": summary,
             "per_goal": rows}  # fmt: skip
 
@@ -140,8 +144,9 @@ def format_search(res: dict[str, Any]) -> str:
     names = {"reward": "task reward per step", "distance": "distance at the end (m)", "closest": "closest (m)",
              "success": "success", "tipped": "tipped", "fouled": "fouled first", "fallen": "fallen"}  # fmt: skip
     lines = [
-        f"latent search, {res['task']}: {res['goals']} goals, {res['seconds']:.1f} s ({res['hlc_steps']} latents "
-        f"held 5 LLC steps each), {res['candidates']} sequences x {res['rounds']} rounds per goal",
+        f"latent search, {res['task']}: {res['goals']} goals, {res['horizon_s']:.1f} s ({res['hlc_steps']} HLC "
+        f"steps of 5 LLC steps, {-(-res['hlc_steps'] // res['hold'])} latents each held {res['hold']}), "
+        f"{res['candidates']} sequences x {res['rounds']} rounds per goal",
         f"{'':28}{'random latents':>16}{'best found':>12}{'last round':>12}",
     ]
     for k in keys:

@@ -25,6 +25,7 @@ class DirectionEnv:
         self.task = SimpleNamespace(name="speed")
         self.env = SimpleNamespace(fallen=lambda: np.zeros(n, dtype=bool))
         self.goal = np.zeros(dim)
+        self.played: list[np.ndarray] = []
 
     def reset(self) -> None:
         pass
@@ -33,6 +34,7 @@ class DirectionEnv:
         self.goal = np.asarray(direction) / np.linalg.norm(direction)
 
     def step(self, actions: np.ndarray):
+        self.played.append(actions.copy())
         z = actions / np.linalg.norm(actions, axis=1, keepdims=True)
         r = z @ self.goal
         return SimpleNamespace(info={"task_reward": r, "success": r > 0.9, "failed": np.zeros(len(r), dtype=bool)})
@@ -46,6 +48,14 @@ def test_search_finds_the_known_optimum_that_random_latents_miss() -> None:
     assert abs(res["random"]["reward"]) < 0.15  # unit latents in 6-d: alignment averages 0
     assert res["best"]["reward"] > 0.9 and res["best"]["success"] == 1.0
     assert res["last_round"]["reward"] > 0.8 > res["random"]["reward"] + 0.5  # the search itself moved
+
+    # held latents: 5 steps searched as 3 latents, held 2, 2 and 1 steps
+    env.played.clear()
+    search_goal(
+        env, goal, steps=5, cfg=LatentSearchConfig(task="speed", rounds=1, hold=2), rng=np.random.default_rng(1)
+    )
+    a = env.played
+    assert len(a) == 5 and np.array_equal(a[0], a[1]) and np.array_equal(a[2], a[3]) and not np.array_equal(a[1], a[2])
 
 
 def test_play_is_deterministic_and_the_search_runs_on_the_simulation(tmp_path: Path) -> None:
@@ -81,7 +91,8 @@ def test_cli_latent_search_writes_json_and_rejects_unknown_tasks(tmp_path: Path,
     printed = capsys.readouterr().out
     assert "latent search, strike: 1 goals" in printed and "tipped" in printed and "fouled first" in printed
     res = json.loads(out.read_text())["results"]
-    assert res["task"] == "strike" and res["hlc_steps"] == 60 and "tipped" in res["summary"]["random"]
+    assert res["task"] == "strike" and res["hlc_steps"] == 60 and res["horizon_s"] == pytest.approx(10.0)
+    assert "tipped" in res["summary"]["random"] and res["seconds"] > 0  # horizon and wall time apart
 
     assert main(["--latent-search", "juggle", "--llc", str(llc)]) == 2
     assert "--latent-search juggle: choose one of" in capsys.readouterr().err
