@@ -262,10 +262,7 @@ def eval_hlc(args: argparse.Namespace) -> int:
     res = evaluate_hlc(hlc, llc, cfg)
     res.update(checkpoint=str(args.hlc), llc=hlc.llc, seconds=round(time.perf_counter() - t0, 1))
     print(table(res))
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"config": vars(cfg), "results": res}, indent=2, default=float))
-        print(f"wrote {args.json}")
+    _write_json(args.json, cfg, res)
     return 0
 
 
@@ -295,8 +292,13 @@ def eval_latent_search(args: argparse.Namespace) -> int:
     res = latent_search(llc, cfg, progress=lambda line: print(line, file=sys.stderr))
     res.update(llc=str(llc_path), seconds=round(time.perf_counter() - t0, 1))
     print(format_search(res))
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"config": vars(cfg), "results": res}, indent=2, default=float))
-        print(f"wrote {args.json}")
+    _write_json(args.json, cfg, res)
     return 0
+
+
+def _write_json(path: str | None, cfg: Any, res: dict) -> None:
+    """--json: the config and the results (task evals and the latent search)."""
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps({"config": vars(cfg), "results": res}, indent=2, default=float))
+        print(f"wrote {path}")
