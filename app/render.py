@@ -194,7 +194,7 @@ class SceneRenderer:
 
     def _add_task_markers(self, markers: list) -> None:
         """An HLC task's markers (tasks.common.Marker, world frame): arrows; points (a ball, standing on a
-        post along `vector` when it has one, the location target's); box outlines (half extents, yaw)."""
+        post along `vector` when it has one, the location target's); box outlines (half extents, orientation)."""
         for mk in markers:
             pos, vec = np.asarray(mk.pos, dtype=np.float64), np.asarray(mk.vector, dtype=np.float64)
             if mk.kind == "arrow":
@@ -206,9 +206,8 @@ class SceneRenderer:
             elif mk.kind == "point":
                 self._geom(mujoco.mjtGeom.mjGEOM_SPHERE, [mk.radius, 0, 0], pos, mk.color)
             elif mk.kind == "box":
-                q = (math.cos(mk.yaw / 2), 0.0, 0.0, math.sin(mk.yaw / 2)) if mk.quat is None else mk.quat
                 rot = np.zeros(9)
-                mujoco.mju_quat2Mat(rot, np.asarray(q, dtype=np.float64))
+                mujoco.mju_quat2Mat(rot, np.asarray(mk.quat, dtype=np.float64))
                 self._geom(mujoco.mjtGeom.mjGEOM_LINEBOX, vec + 0.03, pos, mk.color, rot)
 
     def _geom(self, kind: int, size, pos: np.ndarray, rgba, rot: np.ndarray | None = None) -> None:

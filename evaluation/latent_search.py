@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from evaluation.tasks import goal_kwargs
 from tasks.env import TaskEnv, TaskEnvConfig
 
 # the horizon of each task's eval measure (evaluation/tasks.py), seconds
@@ -47,18 +48,6 @@ class LatentSearchConfig:
     nthread: int = 1
 
 
-def goal_kwargs(env: TaskEnv, i: int) -> dict[str, Any]:
-    """Goal i of the task's own draw, as `set_goal` keywords (world frame)."""
-    t = env.task
-    if t.name in ("location", "reach"):
-        return {"target": np.asarray(t.target[i]).copy()}
-    if t.name == "strike":
-        return {"pos": np.asarray(t.spawn_xy[i]).copy(), "yaw": float(t.spawn_yaw[i])}
-    if t.name == "steering":
-        return {"direction": float(t.direction[i]), "speed": float(t.speed[i]), "facing": float(t.facing[i])}
-    return {"direction": float(t.direction[i]), "speed": float(t.speed[i])}
-
-
 def play(env: TaskEnv, goal: dict[str, Any], actions: np.ndarray) -> dict[str, np.ndarray]:
     """Play (steps, N, latent_dim) HLC actions from the default pose with every environment given `goal`.
     Returns per environment: mean task reward, the task measure(s) at the end, fouls and falls."""
@@ -67,7 +56,7 @@ def play(env: TaskEnv, goal: dict[str, Any], actions: np.ndarray) -> dict[str, n
     env.set_goal(None, **goal)
     reward, fallen, ended = np.zeros(n), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
     t_hit, t_foul = np.full(n, np.inf), np.full(n, np.inf)
-    closest = np.full(n, np.inf)
+    distance = closest = np.full(n, np.inf)
     for t in range(steps):
         res = env.step(actions[t])
         reward += np.where(ended, 0.0, res.info["task_reward"])  # as in training, nothing after a fall or a foul
@@ -76,10 +65,11 @@ def play(env: TaskEnv, goal: dict[str, Any], actions: np.ndarray) -> dict[str, n
         t_hit[res.info["success"] & np.isinf(t_hit)] = t
         t_foul[res.info["failed"] & np.isinf(t_foul)] = t
         if hasattr(env.task, "distance"):
-            closest = np.minimum(closest, env.task.distance(env.state))
+            distance = env.task.distance(env.state)
+            closest = np.minimum(closest, distance)
     out = {"reward": reward / steps, "fallen": fallen, "success": t_hit < t_foul}
     if hasattr(env.task, "distance"):
-        out["distance"], out["closest"] = env.task.distance(env.state), closest
+        out["distance"], out["closest"] = distance, closest
     if env.task.name == "strike":
         out["tipped"], out["fouled"] = np.isfinite(t_hit), np.isfinite(t_foul) & (t_foul <= t_hit)
     return out
@@ -117,7 +107,7 @@ def latent_search(llc: Any, cfg: LatentSearchConfig, progress: Callable[[str], N
     steps = max(1, round(seconds / (env.control_dt * env.cfg.llc_steps)))
     env.reset()
     env.task.sample(np.arange(env.num_envs), env.state, np.random.default_rng(cfg.seed + 12))
-    goals = [goal_kwargs(env, i) for i in range(min(cfg.goals, env.num_envs))]
+    goals = [goal_kwargs(env.task, i) for i in range(min(cfg.goals, env.num_envs))]
     rng = np.random.default_rng(cfg.seed)
     rows, t0 = [], time.perf_counter()
     for i, goal in enumerate(goals):

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from sim.arrays import to_numpy
 from tasks.common import facing_xy, yaw_vec
 from tasks.env import TaskEnv, TaskEnvConfig
 
@@ -78,16 +79,24 @@ def _fallen(env: TaskEnv) -> np.ndarray:
     return env.env.fallen()
 
 
+def goal_kwargs(task: Any, ids: Any) -> dict[str, Any]:
+    """The task's drawn goals of environments `ids` (an index or an index array) as `TaskEnv.set_goal`
+    keywords (world frame, host copies)."""
+    if task.name in ("location", "reach"):
+        names = {"target": "target"}
+    elif task.name == "strike":
+        names = {"pos": "spawn_xy", "yaw": "spawn_yaw"}
+    else:  # steering, speed
+        names = {k: k for k in ("direction", "speed", "facing") if hasattr(task, k)}
+    return {k: np.array(to_numpy(getattr(task, attr))[ids], copy=True) for k, attr in names.items()}
+
+
 def _sampled_goals(env: TaskEnv, seed: int) -> None:
-    """Draw goals the way training does (fixed seed) and pin them."""
+    """Draw goals the way training does (fixed seed) and pin them (location, reach and strike)."""
     rng = np.random.default_rng(seed)
     ids = np.arange(env.num_envs)
     env.task.sample(ids, env.state, rng)
-    t = env.task
-    if t.name in ("location", "reach"):
-        env.set_goal(ids, target=t.target.copy())
-    elif t.name == "strike":
-        env.set_goal(ids, pos=t.spawn_xy.copy(), yaw=t.spawn_yaw.copy())
+    env.set_goal(ids, **goal_kwargs(env.task, ids))
 
 
 def steering_metrics(policy: Any, env: TaskEnv, cfg: TaskEvalConfig) -> dict[str, Any]:

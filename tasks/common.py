@@ -184,14 +184,13 @@ class GoalSchedule:
 @dataclass(frozen=True)
 class Marker:
     """A viewer marker in world coordinates: an arrow (pos, vector), a point (pos, radius) or a box outline
-    (pos, half extents in `vector`, orientation `quat` (w, x, y, z) or else `yaw`). Colors are RGBA in [0, 1]."""
+    (pos, half extents in `vector`, orientation `quat` (w, x, y, z)). Colors are RGBA in [0, 1]."""
 
     kind: Literal["arrow", "point", "box"]
     pos: tuple[float, float, float]
     vector: tuple[float, float, float] = (0.0, 0.0, 0.0)
     radius: float = 0.05
-    yaw: float = 0.0
-    quat: tuple[float, float, float, float] | None = None
+    quat: tuple[float, float, float, float] = (1.0, 0.0, 0.0, 0.0)
     color: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0)
     label: str = ""
 
