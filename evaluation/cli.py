@@ -50,6 +50,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--goals", type=int, default=8, help="--latent-search: goals searched (default 8)")
     p.add_argument("--rounds", type=int, default=8, help="--latent-search: search rounds per goal (default 8)")
     p.add_argument("--hold", type=int, default=1, help="--latent-search: HLC steps each latent is held (default 1)")
+    p.add_argument("--demos", metavar="FILE", help="--latent-search: write the clean successes to this .npz (for "
+                   "`train hlc --demos`); an existing file from the same search is continued")  # fmt: skip
     p.add_argument("--motions", help=f"dataset for realism and coverage (default: {DEFAULT_MOTIONS.name})")
     p.add_argument("--envs", type=int, default=64, help="characters per measurement (default 64)")
     p.add_argument("--steps", type=int, default=300, help="control steps of the random-latent run (default 300)")
@@ -278,7 +280,9 @@ def eval_latent_search(args: argparse.Namespace) -> int:
     import torch
 
     from controllers.checkpoint import CheckpointError, load_llc
+    from controllers.files import sha256_file
     from evaluation.latent_search import LatentSearchConfig, format_search, latent_search
+    from training.demos import DemoError
 
     torch.set_num_threads(args.threads)
     try:
@@ -286,10 +290,14 @@ def eval_latent_search(args: argparse.Namespace) -> int:
     except CheckpointError as exc:
         return _error(str(exc))
     cfg = LatentSearchConfig(task=args.latent_search, goals=args.goals, candidates=args.envs, rounds=args.rounds,
-                             hold=args.hold, seed=args.seed)  # fmt: skip
+                             hold=args.hold, seed=args.seed, demos=args.demos)  # fmt: skip
     print(f"latent search on {llc_path} ({args.latent_search}) ...", file=sys.stderr)
     t0 = time.perf_counter()
-    res = latent_search(llc, cfg, progress=lambda line: print(line, file=sys.stderr))
+    try:
+        res = latent_search(llc, cfg, progress=lambda line: print(line, file=sys.stderr),
+                            llc_sha256=sha256_file(llc_path))  # fmt: skip
+    except DemoError as exc:
+        return _error(str(exc))
     res.update(llc=str(llc_path), seconds=round(time.perf_counter() - t0, 1))
     print(format_search(res))
     _write_json(args.json, cfg, res)

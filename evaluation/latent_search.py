@@ -23,12 +23,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from evaluation.tasks import goal_kwargs
 from tasks.env import TaskEnv, TaskEnvConfig
+from training.demos import DemoError, Demos, load_demos
 
 # the horizon of each task's eval measure (evaluation/tasks.py), seconds
 DEFAULT_SECONDS = {"reach": 2.0, "strike": 10.0, "location": 10.0, "steering": 4.0, "speed": 4.0}
@@ -46,21 +48,29 @@ class LatentSearchConfig:
     hold: int = 1  # HLC steps each searched latent is held: fewer dimensions for long horizons
     seed: int = 0
     nthread: int = 1
+    demos: str | None = None  # write the clean successes here (demonstrations for `train hlc --demos`)
+    demos_per_round: int = 8  # at most this many successful sequences kept per round (the best first)
 
 
-def play(env: TaskEnv, goal: dict[str, Any], actions: np.ndarray) -> dict[str, np.ndarray]:
+def play(env: TaskEnv, goal: dict[str, Any], actions: np.ndarray, record: bool = False) -> dict[str, np.ndarray]:
     """Play (steps, N, latent_dim) HLC actions from the default pose with every environment given `goal`.
-    Returns per environment: mean task reward, the task measure(s) at the end, fouls and falls."""
+    Returns per environment: mean task reward, the task measure(s) at the end, fouls and falls; with `record`
+    also "obs" (steps, N, obs_dim), the HLC observation each action was chosen on, and "t_success", the step
+    of a success before any fall or failure (inf: none)."""
     steps, n = actions.shape[:2]
     env.reset()
     env.set_goal(None, **goal)
     reward, fallen, ended = np.zeros(n), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
-    t_hit, t_foul = np.full(n, np.inf), np.full(n, np.inf)
+    t_hit, t_foul, t_end = np.full(n, np.inf), np.full(n, np.inf), np.full(n, np.inf)
     distance = closest = np.full(n, np.inf)
+    obs = np.zeros((steps, n, env.obs_dim), dtype=np.float32) if record else None
     for t in range(steps):
+        if obs is not None:
+            obs[t] = np.asarray(env.observe())
         res = env.step(actions[t])
         reward += np.where(ended, 0.0, res.info["task_reward"])  # as in training, nothing after a fall or a foul
         fallen |= env.env.fallen()
+        t_end[(fallen | res.info["failed"]) & ~ended] = t
         ended |= fallen | res.info["failed"]
         t_hit[res.info["success"] & np.isinf(t_hit)] = t
         t_foul[res.info["failed"] & np.isinf(t_foul)] = t
@@ -72,14 +82,21 @@ def play(env: TaskEnv, goal: dict[str, Any], actions: np.ndarray) -> dict[str, n
         out["distance"], out["closest"] = distance, closest
     if env.task.name == "strike":
         out["tipped"], out["fouled"] = np.isfinite(t_hit), np.isfinite(t_foul) & (t_foul <= t_hit)
+    if record:
+        out["obs"], out["t_success"] = obs, np.where(t_hit < t_end, t_hit, np.inf)
     return out
 
 
 def search_goal(
-    env: TaskEnv, goal: dict[str, Any], steps: int, cfg: LatentSearchConfig, rng: np.random.Generator
+    env: TaskEnv,
+    goal: dict[str, Any],
+    steps: int,
+    cfg: LatentSearchConfig,
+    rng: np.random.Generator,
+    demos: Demos | None = None,
 ) -> dict[str, Any]:
     """Cross-entropy search over action sequences for one goal: ceil(steps / hold) latents, each held `hold`
-    HLC steps."""
+    HLC steps. With `demos`, each round's clean successes are added to it."""
     n, dim = env.num_envs, env.action_dim
     knots = -(-steps // cfg.hold)
     mean, std = np.zeros((knots, dim)), np.ones((knots, dim))
@@ -88,8 +105,12 @@ def search_goal(
     rounds = []
     for _ in range(cfg.rounds):
         actions = mean[:, None] + std[:, None] * rng.standard_normal((knots, n, dim))
-        out = play(env, goal, np.repeat(actions, cfg.hold, axis=0)[:steps])
+        played = np.repeat(actions, cfg.hold, axis=0)[:steps]
+        out = play(env, goal, played, record=demos is not None)
         order = np.argsort(-out["reward"])
+        if demos is not None:
+            demos.add(out, played, order, cfg.demos_per_round)
+            out = {k: v for k, v in out.items() if k not in ("obs", "t_success")}
         rounds.append({k: float(np.mean(v)) for k, v in out.items()})
         if out["reward"][order[0]] > best["reward"]:
             best = {k: float(v[order[0]]) for k, v in out.items()}
@@ -98,33 +119,77 @@ def search_goal(
     return {"random": rounds[0], "best": best, "last_round": rounds[-1]}
 
 
-def latent_search(llc: Any, cfg: LatentSearchConfig, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Search every goal; per-goal rows and their means (random latents, best found, last round)."""
+def draw_goals(env: TaskEnv, count: int, seed: int) -> list[dict[str, Any]]:
+    """`count` goals drawn the way training draws them from the default pose (fixed seed), num_envs at a time."""
+    env.reset()
+    rng, goals = np.random.default_rng(seed + 12), []
+    while len(goals) < count:
+        env.task.sample(np.arange(env.num_envs), env.state, rng)
+        goals += [goal_kwargs(env.task, i) for i in range(min(count - len(goals), env.num_envs))]
+    return goals
+
+
+def latent_search(
+    llc: Any, cfg: LatentSearchConfig, progress: Callable[[str], None] | None = None, llc_sha256: str = ""
+) -> dict[str, Any]:
+    """Search every goal; per-goal rows and their means (random latents, best found, last round).
+    With `cfg.demos` the clean successes go to that file after every goal; an existing file from the same
+    search (task, LLC, seed, hold, horizon) is continued after its last goal, whose rows are not repeated."""
     seconds = cfg.seconds if cfg.seconds is not None else DEFAULT_SECONDS[cfg.task]
     env_cfg = TaskEnvConfig(task=cfg.task, num_envs=cfg.candidates, seed=cfg.seed, nthread=cfg.nthread,
                             early_termination=False, auto_reset=False)  # fmt: skip
     env = TaskEnv(env_cfg, llc)
     steps = max(1, round(seconds / (env.control_dt * env.cfg.llc_steps)))
-    env.reset()
-    env.task.sample(np.arange(env.num_envs), env.state, np.random.default_rng(cfg.seed + 12))
-    goals = [goal_kwargs(env.task, i) for i in range(min(cfg.goals, env.num_envs))]
-    rng = np.random.default_rng(cfg.seed)
+    goals = draw_goals(env, cfg.goals, cfg.seed)
+    demos, meta = None, {}
+    if cfg.demos:
+        meta = {"task": cfg.task, "llc_sha256": llc_sha256, "obs_dim": env.obs_dim, "action_dim": env.action_dim,
+                "seed": cfg.seed, "hold": cfg.hold, "hlc_steps": steps, "candidates": cfg.candidates,
+                "rounds": cfg.rounds}  # fmt: skip
+        demos = continue_demos(cfg.demos, meta)
     rows, t0 = [], time.perf_counter()
     for i, goal in enumerate(goals):
+        if demos is not None and i < demos.goals:
+            continue
+        rng = np.random.default_rng([cfg.seed, i])  # per goal: a continued search draws what a whole one does
         rows.append({"goal": {k: np.asarray(v).round(3).tolist() for k, v in goal.items()},
-                     **search_goal(env, goal, steps, cfg, rng)})  # fmt: skip
+                     **search_goal(env, goal, steps, cfg, rng, demos)})  # fmt: skip
+        line = ""
+        if demos is not None:
+            demos.goals = i + 1
+            demos.save(cfg.demos, meta)
+            line = f", {demos.sequences} demonstrations ({demos.samples} steps)"
         if progress is not None:
             b, r = rows[-1]["best"], rows[-1]["random"]
             progress(f"goal {i + 1}/{len(goals)}: task reward {r['reward']:.3f} random -> {b['reward']:.3f} best"
-                     f" ({time.perf_counter() - t0:.0f} s)")  # fmt: skip
-    summary = {
-        part: {k: float(np.mean([row[part][k] for row in rows])) for k in rows[0][part]}
-        for part in ("random", "best", "last_round")
-    }
-    return {"task": cfg.task, "horizon_s": steps * env.control_dt * env.cfg.llc_steps, "hlc_steps": steps,
-            "hold": cfg.hold,
-            "candidates": cfg.candidates, "rounds": cfg.rounds, "goals": len(goals), "summary": summary,
-            "per_goal": rows}  # fmt: skip
+                     f"{line} ({time.perf_counter() - t0:.0f} s)")  # fmt: skip
+    parts = ("random", "best", "last_round")
+    summary = {part: {k: float(np.mean([row[part][k] for row in rows])) for k in rows[0][part]} for part in parts}
+    out = {"task": cfg.task, "horizon_s": steps * env.control_dt * env.cfg.llc_steps, "hlc_steps": steps,
+           "hold": cfg.hold, "candidates": cfg.candidates, "rounds": cfg.rounds, "goals": len(rows),
+           "summary": summary, "per_goal": rows}  # fmt: skip
+    if demos is not None:
+        out["demos"] = {"file": cfg.demos, "goals": demos.goals, "sequences": demos.sequences, "steps": demos.samples}
+    return out
+
+
+def continue_demos(path: str, meta: dict[str, Any]) -> Demos:
+    """The demonstrations already in `path` when it came from the same search, else a new set (an existing
+    file from another search is refused rather than overwritten)."""
+    if not Path(path).exists():
+        return Demos()
+    arrays, old = load_demos(path, allow_empty=True)
+    keys = ("task", "llc_sha256", "obs_dim", "action_dim", "seed", "hold", "hlc_steps", "candidates", "rounds")
+    differ = [k for k in keys if old.get(k) != meta[k]]
+    if differ:
+        short = lambda v: v[:12] if isinstance(v, str) and len(v) == 64 else v  # noqa: E731  (a SHA-256)
+        what = ", ".join(f"{k} {short(old.get(k))!r} vs {short(meta[k])!r}" for k in differ)
+        raise DemoError(f"{path}: written by another search ({what}); pass another --demos file")
+    ends = np.flatnonzero(np.diff(arrays["episode"], append=-1)) + 1
+    starts = np.concatenate([[0], ends[:-1]])
+    demos = Demos([arrays["obs"][a:b] for a, b in zip(starts, ends)],
+                  [arrays["actions"][a:b] for a, b in zip(starts, ends)], int(old["goals"]))  # fmt: skip
+    return demos
 
 
 def format_search(res: dict[str, Any]) -> str:

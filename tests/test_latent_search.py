@@ -21,20 +21,25 @@ class DirectionEnv:
     best sequence scores 1 at every step. Success: alignment above 0.9 at the last step."""
 
     def __init__(self, n: int, dim: int = 6) -> None:
-        self.num_envs, self.action_dim = n, dim
+        self.num_envs, self.action_dim, self.obs_dim = n, dim, dim + 1
         self.task = SimpleNamespace(name="speed")
         self.env = SimpleNamespace(fallen=lambda: np.zeros(n, dtype=bool))
         self.goal = np.zeros(dim)
         self.played: list[np.ndarray] = []
 
     def reset(self) -> None:
-        pass
+        self.t = 0
+
+    def observe(self) -> np.ndarray:
+        """The goal direction and the step count."""
+        return np.tile(np.append(self.goal, self.t), (self.num_envs, 1)).astype(np.float32)
 
     def set_goal(self, ids, direction: np.ndarray) -> None:
         self.goal = np.asarray(direction) / np.linalg.norm(direction)
 
     def step(self, actions: np.ndarray):
         self.played.append(actions.copy())
+        self.t += 1
         z = actions / np.linalg.norm(actions, axis=1, keepdims=True)
         r = z @ self.goal
         return SimpleNamespace(info={"task_reward": r, "success": r > 0.9, "failed": np.zeros(len(r), dtype=bool)})
@@ -98,3 +103,45 @@ def test_cli_latent_search_writes_json_and_rejects_unknown_tasks(tmp_path: Path,
     assert "--latent-search juggle: choose one of" in capsys.readouterr().err
     assert main(["--latent-search", "reach", "--llc", str(tmp_path / "none.pt")]) == 2
     assert "none.pt" in capsys.readouterr().err
+
+
+def test_the_search_keeps_clean_successes_as_demonstrations(tmp_path: Path) -> None:
+    """Each round's successes (best first, at most `demos_per_round`) are kept up to and including the step of
+    success, with the observation each action was chosen on."""
+    from training.demos import Demos, load_demos
+
+    env, demos = DirectionEnv(16), Demos()
+    goal = {"direction": np.array([1.0, 0.0, 0.0, 0.0, 0.0, 0.0])}
+    cfg = LatentSearchConfig(task="speed", candidates=16, rounds=6, demos_per_round=3)
+    search_goal(env, goal, steps=4, cfg=cfg, rng=np.random.default_rng(0), demos=demos)
+    assert 3 <= demos.sequences <= 6 * 3
+    for obs, act in zip(demos.obs, demos.actions, strict=True):
+        t = len(obs) - 1  # succeeded at step t and not before
+        assert len(act) == len(obs) and np.array_equal(obs[:, -1], np.arange(t + 1))
+        z = act / np.linalg.norm(act, axis=1, keepdims=True)
+        assert z[t] @ env.goal > 0.9 and (t == 0 or z[t - 1] @ env.goal <= 0.9)
+        assert np.array_equal(obs[0, :-1], env.goal.astype(np.float32))
+    meta = {"task": "speed", "obs_dim": env.obs_dim, "action_dim": env.action_dim}
+    arrays, _ = load_demos(demos.save(tmp_path / "d.npz", meta))
+    assert len(arrays["obs"]) == demos.samples and arrays["episode"][-1] == demos.sequences - 1
+
+
+def test_a_search_with_demos_continues_where_it_stopped(tmp_path: Path, capsys) -> None:
+    """A stopped search continued on the same file searches only the goals it had not, with the draws a whole
+    run makes; a file from another search is refused, not overwritten."""
+    from controllers.checkpoint import load_llc
+    from evaluation.cli import main
+
+    path = tiny_llc_checkpoint(tmp_path / "tiny.pt")
+    llc = load_llc(path)
+    cfg = LatentSearchConfig(task="reach", goals=2, candidates=3, rounds=2, seconds=0.5)
+    whole = latent_search(llc, cfg)
+    demos = str(tmp_path / "demos.npz")
+    first = latent_search(llc, LatentSearchConfig(**{**vars(cfg), "goals": 1, "demos": demos}))
+    rest = latent_search(llc, LatentSearchConfig(**{**vars(cfg), "demos": demos}))
+    assert first["goals"] == 1 and rest["goals"] == 1 and rest["demos"]["goals"] == 2
+    assert rest["per_goal"][0] == whole["per_goal"][1]
+    args = ["--latent-search", "reach", "--llc", str(path), "--envs", "3", "--goals", "2", "--rounds", "2"]
+    assert main([*args, "--hold", "2", "--demos", demos]) == 2
+    err = capsys.readouterr().err
+    assert "demos.npz: written by another search (" in err and "hold 1 vs 2" in err and "pass another" in err

@@ -281,3 +281,128 @@ def test_bundled_task_controllers_go_with_the_bundled_llc_and_carry_their_eval()
         results = json.loads(path.with_suffix(".json").read_text())["results"]
         assert results["task"] == hlc.task and results["llc"]["sha256"] == llc_sha, path.name
         assert Path(results["checkpoint"]).name == path.name and results["hlc"] and results["random_latents"]
+
+
+# ---------------------------------------------------------------------------------------------- demonstrations
+def point_expert(env: PointTaskEnv, obs: np.ndarray) -> np.ndarray:
+    """The speed task's answer on the point stand-in: the unit latent whose velocity is the goal's (its
+    least-norm solution plus a fixed null-space direction that makes it unit length)."""
+    goal_local = obs[:, 2:4] * obs[:, 4:5]  # direction in the heading frame times the target speed
+    least = goal_local @ np.linalg.pinv(env.llc_map).T
+    null = np.linalg.svd(env.llc_map)[2][-1]  # llc_map @ null = 0
+    z = least + np.sqrt(np.clip(1 - (least**2).sum(1, keepdims=True), 0, None)) * null
+    return 0.9 * z / np.abs(z).max(axis=1, keepdims=True)
+
+
+def mean_task_reward(env: PointTaskEnv, policy, steps: int = 40) -> float:
+    obs, total = env.reset(), 0.0
+    for _ in range(steps):
+        res = env.step(policy(obs))
+        obs, total = res.obs, total + res.reward.mean()
+    return total / steps
+
+
+def test_imitate_fits_the_actor_to_demonstrations_then_ppo_goes_on():
+    """Behaviour cloning on the point stand-in: demonstrations of the expert's latents, the fitted actor's mean
+    then does the task about as well as the expert and far better than random latents."""
+    from training.demos import Demos
+
+    env = PointTaskEnv(32, seed=2)
+    demos, obs = Demos(), env.reset()
+    for _ in range(6):  # sequences of 8 steps
+        o, a = [], []
+        for _ in range(8):
+            act = point_expert(env, obs)
+            o.append(obs), a.append(act)
+            obs = env.step(act).obs
+        for j in range(env.num_envs):
+            demos.obs.append(np.stack(o)[:, j]), demos.actions.append(np.stack(a)[:, j].astype(np.float32))
+    arrays = demos.arrays(env.obs_dim, env.action_dim)
+    meta = {"task": "speed", "obs_dim": env.obs_dim, "action_dim": env.action_dim}
+    assert len(arrays["obs"]) == 6 * 8 * 32 and arrays["episode"].max() == 6 * 32 - 1
+
+    cfg = cpu_preset(num_envs=32, horizon=16, minibatch_size=256, network=SMALL_HLC, task="speed", character="fake")
+    trainer = HLCTrainer(cfg, PointTaskEnv(32))
+    count0 = float(trainer.obs_norm.count)
+    fit = trainer.imitate(arrays, meta, epochs=40)
+    assert float(trainer.obs_norm.count) == count0 + len(arrays["obs"])  # the normalizer saw the demonstrations
+    assert fit["fit_cos"] > 0.95 and fit["holdout_cos"] > 0.9, fit
+
+    def policy(o: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return trainer.actor(trainer.obs_norm(torch.as_tensor(o))).numpy()
+
+    rng = np.random.default_rng(0)
+    random_r = mean_task_reward(PointTaskEnv(32, seed=5), lambda o: rng.normal(size=(len(o), 64)))
+    expert_r = mean_task_reward(PointTaskEnv(32, seed=5), lambda o: point_expert(env, o))
+    cloned_r = mean_task_reward(PointTaskEnv(32, seed=5), policy)
+    print(f"task reward: random {random_r:.3f}, expert {expert_r:.3f}, cloned {cloned_r:.3f}")
+    assert cloned_r > random_r + 0.3 and cloned_r > 0.8 * expert_r
+    trainer.train_iteration()  # PPO takes it from there
+
+    for bad, msg in (({**meta, "task": "strike"}, "demonstrations of task 'strike'"),
+                     ({**meta, "obs_dim": 3}, "observe and act in 3 and 64 numbers, this run 5 and 64"),
+                     ({**meta, "llc_sha256": "ab" * 32}, None)):  # fmt: skip
+        if msg is None:  # another LLC's demonstrations: refused once the run knows its LLC
+            trainer.cfg.llc_sha256 = "cd" * 32
+            msg = "played on another LLC"
+        with pytest.raises(ValueError, match=msg):
+            trainer.imitate(arrays, bad, epochs=1)
+
+
+def test_demos_file_round_trip_and_clear_errors(tmp_path):
+    from training.demos import DemoError, Demos, load_demos
+
+    demos = Demos()
+    out = {"obs": np.arange(3 * 2 * 4, dtype=np.float32).reshape(3, 2, 4), "t_success": np.array([1.0, np.inf])}
+    actions = np.ones((3, 2, 5))
+    assert demos.add(out, actions, np.array([1, 0]), limit=4) == 1  # only sequence 0 succeeded, at step 1
+    demos.goals = 1
+    meta = {"task": "strike", "obs_dim": 4, "action_dim": 5, "llc_sha256": "x"}
+    path = demos.save(tmp_path / "d.npz", meta)
+    arrays, got = load_demos(path)
+    assert np.array_equal(arrays["obs"], out["obs"][:2, 0]) and arrays["actions"].shape == (2, 5)
+    assert got["goals"] == 1 and got["sequences"] == 1 and got["task"] == "strike"
+    assert not list(tmp_path.glob("*.tmp"))
+
+    with pytest.raises(DemoError, match="no such demonstrations file"):
+        load_demos(tmp_path / "none.npz")
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    with pytest.raises(DemoError, match="bad.npz: not a demonstrations file"):
+        load_demos(tmp_path / "bad.npz")
+    empty = Demos().save(tmp_path / "empty.npz", meta)
+    with pytest.raises(DemoError, match="holds no demonstrations"):
+        load_demos(empty)
+    assert len(load_demos(empty, allow_empty=True)[0]["obs"]) == 0
+    head = np.array('{"task": "strike", "obs_dim": 4, "action_dim": 5}')
+    np.savez(tmp_path / "nan.npz", obs=np.full((1, 4), np.nan, np.float32), actions=np.zeros((1, 5), np.float32),
+             episode=np.zeros(1, np.int32), meta=head)  # fmt: skip
+    with pytest.raises(DemoError, match="NaN"):
+        load_demos(tmp_path / "nan.npz")
+
+
+def test_cli_fits_demonstrations_before_ppo_and_refuses_what_does_not_fit(tmp_path, llc_file, capsys):
+    from training.cli import main
+    from training.demos import Demos
+
+    env = humanoid_trainer(llc_file, task="strike").env
+    rng = np.random.default_rng(0)
+    demos = Demos([rng.normal(size=(6, env.obs_dim)).astype(np.float32) for _ in range(10)],
+                  [rng.normal(size=(6, 64)).astype(np.float32) for _ in range(10)], goals=3)  # fmt: skip
+    from controllers.files import sha256_file
+
+    meta = {"task": "strike", "obs_dim": env.obs_dim, "action_dim": 64, "llc_sha256": sha256_file(llc_file)}
+    good = demos.save(tmp_path / "strike.npz", meta)
+    reach = demos.save(tmp_path / "reach.npz", {**meta, "task": "reach"})
+    args = ["hlc", "--task", "strike", "--llc", str(llc_file), "--envs", "2", "--no-progress", "--iterations", "1",
+            "--hidden", "64,64", "--bc-epochs", "2"]  # fmt: skip
+    assert main([*args, "--out", str(tmp_path / "a"), "--demos", str(good)]) == 0
+    assert "fitted the actor to" in capsys.readouterr().out
+    cfg = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)["config"]
+    assert cfg["demos"] == str(good) and cfg["critic_warmup"] == 10
+    assert main([*args, "--out", str(tmp_path / "b"), "--demos", str(reach)]) == 2
+    assert "--demos demonstrations of task 'reach', this run trains 'strike'" in capsys.readouterr().err
+    assert main([*args, "--out", str(tmp_path / "c"), "--demos", str(tmp_path / "none.npz")]) == 2
+    assert "none.npz: no such demonstrations file" in capsys.readouterr().err
+    assert main([*args, "--demos", str(good), "--resume", str(tmp_path / "a" / "checkpoint.pt")]) == 2
+    assert "--demos starts a new run" in capsys.readouterr().err

@@ -77,6 +77,7 @@ class HLCConfig:
     network: HLCNetworkConfig = field(default_factory=HLCNetworkConfig.reference)
     init_from: str = ""  # the other task's controller this run started from (`HLCTrainer.warm_start`), if any
     critic_warmup: int = 0  # first iterations that fit only the critic (warm starts: its values are another task's)
+    demos: str = ""  # the demonstrations the actor was first fitted to (`HLCTrainer.imitate`), if any
 
     @property
     def batch_size(self) -> int:
@@ -239,6 +240,68 @@ class HLCTrainer:
         D.broadcast_parameters([self.actor, self.critic, self.obs_norm, self.value_norm], self.dist)
         self.cfg.init_from = str(path)
         return f"started from {path} ({ckpt['task']}): {' and '.join(copied)}, the LLC observation{shared}"
+
+    # ------------------------------------------------------------------ behaviour cloning
+    def imitate(
+        self,
+        arrays: dict[str, np.ndarray],
+        meta: dict,
+        epochs: int = 30,
+        lr: float = 1e-3,
+        minibatch: int = 512,
+        holdout: float = 0.1,
+    ) -> dict[str, float]:
+        """Fit the actor's mean to demonstrations (training/demos.py: HLC observations and the actions played
+        on them) before PPO: the observation normalizer takes the demonstrations' statistics, then Adam
+        (its own, at `lr`) minimizes |mean(s) - clamp(a, -0.95, 0.95)|^2, the clamp being where the
+        environment's own clamp to [-1, 1] makes larger actions equal (tanh reaches +-0.95 at finite weights).
+        A `holdout` fraction of the sequences is kept out to report how well the fit generalizes.
+        Returns the losses and the mean cosine between fitted and demonstrated latents. The critic is
+        untouched: pair it with `critic_warmup`. ValueError when the demonstrations do not fit this run."""
+        cfg, dev = self.cfg, self.device
+        if meta.get("task") != cfg.task:
+            raise ValueError(f"demonstrations of task {meta.get('task')!r}, this run trains {cfg.task!r}")
+        if meta.get("obs_dim") != self.env.obs_dim or meta.get("action_dim") != self.env.action_dim:
+            theirs, mine = (meta.get("obs_dim"), meta.get("action_dim")), (self.env.obs_dim, self.env.action_dim)
+            raise ValueError(f"demonstrations observe and act in {theirs[0]} and {theirs[1]} numbers, this run "
+                             f"{mine[0]} and {mine[1]}")  # fmt: skip
+        sha = meta.get("llc_sha256", "")
+        if cfg.llc_sha256 and sha and sha != cfg.llc_sha256:
+            raise ValueError(f"demonstrations played on another LLC (sha256 {sha[:12]}, this run's is "
+                             f"{cfg.llc_sha256[:12]})")  # fmt: skip
+        obs = torch.as_tensor(arrays["obs"], dtype=torch.float32, device=dev)
+        target = torch.as_tensor(arrays["actions"], dtype=torch.float32, device=dev).clamp(-0.95, 0.95)
+        episode = torch.as_tensor(arrays["episode"], device=dev)
+        gen = torch.Generator().manual_seed(cfg.seed + 7)
+        n_eps = int(episode.max()) + 1
+        held = torch.randperm(n_eps, generator=gen)[: int(holdout * n_eps)].to(dev)
+        val = torch.isin(episode, held)
+        fit_idx, val_idx = torch.nonzero(~val).squeeze(1), torch.nonzero(val).squeeze(1)
+        with torch.no_grad():
+            self.obs_norm.update(obs)
+        opt = torch.optim.Adam(self.actor.parameters(), lr=lr)
+
+        def measure(idx: torch.Tensor) -> tuple[float, float]:
+            if not len(idx):
+                return float("nan"), float("nan")
+            with torch.no_grad():
+                mean = self.actor(self.obs_norm(obs[idx]))
+                loss = (mean - target[idx]).square().sum(-1).mean()
+                cos = torch.nn.functional.cosine_similarity(mean.clamp(-1, 1), target[idx], dim=-1).mean()
+            return float(loss), float(cos)
+
+        for _ in range(epochs):
+            perm = fit_idx[torch.randperm(len(fit_idx), generator=gen).to(dev)]
+            for start in range(0, len(perm), minibatch):
+                idx = perm[start : start + minibatch]
+                loss = (self.actor(self.obs_norm(obs[idx])) - target[idx]).square().sum(-1).mean()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+        D.broadcast_parameters([self.actor, self.obs_norm], self.dist)
+        (fit_loss, fit_cos), (val_loss, val_cos) = measure(fit_idx), measure(val_idx)
+        return {"samples": len(obs), "sequences": n_eps, "fit_loss": fit_loss, "fit_cos": fit_cos,
+                "holdout_loss": val_loss, "holdout_cos": val_cos}  # fmt: skip
 
     # ------------------------------------------------------------------ rollout
     @torch.no_grad()

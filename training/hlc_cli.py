@@ -70,8 +70,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "or hlc.pt): the LLC observation and the goal position carry over (HLCTrainer.warm_start)",
     )  # fmt: skip
     p.add_argument(
+        "--demos", metavar="FILE", help="first fit the actor to these demonstrations (`launch.py eval "
+        "--latent-search TASK --demos FILE`: sequences that solved their goal), then train with PPO",
+    )  # fmt: skip
+    p.add_argument("--bc-epochs", type=int, default=30, help="--demos: epochs of the fit (default 30)")
+    p.add_argument(
         "--critic-warmup", type=int, metavar="N", help="first N iterations fit only the critic (default: 10 with "
-        "--init-from, else 0)",
+        "--init-from or --demos, else 0)",
     )  # fmt: skip
     p.add_argument("--checkpoint-every", type=int, help="iterations between checkpoints")
     p.add_argument("--threads", type=int, help="torch threads (preset default)")
@@ -110,7 +115,7 @@ def build_config(args: argparse.Namespace) -> HLCConfig:
         over["total_samples"] = int(args.samples)
     if args.threads is not None:
         over["torch_threads"] = args.threads
-    if args.critic_warmup is not None or args.init_from:
+    if args.critic_warmup is not None or args.init_from or args.demos:
         over["critic_warmup"] = args.critic_warmup if args.critic_warmup is not None else 10
     cfg = PRESETS[args.preset or "cpu"](**over)
     if args.hidden:
@@ -155,8 +160,11 @@ def train_hlc(argv: list[str]) -> int:
     args = parse_args(argv)
     resume_path = None
     try:
-        if args.resume and args.init_from:
-            return _error("--init-from starts a new run; a resumed run already holds its weights")
+        if args.resume and (args.init_from or args.demos):
+            flag = "--init-from" if args.init_from else "--demos"
+            return _error(f"{flag} starts a new run; a resumed run already holds its weights")
+        if args.bc_epochs < 1:
+            return _error("--bc-epochs must be at least 1")
         if args.resume:
             resume_path = Path(args.out or "runs/hlc") / "checkpoint.pt" if args.resume == "auto" else Path(args.resume)
             recorded_sha = None
@@ -222,6 +230,18 @@ def train_hlc(argv: list[str]) -> int:
             return _error(f"--init-from {exc}")
         if dist.is_main:
             print(line)
+    if args.demos:
+        from training.demos import DemoError, load_demos
+
+        try:
+            arrays, meta = load_demos(args.demos)
+            fit = trainer.imitate(arrays, meta, epochs=args.bc_epochs)
+        except (DemoError, ValueError) as exc:
+            return _error(f"--demos {exc}")
+        cfg.demos = str(args.demos)
+        if dist.is_main:
+            print(f"fitted the actor to {args.demos}: {fit['sequences']} sequences, {fit['samples']} steps; "
+                  f"latent cosine {fit['fit_cos']:.3f} fitted, {fit['holdout_cos']:.3f} held out")  # fmt: skip
     if resume_path is not None:
         try:
             trainer.load(resume_path)
