@@ -400,6 +400,10 @@ def test_cli_fits_demonstrations_before_ppo_and_refuses_what_does_not_fit(tmp_pa
     assert "fitted the actor to" in capsys.readouterr().out
     cfg = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)["config"]
     assert cfg["demos"] == str(good) and cfg["critic_warmup"] == 10
+    assert main([*args, "--out", str(tmp_path / "two"), "--demos", str(good), "--demos", str(good)]) == 0
+    assert "20 sequences, 120 steps" in capsys.readouterr().out  # two files: one set
+    assert main([*args, "--out", str(tmp_path / "mixed"), "--demos", str(good), "--demos", str(reach)]) == 2
+    assert "reach.npz: task not the same as in" in capsys.readouterr().err
     assert main([*args, "--out", str(tmp_path / "b"), "--demos", str(reach)]) == 2
     assert "--demos demonstrations of task 'reach', this run trains 'strike'" in capsys.readouterr().err
     assert main([*args, "--out", str(tmp_path / "c"), "--demos", str(tmp_path / "none.npz")]) == 2

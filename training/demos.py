@@ -93,3 +93,20 @@ def load_demos(path: str | Path, allow_empty: bool = False) -> tuple[dict[str, n
     if not (np.isfinite(obs).all() and np.isfinite(act).all()):
         raise DemoError(f"{path}: holds NaN or infinite values")
     return arrays, meta
+
+
+def load_demos_files(paths: list[str | Path]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Several demonstrations files as one set (sequences renumbered); they must agree on the task, the
+    observation and action sizes and the LLC. DemoError naming the file that does not."""
+    if not paths:
+        raise DemoError("no demonstrations files given")
+    arrays, meta = load_demos(paths[0])
+    parts, first = [arrays], meta
+    for path in paths[1:]:
+        a, m = load_demos(path)
+        differ = [k for k in ("task", "obs_dim", "action_dim", "llc_sha256") if m.get(k) != first.get(k)]
+        if differ:
+            raise DemoError(f"{path}: {', '.join(differ)} not the same as in {paths[0]}")
+        parts.append({**a, "episode": a["episode"] + int(parts[-1]["episode"].max()) + 1})
+    merged = {k: np.concatenate([p[k] for p in parts]) for k in ("obs", "actions", "episode")}
+    return merged, {**first, "files": [str(p) for p in paths], "sequences": int(merged["episode"].max()) + 1}

@@ -77,7 +77,7 @@ class HLCConfig:
     network: HLCNetworkConfig = field(default_factory=HLCNetworkConfig.reference)
     init_from: str = ""  # the other task's controller this run started from (`HLCTrainer.warm_start`), if any
     critic_warmup: int = 0  # first iterations that fit only the critic (warm starts: its values are another task's)
-    demos: str = ""  # the demonstrations the actor was first fitted to (`HLCTrainer.imitate`), if any
+    demos: str = ""  # the demonstrations file(s) the actor was first fitted to (`HLCTrainer.imitate`), if any
 
     @property
     def batch_size(self) -> int:

@@ -70,8 +70,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "or hlc.pt): the LLC observation and the goal position carry over (HLCTrainer.warm_start)",
     )  # fmt: skip
     p.add_argument(
-        "--demos", metavar="FILE", help="first fit the actor to these demonstrations (`launch.py eval "
-        "--latent-search TASK --demos FILE`: sequences that solved their goal), then train with PPO",
+        "--demos", metavar="FILE", action="append", help="first fit the actor to these demonstrations (`launch.py "
+        "eval --latent-search TASK --demos FILE`: sequences that solved their goal), then train with PPO; repeat to "
+        "use several files",
     )  # fmt: skip
     p.add_argument("--bc-epochs", type=int, default=30, help="--demos: epochs of the fit (default 30)")
     p.add_argument(
@@ -231,16 +232,16 @@ def train_hlc(argv: list[str]) -> int:
         if dist.is_main:
             print(line)
     if args.demos:
-        from training.demos import DemoError, load_demos
+        from training.demos import DemoError, load_demos_files
 
         try:
-            arrays, meta = load_demos(args.demos)
+            arrays, meta = load_demos_files(args.demos)
             fit = trainer.imitate(arrays, meta, epochs=args.bc_epochs)
         except (DemoError, ValueError) as exc:
             return _error(f"--demos {exc}")
-        cfg.demos = str(args.demos)
+        cfg.demos = ", ".join(args.demos)
         if dist.is_main:
-            print(f"fitted the actor to {args.demos}: {fit['sequences']} sequences, {fit['samples']} steps; "
+            print(f"fitted the actor to {cfg.demos}: {fit['sequences']} sequences, {fit['samples']} steps; "
                   f"latent cosine {fit['fit_cos']:.3f} fitted, {fit['holdout_cos']:.3f} held out")  # fmt: skip
     if resume_path is not None:
         try:
