@@ -281,8 +281,8 @@ def eval_latent_search(args: argparse.Namespace) -> int:
 
     from controllers.checkpoint import CheckpointError, load_llc
     from controllers.files import sha256_file
+    from evaluation.demos import DemoError
     from evaluation.latent_search import LatentSearchConfig, format_search, latent_search
-    from training.demos import DemoError
 
     torch.set_num_threads(args.threads)
     try:

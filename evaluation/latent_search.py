@@ -28,9 +28,9 @@ from typing import Any
 
 import numpy as np
 
+from evaluation.demos import DemoError, Demos, load_demos
 from evaluation.tasks import goal_kwargs
 from tasks.env import TaskEnv, TaskEnvConfig
-from training.demos import DemoError, Demos, load_demos
 
 # the horizon of each task's eval measure (evaluation/tasks.py), seconds
 DEFAULT_SECONDS = {"reach": 2.0, "strike": 10.0, "location": 10.0, "steering": 4.0, "speed": 4.0}

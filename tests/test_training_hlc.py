@@ -305,7 +305,7 @@ def mean_task_reward(env: PointTaskEnv, policy, steps: int = 40) -> float:
 def test_imitate_fits_the_actor_to_demonstrations_then_ppo_goes_on():
     """Behaviour cloning on the point stand-in: demonstrations of the expert's latents, the fitted actor's mean
     then does the task about as well as the expert and far better than random latents."""
-    from training.demos import Demos
+    from evaluation.demos import Demos
 
     env = PointTaskEnv(32, seed=2)
     demos, obs = Demos(), env.reset()
@@ -324,7 +324,7 @@ def test_imitate_fits_the_actor_to_demonstrations_then_ppo_goes_on():
     cfg = cpu_preset(num_envs=32, horizon=16, minibatch_size=256, network=SMALL_HLC, task="speed", character="fake")
     trainer = HLCTrainer(cfg, PointTaskEnv(32))
     count0 = float(trainer.obs_norm.count)
-    fit = trainer.imitate(arrays, meta, epochs=40)
+    fit = trainer.imitate(arrays, meta, steps=400)
     assert float(trainer.obs_norm.count) == count0 + len(arrays["obs"])  # the normalizer saw the demonstrations
     assert fit["fit_cos"] > 0.95 and fit["holdout_cos"] > 0.9, fit
 
@@ -347,11 +347,11 @@ def test_imitate_fits_the_actor_to_demonstrations_then_ppo_goes_on():
             trainer.cfg.llc_sha256 = "cd" * 32
             msg = "played on another LLC"
         with pytest.raises(ValueError, match=msg):
-            trainer.imitate(arrays, bad, epochs=1)
+            trainer.imitate(arrays, bad, steps=1)
 
 
 def test_demos_file_round_trip_and_clear_errors(tmp_path):
-    from training.demos import DemoError, Demos, load_demos
+    from evaluation.demos import DemoError, Demos, load_demos
 
     demos = Demos()
     out = {"obs": np.arange(3 * 2 * 4, dtype=np.float32).reshape(3, 2, 4), "t_success": np.array([1.0, np.inf])}
@@ -382,8 +382,8 @@ def test_demos_file_round_trip_and_clear_errors(tmp_path):
 
 
 def test_cli_fits_demonstrations_before_ppo_and_refuses_what_does_not_fit(tmp_path, llc_file, capsys):
+    from evaluation.demos import Demos
     from training.cli import main
-    from training.demos import Demos
 
     env = humanoid_trainer(llc_file, task="strike").env
     rng = np.random.default_rng(0)
@@ -395,11 +395,14 @@ def test_cli_fits_demonstrations_before_ppo_and_refuses_what_does_not_fit(tmp_pa
     good = demos.save(tmp_path / "strike.npz", meta)
     reach = demos.save(tmp_path / "reach.npz", {**meta, "task": "reach"})
     args = ["hlc", "--task", "strike", "--llc", str(llc_file), "--envs", "2", "--no-progress", "--iterations", "1",
-            "--hidden", "64,64", "--bc-epochs", "2"]  # fmt: skip
+            "--hidden", "64,64", "--bc-steps", "2"]  # fmt: skip
     assert main([*args, "--out", str(tmp_path / "a"), "--demos", str(good)]) == 0
     assert "fitted the actor to" in capsys.readouterr().out
     cfg = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)["config"]
     assert cfg["demos"] == str(good) and cfg["critic_warmup"] == 10
+    only_fit = [*args[:-6], "--iterations", "0", "--hidden", "64,64", "--bc-steps", "2"]
+    assert main([*only_fit, "--out", str(tmp_path / "fit"), "--demos", str(good)]) == 0  # the fit alone is saved
+    assert (tmp_path / "fit" / "hlc.pt").is_file() and (tmp_path / "fit" / "checkpoint.pt").is_file()
     assert main([*args, "--out", str(tmp_path / "two"), "--demos", str(good), "--demos", str(good)]) == 0
     assert "20 sequences, 120 steps" in capsys.readouterr().out  # two files: one set
     assert main([*args, "--out", str(tmp_path / "mixed"), "--demos", str(good), "--demos", str(reach)]) == 2

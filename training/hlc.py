@@ -246,14 +246,14 @@ class HLCTrainer:
         self,
         arrays: dict[str, np.ndarray],
         meta: dict,
-        epochs: int = 30,
+        steps: int = 3000,
         lr: float = 1e-3,
         minibatch: int = 512,
         holdout: float = 0.1,
     ) -> dict[str, float]:
-        """Fit the actor's mean to demonstrations (training/demos.py: HLC observations and the actions played
+        """Fit the actor's mean to demonstrations (evaluation/demos.py: HLC observations and the actions played
         on them) before PPO: the observation normalizer takes the demonstrations' statistics, then Adam
-        (its own, at `lr`) minimizes |mean(s) - clamp(a, -0.95, 0.95)|^2, the clamp being where the
+        (its own, at `lr`, `steps` minibatches) minimizes |mean(s) - clamp(a, -0.95, 0.95)|^2, the clamp being where the
         environment's own clamp to [-1, 1] makes larger actions equal (tanh reaches +-0.95 at finite weights).
         A `holdout` fraction of the sequences is kept out to report how well the fit generalizes.
         Returns the losses and the mean cosine between fitted and demonstrated latents. The critic is
@@ -290,14 +290,18 @@ class HLCTrainer:
                 cos = torch.nn.functional.cosine_similarity(mean.clamp(-1, 1), target[idx], dim=-1).mean()
             return float(loss), float(cos)
 
-        for _ in range(epochs):
+        done = 0
+        while done < steps:  # epochs over the fitted sequences until `steps` minibatches
             perm = fit_idx[torch.randperm(len(fit_idx), generator=gen).to(dev)]
             for start in range(0, len(perm), minibatch):
+                if done == steps:
+                    break
                 idx = perm[start : start + minibatch]
                 loss = (self.actor(self.obs_norm(obs[idx])) - target[idx]).square().sum(-1).mean()
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
+                done += 1
         D.broadcast_parameters([self.actor, self.obs_norm], self.dist)
         (fit_loss, fit_cos), (val_loss, val_cos) = measure(fit_idx), measure(val_idx)
         return {"samples": len(obs), "sequences": n_eps, "fit_loss": fit_loss, "fit_cos": fit_cos,

@@ -74,7 +74,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "eval --latent-search TASK --demos FILE`: sequences that solved their goal), then train with PPO; repeat to "
         "use several files",
     )  # fmt: skip
-    p.add_argument("--bc-epochs", type=int, default=30, help="--demos: epochs of the fit (default 30)")
+    p.add_argument("--bc-steps", type=int, default=3000, help="--demos: minibatches of the fit (default 3000)")
     p.add_argument(
         "--critic-warmup", type=int, metavar="N", help="first N iterations fit only the critic (default: 10 with "
         "--init-from or --demos, else 0)",
@@ -164,8 +164,8 @@ def train_hlc(argv: list[str]) -> int:
         if args.resume and (args.init_from or args.demos):
             flag = "--init-from" if args.init_from else "--demos"
             return _error(f"{flag} starts a new run; a resumed run already holds its weights")
-        if args.bc_epochs < 1:
-            return _error("--bc-epochs must be at least 1")
+        if args.bc_steps < 1:
+            return _error("--bc-steps must be at least 1")
         if args.resume:
             resume_path = Path(args.out or "runs/hlc") / "checkpoint.pt" if args.resume == "auto" else Path(args.resume)
             recorded_sha = None
@@ -232,17 +232,19 @@ def train_hlc(argv: list[str]) -> int:
         if dist.is_main:
             print(line)
     if args.demos:
-        from training.demos import DemoError, load_demos_files
+        from evaluation.demos import DemoError, load_demos_files
 
         try:
             arrays, meta = load_demos_files(args.demos)
-            fit = trainer.imitate(arrays, meta, epochs=args.bc_epochs)
+            fit = trainer.imitate(arrays, meta, steps=args.bc_steps)
         except (DemoError, ValueError) as exc:
             return _error(f"--demos {exc}")
         cfg.demos = ", ".join(args.demos)
         if dist.is_main:
             print(f"fitted the actor to {cfg.demos}: {fit['sequences']} sequences, {fit['samples']} steps; "
                   f"latent cosine {fit['fit_cos']:.3f} fitted, {fit['holdout_cos']:.3f} held out")  # fmt: skip
+            trainer.save(out / "checkpoint.pt")  # the fitted controller, before PPO (--iterations 0: only that)
+            trainer.save(out / "hlc.pt", inference_only=True)
     if resume_path is not None:
         try:
             trainer.load(resume_path)
