@@ -338,7 +338,14 @@ def test_imitate_fits_the_actor_to_demonstrations_then_ppo_goes_on():
     cloned_r = mean_task_reward(PointTaskEnv(32, seed=5), policy)
     print(f"task reward: random {random_r:.3f}, expert {expert_r:.3f}, cloned {cloned_r:.3f}")
     assert cloned_r > random_r + 0.3 and cloned_r > 0.8 * expert_r
-    trainer.train_iteration()  # PPO takes it from there
+    assert trainer.train_iteration()["bc/weight"] == 0.0  # PPO takes it from there
+    # the behaviour-cloning term in the PPO loss: its weight falls linearly over bc_anneal samples
+    trainer.cfg.bc_coef, trainer.cfg.bc_anneal = 2.0, 4 * trainer.cfg.batch_size
+    stats = trainer.train_iteration()
+    assert stats["bc/weight"] == pytest.approx(2.0 * 3 / 4) and stats["loss/bc"] > 0
+    assert trainer.bc_weight() == pytest.approx(1.0)
+    trainer.global_step = 10 * trainer.cfg.batch_size
+    assert trainer.bc_weight() == 0.0
 
     for bad, msg in (({**meta, "task": "strike"}, "demonstrations of task 'strike'"),
                      ({**meta, "obs_dim": 3}, "observe and act in 3 and 64 numbers, this run 5 and 64"),
@@ -404,12 +411,23 @@ def test_cli_fits_demonstrations_before_ppo_and_refuses_what_does_not_fit(tmp_pa
     assert main([*only_fit, "--out", str(tmp_path / "fit"), "--demos", str(good)]) == 0  # the fit alone is saved
     assert (tmp_path / "fit" / "hlc.pt").is_file() and (tmp_path / "fit" / "checkpoint.pt").is_file()
     assert main([*args, "--out", str(tmp_path / "two"), "--demos", str(good), "--demos", str(good)]) == 0
-    assert "20 sequences, 120 steps" in capsys.readouterr().out  # two files: one set
+    assert "20 sequences of 10 goals, 120 steps" in capsys.readouterr().out  # two files: one set
     assert main([*args, "--out", str(tmp_path / "mixed"), "--demos", str(good), "--demos", str(reach)]) == 2
     assert "reach.npz: task not the same as in" in capsys.readouterr().err
     assert main([*args, "--out", str(tmp_path / "b"), "--demos", str(reach)]) == 2
     assert "--demos demonstrations of task 'reach', this run trains 'strike'" in capsys.readouterr().err
     assert main([*args, "--out", str(tmp_path / "c"), "--demos", str(tmp_path / "none.npz")]) == 2
     assert "none.npz: no such demonstrations file" in capsys.readouterr().err
+    # a term that keeps cloning during PPO comes back on resume, with its demonstrations
+    assert main([*args, "--out", str(tmp_path / "bc"), "--demos", str(good), "--bc-coef", "0.5"]) == 0
+    resume = ["hlc", "--resume", str(tmp_path / "bc" / "checkpoint.pt"), "--iterations", "2", "--no-progress"]
+    capsys.readouterr()
+    assert main(resume) == 0 and "resumed" in capsys.readouterr().out
+    good.rename(tmp_path / "moved.npz")
+    assert main([*resume[:-2], "3", "--no-progress"]) == 2
+    assert "its behaviour-cloning term's demonstrations" in capsys.readouterr().err
+    (tmp_path / "moved.npz").rename(good)
+    assert main([*args, "--out", str(tmp_path / "nobc"), "--bc-coef", "0.5"]) == 2
+    assert "--bc-coef and --bc-anneal need --demos" in capsys.readouterr().err
     assert main([*args, "--demos", str(good), "--resume", str(tmp_path / "a" / "checkpoint.pt")]) == 2
     assert "--demos starts a new run" in capsys.readouterr().err

@@ -78,6 +78,8 @@ class HLCConfig:
     init_from: str = ""  # the other task's controller this run started from (`HLCTrainer.warm_start`), if any
     critic_warmup: int = 0  # first iterations that fit only the critic (warm starts: its values are another task's)
     demos: str = ""  # the demonstrations file(s) the actor was first fitted to (`HLCTrainer.imitate`), if any
+    bc_coef: float = 0.0  # weight of the behaviour-cloning term on the demonstrations in the PPO loss
+    bc_anneal: float = 0.0  # samples over which bc_coef falls linearly to 0 (0: constant)
 
     @property
     def batch_size(self) -> int:
@@ -178,6 +180,7 @@ class HLCTrainer:
         self.obs = torch.as_tensor(env.reset(), device=dev)
         self.iteration, self.global_step = 0, 0
         self.on_env_step: Callable[[], None] | None = None
+        self.demo_obs: torch.Tensor | None = None  # demonstrations (set_demos), for imitate and the BC term
 
     # ------------------------------------------------------------------ warm start
     @torch.no_grad()
@@ -242,22 +245,11 @@ class HLCTrainer:
         return f"started from {path} ({ckpt['task']}): {' and '.join(copied)}, the LLC observation{shared}"
 
     # ------------------------------------------------------------------ behaviour cloning
-    def imitate(
-        self,
-        arrays: dict[str, np.ndarray],
-        meta: dict,
-        steps: int = 3000,
-        lr: float = 1e-3,
-        minibatch: int = 512,
-        holdout: float = 0.1,
-    ) -> dict[str, float]:
-        """Fit the actor's mean to demonstrations (evaluation/demos.py: HLC observations and the actions played
-        on them) before PPO: the observation normalizer takes the demonstrations' statistics, then Adam
-        (its own, at `lr`, `steps` minibatches) minimizes |mean(s) - clamp(a, -0.95, 0.95)|^2, the clamp being where the
-        environment's own clamp to [-1, 1] makes larger actions equal (tanh reaches +-0.95 at finite weights).
-        A `holdout` fraction of the sequences is kept out to report how well the fit generalizes.
-        Returns the losses and the mean cosine between fitted and demonstrated latents. The critic is
-        untouched: pair it with `critic_warmup`. ValueError when the demonstrations do not fit this run."""
+    def set_demos(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
+        """Hold demonstrations (evaluation/demos.py: HLC observations and the actions played on them) for
+        `imitate` and for the PPO update's behaviour-cloning term (`bc_coef`). The target of an action a is
+        clamp(a, -0.95, 0.95): the environment clamps to [-1, 1] anyway, and tanh reaches +-0.95 at finite
+        weights. ValueError when the demonstrations do not fit this run (task, sizes, LLC)."""
         cfg, dev = self.cfg, self.device
         if meta.get("task") != cfg.task:
             raise ValueError(f"demonstrations of task {meta.get('task')!r}, this run trains {cfg.task!r}")
@@ -269,14 +261,39 @@ class HLCTrainer:
         if cfg.llc_sha256 and sha and sha != cfg.llc_sha256:
             raise ValueError(f"demonstrations played on another LLC (sha256 {sha[:12]}, this run's is "
                              f"{cfg.llc_sha256[:12]})")  # fmt: skip
-        obs = torch.as_tensor(arrays["obs"], dtype=torch.float32, device=dev)
-        target = torch.as_tensor(arrays["actions"], dtype=torch.float32, device=dev).clamp(-0.95, 0.95)
-        episode = torch.as_tensor(arrays["episode"], device=dev)
-        gen = torch.Generator().manual_seed(cfg.seed + 7)
+        self.demo_obs = torch.as_tensor(arrays["obs"], dtype=torch.float32, device=dev)
+        self.demo_target = torch.as_tensor(arrays["actions"], dtype=torch.float32, device=dev).clamp(-0.95, 0.95)
+        self.demo_episode = np.asarray(arrays["episode"])
+
+    def demo_loss(self, idx: torch.Tensor) -> torch.Tensor:
+        """Mean over the demonstrations `idx` of |mean(s) - target|^2 (summed over the latent's dimensions)."""
+        return (self.actor(self.obs_norm(self.demo_obs[idx])) - self.demo_target[idx]).square().sum(-1).mean()
+
+    def imitate(
+        self,
+        arrays: dict[str, np.ndarray],
+        meta: dict,
+        steps: int = 3000,
+        lr: float = 1e-3,
+        minibatch: int = 512,
+        holdout: float = 0.1,
+    ) -> dict[str, float]:
+        """Fit the actor's mean to demonstrations before PPO (behaviour cloning, `set_demos`): the observation
+        normalizer takes the demonstrations' statistics, then Adam (its own, at `lr`) runs `steps` minibatches
+        of `demo_loss`. A `holdout` fraction of the goals is kept out to report how well the fit carries to new
+        goals (sequences that start from the same observation share a goal: the search plays every sequence of
+        a goal from the same start). Returns the losses and the mean cosine between fitted and demonstrated
+        latents. The critic is untouched: pair it with `critic_warmup`."""
+        self.set_demos(arrays, meta)
+        obs, target, episode = self.demo_obs, self.demo_target, self.demo_episode
+        gen = torch.Generator().manual_seed(self.cfg.seed + 7)
         n_eps = int(episode.max()) + 1
-        held = torch.randperm(n_eps, generator=gen)[: int(holdout * n_eps)].to(dev)
-        val = torch.isin(episode, held)
-        fit_idx, val_idx = torch.nonzero(~val).squeeze(1), torch.nonzero(val).squeeze(1)
+        first = np.flatnonzero(np.diff(episode, prepend=-1))  # each sequence's first step
+        goal_of = np.unique(arrays["obs"][first], axis=0, return_inverse=True)[1].reshape(-1)  # per sequence
+        n_goals = int(goal_of.max()) + 1
+        held_goals = torch.randperm(n_goals, generator=gen)[: int(holdout * n_goals)].numpy()
+        val = np.isin(episode, np.flatnonzero(np.isin(goal_of, held_goals)))
+        fit_idx, val_idx = (torch.as_tensor(np.flatnonzero(m), device=self.device) for m in (~val, val))
         with torch.no_grad():
             self.obs_norm.update(obs)
         opt = torch.optim.Adam(self.actor.parameters(), lr=lr)
@@ -292,20 +309,29 @@ class HLCTrainer:
 
         done = 0
         while done < steps:  # epochs over the fitted sequences until `steps` minibatches
-            perm = fit_idx[torch.randperm(len(fit_idx), generator=gen).to(dev)]
+            perm = fit_idx[torch.randperm(len(fit_idx), generator=gen).to(self.device)]
             for start in range(0, len(perm), minibatch):
                 if done == steps:
                     break
-                idx = perm[start : start + minibatch]
-                loss = (self.actor(self.obs_norm(obs[idx])) - target[idx]).square().sum(-1).mean()
+                loss = self.demo_loss(perm[start : start + minibatch])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
                 done += 1
         D.broadcast_parameters([self.actor, self.obs_norm], self.dist)
         (fit_loss, fit_cos), (val_loss, val_cos) = measure(fit_idx), measure(val_idx)
-        return {"samples": len(obs), "sequences": n_eps, "fit_loss": fit_loss, "fit_cos": fit_cos,
+        return {"samples": len(obs), "sequences": n_eps, "goals": n_goals, "fit_loss": fit_loss, "fit_cos": fit_cos,
                 "holdout_loss": val_loss, "holdout_cos": val_cos}  # fmt: skip
+
+    def bc_weight(self) -> float:
+        """The behaviour-cloning term's weight in the PPO loss now: `bc_coef`, falling linearly to 0 over
+        `bc_anneal` samples (0: constant); 0 without demonstrations."""
+        cfg = self.cfg
+        if cfg.bc_coef <= 0 or self.demo_obs is None:
+            return 0.0
+        if cfg.bc_anneal <= 0:
+            return cfg.bc_coef
+        return cfg.bc_coef * max(0.0, 1.0 - self.global_step / cfg.bc_anneal)
 
     # ------------------------------------------------------------------ rollout
     @torch.no_grad()
@@ -401,12 +427,20 @@ class HLCTrainer:
         critic_loss = L.value_loss(self.critic(o), mb["returns_n"])
         actor_on = float(self.iteration >= self.cfg.critic_warmup)
         loss = actor_on * actor_loss + self.cfg.critic_coef * critic_loss
+        bc_w = actor_on * self.bc_weight()
+        bc_loss = torch.zeros((), device=self.device)
+        if bc_w > 0:  # pulls the mean towards demonstrated actions: L += w |mean(s_demo) - a_demo|^2
+            idx = torch.randint(len(self.demo_obs), (len(mb["obs"]),), generator=self.gen).to(self.device)
+            bc_loss = self.demo_loss(idx)
+            loss = loss + bc_w * bc_loss
         with torch.no_grad():
             ratio = torch.exp(new_logp - mb["old_logp"])
             stats = {
                 "loss/total": loss.detach(),
                 "loss/actor": actor_loss.detach(),
                 "loss/critic": critic_loss.detach(),
+                "loss/bc": bc_loss.detach(),
+                "bc/weight": torch.tensor(bc_w, dtype=torch.float64, device=self.device),
                 "ppo/clip_frac": clip_frac,
                 "ppo/ratio_mean": ratio.mean(),
                 "ppo/ratio_std": (ratio - 1).square().mean().sqrt(),

@@ -76,6 +76,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )  # fmt: skip
     p.add_argument("--bc-steps", type=int, default=3000, help="--demos: minibatches of the fit (default 3000)")
     p.add_argument(
+        "--bc-coef", type=float, help="--demos: keep a behaviour-cloning term of this weight in the PPO loss "
+        "(default 0: the demonstrations only start the actor)",
+    )  # fmt: skip
+    p.add_argument("--bc-anneal", type=float, help="--bc-coef: samples over which it falls to 0 (default 0: constant)")
+    p.add_argument(
         "--critic-warmup", type=int, metavar="N", help="first N iterations fit only the critic (default: 10 with "
         "--init-from or --demos, else 0)",
     )  # fmt: skip
@@ -116,6 +121,9 @@ def build_config(args: argparse.Namespace) -> HLCConfig:
         over["total_samples"] = int(args.samples)
     if args.threads is not None:
         over["torch_threads"] = args.threads
+    for flag in ("bc_coef", "bc_anneal"):
+        if getattr(args, flag) is not None:
+            over[flag] = getattr(args, flag)
     if args.critic_warmup is not None or args.init_from or args.demos:
         over["critic_warmup"] = args.critic_warmup if args.critic_warmup is not None else 10
     cfg = PRESETS[args.preset or "cpu"](**over)
@@ -130,7 +138,7 @@ def build_config(args: argparse.Namespace) -> HLCConfig:
 
 
 RESUME_CHANGEABLE = {"samples": "total_samples", "checkpoint_every": "checkpoint_every", "lr": "lr",
-                     "threads": "torch_threads"}  # fmt: skip
+                     "threads": "torch_threads", "bc_coef": "bc_coef", "bc_anneal": "bc_anneal"}  # fmt: skip
 RESUME_FIXED = ("task", "preset", "envs", "seed", "hidden", "epochs", "task_option", "critic_warmup")
 
 
@@ -166,6 +174,8 @@ def train_hlc(argv: list[str]) -> int:
             return _error(f"{flag} starts a new run; a resumed run already holds its weights")
         if args.bc_steps < 1:
             return _error("--bc-steps must be at least 1")
+        if (args.bc_coef or args.bc_anneal) and not (args.demos or args.resume):
+            return _error("--bc-coef and --bc-anneal need --demos (the demonstrations the term clones)")
         if args.resume:
             resume_path = Path(args.out or "runs/hlc") / "checkpoint.pt" if args.resume == "auto" else Path(args.resume)
             recorded_sha = None
@@ -241,8 +251,9 @@ def train_hlc(argv: list[str]) -> int:
             return _error(f"--demos {exc}")
         cfg.demos = ", ".join(args.demos)
         if dist.is_main:
-            print(f"fitted the actor to {cfg.demos}: {fit['sequences']} sequences, {fit['samples']} steps; "
-                  f"latent cosine {fit['fit_cos']:.3f} fitted, {fit['holdout_cos']:.3f} held out")  # fmt: skip
+            print(f"fitted the actor to {cfg.demos}: {fit['sequences']} sequences of {fit['goals']} goals, "
+                  f"{fit['samples']} steps; latent cosine {fit['fit_cos']:.3f} fitted, {fit['holdout_cos']:.3f} "
+                  "on held-out goals")  # fmt: skip
             trainer.save(out / "checkpoint.pt")  # the fitted controller, before PPO (--iterations 0: only that)
             trainer.save(out / "hlc.pt", inference_only=True)
     if resume_path is not None:
@@ -251,6 +262,13 @@ def train_hlc(argv: list[str]) -> int:
         except (CheckpointError, ValueError) as exc:
             return _error(str(exc))
         print(f"resumed {resume_path} at iteration {trainer.iteration} ({trainer.global_step} samples)")
+        if cfg.bc_coef > 0 and cfg.demos:  # the behaviour-cloning term needs its demonstrations again
+            from evaluation.demos import DemoError, load_demos_files
+
+            try:
+                trainer.set_demos(*load_demos_files(cfg.demos.split(", ")))
+            except (DemoError, ValueError) as exc:
+                return _error(f"{resume_path}: its behaviour-cloning term's demonstrations: {exc}")
     end = args.iterations if args.iterations is not None else trainer.total_iterations
     if dist.is_main:
         ranks = f"{dist.world_size} x " if dist.active else ""
