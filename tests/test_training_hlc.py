@@ -325,7 +325,8 @@ def test_imitate_fits_the_actor_to_demonstrations_then_ppo_goes_on():
     trainer = HLCTrainer(cfg, PointTaskEnv(32))
     count0 = float(trainer.obs_norm.count)
     fit = trainer.imitate(arrays, meta, steps=400)
-    assert float(trainer.obs_norm.count) == count0 + len(arrays["obs"])  # the normalizer saw the demonstrations
+    # the normalizer saw 4 rollouts (what training sees) and the demonstrations
+    assert float(trainer.obs_norm.count) == count0 + 4 * cfg.batch_size + len(arrays["obs"])
     assert fit["fit_cos"] > 0.95 and fit["holdout_cos"] > 0.9, fit
 
     def policy(o: np.ndarray) -> np.ndarray:

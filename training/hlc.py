@@ -277,9 +277,12 @@ class HLCTrainer:
         lr: float = 1e-3,
         minibatch: int = 512,
         holdout: float = 0.1,
+        norm_rollouts: int = 4,
     ) -> dict[str, float]:
         """Fit the actor's mean to demonstrations before PPO (behaviour cloning, `set_demos`): the observation
-        normalizer takes the demonstrations' statistics, then Adam (its own, at `lr`) runs `steps` minibatches
+        normalizer takes the statistics of `norm_rollouts` rollouts of the environment (as training will see it:
+        without them, PPO's first updates move the normalizer under the fitted weights and undo the fit) and of
+        the demonstrations, then Adam (its own, at `lr`) runs `steps` minibatches
         of `demo_loss`. A `holdout` fraction of the goals is kept out to report how well the fit carries to new
         goals (sequences that start from the same observation share a goal: the search plays every sequence of
         a goal from the same start). Returns the losses and the mean cosine between fitted and demonstrated
@@ -295,7 +298,9 @@ class HLCTrainer:
         val = np.isin(episode, np.flatnonzero(np.isin(goal_of, held_goals)))
         fit_idx, val_idx = (torch.as_tensor(np.flatnonzero(m), device=self.device) for m in (~val, val))
         with torch.no_grad():
-            self.obs_norm.update(obs)
+            for _ in range(norm_rollouts):
+                D.update_norm(self.obs_norm, self.rollout()["obs"], self.dist)
+            D.update_norm(self.obs_norm, obs, self.dist)
         opt = torch.optim.Adam(self.actor.parameters(), lr=lr)
 
         def measure(idx: torch.Tensor) -> tuple[float, float]:
@@ -427,7 +432,7 @@ class HLCTrainer:
         critic_loss = L.value_loss(self.critic(o), mb["returns_n"])
         actor_on = float(self.iteration >= self.cfg.critic_warmup)
         loss = actor_on * actor_loss + self.cfg.critic_coef * critic_loss
-        bc_w = actor_on * self.bc_weight()
+        bc_w = self.bc_weight()  # also during the critic warm-up: the actor follows the moving normalizer
         bc_loss = torch.zeros((), device=self.device)
         if bc_w > 0:  # pulls the mean towards demonstrated actions: L += w |mean(s_demo) - a_demo|^2
             idx = torch.randint(len(self.demo_obs), (len(mb["obs"]),), generator=self.gen).to(self.device)
