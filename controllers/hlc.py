@@ -108,9 +108,13 @@ class HLCPolicy:
         self._rng = np.random.default_rng()
 
     @torch.no_grad()
-    def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
+    def action_mean(self, obs: np.ndarray) -> np.ndarray:
+        """(n, latent_dim) the actor's tanh mean, before the clamp and the projection onto the sphere."""
         x = torch.as_tensor(np.asarray(obs, dtype=np.float32)).reshape(-1, self.obs_dim)
-        a = self.actor(self.obs_norm(x)).numpy()
+        return self.actor(self.obs_norm(x)).numpy()
+
+    def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
+        a = self.action_mean(obs)
         if not deterministic:
             a = a + math.exp(self.network.action_log_std) * self._rng.standard_normal(a.shape).astype(np.float32)
         return latent_from_action(a)

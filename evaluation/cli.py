@@ -50,6 +50,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--goals", type=int, default=8, help="--latent-search: goals searched (default 8)")
     p.add_argument("--rounds", type=int, default=8, help="--latent-search: search rounds per goal (default 8)")
     p.add_argument("--hold", type=int, default=1, help="--latent-search: HLC steps each latent is held (default 1)")
+    p.add_argument("--prior", metavar="HLC", help="--latent-search: start each goal's search from this task "
+                   "controller's own choices (an hlc.pt), spread --prior-std, not from random latents")  # fmt: skip
+    p.add_argument("--prior-std", type=float, default=0.3, help="--prior: the first round's spread (default 0.3)")
     p.add_argument("--demos", metavar="FILE", help="--latent-search: write the clean successes to this .npz (for "
                    "`train hlc --demos`); an existing file from the same search is continued")  # fmt: skip
     p.add_argument("--motions", help=f"dataset for realism and coverage (default: {DEFAULT_MOTIONS.name})")
@@ -290,13 +293,14 @@ def eval_latent_search(args: argparse.Namespace) -> int:
     except CheckpointError as exc:
         return _error(str(exc))
     cfg = LatentSearchConfig(task=args.latent_search, goals=args.goals, candidates=args.envs, rounds=args.rounds,
-                             hold=args.hold, seed=args.seed, demos=args.demos)  # fmt: skip
+                             hold=args.hold, seed=args.seed, demos=args.demos, prior=args.prior,
+                             prior_std=args.prior_std)  # fmt: skip
     print(f"latent search on {llc_path} ({args.latent_search}) ...", file=sys.stderr)
     t0 = time.perf_counter()
     try:
         res = latent_search(llc, cfg, progress=lambda line: print(line, file=sys.stderr),
                             llc_sha256=sha256_file(llc_path))  # fmt: skip
-    except DemoError as exc:
+    except (DemoError, CheckpointError, ValueError) as exc:
         return _error(str(exc))
     res.update(llc=str(llc_path), seconds=round(time.perf_counter() - t0, 1))
     print(format_search(res))

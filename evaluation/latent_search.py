@@ -50,6 +50,8 @@ class LatentSearchConfig:
     nthread: int = 1
     demos: str | None = None  # write the clean successes here (demonstrations for `train hlc --demos`)
     demos_per_round: int = 8  # at most this many successful sequences kept per round (the best first)
+    prior: str | None = None  # an HLC (hlc.pt) whose own choices on each goal start the search, instead of 0
+    prior_std: float = 0.3  # the search's first spread around the prior's actions
 
 
 def play(env: TaskEnv, goal: dict[str, Any], actions: np.ndarray, record: bool = False) -> dict[str, np.ndarray]:
@@ -94,12 +96,16 @@ def search_goal(
     cfg: LatentSearchConfig,
     rng: np.random.Generator,
     demos: Demos | None = None,
+    start: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Cross-entropy search over action sequences for one goal: ceil(steps / hold) latents, each held `hold`
-    HLC steps. With `demos`, each round's clean successes are added to it."""
+    HLC steps, from N(0, 1) or, given `start` (steps, action_dim), from N(start, prior_std^2) at the knots.
+    With `demos`, each round's clean successes are added to it."""
     n, dim = env.num_envs, env.action_dim
     knots = -(-steps // cfg.hold)
     mean, std = np.zeros((knots, dim)), np.ones((knots, dim))
+    if start is not None:
+        mean, std = np.array(start[:: cfg.hold], dtype=np.float64), np.full((knots, dim), cfg.prior_std)
     n_elite = max(1, round(cfg.elite_fraction * n))
     best: dict[str, Any] = {"reward": -np.inf}
     rounds = []
@@ -117,6 +123,35 @@ def search_goal(
         elite = actions[:, order[:n_elite]]
         mean, std = elite.mean(axis=1), np.maximum(elite.std(axis=1), cfg.min_std)
     return {"random": rounds[0], "best": best, "last_round": rounds[-1]}
+
+
+def load_prior(cfg: LatentSearchConfig, env: TaskEnv, llc_sha256: str) -> Any:
+    """The HLC of `cfg.prior` (controllers.hlc.HLCPolicy); ValueError when it is for another task or LLC."""
+    from controllers.checkpoint import check_compatible, read_checkpoint
+    from controllers.hlc import HLCPolicy
+
+    ckpt = read_checkpoint(cfg.prior, "hlc")
+    check_compatible(ckpt, cfg.prior, None, None)
+    if ckpt["task"] != cfg.task:
+        raise ValueError(f"{cfg.prior}: a {ckpt['task']} controller, the search is for {cfg.task}")
+    if llc_sha256 and ckpt["llc"]["sha256"] != llc_sha256:
+        raise ValueError(f"{cfg.prior}: trained on another LLC (sha256 {ckpt['llc']['sha256'][:12]})")
+    if ckpt["obs_dim"] != env.obs_dim:
+        raise ValueError(f"{cfg.prior}: observes {ckpt['obs_dim']} numbers, this environment {env.obs_dim}")
+    return HLCPolicy(ckpt)
+
+
+def prior_actions(env: TaskEnv, goal: dict[str, Any], policy: Any, steps: int) -> np.ndarray:
+    """(steps, action_dim): the HLC's mean actions on `goal` from the default pose, closed loop (every
+    environment plays the same; the first one's are returned)."""
+    env.reset()
+    env.set_goal(None, **goal)
+    actions = []
+    for _ in range(steps):
+        a = policy.action_mean(np.asarray(env.observe()))
+        env.step(a)
+        actions.append(a[0])
+    return np.stack(actions)
 
 
 def draw_goals(env: TaskEnv, count: int, seed: int) -> list[dict[str, Any]]:
@@ -145,25 +180,32 @@ def latent_search(
     if cfg.demos:
         meta = {"task": cfg.task, "llc_sha256": llc_sha256, "obs_dim": env.obs_dim, "action_dim": env.action_dim,
                 "seed": cfg.seed, "hold": cfg.hold, "hlc_steps": steps, "candidates": cfg.candidates,
-                "rounds": cfg.rounds}  # fmt: skip
+                "rounds": cfg.rounds, "prior": cfg.prior, "prior_std": cfg.prior_std}  # fmt: skip
         demos = continue_demos(cfg.demos, meta)
+    prior = load_prior(cfg, env, llc_sha256) if cfg.prior else None
     rows, t0 = [], time.perf_counter()
     for i, goal in enumerate(goals):
         if demos is not None and i < demos.goals:
             continue
         rng = np.random.default_rng([cfg.seed, i])  # per goal: a continued search draws what a whole one does
-        rows.append({"goal": {k: np.asarray(v).round(3).tolist() for k, v in goal.items()},
-                     **search_goal(env, goal, steps, cfg, rng, demos)})  # fmt: skip
+        row: dict[str, Any] = {"goal": {k: np.asarray(v).round(3).tolist() for k, v in goal.items()}}
+        start = None
+        if prior is not None:
+            start = prior_actions(env, goal, prior, steps)
+            out = play(env, goal, np.repeat(start[:, None], env.num_envs, axis=1))
+            row["prior"] = {k: float(v[0]) for k, v in out.items()}
+        rows.append({**row, **search_goal(env, goal, steps, cfg, rng, demos, start)})
         line = ""
         if demos is not None:
             demos.goals = i + 1
             demos.save(cfg.demos, meta)
             line = f", {demos.sequences} demonstrations ({demos.samples} steps)"
         if progress is not None:
-            b, r = rows[-1]["best"], rows[-1]["random"]
-            progress(f"goal {i + 1}/{len(goals)}: task reward {r['reward']:.3f} random -> {b['reward']:.3f} best"
+            base = "prior" if prior is not None else "random"
+            b, r = rows[-1]["best"], rows[-1][base]
+            progress(f"goal {i + 1}/{len(goals)}: task reward {r['reward']:.3f} {base} -> {b['reward']:.3f} best"
                      f"{line} ({time.perf_counter() - t0:.0f} s)")  # fmt: skip
-    parts = ("random", "best", "last_round")
+    parts = ("prior", "random", "best", "last_round") if prior is not None else ("random", "best", "last_round")
     summary = {part: {k: float(np.mean([row[part][k] for row in rows])) for k in rows[0][part]} for part in parts}
     out = {"task": cfg.task, "horizon_s": steps * env.control_dt * env.cfg.llc_steps, "hlc_steps": steps,
            "hold": cfg.hold, "candidates": cfg.candidates, "rounds": cfg.rounds, "goals": len(rows),
@@ -179,7 +221,19 @@ def continue_demos(path: str, meta: dict[str, Any]) -> Demos:
     if not Path(path).exists():
         return Demos()
     arrays, old = load_demos(path, allow_empty=True)
-    keys = ("task", "llc_sha256", "obs_dim", "action_dim", "seed", "hold", "hlc_steps", "candidates", "rounds")
+    keys = (
+        "task",
+        "llc_sha256",
+        "obs_dim",
+        "action_dim",
+        "seed",
+        "hold",
+        "hlc_steps",
+        "candidates",
+        "rounds",
+        "prior",
+        "prior_std",
+    )
     differ = [k for k in keys if old.get(k) != meta[k]]
     if differ:
         short = lambda v: v[:12] if isinstance(v, str) and len(v) == 64 else v  # noqa: E731  (a SHA-256)
@@ -202,8 +256,14 @@ def format_search(res: dict[str, Any]) -> str:
         f"latent search, {res['task']}: {res['goals']} goals, {res['horizon_s']:.1f} s ({res['hlc_steps']} HLC "
         f"steps of 5 LLC steps, {-(-res['hlc_steps'] // res['hold'])} latents each held {res['hold']}), "
         f"{res['candidates']} sequences x {res['rounds']} rounds per goal",
-        f"{'':28}{'random latents':>16}{'best found':>12}{'last round':>12}",
     ]
+    if "prior" in s:  # round 0 is the prior's neighbourhood, not random latents
+        lines.append(f"{'':28}{'the prior HLC':>16}{'round 0':>12}{'best found':>12}{'last round':>12}")
+        for k in keys:
+            row = [s[part][k] for part in ("prior", "random", "best", "last_round")]
+            lines.append(f"{names[k]:28}{row[0]:>16.3f}" + "".join(f"{v:>12.3f}" for v in row[1:]))
+        return "\n".join(lines)
+    lines.append(f"{'':28}{'random latents':>16}{'best found':>12}{'last round':>12}")
     for k in keys:
         lines.append(f"{names[k]:28}{s['random'][k]:>16.3f}{s['best'][k]:>12.3f}{s['last_round'][k]:>12.3f}")
     return "\n".join(lines)

@@ -145,3 +145,37 @@ def test_a_search_with_demos_continues_where_it_stopped(tmp_path: Path, capsys) 
     assert main([*args, "--hold", "2", "--demos", demos]) == 2
     err = capsys.readouterr().err
     assert "demos.npz: written by another search (" in err and "hold 1 vs 2" in err and "pass another" in err
+
+
+def test_a_prior_hlc_starts_the_search_from_its_own_choices(tmp_path: Path, capsys) -> None:
+    """--prior: the first round samples around the controller's closed-loop actions (replayed open loop they
+    give its own result, the "prior" row); a controller of another task is refused in one line."""
+    from controllers.checkpoint import load_llc
+    from evaluation.cli import main
+    from evaluation.latent_search import prior_actions
+    from tasks.env import TaskEnv, TaskEnvConfig
+    from tests.conftest import tiny_hlc_checkpoint
+
+    llc_path = tiny_llc_checkpoint(tmp_path / "tiny.pt")
+    hlc = tiny_hlc_checkpoint(tmp_path / "reach", llc_path, task="reach")
+    llc = load_llc(llc_path)
+    cfg = LatentSearchConfig(task="reach", goals=1, candidates=3, rounds=1, seconds=0.5, prior=str(hlc),
+                             prior_std=1e-6)  # fmt: skip
+    res = latent_search(llc, cfg)
+    row = res["per_goal"][0]
+    # a spread of 1e-6 around the prior's own actions replays its closed-loop result
+    assert row["random"]["reward"] == pytest.approx(row["prior"]["reward"], abs=1e-4)
+    assert row["random"]["distance"] == pytest.approx(row["prior"]["distance"], abs=1e-3)
+    env = TaskEnv(TaskEnvConfig(task="reach", num_envs=3, early_termination=False, auto_reset=False), llc)
+    from controllers.checkpoint import read_checkpoint
+    from controllers.hlc import HLCPolicy
+
+    policy = HLCPolicy(read_checkpoint(hlc, "hlc"))
+    acts = prior_actions(env, {"target": np.array([0.3, 0.2, 1.0])}, policy, 3)
+    assert acts.shape == (3, llc.latent_dim) and np.abs(acts).max() <= 1.0  # tanh means, not unit latents
+
+    args = ["--latent-search", "strike", "--llc", str(llc_path), "--envs", "3", "--goals", "1", "--rounds", "1"]
+    assert main([*args, "--prior", str(hlc)]) == 2
+    assert "a reach controller, the search is for strike" in capsys.readouterr().err
+    assert main(["--latent-search", "reach", *args[2:], "--prior", str(hlc)]) == 0
+    assert "the prior HLC" in capsys.readouterr().out
