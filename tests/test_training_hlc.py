@@ -189,6 +189,11 @@ def test_warm_start_carries_the_llc_observation_and_the_goal_position(tmp_path, 
     ckpt = torch.load(tmp_path / "strike" / "hlc.pt", weights_only=False)  # it says where it started
     assert ckpt["config"]["init_from"] == str(tmp_path / "loc" / "checkpoint.pt")
 
+    # a controller of the same task carries over whole (fine-tuning it, e.g. on new demonstrations)
+    again = humanoid_trainer(llc_file, task="strike")
+    assert "and the whole goal" in again.warm_start(tmp_path / "strike" / "checkpoint.pt")
+    assert all(torch.equal(a, b) for a, b in zip(again.actor.parameters(), dst.actor.parameters(), strict=True))
+    assert torch.equal(again.obs_norm.mean, dst.obs_norm.mean)
     # steering has no goal position: only the LLC observation carries over
     assert "goal position" not in humanoid_trainer(llc_file, task="steering").warm_start(tmp_path / "loc" / "hlc.pt")
     args = ["hlc", "--task", "strike", "--llc", str(llc_file), "--envs", "2", "--no-progress", "--iterations", "1"]

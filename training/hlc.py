@@ -186,7 +186,8 @@ class HLCTrainer:
     @torch.no_grad()
     def warm_start(self, path: str | Path) -> str:
         """Start from another task's controller on the same LLC (its checkpoint.pt, or an hlc.pt for the actor
-        alone): every weight is copied, except that the first layers' goal columns are rebuilt for this task.
+        alone): every weight is copied, except that the first layers' goal columns are rebuilt for this task
+        (a controller of the same task, with the same goal layout, carries over whole).
         The LLC observation columns carry over one to one, and so does the goal position relative to the root
         in the heading frame (x, y) where both tasks observe one (`GOAL_POSITION_XY`); this task's other goal
         columns start at zero. The observation normalizer is copied for the columns that carry over (with its
@@ -216,7 +217,10 @@ class HLCTrainer:
         src_cols, dst_cols = list(range(proprio)), list(range(proprio))
         shared = ""
         src_xy, dst_xy = (goal_slice_start(g, GOAL_POSITION_XY.get(g["task"])) for g in (src_goal, dst_goal))
-        if src_xy is not None and dst_xy is not None:
+        if src_goal == dst_goal:  # the same task: every goal column carries over
+            src_cols = dst_cols = list(range(self.env.obs_dim))
+            shared = " and the whole goal"
+        elif src_xy is not None and dst_xy is not None:
             src_cols += [proprio + src_xy, proprio + src_xy + 1]
             dst_cols += [proprio + dst_xy, proprio + dst_xy + 1]
             names = GOAL_POSITION_XY[src_goal["task"]], GOAL_POSITION_XY[self.cfg.task]
