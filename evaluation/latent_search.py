@@ -206,7 +206,9 @@ def latent_search(
             progress(f"goal {i + 1}/{len(goals)}: task reward {r['reward']:.3f} {base} -> {b['reward']:.3f} best"
                      f"{line} ({time.perf_counter() - t0:.0f} s)")  # fmt: skip
     parts = ("prior", "random", "best", "last_round") if prior is not None else ("random", "best", "last_round")
-    summary = {part: {k: float(np.mean([row[part][k] for row in rows])) for k in rows[0][part]} for part in parts}
+    summary = {}  # stays empty for a continued search that had every goal already
+    if rows:
+        summary = {part: {k: float(np.mean([row[part][k] for row in rows])) for k in rows[0][part]} for part in parts}
     out = {"task": cfg.task, "horizon_s": steps * env.control_dt * env.cfg.llc_steps, "hlc_steps": steps,
            "hold": cfg.hold, "candidates": cfg.candidates, "rounds": cfg.rounds, "goals": len(rows),
            "summary": summary, "per_goal": rows}  # fmt: skip
@@ -221,19 +223,8 @@ def continue_demos(path: str, meta: dict[str, Any]) -> Demos:
     if not Path(path).exists():
         return Demos()
     arrays, old = load_demos(path, allow_empty=True)
-    keys = (
-        "task",
-        "llc_sha256",
-        "obs_dim",
-        "action_dim",
-        "seed",
-        "hold",
-        "hlc_steps",
-        "candidates",
-        "rounds",
-        "prior",
-        "prior_std",
-    )
+    keys = ("task", "llc_sha256", "obs_dim", "action_dim", "seed", "hold", "hlc_steps", "candidates", "rounds",
+            "prior", "prior_std")  # fmt: skip
     differ = [k for k in keys if old.get(k) != meta[k]]
     if differ:
         short = lambda v: v[:12] if isinstance(v, str) and len(v) == 64 else v  # noqa: E731  (a SHA-256)
@@ -249,6 +240,9 @@ def continue_demos(path: str, meta: dict[str, Any]) -> Demos:
 def format_search(res: dict[str, Any]) -> str:
     """A table of the means: random latents (round 0), the best sequence found per goal, the last round."""
     s = res["summary"]
+    if not s:
+        d = res["demos"]
+        return f"latent search, {res['task']}: nothing left to search ({d['file']} holds all {d['goals']} goals)"
     keys = [k for k in ("reward", "distance", "closest", "success", "tipped", "fouled", "fallen") if k in s["best"]]
     names = {"reward": "task reward per step", "distance": "distance at the end (m)", "closest": "closest (m)",
              "success": "success", "tipped": "tipped", "fouled": "fouled first", "fallen": "fallen"}  # fmt: skip

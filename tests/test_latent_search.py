@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from evaluation.latent_search import LatentSearchConfig, latent_search, play, search_goal
+from evaluation.latent_search import LatentSearchConfig, format_search, latent_search, play, search_goal
 from tests.conftest import tiny_llc_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -141,6 +141,8 @@ def test_a_search_with_demos_continues_where_it_stopped(tmp_path: Path, capsys) 
     rest = latent_search(llc, LatentSearchConfig(**{**vars(cfg), "demos": demos}))
     assert first["goals"] == 1 and rest["goals"] == 1 and rest["demos"]["goals"] == 2
     assert rest["per_goal"][0] == whole["per_goal"][1]
+    done = latent_search(llc, LatentSearchConfig(**{**vars(cfg), "demos": demos}))  # nothing left
+    assert done["goals"] == 0 and "nothing left to search" in format_search(done)
     args = ["--latent-search", "reach", "--llc", str(path), "--envs", "3", "--goals", "2", "--rounds", "2"]
     assert main([*args, "--hold", "2", "--demos", demos]) == 2
     err = capsys.readouterr().err
