@@ -717,7 +717,10 @@ class Session:
         self.goals.strike_active = True
         self.target_failed = False  # a new box: a new attempt
         self.task_targets += 1
-        self.event("strike target placed")
+        note = ""
+        if self.mode is Mode.HLC and "strike" not in self.controllers:
+            note = f" (no strike controller loaded: {self.driver.task.name if self.driver else 'the HLC'} ignores it)"
+        self.event("strike target placed" + note)
 
     def ground_click(self, point: np.ndarray, ctrl: bool = False) -> None:
         """A click on the ground at world `point`: the location target, with ctrl the reach target's x, y; in

@@ -762,6 +762,9 @@ def test_hlc_reach_keys_and_the_strike_box(fresh, hlc_file):
     r0 = task.target[0].copy()
     tap(fresh, "I", hold=5)
     assert task.target[0, 0] > r0[0] + 0.05 and np.allclose(task.target[0], s.goals.reach)
+    assert "strike" not in s.controllers  # a box with no strike controller to take it: the viewer says so
+    tap(fresh, "V")
+    assert s.last_event == "strike target placed (no strike controller loaded: reach ignores it)"
     # strike: the box is the scene's body, placed through the task
     task = use_hlc(fresh, hlc_file, "strike")
     m, d = s.sim.model, s.sim.data

@@ -284,11 +284,12 @@ class HLCTrainer:
         norm_rollouts: int = 4,
     ) -> dict[str, float]:
         """Fit the actor's mean to demonstrations before PPO (behaviour cloning, `set_demos`): the observation
-        normalizer takes the statistics of `norm_rollouts` rollouts of the environment (as training will see it:
-        without them, PPO's first updates move the normalizer under the fitted weights and undo the fit) and of
-        the demonstrations, then Adam (its own, at `lr`) runs `steps` minibatches of `demo_loss`. A `holdout` fraction of the goals is kept out to report how well the fit carries to new
-        goals (sequences that start from the same observation share a goal: the search plays every sequence of
-        a goal from the same start). Returns the losses and the mean cosine between fitted and demonstrated
+                normalizer takes the statistics of `norm_rollouts` rollouts of the environment (as training will see it:
+                without them, PPO's first updates move the normalizer under the fitted weights and undo the fit) and of
+                the demonstrations, then Adam (its own, at `lr`) runs `steps` minibatches of `demo_loss`. A `holdout`
+                fraction of the goals is kept out to report how well the fit carries to new goals (sequences that start
+                from the same observation share a goal: the search plays every sequence of a goal from the same start).
+                Returns the losses and the mean cosine between fitted and demonstrated
         latents. The critic is untouched: pair it with `critic_warmup`."""
         self.set_demos(arrays, meta)
         obs, target, episode = self.demo_obs, self.demo_target, self.demo_episode
