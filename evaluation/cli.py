@@ -31,6 +31,8 @@ def _error(msg: str) -> int:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
+    from tasks import parse_task_option
+
     p = argparse.ArgumentParser(
         prog="launch.py eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -61,6 +63,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--device", default="cpu", help="physics: cpu (default), cuda[:K] (MuJoCo Warp) or warp-cpu")
+    p.add_argument(
+        "--task-option", type=parse_task_option, action="append", default=[], metavar="NAME=VALUE",
+        help="--hlc: judge the controller with this field of the task's config changed from the one it was "
+        "trained with, e.g. fail_on_illegal_contact=1 (tasks/TASK.py)",
+    )  # fmt: skip
     p.add_argument("--json", help="also write the results to this JSON file")
     p.add_argument("--trust-pickle", action="store_true", help="allow ASE .npy clips (pickles run code)")
     return p.parse_args(argv)
@@ -261,11 +268,23 @@ def eval_hlc(args: argparse.Namespace) -> int:
         hlc, llc = load_hlc(args.hlc, args.llc, allow_other_llc=args.allow_other_llc)
     except CheckpointError as exc:
         return _error(f"HLC checkpoint {exc}")
+    if args.task_option:
+        from tasks import task_config
+
+        changed = {**hlc.task_config, **dict(args.task_option)}
+        try:
+            task_config(hlc.task, changed)
+        except (ValueError, TypeError) as exc:
+            return _error(f"--task-option: {exc}")
+        notes = ", ".join(f"{k} {hlc.task_config.get(k)!r} -> {v!r}" for k, v in args.task_option)
+        print(f"judged with the task's config changed from training's: {notes}")
+        hlc.task_config = changed
     cfg = TaskEvalConfig(num_envs=args.envs, seed=args.seed)
     print(f"evaluating {args.hlc} ({hlc.task}) ...", file=sys.stderr)
     t0 = time.perf_counter()
     res = evaluate_hlc(hlc, llc, cfg)
-    res.update(checkpoint=str(args.hlc), llc=hlc.llc, seconds=round(time.perf_counter() - t0, 1))
+    res.update(checkpoint=str(args.hlc), llc=hlc.llc, task_config=hlc.task_config,
+               seconds=round(time.perf_counter() - t0, 1))  # fmt: skip
     print(table(res))
     _write_json(args.json, cfg, res)
     return 0

@@ -4,6 +4,7 @@ frozen low-level controller by `tasks.env.TaskEnv`. Method facts: shared/spec/as
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import asdict, fields
 from typing import Any
 
@@ -37,6 +38,19 @@ def task_config(name: str, overrides: dict[str, Any] | None = None) -> Any:
     return cls(**values)
 
 
+def parse_task_option(text: str) -> tuple[str, Any]:
+    """`NAME=VALUE` (the command lines' --task-option): the value read as a number, a comma list of numbers, or
+    a string. argparse.ArgumentTypeError (a one-line usage error) without the `=`."""
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected name=value, got {text!r}")
+    name, value = text.split("=", 1)
+    try:
+        parts = [float(v) if "." in v or "e" in v else int(v) for v in value.split(",")]
+        return name, parts[0] if len(parts) == 1 else tuple(parts)
+    except ValueError:
+        return name, value
+
+
 def make_task(name: str, num_envs: int, overrides: dict[str, Any] | None = None) -> Task:
     cfg = task_config(name, overrides)
     return TASKS[name][0](num_envs, cfg)
@@ -46,4 +60,4 @@ def task_config_dict(task: Task) -> dict[str, Any]:
     return asdict(task.cfg)  # type: ignore[attr-defined]
 
 
-__all__ = ["TASKS", "Task", "make_task", "task_config", "task_config_dict"]
+__all__ = ["TASKS", "Task", "make_task", "parse_task_option", "task_config", "task_config_dict"]

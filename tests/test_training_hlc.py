@@ -3,6 +3,7 @@ another LLC, the command line."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -225,6 +226,13 @@ def test_eval_hlc_reports_task_metrics_beside_random_latents(tmp_path, llc_file,
         assert table(res).startswith(f"task: {task}")
     assert eval_main(["--hlc", str(tmp_path / "reach.pt"), "--envs", "2", "--json", str(tmp_path / "e.json")]) == 0
     assert "distance after 2 s" in capsys.readouterr().out and (tmp_path / "e.json").is_file()
+    # judged under other task settings than it was trained with (a strike controller trained without fouls)
+    args = ["--hlc", str(tmp_path / "strike.pt"), "--envs", "2", "--json", str(tmp_path / "s.json")]
+    assert eval_main([*args, "--task-option", "fail_on_illegal_contact=0"]) == 0
+    assert "fail_on_illegal_contact True -> 0" in capsys.readouterr().out
+    assert json.loads((tmp_path / "s.json").read_text())["results"]["task_config"]["fail_on_illegal_contact"] == 0
+    assert eval_main([*args, "--task-option", "bogus=1"]) == 2
+    assert "--task-option: task 'strike' has no option bogus" in capsys.readouterr().err
 
 
 def test_strike_eval_counts_a_tip_after_a_foul_as_no_success():

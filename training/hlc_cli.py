@@ -37,20 +37,8 @@ def _sizes(text: str) -> tuple[int, ...]:
     return parse_sizes(text)
 
 
-def _option(text: str) -> tuple[str, object]:
-    """--task-option name=value, the value read as a number, a comma list of numbers, or a string."""
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"expected name=value, got {text!r}")
-    name, value = text.split("=", 1)
-    try:
-        parts = [float(v) if "." in v or "e" in v else int(v) for v in value.split(",")]
-        return name, parts[0] if len(parts) == 1 else tuple(parts)
-    except ValueError:
-        return name, value
-
-
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    from tasks import TASKS
+    from tasks import TASKS, parse_task_option
 
     p = argparse.ArgumentParser(
         prog="launch.py train hlc", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -98,7 +86,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--epochs", type=int)
     p.add_argument(
         "--task-option",
-        type=_option,
+        type=parse_task_option,
         action="append",
         default=[],
         metavar="NAME=VALUE",
