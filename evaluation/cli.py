@@ -175,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(list(sys.argv[1:] if argv is None else argv))
     if args.hlc:
         return eval_hlc(args)
+    if args.task_option:
+        return _error("--task-option changes a task controller's task: it goes with --hlc")
     if args.latent_search:
         return eval_latent_search(args)
     if args.compare and args.llc:

@@ -233,6 +233,8 @@ def test_eval_hlc_reports_task_metrics_beside_random_latents(tmp_path, llc_file,
     assert json.loads((tmp_path / "s.json").read_text())["results"]["task_config"]["fail_on_illegal_contact"] == 0
     assert eval_main([*args, "--task-option", "bogus=1"]) == 2
     assert "--task-option: task 'strike' has no option bogus" in capsys.readouterr().err
+    assert eval_main(["--latent-search", "strike", "--task-option", "fail_on_illegal_contact=0"]) == 2
+    assert "it goes with --hlc" in capsys.readouterr().err
 
 
 def test_strike_eval_counts_a_tip_after_a_foul_as_no_success():
