@@ -55,6 +55,16 @@ class Demos:
         episode = np.concatenate([np.full(len(o), i, np.int32) for i, o in enumerate(self.obs)])
         return {"obs": np.concatenate(self.obs), "actions": np.concatenate(self.actions), "episode": episode}
 
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], goals: int) -> Demos:
+        """The inverse of `arrays`: the file's rows split back into sequences."""
+        if not len(arrays["episode"]):
+            return cls([], [], goals)
+        ends = np.flatnonzero(np.diff(arrays["episode"], append=-1)) + 1
+        starts = np.concatenate([[0], ends[:-1]]).astype(int)
+        cut = [(int(a), int(b)) for a, b in zip(starts, ends, strict=True)]
+        return cls([arrays["obs"][a:b] for a, b in cut], [arrays["actions"][a:b] for a, b in cut], goals)
+
     def save(self, path: str | Path, meta: dict[str, Any]) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)

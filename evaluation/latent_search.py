@@ -230,11 +230,7 @@ def continue_demos(path: str, meta: dict[str, Any]) -> Demos:
         short = lambda v: v[:12] if isinstance(v, str) and len(v) == 64 else v  # noqa: E731  (a SHA-256)
         what = ", ".join(f"{k} {short(old.get(k))!r} vs {short(meta[k])!r}" for k in differ)
         raise DemoError(f"{path}: written by another search ({what}); pass another --demos file")
-    ends = np.flatnonzero(np.diff(arrays["episode"], append=-1)) + 1
-    starts = np.concatenate([[0], ends[:-1]])
-    demos = Demos([arrays["obs"][a:b] for a, b in zip(starts, ends)],
-                  [arrays["actions"][a:b] for a, b in zip(starts, ends)], int(old["goals"]))  # fmt: skip
-    return demos
+    return Demos.from_arrays(arrays, int(old["goals"]))
 
 
 def format_search(res: dict[str, Any]) -> str:

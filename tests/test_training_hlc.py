@@ -386,6 +386,8 @@ def test_demos_file_round_trip_and_clear_errors(tmp_path):
     arrays, got = load_demos(path)
     assert np.array_equal(arrays["obs"], out["obs"][:2, 0]) and arrays["actions"].shape == (2, 5)
     assert got["goals"] == 1 and got["sequences"] == 1 and got["task"] == "strike"
+    back = Demos.from_arrays(arrays, goals=1)
+    assert back.sequences == 1 and np.array_equal(back.obs[0], demos.obs[0]) and back.goals == 1
     assert not list(tmp_path.glob("*.tmp"))
 
     with pytest.raises(DemoError, match="no such demonstrations file"):
