@@ -424,7 +424,7 @@ def test_cli_fits_demonstrations_before_ppo_and_refuses_what_does_not_fit(tmp_pa
     assert main([*args, "--out", str(tmp_path / "a"), "--demos", str(good)]) == 0
     assert "fitted the actor to" in capsys.readouterr().out
     cfg = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)["config"]
-    assert cfg["demos"] == str(good) and cfg["critic_warmup"] == 10
+    assert cfg["demos"] == [str(good)] and cfg["critic_warmup"] == 10
     only_fit = [*args[:-6], "--iterations", "0", "--hidden", "64,64", "--bc-steps", "2"]
     assert main([*only_fit, "--out", str(tmp_path / "fit"), "--demos", str(good)]) == 0  # the fit alone is saved
     assert (tmp_path / "fit" / "hlc.pt").is_file() and (tmp_path / "fit" / "checkpoint.pt").is_file()

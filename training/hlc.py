@@ -77,7 +77,7 @@ class HLCConfig:
     network: HLCNetworkConfig = field(default_factory=HLCNetworkConfig.reference)
     init_from: str = ""  # the other task's controller this run started from (`HLCTrainer.warm_start`), if any
     critic_warmup: int = 0  # first iterations that fit only the critic (warm starts: its values are another task's)
-    demos: str = ""  # the demonstrations file(s) the actor was first fitted to (`HLCTrainer.imitate`), if any
+    demos: list[str] = field(default_factory=list)  # the demonstration files the actor was first fitted to
     bc_coef: float = 0.0  # weight of the behaviour-cloning term on the demonstrations in the PPO loss
     bc_anneal: float = 0.0  # samples over which bc_coef falls linearly to 0 (0: constant)
 

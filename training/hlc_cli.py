@@ -237,9 +237,9 @@ def train_hlc(argv: list[str]) -> int:
             fit = trainer.imitate(arrays, meta, steps=args.bc_steps)
         except (DemoError, ValueError) as exc:
             return _error(f"--demos {exc}")
-        cfg.demos = ", ".join(args.demos)
+        cfg.demos = [str(f) for f in args.demos]
         if dist.is_main:
-            print(f"fitted the actor to {cfg.demos}: {fit['sequences']} sequences of {fit['goals']} goals, "
+            print(f"fitted the actor to {', '.join(cfg.demos)}: {fit['sequences']} sequences of {fit['goals']} goals, "
                   f"{fit['samples']} steps; latent cosine {fit['fit_cos']:.3f} fitted, {fit['holdout_cos']:.3f} "
                   "on held-out goals")  # fmt: skip
             trainer.save(out / "checkpoint.pt")  # the fitted controller, before PPO (--iterations 0: only that)
@@ -254,7 +254,7 @@ def train_hlc(argv: list[str]) -> int:
             from evaluation.demos import DemoError, load_demos_files
 
             try:
-                trainer.set_demos(*load_demos_files(cfg.demos.split(", ")))
+                trainer.set_demos(*load_demos_files(cfg.demos))
             except (DemoError, ValueError) as exc:
                 return _error(f"{resume_path}: its behaviour-cloning term's demonstrations: {exc}")
     end = args.iterations if args.iterations is not None else trainer.total_iterations
