@@ -267,7 +267,6 @@ class HLCTrainer:
                              f"{cfg.llc_sha256[:12]})")  # fmt: skip
         self.demo_obs = torch.as_tensor(arrays["obs"], dtype=torch.float32, device=dev)
         self.demo_target = torch.as_tensor(arrays["actions"], dtype=torch.float32, device=dev).clamp(-0.95, 0.95)
-        self.demo_episode = np.asarray(arrays["episode"])
 
     def demo_loss(self, idx: torch.Tensor) -> torch.Tensor:
         """Mean over the demonstrations `idx` of |mean(s) - target|^2 (summed over the latent's dimensions)."""
@@ -284,15 +283,15 @@ class HLCTrainer:
         norm_rollouts: int = 4,
     ) -> dict[str, float]:
         """Fit the actor's mean to demonstrations before PPO (behaviour cloning, `set_demos`): the observation
-                normalizer takes the statistics of `norm_rollouts` rollouts of the environment (as training will see it:
-                without them, PPO's first updates move the normalizer under the fitted weights and undo the fit) and of
-                the demonstrations, then Adam (its own, at `lr`) runs `steps` minibatches of `demo_loss`. A `holdout`
-                fraction of the goals is kept out to report how well the fit carries to new goals (sequences that start
-                from the same observation share a goal: the search plays every sequence of a goal from the same start).
-                Returns the losses and the mean cosine between fitted and demonstrated
-        latents. The critic is untouched: pair it with `critic_warmup`."""
+        normalizer takes the statistics of `norm_rollouts` rollouts of the environment (as training will see it:
+        without them, PPO's first updates move the normalizer under the fitted weights and undo the fit) and of
+        the demonstrations, then Adam (its own, at `lr`) runs `steps` minibatches of `demo_loss`. A `holdout`
+        fraction of the goals is kept out to report how well the fit carries to new goals (sequences that start
+        from the same observation share a goal: the search plays every sequence of a goal from the same start).
+        Returns the losses and the mean cosine between fitted and demonstrated latents. The critic is
+        untouched: pair it with `critic_warmup`."""
         self.set_demos(arrays, meta)
-        obs, target, episode = self.demo_obs, self.demo_target, self.demo_episode
+        obs, target, episode = self.demo_obs, self.demo_target, np.asarray(arrays["episode"])
         gen = torch.Generator().manual_seed(self.cfg.seed + 7)
         n_eps = int(episode.max()) + 1
         first = np.flatnonzero(np.diff(episode, prepend=-1))  # each sequence's first step
