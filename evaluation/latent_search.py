@@ -100,7 +100,8 @@ def search_goal(
 ) -> dict[str, Any]:
     """Cross-entropy search over action sequences for one goal: ceil(steps / hold) latents, each held `hold`
     HLC steps, from N(0, 1) or, given `start` (steps, action_dim), from N(start, prior_std^2) at the knots.
-    With `demos`, each round's clean successes are added to it."""
+    With `demos`, each round's clean successes are added to it. Returns the mean results of round 0 ("round_0"),
+    of the best sequence ("best") and of the last round ("last_round")."""
     n, dim = env.num_envs, env.action_dim
     knots = -(-steps // cfg.hold)
     mean, std = np.zeros((knots, dim)), np.ones((knots, dim))
@@ -122,7 +123,7 @@ def search_goal(
             best = {k: float(v[order[0]]) for k, v in out.items()}
         elite = actions[:, order[:n_elite]]
         mean, std = elite.mean(axis=1), np.maximum(elite.std(axis=1), cfg.min_std)
-    return {"random": rounds[0], "best": best, "last_round": rounds[-1]}
+    return {"round_0": rounds[0], "best": best, "last_round": rounds[-1]}
 
 
 def load_prior(cfg: LatentSearchConfig, env: TaskEnv, llc_sha256: str) -> Any:
@@ -183,6 +184,7 @@ def latent_search(
                 "rounds": cfg.rounds, "prior": cfg.prior, "prior_std": cfg.prior_std}  # fmt: skip
         demos = continue_demos(cfg.demos, meta)
     prior = load_prior(cfg, env, llc_sha256) if cfg.prior else None
+    first = "around_prior" if prior is not None else "random"  # what round 0 samples
     rows, t0 = [], time.perf_counter()
     for i, goal in enumerate(goals):
         if demos is not None and i < demos.goals:
@@ -194,7 +196,8 @@ def latent_search(
             start = prior_actions(env, goal, prior, steps)
             out = play(env, goal, np.repeat(start[:, None], env.num_envs, axis=1))
             row["prior"] = {k: float(v[0]) for k, v in out.items()}
-        rows.append({**row, **search_goal(env, goal, steps, cfg, rng, demos, start)})
+        found = search_goal(env, goal, steps, cfg, rng, demos, start)
+        rows.append({**row, first: found.pop("round_0"), **found})
         line = ""
         if demos is not None:
             demos.goals = i + 1
@@ -205,7 +208,7 @@ def latent_search(
             b, r = rows[-1]["best"], rows[-1][base]
             progress(f"goal {i + 1}/{len(goals)}: task reward {r['reward']:.3f} {base} -> {b['reward']:.3f} best"
                      f"{line} ({time.perf_counter() - t0:.0f} s)")  # fmt: skip
-    parts = ("prior", "random", "best", "last_round") if prior is not None else ("random", "best", "last_round")
+    parts = ("prior", first, "best", "last_round") if prior is not None else (first, "best", "last_round")
     summary = {}  # stays empty for a continued search that had every goal already
     if rows:
         summary = {part: {k: float(np.mean([row[part][k] for row in rows])) for k in rows[0][part]} for part in parts}
@@ -250,7 +253,7 @@ def format_search(res: dict[str, Any]) -> str:
     if "prior" in s:  # round 0 is the prior's neighbourhood, not random latents
         lines.append(f"{'':28}{'the prior HLC':>16}{'round 0':>12}{'best found':>12}{'last round':>12}")
         for k in keys:
-            row = [s[part][k] for part in ("prior", "random", "best", "last_round")]
+            row = [s[part][k] for part in ("prior", "around_prior", "best", "last_round")]
             lines.append(f"{names[k]:28}{row[0]:>16.3f}" + "".join(f"{v:>12.3f}" for v in row[1:]))
         return "\n".join(lines)
     lines.append(f"{'':28}{'random latents':>16}{'best found':>12}{'last round':>12}")

@@ -50,9 +50,9 @@ def test_search_finds_the_known_optimum_that_random_latents_miss() -> None:
     goal = {"direction": np.array([1.0, -2.0, 0.5, 0.0, 1.0, 0.0])}
     cfg = LatentSearchConfig(task="speed", candidates=48, rounds=10)
     res = search_goal(env, goal, steps=3, cfg=cfg, rng=np.random.default_rng(0))
-    assert abs(res["random"]["reward"]) < 0.15  # unit latents in 6-d: alignment averages 0
+    assert abs(res["round_0"]["reward"]) < 0.15  # unit latents in 6-d: alignment averages 0
     assert res["best"]["reward"] > 0.9 and res["best"]["success"] == 1.0
-    assert res["last_round"]["reward"] > 0.8 > res["random"]["reward"] + 0.5  # the search itself moved
+    assert res["last_round"]["reward"] > 0.8 > res["round_0"]["reward"] + 0.5  # the search itself moved
 
     # held latents: 5 steps searched as 3 latents, held 2, 2 and 1 steps
     env.played.clear()
@@ -166,8 +166,9 @@ def test_a_prior_hlc_starts_the_search_from_its_own_choices(tmp_path: Path, caps
     res = latent_search(llc, cfg)
     row = res["per_goal"][0]
     # a spread of 1e-6 around the prior's own actions replays its closed-loop result
-    assert row["random"]["reward"] == pytest.approx(row["prior"]["reward"], abs=1e-4)
-    assert row["random"]["distance"] == pytest.approx(row["prior"]["distance"], abs=1e-3)
+    assert "random" not in row  # round 0 is the prior's neighbourhood, named so
+    assert row["around_prior"]["reward"] == pytest.approx(row["prior"]["reward"], abs=1e-4)
+    assert row["around_prior"]["distance"] == pytest.approx(row["prior"]["distance"], abs=1e-3)
     env = TaskEnv(TaskEnvConfig(task="reach", num_envs=3, early_termination=False, auto_reset=False), llc)
     from controllers.checkpoint import read_checkpoint
     from controllers.hlc import HLCPolicy
