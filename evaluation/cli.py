@@ -109,6 +109,7 @@ ROWS = [
     ("mean speed (m/s)", lambda r: r["motion"]["mean_speed"], 2),
     ("root path per 10 s (m)", lambda r: r["motion"]["path_per_10s"], 1),
     ("net displacement per 10 s (m)", lambda r: r["motion"]["net_displacement_per_10s"], 1),
+    ("latent effect on actions (1 = ref. aim)", lambda r: r["motion"].get("latent_effect"), 3),
     ("get-up from fall pool within 5 s", lambda r: r["recovery_fall_pool"]["up_fraction"], 2),
     ("  median time (s)", lambda r: r["recovery_fall_pool"]["median_seconds"], 2),
     (

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from controllers.latents import clip_preset
+from sim.arrays import to_numpy
 from sim.env import EnvConfig, HumanoidEnv, ResetConfig
 from sim.perturbations import SHOVE_BODY, SHOVE_STRENGTH, random_shove
 from sim.rotations import quat_from_axis_angle, quat_rotate
@@ -124,17 +125,32 @@ def dataset_frames(env: HumanoidEnv) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return st.qpos, frames, clip_ids
 
 
+def latent_effect(policy: Any, obs: np.ndarray, z: np.ndarray, z_other: np.ndarray) -> np.ndarray:
+    """(n,) how much the actions change with the latent in these states: the mean over action dimensions of
+    (a(s, z) - a(s, z'))^2 / (0.5 (1 - z.z') + 1e-5), mean actions clipped to [-1, 1]. It is the quantity the
+    LLC's diversity loss pulls toward 1 (ase-facts.md); about 0 means the latent barely matters."""
+    a = to_numpy(policy.act(obs, z)).astype(np.float64)
+    b = to_numpy(policy.act(obs, z_other)).astype(np.float64)
+    dz = 0.5 * (1.0 - (to_numpy(z) * to_numpy(z_other)).sum(1)) + 1e-5
+    return ((a - b) ** 2).mean(1) / dz
+
+
 def random_latent_run(policy: Any, cfg: EvalConfig) -> dict[str, Any]:
-    """Default-pose starts, latents redrawn every 1-149 steps: upright and motion metrics, and sampled poses."""
+    """Default-pose starts, latents redrawn every 1-149 steps: upright and motion metrics, sampled poses, and
+    the latent's effect on the actions in the visited states (against fresh latents from their own stream)."""
     env = make_env(cfg)
     obs = env.reset()
     draw = LatentDraw(env.num_envs, policy.latent_dim, cfg.latent_steps, np.random.default_rng(cfg.seed))
+    other = LatentDraw(env.num_envs, policy.latent_dim, (1, 2), np.random.default_rng(cfg.seed + 3))
     upright, path = np.zeros(env.num_envs), np.zeros(env.num_envs)
     start = env.backend.qpos[:, :2].copy()
     prev = start.copy()
-    poses = []
+    poses, effect = [], []
     for t in range(cfg.steps):
-        obs = env.step(policy.act(obs, draw.next())).obs
+        z = draw.next()
+        if t % cfg.pose_stride == 0:
+            effect.append(latent_effect(policy, obs, z, other.next()))
+        obs = env.step(policy.act(obs, z)).obs
         root = env.backend.qpos[:, :2]
         path += np.linalg.norm(root - prev, axis=1)
         prev = root.copy()
@@ -149,6 +165,7 @@ def random_latent_run(policy: Any, cfg: EvalConfig) -> dict[str, Any]:
         "mean_speed": float(path.mean() / seconds),
         "net_displacement_per_10s": float(net.mean() * 10.0 / seconds),
         "unstable_resets": env.counters["unstable_resets"],
+        "latent_effect": float(np.mean(effect)),
         "_poses": np.concatenate(poses),
     }
 

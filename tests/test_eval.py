@@ -46,6 +46,23 @@ def test_latent_draw_holds_latents_for_their_interval() -> None:
     assert np.array_equal(zs[0], zs[2]) and not np.allclose(zs[2], zs[3]) and np.array_equal(zs[3], zs[5])
 
 
+def test_latent_effect_against_hand_computed_values() -> None:
+    from types import SimpleNamespace
+
+    from evaluation.llc import latent_effect
+
+    # actions = the latent's first 2 numbers times 2 (clipped to [-1, 1]), whatever the state
+    policy = SimpleNamespace(act=lambda obs, z: np.clip(2.0 * np.asarray(z)[:, :2], -1.0, 1.0))
+    z = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    z2 = np.array([[0.0, 1.0, 0.0], [0.0, 0.6, 0.8]])
+    d = latent_effect(policy, np.zeros((2, 5)), z, z2)
+    # row 0: actions (1, 0) vs (0, 1): mean square 1, latent distance 0.5 (1 - 0); row 1: (0, 0) vs (0, 1)
+    assert d == pytest.approx([1.0 / (0.5 + 1e-5), 0.5 / (0.5 * (1 - 0.8) + 1e-5)])
+    # a policy that ignores the latent has none
+    still = SimpleNamespace(act=lambda obs, z: np.zeros((len(z), 2)))
+    assert latent_effect(still, np.zeros((2, 5)), z, z2) == pytest.approx([0.0, 0.0])
+
+
 def test_lying_pose_reads_the_forward_axis() -> None:
     from evaluation.llc import lying_pose
 
@@ -69,6 +86,7 @@ def test_evaluate_an_untrained_policy(deepmimic_dir: Path) -> None:
         res["motion"]["mean_speed"] >= 0 and res["motion"]["path_per_10s"] >= res["motion"]["net_displacement_per_10s"]
     )
     assert 0.0 <= res["recovery_fall_pool"]["up_fraction"] <= 1.0
+    assert res["motion"]["latent_effect"] > 0.0  # an untrained actor still reads its latent a little
     by_pose = res["recovery_fall_pool"]["by_pose"]
     assert set(by_pose) == {"face_down", "side", "face_up"} and sum(v["n"] for v in by_pose.values()) == 4
     assert res["realism"]["degrees"] == pytest.approx(res["realism"]["untrained_degrees"])  # same policy
