@@ -208,7 +208,7 @@ def latent_search(
             b, r = rows[-1]["best"], rows[-1][base]
             progress(f"goal {i + 1}/{len(goals)}: task reward {r['reward']:.3f} {base} -> {b['reward']:.3f} best"
                      f"{line} ({time.perf_counter() - t0:.0f} s)")  # fmt: skip
-    parts = ("prior", first, "best", "last_round") if prior is not None else (first, "best", "last_round")
+    parts = ("prior",) * (prior is not None) + (first, "best", "last_round")
     summary = {}  # stays empty for a continued search that had every goal already
     if rows:
         summary = {part: {k: float(np.mean([row[part][k] for row in rows])) for k in rows[0][part]} for part in parts}

@@ -125,12 +125,12 @@ def dataset_frames(env: HumanoidEnv) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return st.qpos, frames, clip_ids
 
 
-def latent_effect(policy: Any, obs: np.ndarray, z: np.ndarray, z_other: np.ndarray) -> np.ndarray:
-    """(n,) how much the actions change with the latent in these states: the mean over action dimensions of
-    (a(s, z) - a(s, z'))^2 / (0.5 (1 - z.z') + 1e-5), mean actions clipped to [-1, 1]. It is the quantity the
-    LLC's diversity loss pulls toward 1 (ase-facts.md); about 0 means the latent barely matters."""
-    a = to_numpy(policy.act(obs, z)).astype(np.float64)
-    b = to_numpy(policy.act(obs, z_other)).astype(np.float64)
+def latent_effect(actions: np.ndarray, actions_other: np.ndarray, z: np.ndarray, z_other: np.ndarray) -> np.ndarray:
+    """(n,) how much the actions change with the latent in the same states: the mean over action dimensions of
+    (a(s, z) - a(s, z'))^2 / (0.5 (1 - z.z') + 1e-5), from the mean actions (clipped to [-1, 1]) under z and z'.
+    It is the quantity the LLC's diversity loss pulls toward 1 (ase-facts.md); about 0 means the latent barely
+    matters."""
+    a, b = to_numpy(actions).astype(np.float64), to_numpy(actions_other).astype(np.float64)
     dz = 0.5 * (1.0 - (to_numpy(z) * to_numpy(z_other)).sum(1)) + 1e-5
     return ((a - b) ** 2).mean(1) / dz
 
@@ -148,9 +148,11 @@ def random_latent_run(policy: Any, cfg: EvalConfig) -> dict[str, Any]:
     poses, effect = [], []
     for t in range(cfg.steps):
         z = draw.next()
+        actions = policy.act(obs, z)
         if t % cfg.pose_stride == 0:
-            effect.append(latent_effect(policy, obs, z, other.next()))
-        obs = env.step(policy.act(obs, z)).obs
+            z_other = other.next()
+            effect.append(latent_effect(actions, policy.act(obs, z_other), z, z_other))
+        obs = env.step(actions).obs
         root = env.backend.qpos[:, :2]
         path += np.linalg.norm(root - prev, axis=1)
         prev = root.copy()

@@ -55,12 +55,13 @@ def test_latent_effect_against_hand_computed_values() -> None:
     policy = SimpleNamespace(act=lambda obs, z: np.clip(2.0 * np.asarray(z)[:, :2], -1.0, 1.0))
     z = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
     z2 = np.array([[0.0, 1.0, 0.0], [0.0, 0.6, 0.8]])
-    d = latent_effect(policy, np.zeros((2, 5)), z, z2)
+    obs = np.zeros((2, 5))
+    d = latent_effect(policy.act(obs, z), policy.act(obs, z2), z, z2)
     # row 0: actions (1, 0) vs (0, 1): mean square 1, latent distance 0.5 (1 - 0); row 1: (0, 0) vs (0, 1)
     assert d == pytest.approx([1.0 / (0.5 + 1e-5), 0.5 / (0.5 * (1 - 0.8) + 1e-5)])
     # a policy that ignores the latent has none
     still = SimpleNamespace(act=lambda obs, z: np.zeros((len(z), 2)))
-    assert latent_effect(still, np.zeros((2, 5)), z, z2) == pytest.approx([0.0, 0.0])
+    assert latent_effect(still.act(obs, z), still.act(obs, z2), z, z2) == pytest.approx([0.0, 0.0])
 
 
 def test_lying_pose_reads_the_forward_axis() -> None:
