@@ -243,6 +243,8 @@ def _task_window(s: Session, ps: PanelState, width: int, height: int) -> None:
     imgui.begin("Task controller (HLC)", None, imgui.WindowFlags_.always_auto_resize)
     imgui.push_text_wrap_pos(0.0)  # wrap at the window's edge
     imgui.text(f"task: {task.name}   controller: {s.hlc_name or '-'}")
+    if s.task_llc is not None:
+        imgui.text_disabled(f"drives its own LLC, {s.task_llc.llc_name} (LLC mode and other tasks: the bundled one)")
     if len(s.controllers) > 1:  # the bundled ones: switch by hand (Tab) or by using another task's input
         for i, name in enumerate(s.controllers):
             if i:
@@ -316,8 +318,8 @@ def _latent_window(s: Session, ps: PanelState, width: int, height: int) -> None:
 
 
 def _nearest(s: Session) -> str:
-    if s.skill_map is None or s.latent is None:
-        return "-"
+    if s.skill_map is None or s.latent is None or s.acting_llc is not s.policy:
+        return s.nearest_preset()
     name, cos = s.skill_map.nearest(s.latent)
     return f"{short_names(s.skill_map.names)[s.skill_map.names.index(name)]} (cos {cos:.2f})"
 

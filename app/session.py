@@ -123,24 +123,50 @@ REPO = Path(__file__).resolve().parent.parent
 BUNDLED_LLC = REPO / "checkpoints" / "llc.pt"  # what `launch.py --viewer` drives when it exists
 
 
-def bundled_hlcs(cfg: SessionConfig) -> tuple[list[tuple[Any, str]], str]:
-    """[(HLCPolicy, file name)] of the checkpoints/hlc_*.pt trained on the LLC the viewer drives, when that is
-    the bundled one (torch): one per task (the first file by name), in `TASK_ORDER`; and why the refused ones
-    were refused ("" when none was)."""
+@dataclass
+class TaskController:
+    """A task controller HLC mode can drive: the HLC, its file name, and the LLC it drives when that is not the
+    session's own (`llc` None): a bundled HLC trained on another bundled LLC brings that one along."""
+
+    hlc: Any
+    name: str
+    llc: Any = None
+    llc_name: str = ""
+    llc_note: str | None = None  # the measured summary of `llc` (its JSON card), for the HUD
+
+
+def bundled_llcs() -> dict[str, Path]:
+    """SHA-256 -> path of the LLC weights under checkpoints/ (llc*.pt, not the resumable *_state.pt)."""
+    from controllers.files import sha256_file
+
+    paths = sorted(p for p in BUNDLED_LLC.parent.glob("llc*.pt") if not p.name.endswith("_state.pt"))
+    return {sha256_file(p): p for p in paths}
+
+
+def bundled_hlcs(cfg: SessionConfig) -> tuple[list[TaskController], str]:
+    """The checkpoints/hlc_*.pt the viewer can drive when it drives the bundled LLC (torch): one per task (the
+    first file by name), in `TASK_ORDER`; one trained on another bundled LLC (checkpoints/llc*.pt, found by
+    SHA-256) comes with that LLC. Also why the refused ones were refused ("" when none was)."""
     if cfg.hlc or cfg.policy_backend != "torch" or not cfg.llc or Path(cfg.llc).resolve() != BUNDLED_LLC.resolve():
         return [], ""
-    from controllers.checkpoint import CheckpointError, load_hlc
+    from controllers.checkpoint import CheckpointError, controller_summary, load_hlc, read_checkpoint
 
-    found: dict[str, tuple[Any, str]] = {}
+    found: dict[str, TaskController] = {}
     reasons = []
+    llcs: dict[str, Path] | None = None
     for path in sorted(p for p in BUNDLED_LLC.parent.glob("hlc_*.pt") if not p.name.endswith("_state.pt")):
         try:
-            hlc, _ = load_hlc(path, BUNDLED_LLC)
-        except CheckpointError as exc:
-            reasons.append(str(exc))
+            want = read_checkpoint(path, "hlc")["llc"]["sha256"]
+            llcs = bundled_llcs() if llcs is None else llcs
+            llc_path = llcs.get(want, BUNDLED_LLC)  # not bundled: refused below, naming both files
+            hlc, llc = load_hlc(path, llc_path)
+        except (CheckpointError, KeyError, TypeError) as exc:
+            reasons.append(str(exc) if isinstance(exc, CheckpointError) else f"{path}: no LLC record ({exc})")
             continue
         if (not cfg.character or hlc.character == cfg.character) and hlc.task not in found:
-            found[hlc.task] = (hlc, path.name)
+            own = llc_path.resolve() == BUNDLED_LLC.resolve()
+            found[hlc.task] = TaskController(hlc, path.name) if own else TaskController(
+                hlc, path.name, llc, llc_path.name, controller_summary(llc_path))  # fmt: skip
     return [found[t] for t in sorted(found, key=task_rank)], "; ".join(reasons)
 
 
@@ -282,6 +308,7 @@ class Session:
         self.hlc: Any = None
         self.driver: HLCDriver | None = None
         self.hlc_name = ""
+        self.task_llc: TaskController | None = None  # the current controller, when it brings its own LLC
         self.task_state: Any = None  # tasks.common.TaskState after the last control step
         self.task_reward = float("nan")  # last control step's task reward
         self.task_success = False
@@ -294,19 +321,20 @@ class Session:
         self.task_successes: deque[bool] = deque(maxlen=window)
         self.last_event = ""
         self.mode = Mode.SIM
-        # the task controllers HLC mode can drive (task -> (HLCPolicy, file name)); `hlc`/`driver` is the current one
-        self.controllers: dict[str, tuple[Any, str]] = {}
+        # the task controllers HLC mode can drive (task -> TaskController); `hlc`/`driver` is the current one
+        self.controllers: dict[str, TaskController] = {}
         if hlc is not None:
             self.attach_hlc(hlc, name=Path(cfg.hlc).name)
         elif policy is not None and load:  # the bundled LLC: its bundled task controllers, for HLC mode
             bundled, why = bundled_hlcs(cfg)
-            for i, (pol, name) in enumerate(bundled):
+            for i, c in enumerate(bundled):
                 try:
-                    self.attach_hlc(pol, name=name, current=i == 0)
+                    self.attach_hlc(c.hlc, name=c.name, current=i == 0, own_llc=c)
                 except SessionError as exc:
                     why = "; ".join(filter(None, [why, str(exc)]))
             if self.controllers:
-                names = ", ".join(f"{t} ({n})" for t, (_, n) in self.controllers.items())
+                names = ", ".join(f"{t} ({c.name}{f' on {c.llc_name}' if c.llc_name else ''})"
+                                  for t, c in self.controllers.items())  # fmt: skip
                 self.messages.append(f"task controllers (HLC mode): {names}")
             if why:
                 self.messages.append(f"bundled task controller not loaded: {why}")
@@ -350,14 +378,16 @@ class Session:
         hlc, pol = load_hlc_pair(cfg)
         self.attach_hlc(hlc, pol, name=Path(path).name)
 
-    def attach_hlc(self, hlc: Any, llc: Any = None, name: str = "", *, current: bool = True) -> None:
+    def attach_hlc(self, hlc: Any, llc: Any = None, name: str = "", *, current: bool = True,
+                   own_llc: TaskController | None = None) -> None:  # fmt: skip
         """Add `hlc` (controllers.hlc.HLCPolicy) to the task controllers, replacing the one of its task, and drive
         it in HLC mode (`current`; else it waits for `select_task`). None: no task controller at all. `llc`
         replaces the LLC (None: keep the current one, which must be the LLC the HLC was trained with); then the
-        task controllers trained on another LLC file (SHA-256) go."""
+        task controllers trained on another LLC file (SHA-256) go. `own_llc` (with its `llc` set): the HLC
+        drives that LLC while its task is current and the session's LLC stays for LLC mode and the others."""
         if hlc is None:
             self.controllers.clear()
-            self._use_controller(None, None, "")
+            self._use_controller(None, None)
             if self.mode is Mode.HLC:
                 self.set_mode(Mode.LLC if self.policy is not None else Mode.SIM)
             return
@@ -365,7 +395,8 @@ class Session:
             raise SessionError(f"{name or 'HLC'}: trained for {hlc.character!r}, the viewer shows "
                                f"{self.character.name!r}")  # fmt: skip
         driver = HLCDriver(hlc, self.character)
-        pol = llc if llc is not None else self.policy
+        own = own_llc if own_llc is not None and own_llc.llc is not None else None
+        pol = llc if llc is not None else own.llc if own is not None else self.policy
         if pol is None or (pol.latent_dim, pol.obs_dim + driver.task.goal_dim) != (hlc.latent_dim, hlc.obs_dim):
             raise SessionError(f"{name or 'HLC'}: needs an LLC with latent {hlc.latent_dim} and observation "
                                f"{hlc.obs_dim - driver.task.goal_dim}")  # fmt: skip
@@ -374,18 +405,29 @@ class Session:
             self.latent = self._sample_latent(llc.latent_dim)
             self.skill_map = self._build_skill_map()
             sha = hlc.llc.get("sha256")  # the others stay when they were trained on the same LLC file
-            self.controllers = {t: c for t, c in self.controllers.items() if sha and c[0].llc.get("sha256") == sha}
-        self.controllers[hlc.task] = (hlc, name)
+            self.controllers = {t: c for t, c in self.controllers.items()
+                                if sha and c.llc is None and c.hlc.llc.get("sha256") == sha}  # fmt: skip
+        entry = TaskController(hlc, name) if own is None else TaskController(hlc, name, own.llc, own.llc_name,
+                                                                             own.llc_note)  # fmt: skip
+        self.controllers[hlc.task] = entry
         self.controllers = dict(sorted(self.controllers.items(), key=lambda kv: task_rank(kv[0])))
         if not current and self.driver is not None:
             return
-        self._use_controller(hlc, driver, name)
+        self._use_controller(entry, driver)
         if self.mode is Mode.HLC:
             self.reset()
 
-    def _use_controller(self, hlc: Any, driver: HLCDriver | None, name: str) -> None:
-        self.hlc, self.driver, self.hlc_name = hlc, driver, name if hlc is not None else ""
+    def _use_controller(self, c: TaskController | None, driver: HLCDriver | None) -> None:
+        self.hlc, self.driver, self.hlc_name = (c.hlc, driver, c.name) if c is not None else (None, None, "")
+        self.task_llc = c if c is not None and c.llc is not None else None
         self.task_state = None
+
+    @property
+    def acting_llc(self) -> Any:
+        """The LLC acting now: in HLC mode the current task controller's own LLC when it brings one."""
+        if self.mode is Mode.HLC and self.task_llc is not None:
+            return self.task_llc.llc
+        return self.policy
 
     def select_task(self, task: str, why: str = "") -> bool:
         """Drive the loaded task controller of `task`. In HLC mode the character goes on from where it is: only
@@ -396,12 +438,13 @@ class Session:
             return False
         if self.driver is not None and self.driver.task.name == task:
             return True
-        hlc, name = self.controllers[task]
-        self._use_controller(hlc, HLCDriver(hlc, self.character), name)
+        c = self.controllers[task]
+        self._use_controller(c, HLCDriver(c.hlc, self.character))
         if self.mode is Mode.HLC:
             self.steering.speed_range = self._speed_range()
             self._start_task()
-        self.event(f"task: {task} ({name})" + (f", {why}" if why else ""))
+        on = f" on {c.llc_name}" if c.llc_name else ""
+        self.event(f"task: {task} ({c.name}{on})" + (f", {why}" if why else ""))
         return True
 
     def next_task(self) -> bool:
@@ -602,7 +645,7 @@ class Session:
                 if self.task_state is None:
                     self.task_state = self._read_task_state()
                 self.latent = self.driver.latent(obs, self.task_state)[0]
-            action = self.policy.act(obs, self.latent[None])[0]
+            action = self.acting_llc.act(obs, self.latent[None])[0]
             self.timings.add("policy_ms", 1e3 * (time.perf_counter() - t0))
             return self.sim.targets_from_action(action)
         if self.sim_hold == "zero_action":
@@ -798,6 +841,8 @@ class Session:
     def nearest_preset(self) -> str:
         if self.skill_map is None or self.latent is None:
             return "-"
+        if self.acting_llc is not self.policy:  # the presets are the session LLC's, not this task's
+            return "- (this task's LLC has its own latents)"
         name, cos = self.skill_map.nearest(self.latent)
         return f"{name} (cos {cos:.2f})"
 
@@ -826,8 +871,9 @@ class Session:
                 rows.append(("policy", f"{t.policy_ms:.2f} ms/step"))
         if self.mode in (Mode.LLC, Mode.HLC):
             rows.append(("skill", self.nearest_preset()))
-            if self.controller_note:  # one measured fact per row, so the HUD stays narrow
-                parts = self.controller_note.split("; ")
+            note = self.task_llc.llc_note if self.acting_llc is not self.policy else self.controller_note
+            if note:  # one measured fact per row, so the HUD stays narrow
+                parts = note.split("; ")
                 rows += [("controller" if i == 0 else "", part) for i, part in enumerate(parts)]
         if self.mode is Mode.HLC and self.driver is not None:
             rows += self.task_rows()
@@ -840,6 +886,8 @@ class Session:
     def task_rows(self) -> list[tuple[str, str]]:
         """HLC mode's HUD rows: the task, its reward (last control step, running mean) and success."""
         rows = [("task", f"{self.driver.task.name} ({self.hlc_name or 'HLC'})")]
+        if self.task_llc is not None:
+            rows.append(("LLC", f"{self.task_llc.llc_name} (this task's own; LLC mode drives the other)"))
         if not self.task_rewards:
             return [*rows, ("task reward", "- (starts with the first step)"), ("success", "-")]
         span = len(self.task_rewards) * self.sim.control_dt

@@ -333,11 +333,17 @@ def hlc_checkpoint(
 
 
 def recorded_llc_path(path: str | Path, ckpt: dict) -> Path:
-    """Where the HLC's LLC file is: the recorded path as it is, else beside the HLC checkpoint."""
+    """Where the HLC's LLC file is: the recorded path as it is, else beside the HLC checkpoint under the
+    recorded name, else an LLC beside it with the recorded SHA-256 (a renamed copy, e.g. once bundled)."""
     recorded = Path(ckpt["llc"]["path"])
-    if recorded.is_file() or recorded.is_absolute():
-        return recorded
-    return Path(path).parent / recorded.name
+    beside = Path(path).parent / recorded.name
+    for candidate in (recorded, beside):
+        if candidate.is_file():
+            return candidate
+    for other in sorted(Path(path).parent.glob("llc*.pt")):
+        if not other.name.endswith("_state.pt") and sha256_file(other) == ckpt["llc"]["sha256"]:
+            return other
+    return recorded if recorded.is_absolute() else beside
 
 
 def check_llc_file(path: str | Path, ckpt: dict, llc_path: str | Path, allow_other_llc: bool = False) -> str:

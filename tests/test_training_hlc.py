@@ -132,6 +132,28 @@ def test_hlc_checkpoint_refuses_another_llc(tmp_path, llc_file):
         load_hlc(tmp_path / "missing.pt")
 
 
+def test_an_hlc_finds_its_llc_renamed_beside_it_by_sha(tmp_path, llc_file):
+    """Bundling renames files: an HLC whose recorded LLC path is gone loads the LLC beside it with the recorded
+    SHA-256, never another one."""
+    import shutil
+
+    from controllers.checkpoint import read_checkpoint, recorded_llc_path
+
+    shutil.copy(llc_file, tmp_path / "trained_on.pt")
+    humanoid_trainer(tmp_path / "trained_on.pt", task="location").save(tmp_path / "run_hlc.pt", inference_only=True)
+    (tmp_path / "trained_on.pt").unlink()
+    (tmp_path / "moved").mkdir()
+    shutil.copy(tmp_path / "run_hlc.pt", tmp_path / "moved" / "hlc.pt")
+    torch.manual_seed(2)
+    save_atomic(untrained_llc_checkpoint("humanoid", TINY_LLC), tmp_path / "moved" / "llc_a.pt")  # first by name
+    shutil.copy(llc_file, tmp_path / "moved" / "llc_b.pt")
+    ckpt = read_checkpoint(tmp_path / "run_hlc.pt", "hlc")
+    assert recorded_llc_path(tmp_path / "moved" / "hlc.pt", ckpt).name == "llc_b.pt"
+    assert load_hlc(tmp_path / "moved" / "hlc.pt")[0].task == "location"
+    with pytest.raises(CheckpointError, match="does not exist"):  # none with that SHA-256: the recorded name
+        load_hlc(tmp_path / "run_hlc.pt")
+
+
 def test_cli_trains_resumes_and_checks_the_llc(tmp_path, llc_file, capsys):
     from training.cli import main
 
@@ -279,22 +301,23 @@ def test_strike_eval_counts_a_tip_after_a_foul_as_no_success():
 
 
 def test_bundled_task_controllers_go_with_the_bundled_llc_and_carry_their_eval():
-    """Every checkpoints/hlc_<task>.pt loads with checkpoints/llc.pt (its recorded SHA-256), is one task, and has
-    its eval beside it (hlc_<task>.json from `launch.py eval --hlc ... --json`), measured on that pair."""
+    """Every checkpoints/hlc_<task>.pt loads with a bundled LLC (checkpoints/llc*.pt, found by its recorded
+    SHA-256; most with llc.pt), is one task, and has its eval beside it (hlc_<task>.json from `launch.py eval
+    --hlc ... --json`), measured on that pair."""
     import json
 
-    from app.session import TASK_ORDER
-    from controllers.files import sha256_file
+    from app.session import TASK_ORDER, bundled_llcs
 
     root = Path(__file__).resolve().parents[1] / "checkpoints"
     bundled = sorted(p for p in root.glob("hlc_*.pt") if not p.name.endswith("_state.pt"))
     assert bundled, "no task controllers in checkpoints/"
-    llc_sha = sha256_file(root / "llc.pt")
+    llcs = bundled_llcs()
     for path in bundled:
-        hlc, _ = load_hlc(path, root / "llc.pt")
+        hlc, _ = load_hlc(path)  # the recorded LLC, else the bundled file with its SHA-256
+        assert hlc.llc["sha256"] in llcs, f"{path.name}: its LLC is not bundled"
         assert path.name == f"hlc_{hlc.task}.pt" and hlc.task in TASK_ORDER
         results = json.loads(path.with_suffix(".json").read_text())["results"]
-        assert results["task"] == hlc.task and results["llc"]["sha256"] == llc_sha, path.name
+        assert results["task"] == hlc.task and results["llc"]["sha256"] == hlc.llc["sha256"], path.name
         assert Path(results["checkpoint"]).name == path.name and results["hlc"] and results["random_latents"]
 
 

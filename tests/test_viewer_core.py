@@ -317,6 +317,44 @@ def test_the_bundled_llc_brings_its_bundled_task_controllers(tmp_path, monkeypat
     assert any(m.startswith("bundled task controller not loaded") and "sha256" in m.lower() for m in s.messages)
 
 
+def test_a_bundled_task_controller_on_another_bundled_llc_drives_that_llc(tmp_path, monkeypatch):
+    import shutil
+
+    from app import session
+    from tests.conftest import tiny_hlc_checkpoint, tiny_llc_checkpoint
+
+    monkeypatch.setattr(session, "BUNDLED_LLC", tmp_path / "llc.pt")
+    tiny_llc_checkpoint(tmp_path / "llc.pt")
+    tiny_llc_checkpoint(tmp_path / "llc_other.pt")  # another bundled LLC (other weights, other SHA-256)
+    shutil.copy(tiny_hlc_checkpoint(tmp_path / "a", tmp_path / "llc.pt", "steering"), tmp_path / "hlc_steering.pt")
+    shutil.copy(tiny_hlc_checkpoint(tmp_path / "b", tmp_path / "llc_other.pt", "strike"), tmp_path / "hlc_strike.pt")
+    s = session.Session(session.SessionConfig(), motions=None)
+    assert list(s.controllers) == ["steering", "strike"] and s.controllers["strike"].llc_name == "llc_other.pt"
+    assert s.controllers["steering"].llc is None and s.controllers["strike"].llc is not s.policy
+    assert any("strike (hlc_strike.pt on llc_other.pt)" in m for m in s.messages)
+    calls = {"own": 0, "other": 0}
+    for key, pol in (("own", s.policy), ("other", s.controllers["strike"].llc)):
+        act = pol.act
+        monkeypatch.setattr(
+            pol, "act", lambda obs, z, _act=act, _k=key: calls.__setitem__(_k, calls[_k] + 1) or _act(obs, z)
+        )
+    assert s.set_mode("hlc") and s.acting_llc is s.policy
+    s.frame(1 / 30)
+    assert calls["own"] > 0 and calls["other"] == 0
+    assert s.select_task("strike") and s.acting_llc is s.controllers["strike"].llc
+    assert "llc_other.pt" in s.last_event and s.nearest_preset().startswith("-")
+    own = calls["own"]
+    for _ in range(5):
+        s.frame(1 / 30)
+    assert calls["other"] > 0 and calls["own"] == own  # the strike task's LLC acts, the bundled one rests
+    assert ("LLC", "llc_other.pt (this task's own; LLC mode drives the other)") in s.hud()
+    assert s.set_mode("llc") and s.acting_llc is s.policy  # LLC mode: the session's LLC
+    s.frame(1 / 30)
+    assert calls["own"] > own
+    assert s.set_mode("hlc") and s.driver.task.name == "strike" and s.acting_llc is s.controllers["strike"].llc
+    assert s.next_task() and s.acting_llc is s.policy  # steering: back on the bundled LLC
+
+
 def test_one_latent_sampler_for_training_and_viewer():
     """Training (torch generator) and the viewer (numpy generator) draw from the same function."""
     from types import SimpleNamespace
