@@ -1,5 +1,8 @@
 """`launch.py export --llc CKPT [--hlc CKPT] --out DIR`: an exported controller folder, verified.
 
+With --hlc and no --llc the HLC's own LLC is exported with it (the recorded file, else the LLC beside the HLC
+with the recorded SHA-256, as for checkpoints/hlc_*.pt).
+
 DIR receives `llc.onnx` (and `hlc.onnx` with --hlc, `encoder.onnx` with --with-encoder, `*_fp16.onnx` with
 --fp16), the character's MJCF and `controller.json` (controllers/runtime/sidecar.py). An HLC is exported
 only with the LLC it was trained with (SHA-256 recorded in the HLC checkpoint) unless --allow-other-llc.
@@ -23,6 +26,7 @@ EXAMPLES = """examples:
   python launch.py export --llc checkpoints/llc.pt --out exports/llc
   python launch.py export --llc runs/llc/llc.pt --out exports/llc --with-encoder --fp16
   python launch.py export --llc runs/llc/llc.pt --hlc runs/hlc_steering/hlc.pt --out exports/steering
+  python launch.py export --hlc checkpoints/hlc_location.pt --out exports/location   # with its own LLC
 """
 PARITY_TOL = 1e-5  # onnxruntime float32 against torch, absolute (actions, PD targets, unit latents)
 FP16_TOL = 5e-2  # the float16 copy against the float32 model, absolute on actions in [-1, 1]
@@ -39,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--llc", required=True, help="LLC checkpoint (.pt)")
+    p.add_argument("--llc", help="LLC checkpoint (.pt); with --hlc it defaults to the HLC's own LLC")
     p.add_argument("--hlc", help="task controller checkpoint (.pt, launch.py train hlc) trained on --llc")
     p.add_argument("--allow-other-llc", action="store_true",
                    help="with --hlc: export even if --llc is not the LLC file the HLC was trained with")  # fmt: skip
@@ -76,6 +80,17 @@ def _write_fp16(src: Path) -> Path:
     dst = src.with_name(src.stem + "_fp16.onnx")
     onnx.save_model(to_fp16(onnx.load(str(src))), str(dst), save_as_external_data=False)
     return dst
+
+
+def own_llc(hlc_path: Path) -> Path:
+    """The LLC file `hlc_path` was trained with (recorded path, else beside it by name or SHA-256); CheckpointError
+    (one line) when it cannot be found."""
+    from controllers.checkpoint import CheckpointError, read_checkpoint, recorded_llc_path
+
+    path = recorded_llc_path(hlc_path, read_checkpoint(hlc_path, "hlc"))
+    if not path.is_file():
+        raise CheckpointError(f"{hlc_path}: its LLC {path} does not exist; pass it with --llc")
+    return path
 
 
 def load_hlc_for(hlc_path: Path, llc_path: Path, allow_other_llc: bool):
@@ -237,10 +252,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.allow_other_llc and not args.hlc:
         print("export: --allow-other-llc goes with --hlc", file=sys.stderr)
         return 2
+    if not args.llc and not args.hlc:
+        print("export: give --llc (and --hlc for a task controller), or --hlc alone to export it with its own LLC",
+              file=sys.stderr)  # fmt: skip
+        return 2
     from controllers.checkpoint import CheckpointError
     from controllers.runtime.sidecar import ControllerFormatError
 
     try:
+        if not args.llc:
+            args.llc = own_llc(Path(args.hlc))
+            print(f"export: {args.hlc} with its own LLC, {args.llc}")
         report = export(args.llc, args.out, with_encoder=args.with_encoder, fp16=args.fp16, opset=args.opset,
                         seed=args.seed, hlc=args.hlc, allow_other_llc=args.allow_other_llc)  # fmt: skip
     except (CheckpointError, ControllerFormatError, ExportError, OSError) as exc:

@@ -199,6 +199,35 @@ def test_hlc_of_another_llc_is_refused_in_one_line_unless_allowed(capsys):
     assert Controller(out).hlc is not None  # recorded as allowed: the runtime drives the pair
 
 
+def test_an_hlc_alone_exports_with_its_own_llc(capsys):
+    import shutil
+
+    from controllers.files import sha256_file
+
+    out = tmp_dir() / "own_llc"
+    rc, err = run_cli(capsys, "--out", str(out))
+    assert rc == 2 and "--hlc alone" in err and not out.exists()
+    rc, _ = run_cli(capsys, "--hlc", str(hlc_checkpoint()), "--out", str(out))
+    assert rc == 0
+    sc = json.loads((out / "controller.json").read_text())
+    assert sc["sources"]["llc"]["sha256"] == sha256_file(trained_checkpoint()) == sc["sources"]["hlc"]["llc_sha256"]
+    lone = tmp_dir() / "lone"  # moved away from its LLC: one line naming the file, nothing written
+    lone.mkdir(exist_ok=True)
+    shutil.copy(hlc_checkpoint(), lone / "hlc.pt")
+    import torch
+
+    ckpt = torch.load(lone / "hlc.pt", weights_only=False)
+    ckpt["llc"]["path"] = "gone/llc_elsewhere.pt"
+    torch.save(ckpt, lone / "hlc.pt")
+    rc, err = run_cli(capsys, "--hlc", str(lone / "hlc.pt"), "--out", str(lone / "x"))
+    assert (
+        rc == 1
+        and len(err.splitlines()) == 1
+        and "llc_elsewhere.pt does not exist" in err
+        and not (lone / "x").exists()
+    )
+
+
 def test_damaged_or_mismatched_hlc_fails_in_one_line(exported):
     from controllers.files import sha256_file
 
