@@ -329,7 +329,7 @@ class Session:
             bundled, why = bundled_hlcs(cfg)
             for i, c in enumerate(bundled):
                 try:
-                    self.attach_hlc(c.hlc, name=c.name, current=i == 0, own_llc=c)
+                    self.attach_controller(c, current=i == 0)
                 except SessionError as exc:
                     why = "; ".join(filter(None, [why, str(exc)]))
             if self.controllers:
@@ -378,25 +378,28 @@ class Session:
         hlc, pol = load_hlc_pair(cfg)
         self.attach_hlc(hlc, pol, name=Path(path).name)
 
-    def attach_hlc(self, hlc: Any, llc: Any = None, name: str = "", *, current: bool = True,
-                   own_llc: TaskController | None = None) -> None:  # fmt: skip
+    def attach_hlc(self, hlc: Any, llc: Any = None, name: str = "", *, current: bool = True) -> None:
         """Add `hlc` (controllers.hlc.HLCPolicy) to the task controllers, replacing the one of its task, and drive
         it in HLC mode (`current`; else it waits for `select_task`). None: no task controller at all. `llc`
         replaces the LLC (None: keep the current one, which must be the LLC the HLC was trained with); then the
-        task controllers trained on another LLC file (SHA-256) go. `own_llc` (with its `llc` set): the HLC
-        drives that LLC while its task is current and the session's LLC stays for LLC mode and the others."""
+        task controllers trained on another LLC file (SHA-256) go."""
         if hlc is None:
             self.controllers.clear()
             self._use_controller(None, None)
             if self.mode is Mode.HLC:
                 self.set_mode(Mode.LLC if self.policy is not None else Mode.SIM)
             return
+        self.attach_controller(TaskController(hlc, name), llc, current=current)
+
+    def attach_controller(self, c: TaskController, llc: Any = None, *, current: bool = True) -> None:
+        """`attach_hlc` for a `TaskController`: one with its own LLC (`c.llc`) drives that LLC while its task is
+        current, and the session's LLC stays for LLC mode and the other tasks."""
+        hlc, name = c.hlc, c.name
         if hlc.character != self.character.name:
             raise SessionError(f"{name or 'HLC'}: trained for {hlc.character!r}, the viewer shows "
                                f"{self.character.name!r}")  # fmt: skip
         driver = HLCDriver(hlc, self.character)
-        own = own_llc if own_llc is not None and own_llc.llc is not None else None
-        pol = llc if llc is not None else own.llc if own is not None else self.policy
+        pol = llc if llc is not None else c.llc if c.llc is not None else self.policy
         if pol is None or (pol.latent_dim, pol.obs_dim + driver.task.goal_dim) != (hlc.latent_dim, hlc.obs_dim):
             raise SessionError(f"{name or 'HLC'}: needs an LLC with latent {hlc.latent_dim} and observation "
                                f"{hlc.obs_dim - driver.task.goal_dim}")  # fmt: skip
@@ -405,15 +408,13 @@ class Session:
             self.latent = self._sample_latent(llc.latent_dim)
             self.skill_map = self._build_skill_map()
             sha = hlc.llc.get("sha256")  # the others stay when they were trained on the same LLC file
-            self.controllers = {t: c for t, c in self.controllers.items()
-                                if sha and c.llc is None and c.hlc.llc.get("sha256") == sha}  # fmt: skip
-        entry = TaskController(hlc, name) if own is None else TaskController(hlc, name, own.llc, own.llc_name,
-                                                                             own.llc_note)  # fmt: skip
-        self.controllers[hlc.task] = entry
+            self.controllers = {t: o for t, o in self.controllers.items()
+                                if sha and o.llc is None and o.hlc.llc.get("sha256") == sha}  # fmt: skip
+        self.controllers[hlc.task] = c
         self.controllers = dict(sorted(self.controllers.items(), key=lambda kv: task_rank(kv[0])))
         if not current and self.driver is not None:
             return
-        self._use_controller(entry, driver)
+        self._use_controller(c, driver)
         if self.mode is Mode.HLC:
             self.reset()
 
