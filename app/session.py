@@ -137,10 +137,9 @@ class TaskController:
 
 def bundled_llcs() -> dict[str, Path]:
     """SHA-256 -> path of the LLC weights under checkpoints/ (llc*.pt, not the resumable *_state.pt)."""
-    from controllers.files import sha256_file
+    from controllers.checkpoint import llc_files_by_sha
 
-    paths = sorted(p for p in BUNDLED_LLC.parent.glob("llc*.pt") if not p.name.endswith("_state.pt"))
-    return {sha256_file(p): p for p in paths}
+    return llc_files_by_sha(BUNDLED_LLC.parent)
 
 
 def bundled_hlcs(cfg: SessionConfig) -> tuple[list[TaskController], str]:

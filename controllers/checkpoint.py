@@ -340,10 +340,17 @@ def recorded_llc_path(path: str | Path, ckpt: dict) -> Path:
     for candidate in (recorded, beside):
         if candidate.is_file():
             return candidate
-    for other in sorted(Path(path).parent.glob("llc*.pt")):
-        if not other.name.endswith("_state.pt") and sha256_file(other) == ckpt["llc"]["sha256"]:
-            return other
-    return recorded if recorded.is_absolute() else beside
+    same = llc_files_by_sha(Path(path).parent).get(ckpt["llc"]["sha256"])
+    return same if same is not None else recorded if recorded.is_absolute() else beside
+
+
+def llc_files_by_sha(folder: str | Path) -> dict[str, Path]:
+    """SHA-256 -> path of the LLC weights in `folder` (llc*.pt, not the resumable *_state.pt; the first by name)."""
+    out: dict[str, Path] = {}
+    for p in sorted(Path(folder).glob("llc*.pt")):
+        if not p.name.endswith("_state.pt"):
+            out.setdefault(sha256_file(p), p)
+    return out
 
 
 def check_llc_file(path: str | Path, ckpt: dict, llc_path: str | Path, allow_other_llc: bool = False) -> str:

@@ -85,11 +85,11 @@ def _write_fp16(src: Path) -> Path:
 def own_llc(hlc_path: Path) -> Path:
     """The LLC file `hlc_path` was trained with (recorded path, else beside it by name or SHA-256); CheckpointError
     (one line) when it cannot be found."""
-    from controllers.checkpoint import CheckpointError, read_checkpoint, recorded_llc_path
+    from controllers.checkpoint import check_llc_file, read_checkpoint, recorded_llc_path
 
-    path = recorded_llc_path(hlc_path, read_checkpoint(hlc_path, "hlc"))
-    if not path.is_file():
-        raise CheckpointError(f"{hlc_path}: its LLC {path} does not exist; pass it with --llc")
+    ckpt = read_checkpoint(hlc_path, "hlc")
+    path = recorded_llc_path(hlc_path, ckpt)
+    check_llc_file(hlc_path, ckpt, path)
     return path
 
 
