@@ -134,6 +134,11 @@ class TaskController:
     llc_name: str = ""
     llc_note: str | None = None  # the measured summary of `llc` (its JSON card), for the HUD
 
+    @property
+    def label(self) -> str:
+        """The file name, and the LLC's when it brings its own: "hlc_strike.pt on llc_round6.pt"."""
+        return f"{self.name} on {self.llc_name}" if self.llc_name else self.name
+
 
 def bundled_llcs() -> dict[str, Path]:
     """SHA-256 -> path of the LLC weights under checkpoints/ (llc*.pt, not the resumable *_state.pt)."""
@@ -148,17 +153,23 @@ def bundled_hlcs(cfg: SessionConfig) -> tuple[list[TaskController], str]:
     SHA-256) comes with that LLC. Also why the refused ones were refused ("" when none was)."""
     if cfg.hlc or cfg.policy_backend != "torch" or not cfg.llc or Path(cfg.llc).resolve() != BUNDLED_LLC.resolve():
         return [], ""
-    from controllers.checkpoint import CheckpointError, controller_summary, load_hlc, read_checkpoint
+    from controllers.checkpoint import CheckpointError, controller_summary, hlc_from_checkpoint, read_checkpoint
+    from controllers.files import sha256_file
 
     found: dict[str, TaskController] = {}
     reasons = []
-    llcs: dict[str, Path] | None = None
+    main_sha = sha256_file(BUNDLED_LLC)
+    llcs: dict[str, Path] | None = None  # the other bundled LLCs, hashed only when an HLC wants another one
     for path in sorted(p for p in BUNDLED_LLC.parent.glob("hlc_*.pt") if not p.name.endswith("_state.pt")):
         try:
-            want = read_checkpoint(path, "hlc")["llc"]["sha256"]
-            llcs = bundled_llcs() if llcs is None else llcs
-            llc_path = llcs.get(want, BUNDLED_LLC)  # not bundled: refused below, naming both files
-            hlc, llc = load_hlc(path, llc_path)
+            ckpt = read_checkpoint(path, "hlc")
+            want = ckpt["llc"]["sha256"]
+            if want == main_sha:
+                llc_path = BUNDLED_LLC
+            else:
+                llcs = llcs if llcs is not None else bundled_llcs()
+                llc_path = llcs.get(want, BUNDLED_LLC)  # not bundled: refused below, naming both files
+            hlc, llc = hlc_from_checkpoint(ckpt, path, llc_path)
         except (CheckpointError, KeyError, TypeError) as exc:
             reasons.append(str(exc) if isinstance(exc, CheckpointError) else f"{path}: no LLC record ({exc})")
             continue
@@ -332,8 +343,7 @@ class Session:
                 except SessionError as exc:
                     why = "; ".join(filter(None, [why, str(exc)]))
             if self.controllers:
-                names = ", ".join(f"{t} ({c.name}{f' on {c.llc_name}' if c.llc_name else ''})"
-                                  for t, c in self.controllers.items())  # fmt: skip
+                names = ", ".join(f"{t} ({c.label})" for t, c in self.controllers.items())
                 self.messages.append(f"task controllers (HLC mode): {names}")
             if why:
                 self.messages.append(f"bundled task controller not loaded: {why}")
@@ -443,8 +453,7 @@ class Session:
         if self.mode is Mode.HLC:
             self.steering.speed_range = self._speed_range()
             self._start_task()
-        on = f" on {c.llc_name}" if c.llc_name else ""
-        self.event(f"task: {task} ({c.name}{on})" + (f", {why}" if why else ""))
+        self.event(f"task: {task} ({c.label})" + (f", {why}" if why else ""))
         return True
 
     def next_task(self) -> bool:

@@ -372,9 +372,15 @@ def load_hlc(
 ) -> tuple[Any, LLCPolicy]:
     """Load a task controller and its frozen LLC: (HLCPolicy, LLCPolicy). `llc_path` defaults to the recorded
     one; an LLC file whose SHA-256 differs from the recorded one is refused unless `allow_other_llc`."""
+    return hlc_from_checkpoint(read_checkpoint(path, "hlc"), path, llc_path, allow_other_llc=allow_other_llc)
+
+
+def hlc_from_checkpoint(
+    ckpt: dict, path: str | Path, llc_path: str | Path | None = None, *, allow_other_llc: bool = False
+) -> tuple[Any, LLCPolicy]:
+    """`load_hlc` for a checkpoint dict already read from `path` (read_checkpoint(path, "hlc"))."""
     from controllers.hlc import HLCPolicy
 
-    ckpt = read_checkpoint(path, "hlc")
     check_compatible(ckpt, path, None, None)
     llc_file = Path(llc_path) if llc_path is not None else recorded_llc_path(path, ckpt)
     check_llc_file(path, ckpt, llc_file, allow_other_llc)

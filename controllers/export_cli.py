@@ -96,11 +96,11 @@ def own_llc(hlc_path: Path) -> Path:
 def load_hlc_for(hlc_path: Path, llc_path: Path, allow_other_llc: bool):
     """The HLC checkpoint, refused (CheckpointError, one line) when `llc_path` is not the LLC it was trained
     with, unless `allow_other_llc`; returns (HLCPolicy, whether the LLC file's SHA-256 is the recorded one)."""
-    from controllers.checkpoint import load_hlc, read_checkpoint
+    from controllers.checkpoint import hlc_from_checkpoint, read_checkpoint
     from controllers.files import sha256_file
 
-    hlc, _ = load_hlc(hlc_path, llc_path, allow_other_llc=allow_other_llc)
     ckpt = read_checkpoint(hlc_path, "hlc")
+    hlc, _ = hlc_from_checkpoint(ckpt, hlc_path, llc_path, allow_other_llc=allow_other_llc)
     hlc.meta = {k: ckpt[k] for k in ("format_version", "obs_layout_version")}
     return hlc, sha256_file(llc_path) == hlc.llc["sha256"]
 
