@@ -333,15 +333,22 @@ def hlc_checkpoint(
 
 
 def recorded_llc_path(path: str | Path, ckpt: dict) -> Path:
-    """Where the HLC's LLC file is: the recorded path as it is, else beside the HLC checkpoint under the
-    recorded name, else an LLC beside it with the recorded SHA-256 (a renamed copy, e.g. once bundled)."""
+    """Where the HLC's LLC file is: the recorded path, else beside the HLC checkpoint under the recorded name,
+    whichever holds the recorded SHA-256; else an LLC beside it with that SHA-256 (a renamed copy, e.g. once
+    bundled, or a new LLC promoted to the recorded name); else the first of those two names that exists (its
+    mismatch is then reported), else the recorded one."""
     recorded = Path(ckpt["llc"]["path"])
-    beside = Path(path).parent / recorded.name
-    for candidate in (recorded, beside):
-        if candidate.is_file():
+    want = ckpt["llc"]["sha256"]
+    candidates = [c for c in (recorded, Path(path).parent / recorded.name) if c.is_file()]
+    for candidate in candidates:
+        if sha256_file(candidate) == want:
             return candidate
-    same = llc_files_by_sha(Path(path).parent).get(ckpt["llc"]["sha256"])
-    return same if same is not None else recorded if recorded.is_absolute() else beside
+    same = llc_files_by_sha(Path(path).parent).get(want)
+    if same is not None:
+        return same
+    if candidates:
+        return candidates[0]
+    return recorded if recorded.is_absolute() else Path(path).parent / recorded.name
 
 
 def llc_files_by_sha(folder: str | Path) -> dict[str, Path]:

@@ -133,8 +133,8 @@ def test_hlc_checkpoint_refuses_another_llc(tmp_path, llc_file):
 
 
 def test_an_hlc_finds_its_llc_renamed_beside_it_by_sha(tmp_path, llc_file):
-    """Bundling renames files: an HLC whose recorded LLC path is gone loads the LLC beside it with the recorded
-    SHA-256, never another one."""
+    """Bundling renames files: an HLC whose recorded LLC path is gone, or holds another LLC now, loads the LLC
+    beside it with the recorded SHA-256, never another one."""
     import shutil
 
     from controllers.checkpoint import read_checkpoint, recorded_llc_path
@@ -152,6 +152,12 @@ def test_an_hlc_finds_its_llc_renamed_beside_it_by_sha(tmp_path, llc_file):
     assert load_hlc(tmp_path / "moved" / "hlc.pt")[0].task == "location"
     with pytest.raises(CheckpointError, match="does not exist"):  # none with that SHA-256: the recorded name
         load_hlc(tmp_path / "run_hlc.pt")
+    # a new LLC promoted to the recorded name: the renamed old one is still found
+    shutil.copy(tmp_path / "moved" / "llc_a.pt", tmp_path / "moved" / "trained_on.pt")
+    assert recorded_llc_path(tmp_path / "moved" / "hlc.pt", ckpt).name == "llc_b.pt"
+    (tmp_path / "moved" / "llc_b.pt").unlink()  # and gone: the file under the recorded name is refused, by name
+    with pytest.raises(CheckpointError, match="trained_on.pt is"):
+        load_hlc(tmp_path / "moved" / "hlc.pt")
 
 
 def test_cli_trains_resumes_and_checks_the_llc(tmp_path, llc_file, capsys):
