@@ -136,7 +136,7 @@ class TaskController:
 
     @property
     def label(self) -> str:
-        """The file name, and the LLC's when it brings its own: "hlc_strike.pt on llc_round6.pt"."""
+        """The file name, and the LLC's when it brings its own: "hlc_steering.pt on llc_round3.pt"."""
         return f"{self.name} on {self.llc_name}" if self.llc_name else self.name
 
 
@@ -230,13 +230,16 @@ def load_hlc_pair(cfg: SessionConfig) -> tuple[Any, Any]:
         except ControllerFormatError as exc:
             raise SessionError(str(exc)) from None
         return hlc, llc
-    from controllers.checkpoint import CheckpointError, load_hlc
+    from controllers.checkpoint import CheckpointError, hlc_from_checkpoint, read_checkpoint, recorded_llc_path
 
     try:
         import torch
 
         torch.set_num_threads(1)  # batch-1 inference, as load_policy
-        hlc, llc = load_hlc(cfg.hlc, cfg.llc, allow_other_llc=cfg.allow_other_llc)
+        ckpt = read_checkpoint(cfg.hlc, "hlc")
+        if not cfg.llc:  # the file it will drive, for the messages: the recorded one, or its renamed copy
+            cfg.llc = str(recorded_llc_path(cfg.hlc, ckpt))
+        hlc, llc = hlc_from_checkpoint(ckpt, cfg.hlc, cfg.llc, allow_other_llc=cfg.allow_other_llc)
     except CheckpointError as exc:
         raise SessionError(str(exc)) from None
     if cfg.character and cfg.character != hlc.character:

@@ -367,9 +367,11 @@ def check_llc_file(path: str | Path, ckpt: dict, llc_path: str | Path, allow_oth
         raise CheckpointError(f"{path}: its LLC {llc_path} does not exist; pass the LLC checkpoint it was trained with")
     sha, want = sha256_file(llc_path), ckpt["llc"]["sha256"]
     if sha != want and not allow_other_llc:
+        own = llc_files_by_sha(Path(path).parent).get(want)
+        hint = f"; its own LLC is {own}" if own is not None else ""
         raise CheckpointError(
             f"{path}: trained with LLC sha256 {want[:12]} ({ckpt['llc']['path']}), but {llc_path} is {sha[:12]}; "
-            "an HLC only drives its own LLC (allow_other_llc=True / --allow-other-llc to try anyway)"
+            f"an HLC only drives its own LLC (allow_other_llc=True / --allow-other-llc to try anyway){hint}"
         )
     return sha
 

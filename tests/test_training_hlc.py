@@ -155,6 +155,8 @@ def test_an_hlc_finds_its_llc_renamed_beside_it_by_sha(tmp_path, llc_file):
     # a new LLC promoted to the recorded name: the renamed old one is still found
     shutil.copy(tmp_path / "moved" / "llc_a.pt", tmp_path / "moved" / "trained_on.pt")
     assert recorded_llc_path(tmp_path / "moved" / "hlc.pt", ckpt).name == "llc_b.pt"
+    with pytest.raises(CheckpointError, match="its own LLC is .*llc_b.pt"):  # given the other one: named
+        load_hlc(tmp_path / "moved" / "hlc.pt", tmp_path / "moved" / "trained_on.pt")
     (tmp_path / "moved" / "llc_b.pt").unlink()  # and gone: the file under the recorded name is refused, by name
     with pytest.raises(CheckpointError, match="trained_on.pt is"):
         load_hlc(tmp_path / "moved" / "hlc.pt")
