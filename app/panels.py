@@ -1,11 +1,10 @@
 """The imgui panels: mode, playback, perturbation, simulation controls, goals, the latent, the task, the keys.
 
-Layout at 1280x720 and up: the controls window on the left (sized to its content), the latent window
-on the right in LLC mode (the task window in HLC mode), the HUD (MuJoCo's overlay) bottom left, the
-keys in a window of their own. Each panel reads and changes the `Session` (and the renderer's
-camera/quality); no state lives here except what the panels remember between frames (`PanelState`),
-including where windows and widgets were drawn, for the tests.
-"""
+Layout at 1280x720 and up: the controls window on the left (sized to its content), the latent window on the
+right in LLC mode (the task window in HLC mode), the HUD (MuJoCo's overlay) bottom left (the controls window
+stops above it and scrolls), the keys in a window of their own. Each panel reads and changes the `Session`
+(and the renderer's camera/quality); no state lives here except what the panels remember between frames
+(`PanelState`), including where windows and widgets were drawn, for the tests."""
 
 from __future__ import annotations
 
@@ -26,6 +25,7 @@ MARGIN = 8
 CONTROLS_WIDTH = 340
 LATENT_WIDTH = 390
 MAP_SIZE = 230
+MIN_CONTROLS_HEIGHT = 240  # below this the controls window may cover the HUD
 SHOVE_RANGE = (0.0, 400.0)  # N s
 SHOVE_DIRECTION_LABELS = {"camera": "camera's view (away from you)", "random": "random bearing"}
 
@@ -66,7 +66,9 @@ def _end_window(ps: PanelState, name: str) -> None:
 def draw(s: Session, r: SceneRenderer, ps: PanelState, height: int, width: int = 1280) -> None:
     ps.windows.clear()
     imgui.set_next_window_pos(imgui.ImVec2(MARGIN, MARGIN), imgui.Cond_.first_use_ever)
-    imgui.set_next_window_size_constraints(imgui.ImVec2(CONTROLS_WIDTH, 0), imgui.ImVec2(CONTROLS_WIDTH, height - 16))
+    # above the HUD (bottom left): a taller panel scrolls rather than cover it, unless the window is tiny
+    room = max(height - 2 * MARGIN - r.hud_px, min(MIN_CONTROLS_HEIGHT, height - 2 * MARGIN))
+    imgui.set_next_window_size_constraints(imgui.ImVec2(CONTROLS_WIDTH, 0), imgui.ImVec2(CONTROLS_WIDTH, room))
     imgui.begin("ASE viewer", None, imgui.WindowFlags_.always_auto_resize)
     _mode_panel(s, ps)
     if s.mode is Mode.PLAYBACK:

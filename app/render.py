@@ -41,6 +41,7 @@ class SceneRenderer:
         self.renderer_name = _gl_renderer()
         self.software = "llvmpipe" in self.renderer_name or "softpipe" in self.renderer_name
         self.set_quality(high=False)
+        self.hud_px = 0  # height of the HUD drawn last (the controls window stops above it)
 
     # ---- settings ------------------------------------------------------------------
     def set_quality(self, high: bool) -> None:
@@ -134,12 +135,18 @@ class SceneRenderer:
         mujoco.mjr_setBuffer(fb, self.ctx)
         rect = mujoco.MjrRect(0, 0, width, height)
         mujoco.mjr_render(rect, scn, self.ctx)
+        self.hud_px = self.hud_height(len(hud)) if hud else 0
         if hud:
             left = "\n".join(k for k, _ in hud)
             right = "\n".join(v for _, v in hud)
             # bottom left: the controls window sits above it, the latent window takes the right side
             mujoco.mjr_overlay(mujoco.mjtFont.mjFONT_NORMAL, mujoco.mjtGridPos.mjGRID_BOTTOMLEFT, rect, left, right,
                                self.ctx)  # fmt: skip
+
+    def hud_height(self, rows: int) -> int:
+        """Pixels the HUD's box takes at the bottom of the window: MuJoCo's overlay spaces lines about 1.25
+        character heights apart (23 px at font scale 100); rounded up, with room for the box's margin."""
+        return math.ceil(rows * 1.3 * self.ctx.charHeight) + 8 if rows else 0
 
     def read_pixels(self, width: int, height: int) -> np.ndarray:
         """The current buffer as (height, width, 3) uint8, top row first."""

@@ -151,10 +151,21 @@ class ViewerWindow:
         g.facing_follows_heading = not g.facing_follows_heading
 
     # ---- mouse ---------------------------------------------------------------------------------
-    def _imgui_wants_mouse(self) -> bool:
+    def _imgui_wants_mouse(self, x: float | None = None, y: float | None = None) -> bool:
+        """imgui's own flag lags a frame behind the cursor: a press that arrives with the motion that brought
+        the mouse over a panel would also reach the scene, so the panels' last rectangles count too."""
         from imgui_bundle import imgui
 
-        return self.show_panels and imgui.get_io().want_capture_mouse
+        if not self.show_panels:
+            return False
+        if imgui.get_io().want_capture_mouse:
+            return True
+        return x is not None and self._over_panel(x, y)
+
+    def _over_panel(self, x: float, y: float) -> bool:
+        top = self.size[1] - y  # imgui measures down from the top
+        rects = self.panel_state.windows.values()
+        return any(wx <= x <= wx + ww and wy <= top <= wy + wh for wx, wy, ww, wh, _ in rects)
 
     def _imgui_wants_keyboard(self) -> bool:
         from imgui_bundle import imgui
@@ -169,7 +180,7 @@ class ViewerWindow:
     def on_mouse_press(self, x: int, y: int, button: int, modifiers: int) -> None:
         from pyglet.window import key, mouse
 
-        if self._imgui_wants_mouse():
+        if self._imgui_wants_mouse(x, y):
             return
         body, geom, point = self.pick(x, y)
         s = self.session
@@ -235,7 +246,7 @@ class ViewerWindow:
         return math.atan2(v[1], v[0])
 
     def on_mouse_scroll(self, x: int, y: int, scroll_x: float, scroll_y: float) -> None:
-        if not self._imgui_wants_mouse():
+        if not self._imgui_wants_mouse(x, y):
             self.renderer.move_camera(mujoco.mjtMouse.mjMOUSE_ZOOM, 0.0, ZOOM_PER_SCROLL * scroll_y)
 
     def on_close(self) -> bool:

@@ -665,6 +665,51 @@ def test_panels_fit_1280x720(fresh, mode, hlc_file):
                 assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
 
 
+def test_open_goals_panel_scrolls_above_the_hud(fresh, hlc_file):
+    """HLC mode's HUD is tall; with the goals panel open the controls window stops above it and scrolls."""
+    s, ps = fresh.session, fresh.panel_state
+    for task in ("location", "speed", "steering"):
+        s.load_hlc(hlc_file(task))
+    if not s.set_mode("hlc"):
+        pytest.skip(s.last_event)
+    pump(fresh, 2)
+    click_item(fresh, "goals")
+    pump(fresh, 3)
+    w, h = fresh.size
+    hud_px = fresh.renderer.hud_px
+    assert hud_px >= len(s.hud()) * 20  # 23 px a row at font scale 100
+    x, y, ww, hh, scroll_max = ps.windows["controls"]
+    assert y + hh <= h - hud_px, (y + hh, h - hud_px)
+    assert scroll_max > 0  # what does not fit is reached by scrolling
+    top = ps.items["goals"][1]
+    scroll(fresh, x + ww / 2, h - (y + hh / 2), -5)
+    pump(fresh, 2)
+    assert ps.items["goals"][1] < top  # the mouse wheel scrolls the panel
+    click_item(fresh, "goals")  # fold it again (the window is shared by the module's tests)
+    pump(fresh, 2)
+
+
+def test_a_quick_click_on_a_panel_stays_in_the_panel(fresh):
+    """A press that comes with the motion that brought the mouse over a panel (imgui learns of the cursor a
+    frame late) works the panel and places no ground target behind it, nor zooms the camera."""
+    s, ps = fresh.session, fresh.panel_state
+    x, y = item_center(fresh, "goals")
+    body, geom, _ = fresh.pick(x, y)
+    assert body == 0 and geom >= 0  # the ground is behind the header
+    folded = ps.windows["controls"][3]
+    distance = fresh.renderer.cam.distance
+    for name, args in (("on_mouse_motion", (x, y, 0, 0)), ("on_mouse_press", (x, y, LEFT, 0)),
+                       ("on_mouse_release", (x, y, LEFT, 0)), ("on_mouse_scroll", (x, y, 0.0, -2.0))):  # fmt: skip
+        fresh.window.dispatch_event(name, *args)  # all within one frame
+    pump(fresh, 3)
+    assert s.goals.location is None and fresh.renderer.cam.distance == distance
+    assert "location" not in s.last_event
+    assert ps.windows["controls"][3] > folded  # the header opened
+    click_item(fresh, "goals")  # fold it again (the window is shared by the module's tests)
+    pump(fresh, 2)
+    assert ps.windows["controls"][3] == folded
+
+
 def test_event_line_clears_on_reset_and_mode_change(fresh):
     s = fresh.session
     tap(fresh, "B")
