@@ -151,7 +151,7 @@ class ViewerWindow:
         g.facing_follows_heading = not g.facing_follows_heading
 
     # ---- mouse ---------------------------------------------------------------------------------
-    def _imgui_wants_mouse(self, x: float | None = None, y: float | None = None) -> bool:
+    def _imgui_wants_mouse(self, x: float, y: float) -> bool:
         """imgui's own flag lags a frame behind the cursor: a press that arrives with the motion that brought
         the mouse over a panel would also reach the scene, so the panels' last rectangles count too."""
         from imgui_bundle import imgui
@@ -160,7 +160,7 @@ class ViewerWindow:
             return False
         if imgui.get_io().want_capture_mouse:
             return True
-        return x is not None and self._over_panel(x, y)
+        return self._over_panel(x, y)
 
     def _over_panel(self, x: float, y: float) -> bool:
         top = self.size[1] - y  # imgui measures down from the top
