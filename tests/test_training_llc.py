@@ -345,6 +345,23 @@ def test_resume_applies_changeable_flags_and_refuses_fixed_ones():
             apply_resume_overrides(tiny_config(8), parse_args(["--resume", "x.pt", *flags]))
 
 
+def test_a_resume_may_take_larger_batches_and_the_discriminator_share_follows():
+    from training.cli import apply_resume_overrides, build_config, parse_args
+
+    cfg = tiny_config(8)  # 8 x 16 = 128 samples, minibatch 64, disc 64
+    changes = apply_resume_overrides(cfg, parse_args(["--resume", "x.pt", "--horizon", "32", "--minibatch", "128"]))
+    assert (cfg.batch_size, cfg.minibatch_size, cfg.disc_batch) == (256, 128, 32)
+    assert changes == ["horizon 16 -> 32", "minibatch_size 64 -> 128", "disc_batch 64 -> 32"]
+    cfg.validate()
+    same = tiny_config(8)  # no batch flag: the recorded discriminator share stays
+    assert apply_resume_overrides(same, parse_args(["--resume", "x.pt", "--horizon", "32"])) == ["horizon 16 -> 32"]
+    assert same.disc_batch == 64
+    fresh = build_config(parse_args(["--horizon", "64", "--minibatch", "8192"]))
+    assert (fresh.batch_size, fresh.minibatch_size, fresh.disc_batch) == (16384, 8192, 2048)
+    with pytest.raises(ValueError, match="must divide"):
+        build_config(parse_args(["--minibatch", "5000"])).validate()  # checked, not silently rounded
+
+
 def test_resume_applies_a_new_learning_rate_to_the_optimizer(tmp_path):
     cfg = tiny_config(8)
     a = LLCTrainer(cfg, FakeEnv(8, num_amp_frames=4))

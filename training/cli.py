@@ -83,6 +83,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--lr", type=float)
     p.add_argument("--epochs", type=int)
     p.add_argument(
+        "--horizon", type=int, metavar="STEPS",
+        help="steps per environment per iteration (preset default 32); the batch is envs x horizon; may change on "
+        "resume: a larger batch per update with the same environments",
+    )  # fmt: skip
+    p.add_argument(
+        "--minibatch", type=int, metavar="SAMPLES",
+        help="samples per gradient step (preset default: cpu 4096, reference 16384; must divide the batch); the "
+        "discriminator takes a quarter of it from each of dataset, rollout and replay; may change on resume",
+    )  # fmt: skip
+    p.add_argument(
         "--no-bf16",
         action="store_true",
         help="float32 everywhere (the cpu preset autocasts to bf16 where the CPU has it in hardware; "
@@ -153,19 +163,23 @@ def build_config(args: argparse.Namespace) -> LLCConfig:
         over["num_envs"] = args.envs
     if args.samples is not None:
         over["total_samples"] = int(args.samples)
-    for name in ("checkpoint_every", "snapshot_every", "lr", "epochs"):
+    for name in ("checkpoint_every", "snapshot_every", "lr", "epochs", "horizon"):
         if getattr(args, name) is not None:
             over[name] = getattr(args, name)
+    if args.minibatch is not None:
+        over["minibatch_size"] = args.minibatch
     if args.threads is not None:
         over["torch_threads"] = args.threads
     if args.no_bf16:
         over["bf16"] = False
     cfg = PRESETS[args.preset or "cpu"](**over)
+    if args.minibatch is not None:
+        follow_minibatch(cfg)
     apply_settings(cfg, args)
     if args.hidden:
         cfg.network = replace(cfg.network, actor_hidden=args.hidden, critic_hidden=args.hidden, disc_hidden=args.hidden)
-    # small runs: keep minibatches dividing the batch
-    if cfg.batch_size < cfg.minibatch_size or cfg.batch_size % cfg.minibatch_size:
+    # small runs: keep the preset's minibatch dividing the batch (a --minibatch given is checked, not changed)
+    if args.minibatch is None and (cfg.batch_size < cfg.minibatch_size or cfg.batch_size % cfg.minibatch_size):
         mb = min(cfg.minibatch_size, cfg.batch_size)
         while cfg.batch_size % mb:
             mb -= 1
@@ -181,6 +195,8 @@ RESUME_CHANGEABLE = {
     "lr": "lr",
     "threads": "torch_threads",
     "motions": "motions",
+    "horizon": "horizon",
+    "minibatch": "minibatch_size",
 }
 RESUME_FIXED = {
     "preset": "preset",
@@ -208,10 +224,21 @@ def apply_resume_overrides(cfg: LLCConfig, args: argparse.Namespace) -> list[str
         if value != getattr(cfg, name):
             changes.append(f"{name} {getattr(cfg, name)} -> {value}")
             setattr(cfg, name, value)
+    if any(change.startswith("minibatch_size ") for change in changes):
+        follow_minibatch(cfg, changes)
     if getattr(args, "no_bf16", False) and cfg.bf16:  # numerics only: the weights are float32 either way
         changes.append("bf16 True -> False")
         cfg.bf16 = False
     return changes + apply_settings(cfg, args)
+
+
+def follow_minibatch(cfg: LLCConfig, changes: list[str] | None = None) -> None:
+    """Keep the discriminator's windows per minibatch at a quarter of it (the reference's 4096 per 16384)."""
+    disc = max(1, cfg.minibatch_size // 4)
+    if disc != cfg.disc_batch:
+        if changes is not None:
+            changes.append(f"disc_batch {cfg.disc_batch} -> {disc}")
+        cfg.disc_batch = disc
 
 
 def setting_names(args: argparse.Namespace) -> list[str]:
