@@ -215,7 +215,7 @@ def apply_resume_overrides(cfg: LLCConfig, args: argparse.Namespace) -> list[str
         flags = ", ".join(f"--{name.replace('_', '-')}" for name in fixed)
         what = ", ".join(RESUME_FIXED[name] for name in fixed)
         raise ValueError(f"{flags}: the checkpoint fixes {what}, which cannot change on resume; start a new run")
-    changes = []
+    changes, recorded_minibatch = [], cfg.minibatch_size
     for flag, name in RESUME_CHANGEABLE.items():
         value = getattr(args, flag)
         if value is None:
@@ -224,7 +224,7 @@ def apply_resume_overrides(cfg: LLCConfig, args: argparse.Namespace) -> list[str
         if value != getattr(cfg, name):
             changes.append(f"{name} {getattr(cfg, name)} -> {value}")
             setattr(cfg, name, value)
-    if any(change.startswith("minibatch_size ") for change in changes):
+    if cfg.minibatch_size != recorded_minibatch:
         follow_minibatch(cfg, changes)
     if getattr(args, "no_bf16", False) and cfg.bf16:  # numerics only: the weights are float32 either way
         changes.append("bf16 True -> False")
