@@ -225,8 +225,16 @@ def test_warm_start_carries_the_llc_observation_and_the_goal_position(tmp_path, 
     assert "and the whole goal" in again.warm_start(tmp_path / "strike" / "checkpoint.pt")
     assert all(torch.equal(a, b) for a, b in zip(again.actor.parameters(), dst.actor.parameters(), strict=True))
     assert torch.equal(again.obs_norm.mean, dst.obs_norm.mean)
-    # steering has no goal position: only the LLC observation carries over
-    assert "goal position" not in humanoid_trainer(llc_file, task="steering").warm_start(tmp_path / "loc" / "hlc.pt")
+    # steering shares no goal input with location: only the LLC observation carries over
+    assert humanoid_trainer(llc_file, task="steering").warm_start(tmp_path / "loc" / "hlc.pt").endswith("observation")
+    # speed's goal is steering's direction and speed: those columns carry over, facing's do not
+    steering = humanoid_trainer(llc_file, task="steering")
+    steering.save(tmp_path / "steering.pt")
+    speed = humanoid_trainer(llc_file, task="speed")
+    assert speed.warm_start(tmp_path / "steering.pt").endswith("the goal's target_direction, target_speed")
+    for name in ("actor", "critic"):
+        w_s, w_d = (getattr(t, name).state_dict()["trunk.0.weight"] for t in (steering, speed))
+        assert torch.equal(w_d, w_s[:, : p + 3])
     args = ["hlc", "--task", "strike", "--llc", str(llc_file), "--envs", "2", "--no-progress", "--iterations", "1"]
     assert main([*args, "--out", str(tmp_path / "x"), "--init-from", str(tmp_path / "loc" / "checkpoint.pt")]) == 2
     assert "networks (64, 64)/(64, 64), this run (512, 256)/(512, 256) (--hidden)" in capsys.readouterr().err

@@ -124,6 +124,23 @@ def goal_slice_start(layout: dict, name: str | None) -> int | None:
     return next((s["start"] for s in layout["slices"] if s["name"] == name), None) if name else None
 
 
+def shared_goal_slices(src: dict, dst: dict) -> dict[str, tuple[int, int, int]]:
+    """The goal inputs two tasks' layouts share, as {name: (start in src, start in dst, size)}: slices of the
+    same name, size, frame and units (steering's target direction and speed are speed's whole goal), and the
+    goal position relative to the root (x, y) where both observe one (`GOAL_POSITION_XY`), named 'a -> b'."""
+    out: dict[str, tuple[int, int, int]] = {}
+    theirs = {s["name"]: s for s in src["slices"]}
+    for mine in dst["slices"]:
+        other = theirs.get(mine["name"])
+        if other and all(other[k] == mine[k] for k in ("size", "frame", "units")):
+            out[mine["name"]] = (other["start"], mine["start"], mine["size"])
+    names = GOAL_POSITION_XY.get(src["task"]), GOAL_POSITION_XY.get(dst["task"])
+    src_xy, dst_xy = goal_slice_start(src, names[0]), goal_slice_start(dst, names[1])
+    if src_xy is not None and dst_xy is not None and names[0] not in out:
+        out[f"{names[0]} -> {names[1]}" if names[0] != names[1] else names[0]] = (src_xy, dst_xy, 2)
+    return out
+
+
 def reference_preset(**overrides) -> HLCConfig:
     return HLCConfig(preset="reference", **overrides)
 
@@ -188,11 +205,12 @@ class HLCTrainer:
         """Start from another task's controller on the same LLC (its checkpoint.pt, or an hlc.pt for the actor
         alone): every weight is copied, except that the first layers' goal columns are rebuilt for this task
         (a controller of the same task, with the same goal layout, carries over whole).
-        The LLC observation columns carry over one to one, and so does the goal position relative to the root
-        in the heading frame (x, y) where both tasks observe one (`GOAL_POSITION_XY`); this task's other goal
-        columns start at zero. The observation normalizer is copied for the columns that carry over (with its
-        count, so that they stay put) and starts at mean 0, variance 1 for the rest (this task's goal inputs
-        are of order 1). Returns what was copied, in one line; ValueError when the controllers do not fit.
+        The LLC observation columns carry over one to one, and so do the goal inputs both tasks observe
+        (`shared_goal_slices`: the same named slice, or the goal position relative to the root in the heading
+        frame); this task's other goal columns start at zero. The observation normalizer is copied for the
+        columns that carry over (with its count, so that they stay put) and starts at mean 0, variance 1 for the
+        rest (this task's goal inputs are of order 1). Returns what was copied, in one line; ValueError when
+        the controllers do not fit.
         Pair it with `critic_warmup` iterations when the critic comes too: its values are the other task's."""
         ckpt = read_checkpoint(path, "hlc")
         check_compatible(ckpt, path, self.cfg.character, None)
@@ -216,15 +234,16 @@ class HLCTrainer:
             raise ValueError(f"{path}: observes {proprio} LLC numbers, this environment {mine}")
         src_cols, dst_cols = list(range(proprio)), list(range(proprio))
         shared = ""
-        src_xy, dst_xy = (goal_slice_start(g, GOAL_POSITION_XY.get(g["task"])) for g in (src_goal, dst_goal))
         if src_goal == dst_goal:  # the same task: every goal column carries over
             src_cols = dst_cols = list(range(self.env.obs_dim))
             shared = " and the whole goal"
-        elif src_xy is not None and dst_xy is not None:
-            src_cols += [proprio + src_xy, proprio + src_xy + 1]
-            dst_cols += [proprio + dst_xy, proprio + dst_xy + 1]
-            names = GOAL_POSITION_XY[src_goal["task"]], GOAL_POSITION_XY[self.cfg.task]
-            shared = f" and the goal position ({names[0]} -> {names[1]})"
+        else:
+            pairs = shared_goal_slices(src_goal, dst_goal)
+            for src_start, dst_start, size in pairs.values():
+                src_cols += range(proprio + src_start, proprio + src_start + size)
+                dst_cols += range(proprio + dst_start, proprio + dst_start + size)
+            if pairs:
+                shared = f" and the goal's {', '.join(pairs)}"
         nets = [("actor", self.actor, None), ("critic", self.critic, "value_norm")]
         copied = []
         for name, net, norm in nets:

@@ -55,7 +55,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--resume", nargs="?", const="auto", help="resume from a checkpoint.pt (default: OUT/checkpoint.pt)")
     p.add_argument(
         "--init-from", metavar="CKPT", help="start from another task's controller on the same LLC (its checkpoint.pt "
-        "or hlc.pt): the LLC observation and the goal position carry over (HLCTrainer.warm_start)",
+        "or hlc.pt): the LLC observation and the goal inputs both tasks observe carry over (HLCTrainer.warm_start)",
     )  # fmt: skip
     p.add_argument(
         "--demos", metavar="FILE", action="append", help="first fit the actor to these demonstrations (`launch.py "
