@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -488,3 +490,49 @@ def test_cli_fits_demonstrations_before_ppo_and_refuses_what_does_not_fit(tmp_pa
     assert "--bc-coef and --bc-anneal need --demos" in capsys.readouterr().err
     assert main([*args, "--demos", str(good), "--resume", str(tmp_path / "a" / "checkpoint.pt")]) == 2
     assert "--demos starts a new run" in capsys.readouterr().err
+
+
+def signal_by_command_line(part: str, sig: int) -> int:
+    """`pkill -f` in Python: send `sig` to every process whose command line contains `part`; how many."""
+    hits = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if part in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                os.kill(int(entry.name), sig)
+                hits += 1
+        except OSError:
+            continue
+    return hits
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="needs /proc to find the processes")
+def test_sigint_to_every_torchrun_process_stops_after_one_iteration_and_saves(tmp_path, llc_file):
+    """`pkill -INT -f` on a torchrun run signals the launcher and each worker, and the launcher forwards the
+    signal to the workers once more: each worker gets two at once. The run still finishes its iteration on
+    every rank, saves and stops, instead of taking the second as "abort without saving"."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out, log = tmp_path / "run", tmp_path / "log.txt"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "launch.py",
+           "train", "hlc", "--task", "speed", "--llc", str(llc_file), "--envs", "32", "--hidden", "16,16",
+           "--iterations", "100000", "--checkpoint-every", "1", "--threads", "1", "--env-threads", "1",
+           "--out", str(out), "--no-progress"]  # fmt: skip
+    repo = Path(__file__).resolve().parents[1]
+    with open(log, "w") as f:
+        proc = subprocess.Popen(cmd, cwd=repo, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 120
+        while not (out / "checkpoint.pt").exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert (out / "checkpoint.pt").exists(), log.read_text()[-3000:]
+        assert signal_by_command_line(str(out), signal.SIGINT) == 3  # the launcher and its two workers
+        proc.wait(timeout=90)
+    text = log.read_text()
+    stopped = re.search(r"stopped at iteration (\d+); saved", text)
+    assert stopped, text[-3000:]
+    assert "Connection closed by peer" not in text and "resume with: python launch.py train hlc --resume" in text
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["train"]["iteration"] == int(stopped.group(1))

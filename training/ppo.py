@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -19,6 +20,10 @@ import torch
 from controllers.normalizer import RunningNorm
 from training import losses as L
 from training.distributed import DistInfo, global_moments, update_norm
+
+# torchrun's launcher forwards a SIGINT to its workers at once; one sent to every process (`pkill -INT -f`) thus
+# reaches each worker twice: a second SIGINT this soon after the first is that copy, not a request to abort
+TORCHRUN_FORWARD_S = 5.0
 
 
 # ---------------------------------------------------------------------------------------------- values
@@ -98,7 +103,8 @@ def train_loop(
     and `save(out)` (returns the resume checkpoint's path) every `checkpoint_every` iterations, at the end and on
     Ctrl-C. Ctrl-C finishes the running iteration, saves and raises KeyboardInterrupt (a second Ctrl-C aborts at
     once): saving only between iterations keeps every checkpoint an exact resume point. `sync_stop(requested)`
-    (torchrun) makes all processes agree on stopping after the same iteration."""
+    (torchrun) makes all processes agree on stopping after the same iteration; there a second Ctrl-C within
+    TORCHRUN_FORWARD_S of the first is the launcher forwarding it and does not abort."""
     from tqdm import tqdm
 
     out = Path(out) if out else None
@@ -110,14 +116,18 @@ def train_loop(
         writer = SummaryWriter(str(out / "tb"), purge_step=trainer.global_step + 1 if trainer.iteration else None)
     bar = tqdm(total=end, initial=trainer.iteration, disable=not progress, unit="it", dynamic_ncols=True)
     stats: dict[str, float] = {}
-    stop = {"requested": False}
+    stop = {"requested": False, "at": 0.0}
+    same_request_s = TORCHRUN_FORWARD_S if sync_stop is not None else 0.0
     previous_handler = None
     if threading.current_thread() is threading.main_thread():
 
         def request_stop(signum, frame):
+            now = time.monotonic()
             if stop["requested"]:
+                if now - stop["at"] < same_request_s:
+                    return
                 raise KeyboardInterrupt
-            stop["requested"] = True
+            stop["requested"], stop["at"] = True, now
             bar.write("stopping after this iteration (Ctrl-C again to abort without saving)")
 
         previous_handler = signal.signal(signal.SIGINT, request_stop)
