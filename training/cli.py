@@ -342,12 +342,8 @@ def train_llc(argv: list[str], watcher_factory: WatcherFactory | None = None) ->
     except (CudaUnavailableError, ValueError) as exc:
         return _error(f"--device {args.device}: {exc}")
     trainer = LLCTrainer(cfg, env, dist, device=net_device)
-    if resume_path is not None:
-        try:
-            trainer.load(resume_path)
-        except (CheckpointError, ValueError) as exc:
-            return _error(str(exc))
-        print(f"resumed {resume_path} at iteration {trainer.iteration} ({trainer.global_step} samples)")
+    if resume_path is not None and (problem := resume_into(trainer, resume_path, dist)):
+        return _error(problem)
     if args.write_compact:
         if resume_path is None:
             return _error("--write-compact needs --resume CHECKPOINT")
@@ -362,7 +358,6 @@ def train_llc(argv: list[str], watcher_factory: WatcherFactory | None = None) ->
             return _error("--watch needs the viewer: run it as `python launch.py train llc ... --watch`")
         watcher = watcher_factory(env, args.watch)
         trainer.on_env_step = lambda: watcher.update({"iteration": trainer.iteration, "samples": trainer.global_step})
-    end = args.iterations if args.iterations is not None else trainer.total_iterations
     if dist.active:
         print(f"rank {dist.rank} of {dist.world_size}: {cfg.num_envs} environments, seed {seed}")
     if dist.is_main:
@@ -372,20 +367,40 @@ def train_llc(argv: list[str], watcher_factory: WatcherFactory | None = None) ->
             f"TensorBoard: tensorboard --logdir {out}/tb"
         )
     try:
-        trainer.train(end, out, progress=not args.no_progress)
-    except KeyboardInterrupt:
-        if dist.is_main:
-            print(f"stopped; resume with: python launch.py train llc --resume {out / 'checkpoint.pt'}", file=sys.stderr)
-        return 130
+        return run_to_end(trainer, "llc", out, args.iterations, dist, progress=not args.no_progress)
     finally:
         if watcher is not None:
             watcher.close()
+
+
+def resume_into(trainer: Any, path: Path, dist: Any) -> str | None:
+    """Load a resumable checkpoint into the trainer; the problem, or None."""
+    try:
+        trainer.load(path)
+    except (CheckpointError, ValueError) as exc:
+        return str(exc)
+    if dist.is_main:
+        print(f"resumed {path} at iteration {trainer.iteration} ({trainer.global_step} samples)")
+    return None
+
+
+def run_to_end(trainer: Any, kind: str, out: Path, iterations: int | None, dist: Any, progress: bool) -> int:
+    """Train until `iterations` (default: the sample budget). Ctrl-C saves and says how to resume (exit 130);
+    under torchrun the process group is closed either way."""
+    try:
+        trainer.train(iterations, out, progress=progress)
+    except KeyboardInterrupt:
+        if dist.is_main:
+            resume = f"python launch.py train {kind} --resume {out / 'checkpoint.pt'}"
+            print(f"stopped; resume with: {resume}", file=sys.stderr)
+        return 130
+    finally:
         if dist.active:
             import torch.distributed
 
             torch.distributed.destroy_process_group()
     if dist.is_main:
-        print(f"done: {trainer.iteration} iterations, {trainer.global_step} samples; controller: {out / 'llc.pt'}")
+        print(f"done: {trainer.iteration} iterations, {trainer.global_step} samples; controller: {out / f'{kind}.pt'}")
     return 0
 
 

@@ -24,7 +24,6 @@ samples in every update, 5e-5 ~35%, 2e-5 ~15%).
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -476,27 +475,15 @@ class HLCTrainer:
 
     # ------------------------------------------------------------------ loop
     def train_iteration(self) -> dict[str, float]:
-        t0 = time.perf_counter()
-        buf = self.rollout()
-        t1 = time.perf_counter()
-        self.compute_advantages(buf)
-        stats = self.update(buf)
-        t2 = time.perf_counter()
-        self.iteration += 1
-        self.global_step += self.cfg.batch_size * self.dist.world_size
-        stats.update(buf["stats"])
-        stats["value/mean"] = buf["values"].mean().item()
-        stats["perf/samples_per_s"] = self.cfg.batch_size / (t2 - t0)
-        stats["perf/rollout_s"] = t1 - t0
-        stats["perf/update_s"] = t2 - t1
-        stats = D.mean_over_ranks(stats, self.dist)
-        stats["perf/samples_per_s"] *= self.dist.world_size  # all ranks together
-        return stats
+        def learn(buf: dict) -> dict[str, float]:
+            self.compute_advantages(buf)
+            return {**self.update(buf), "value/mean": buf["values"].mean().item()}
+
+        return ppo.timed_iteration(self, self.rollout, learn)
 
     @property
     def total_iterations(self) -> int:
-        per_iteration = self.cfg.batch_size * self.dist.world_size
-        return ppo.budget_end(self.iteration, self.global_step, self.cfg.total_samples, per_iteration)
+        return ppo.samples_end(self)
 
     def train(
         self,
@@ -522,13 +509,9 @@ class HLCTrainer:
                 "ep_len": f"{stats['episode/length']:.0f}",
             }
 
-        end = iterations if iterations is not None else self.total_iterations
-        main = self.dist.is_main  # rank 0 alone logs and writes checkpoints
-        return ppo.train_loop(
-            self, end, out_dir if main else None, checkpoint_every=self.cfg.checkpoint_every, save=save,
-            postfix=postfix, progress=progress and main, on_iteration=on_iteration,
-            sync_stop=(lambda requested: D.any_rank(requested, self.dist)) if self.dist.active else None,
-        )  # fmt: skip
+        return ppo.run(
+            self, iterations, out_dir, save=save, postfix=postfix, progress=progress, on_iteration=on_iteration
+        )
 
     # ------------------------------------------------------------------ checkpoints
     def checkpoint(self, inference_only: bool = False) -> dict:

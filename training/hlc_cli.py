@@ -180,7 +180,7 @@ def train_hlc(argv: list[str]) -> int:
         return _error(str(exc))
 
     from sim.warp_backend import CudaUnavailableError
-    from training.cli import network_device
+    from training.cli import network_device, resume_into, run_to_end
     from training.distributed import RANK_SEED_STRIDE, init_from_env, rank_device
 
     physics = rank_device(args.device)  # torchrun with CUDA: this rank's GPU
@@ -245,11 +245,8 @@ def train_hlc(argv: list[str]) -> int:
             trainer.save(out / "checkpoint.pt")  # the fitted controller, before PPO (--iterations 0: only that)
             trainer.save(out / "hlc.pt", inference_only=True)
     if resume_path is not None:
-        try:
-            trainer.load(resume_path)
-        except (CheckpointError, ValueError) as exc:
-            return _error(str(exc))
-        print(f"resumed {resume_path} at iteration {trainer.iteration} ({trainer.global_step} samples)")
+        if problem := resume_into(trainer, resume_path, dist):
+            return _error(problem)
         if cfg.bc_coef > 0 and cfg.demos:  # the behaviour-cloning term needs its demonstrations again
             from evaluation.demos import DemoError, load_demos_files
 
@@ -257,7 +254,6 @@ def train_hlc(argv: list[str]) -> int:
                 trainer.set_demos(*load_demos_files(cfg.demos))
             except (DemoError, ValueError) as exc:
                 return _error(f"{resume_path}: its behaviour-cloning term's demonstrations: {exc}")
-    end = args.iterations if args.iterations is not None else trainer.total_iterations
     if dist.is_main:
         ranks = f"{dist.world_size} x " if dist.active else ""
         print(
@@ -265,12 +261,4 @@ def train_hlc(argv: list[str]) -> int:
             f"{cfg.batch_size * dist.world_size} samples/iteration) -> {out}/checkpoint.pt, {out}/hlc.pt; "
             f"TensorBoard: tensorboard --logdir {out}/tb"
         )
-    try:
-        trainer.train(end, out, progress=not args.no_progress)
-    except KeyboardInterrupt:
-        if dist.is_main:
-            print(f"stopped; resume with: python launch.py train hlc --resume {out / 'checkpoint.pt'}", file=sys.stderr)
-        return 130
-    if dist.is_main:
-        print(f"done: {trainer.iteration} iterations, {trainer.global_step} samples; controller: {out / 'hlc.pt'}")
-    return 0
+    return run_to_end(trainer, "hlc", out, args.iterations, dist, progress=not args.no_progress)

@@ -12,14 +12,14 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
 from controllers.normalizer import RunningNorm
 from training import losses as L
-from training.distributed import DistInfo, global_moments, update_norm
+from training.distributed import DistInfo, any_rank, global_moments, mean_over_ranks, update_norm
 
 # torchrun's launcher forwards a SIGINT to its workers at once; one sent to every process (`pkill -INT -f`) thus
 # reaches each worker twice: a second SIGINT this soon after the first is that copy, not a request to abort
@@ -83,8 +83,58 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
 class Trainer(Protocol):
     iteration: int
     global_step: int
+    dist: DistInfo
+    cfg: Any  # batch_size (samples per process per iteration), total_samples, checkpoint_every
 
     def train_iteration(self) -> dict[str, float]: ...
+
+
+def timed_iteration(
+    trainer: Trainer, collect: Callable[[], dict], learn: Callable[[dict], dict[str, float]]
+) -> dict[str, float]:
+    """One iteration: `collect()` a rollout (a dict with its own "stats"), `learn(buf)` from it, advance the
+    counters. Returns the statistics averaged over processes, samples/s counted over all of them."""
+    t0 = time.perf_counter()
+    buf = collect()
+    t1 = time.perf_counter()
+    stats = learn(buf)
+    t2 = time.perf_counter()
+    trainer.iteration += 1
+    trainer.global_step += trainer.cfg.batch_size * trainer.dist.world_size
+    stats.update(buf["stats"])
+    stats["perf/samples_per_s"] = trainer.cfg.batch_size / (t2 - t0)
+    stats["perf/rollout_s"] = t1 - t0
+    stats["perf/update_s"] = t2 - t1
+    stats = mean_over_ranks(stats, trainer.dist)
+    stats["perf/samples_per_s"] *= trainer.dist.world_size
+    return stats
+
+
+def samples_end(trainer: Trainer) -> int:
+    """The iteration at which the trainer's sample budget (cfg.total_samples) is reached."""
+    per_iteration = trainer.cfg.batch_size * trainer.dist.world_size
+    return budget_end(trainer.iteration, trainer.global_step, trainer.cfg.total_samples, per_iteration)
+
+
+def run(
+    trainer: Trainer,
+    iterations: int | None,
+    out_dir: str | Path | None,
+    *,
+    save: Callable[[Path], Path],
+    postfix: Callable[[dict[str, float]], dict[str, str]],
+    progress: bool = True,
+    on_iteration: Callable[[int, dict], None] | None = None,
+) -> dict[str, float]:
+    """train_loop until `iterations` (default: the sample budget); under torchrun rank 0 alone logs and saves,
+    and all ranks stop after the same iteration."""
+    main = trainer.dist.is_main
+    return train_loop(
+        trainer, iterations if iterations is not None else samples_end(trainer), out_dir if main else None,
+        checkpoint_every=trainer.cfg.checkpoint_every, save=save, postfix=postfix, progress=progress and main,
+        on_iteration=on_iteration,
+        sync_stop=(lambda requested: any_rank(requested, trainer.dist)) if trainer.dist.active else None,
+    )  # fmt: skip
 
 
 def train_loop(
