@@ -99,6 +99,22 @@ def _sampled_goals(env: TaskEnv, seed: int) -> None:
     env.set_goal(ids, **goal_kwargs(env.task, ids))
 
 
+def direction_errors(directions: np.ndarray, vel: np.ndarray) -> dict[str, float]:
+    """How far the xy velocities `vel` (n, 2) head from the target `directions` (n,) (yaw, rad; each character
+    starts facing +x, so a positive yaw is a target to its left): mean, 90th percentile, mean over the targets
+    to the left and to the right, and the mean signed angle (positive: left of the target), in degrees."""
+    d = yaw_vec(directions)
+    signed = np.degrees(np.arctan2(d[:, 0] * vel[:, 1] - d[:, 1] * vel[:, 0], (vel * d).sum(-1)))
+    err, left = np.abs(signed), directions > 0
+    return {
+        "direction_error_deg": float(err.mean()),
+        "direction_error_p90_deg": float(np.percentile(err, 90)),
+        "direction_error_left_deg": float(err[left].mean()) if left.any() else math.nan,
+        "direction_error_right_deg": float(err[~left].mean()) if (~left).any() else math.nan,
+        "direction_bias_deg": float(signed.mean()),
+    }
+
+
 def steering_metrics(policy: Any, env: TaskEnv, cfg: TaskEvalConfig) -> dict[str, Any]:
     n, per_speed = env.num_envs, {}
     directions = -math.pi + 2 * math.pi * (np.arange(n) + 0.5) / n
@@ -122,11 +138,9 @@ def steering_metrics(policy: Any, env: TaskEnv, cfg: TaskEvalConfig) -> dict[str
                 cos = (yaw_vec(directions) * facing_xy(env.state.root_rot)).sum(-1)
                 facing_err.append(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
         vel = (env.state.root_pos[:, :2] - start) / (measure * env.cfg.llc_steps * env.control_dt)
-        d = yaw_vec(directions)
-        along = (vel * d).sum(-1)
-        side = d[:, 0] * vel[:, 1] - d[:, 1] * vel[:, 0]
+        along = (vel * yaw_vec(directions)).sum(-1)
         row = {
-            "direction_error_deg": float(np.degrees(np.abs(np.arctan2(side, along))).mean()),
+            **direction_errors(directions, vel),
             "speed_error": float(np.abs(along - speed).mean()),
             "speed": float(along.mean()),
             "fallen": float(fallen.mean()),
@@ -223,11 +237,16 @@ def evaluate_hlc(hlc: Any, llc: Any, cfg: TaskEvalConfig) -> dict[str, Any]:
 
 
 # rows of the printed table, per task: (label, key path, digits)
+DIRECTION_ROWS = [
+    ("direction error (deg)", ("direction_error_deg",), 1),
+    ("  90th percentile", ("direction_error_p90_deg",), 1),
+    ("  targets to the left / right", ("direction_error_left_deg", "direction_error_right_deg"), -2),
+    ("  mean signed (+: left of the target)", ("direction_bias_deg",), 1),
+]
 ROWS: dict[str, list[tuple[str, tuple[str, ...], int]]] = {
-    "steering": [("direction error (deg)", ("direction_error_deg",), 1), ("speed error (m/s)", ("speed_error",), 2),
+    "steering": [*DIRECTION_ROWS, ("speed error (m/s)", ("speed_error",), 2),
                  ("facing error (deg)", ("facing_error_deg",), 1), ("fallen", ("fallen",), 2)],
-    "speed": [("direction error (deg)", ("direction_error_deg",), 1), ("speed error (m/s)", ("speed_error",), 2),
-              ("fallen", ("fallen",), 2)],
+    "speed": [*DIRECTION_ROWS, ("speed error (m/s)", ("speed_error",), 2), ("fallen", ("fallen",), 2)],
     "location": [("success within 0.5 m in 10 s", ("success",), 2), ("  median time (s)", ("median_seconds",), 1),
                  ("final distance (m)", ("final_distance",), 2), ("fallen", ("fallen",), 2)],
     "reach": [("distance after 2 s (m)", ("distance",), 2), ("  median (m)", ("median_distance",), 2),
@@ -250,6 +269,10 @@ def table(result: dict[str, Any]) -> str:
         cells = []
         for col, w in (("hlc", 14), ("random_latents", 16)):
             v: Any = result[col]
+            if digits == -2:  # two numbers side by side
+                pair = [v.get(k) for k in path]
+                cells.append(("-" if None in pair else f"{pair[0]:.1f} / {pair[1]:.1f}").rjust(w))
+                continue
             for k in path:
                 v = v.get(k) if isinstance(v, dict) else None
             if digits < 0 and isinstance(v, dict):

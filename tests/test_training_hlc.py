@@ -277,6 +277,25 @@ def test_eval_hlc_reports_task_metrics_beside_random_latents(tmp_path, llc_file,
     assert "it goes with --hlc" in capsys.readouterr().err
 
 
+def test_direction_errors_split_left_right_and_keep_the_sign():
+    """Targets at +90 deg (left) and -90 deg (right): headings 10 deg left of the first and 30 deg right of
+    the second give errors 10 and 30, signed +10 and -30."""
+    from evaluation.tasks import direction_errors
+
+    directions = np.array([math.pi / 2, -math.pi / 2])
+    headings = directions + np.radians([10.0, -30.0])
+    vel = 1.3 * np.stack([np.cos(headings), np.sin(headings)], axis=1)
+    e = direction_errors(directions, vel)
+    assert e["direction_error_deg"] == pytest.approx(20.0)
+    assert e["direction_error_left_deg"] == pytest.approx(10.0)
+    assert e["direction_error_right_deg"] == pytest.approx(30.0)
+    assert e["direction_bias_deg"] == pytest.approx(-10.0)
+    assert e["direction_error_p90_deg"] == pytest.approx(28.0)  # numpy's linear interpolation: 10 + 0.9 * 20
+    backwards = direction_errors(np.array([0.0]), np.array([[-1.0, 1e-9]]))  # walking away: 180 deg off
+    assert backwards["direction_error_deg"] == pytest.approx(180.0)
+    assert math.isnan(backwards["direction_error_left_deg"])  # no target to the left
+
+
 def test_strike_eval_counts_a_tip_after_a_foul_as_no_success():
     """A foul (the box pushed during an illegal contact) before or in the same HLC step as the tipping
     takes the success away, as it ends a training episode; tipped and fouled are reported beside it."""
