@@ -39,6 +39,7 @@ class SpeedConfig:
     resample_steps: tuple[int, int] = (100, 200)
     vel_err_scale: float = 0.25
     tangent_weight: float = 0.1
+    tangent_norm: bool = False  # project option, as in steering: t^2 = the sideways speed squared
     success_speed_tol: float = 0.3  # m/s, along the direction and sideways
 
 
@@ -77,7 +78,9 @@ class SpeedTask:
 
     def reward(self, state: TaskState) -> np.ndarray:
         c = self.cfg
-        return heading_reward(yaw_vec(self.direction), self.speed, state.root_vel, c.vel_err_scale, c.tangent_weight)
+        return heading_reward(
+            yaw_vec(self.direction), self.speed, state.root_vel, c.vel_err_scale, c.tangent_weight, bool(c.tangent_norm)
+        )
 
     def success(self, state: TaskState) -> np.ndarray:
         speed_err, side, _ = velocity_errors(yaw_vec(self.direction), self.speed, state.root_vel)

@@ -62,6 +62,12 @@ def test_steering_reward_by_hand():
     d45 = np.array([[1.0, 1.0]]) / math.sqrt(2)
     r = steering_reward(d45, np.array([1.0]), face, np.array([[1.0, 0.0, 0.0]]), np.array([[1.0, 0.0]]), cfg)
     assert r[0] == pytest.approx(0.7 * math.exp(-0.25 * (1 - 1 / math.sqrt(2)) ** 2), abs=1e-9)
+    # tangent_norm: the sideways speed itself, 1/sqrt(2) at 45 deg; 0.5 for (1, 0.5) along x, weight 10
+    norm = SteeringConfig(tangent_weight=10.0, tangent_norm=True)
+    r = steering_reward(d45, np.array([1.0]), face, np.array([[1.0, 0.0, 0.0]]), np.array([[1.0, 0.0]]), norm)
+    assert r[0] == pytest.approx(0.7 * math.exp(-0.25 * ((1 - 1 / math.sqrt(2)) ** 2 + 10 * 0.5)), abs=1e-9)
+    r = steering_reward(d, np.array([1.5]), face, np.array([[1.0, 0.5, 0.0]]), np.array([[0.0, 1.0]]), norm)
+    assert r[0] == pytest.approx(0.7 * math.exp(-0.25 * (0.25 + 10 * 0.25)) + 0.3, abs=1e-9)
 
 
 def test_speed_reward_is_steering_without_facing():
