@@ -136,7 +136,7 @@ class TaskController:
 
     @property
     def label(self) -> str:
-        """The file name, and the LLC's when it brings its own: "hlc_steering.pt on llc_round3.pt"."""
+        """The file name, and the LLC's when it brings its own: "hlc_strike.pt on llc_other.pt"."""
         return f"{self.name} on {self.llc_name}" if self.llc_name else self.name
 
 
