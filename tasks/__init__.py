@@ -34,7 +34,9 @@ def task_config(name: str, overrides: dict[str, Any] | None = None) -> Any:
     bad = sorted(set(overrides or {}) - known)
     if bad:
         raise ValueError(f"task {name!r} has no option {', '.join(bad)}; options: {', '.join(sorted(known))}")
+    flags = {f.name for f in fields(cls) if isinstance(f.default, bool)}
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in (overrides or {}).items()}
+    values |= {k: bool(v) for k, v in values.items() if k in flags and v in (0, 1)}  # `--task-option NAME=1`
     return cls(**values)
 
 

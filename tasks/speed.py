@@ -79,7 +79,7 @@ class SpeedTask:
     def reward(self, state: TaskState) -> np.ndarray:
         c = self.cfg
         return heading_reward(
-            yaw_vec(self.direction), self.speed, state.root_vel, c.vel_err_scale, c.tangent_weight, bool(c.tangent_norm)
+            yaw_vec(self.direction), self.speed, state.root_vel, c.vel_err_scale, c.tangent_weight, c.tangent_norm
         )
 
     def success(self, state: TaskState) -> np.ndarray:

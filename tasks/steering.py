@@ -88,7 +88,7 @@ def steering_reward(
 ) -> np.ndarray:
     """(n,) from target direction (n, 2), speed (n,), facing direction (n, 2), root velocity (n, 2+) and the
     character's facing (n, 2), all world frame."""
-    move = heading_reward(tar_dir, tar_speed, root_vel, cfg.vel_err_scale, cfg.tangent_weight, bool(cfg.tangent_norm))
+    move = heading_reward(tar_dir, tar_speed, root_vel, cfg.vel_err_scale, cfg.tangent_weight, cfg.tangent_norm)
     face = namespace(facing).clip((face_dir * facing).sum(-1), min=0.0)
     return cfg.dir_weight * move + cfg.facing_weight * face
 
