@@ -142,6 +142,8 @@ class LLCPolicy:
         self.amp_obs_dim: int = ckpt["amp_obs_dim"]
         self.num_amp_frames: int = ckpt["num_amp_frames"]
         self.config: dict = ckpt.get("config", {})
+        # named skills (a skill LLC): name -> its anchor latent (unit, latent_dim); empty for an ASE LLC
+        self.skills: dict[str, np.ndarray] = skills_from_checkpoint(ckpt)
         self.network = NetworkConfig.from_dict(ckpt["network"])
         amp_window = self.amp_obs_dim * self.num_amp_frames
         self.actor = Actor(self.obs_dim, self.action_dim, self.network)
@@ -203,6 +205,15 @@ class LLCPolicy:
         return self._out(encoder_reward(mu, self._tensor(z, amp_window)), amp_window)
 
 
+def skills_from_checkpoint(ckpt: dict) -> dict[str, np.ndarray]:
+    """{skill name: anchor latent} from a checkpoint's `skills` entry ({"names": [...], "anchors": (K, D)})."""
+    entry = ckpt.get("skills")
+    if not entry:
+        return {}
+    anchors = np.asarray(torch.as_tensor(entry["anchors"]).cpu().numpy(), dtype=np.float32)
+    return {str(name): anchors[i] for i, name in enumerate(entry["names"])}
+
+
 def controller_summary(path: str | Path) -> str | None:
     """The measured one-line summary of a checkpoint, from `launch.py eval --json` written beside it as
     `<name>.json` (checkpoints/llc.json for the bundled LLC); None when there is none."""
@@ -244,8 +255,10 @@ def llc_checkpoint(
     critic: torch.nn.Module | None = None,
     value_norm: RunningNorm | None = None,
     train: dict | None = None,
+    skills: dict | None = None,
 ) -> dict:
-    """Assemble the checkpoint dict (inference-only when critic/value_norm/train are None)."""
+    """Assemble the checkpoint dict (inference-only when critic/value_norm/train are None). `skills`: a skill
+    LLC's {"names": [K names], "anchors": (K, latent_dim) tensor}."""
     ckpt = {
         "format_version": FORMAT_VERSION,
         "kind": "llc",
@@ -269,6 +282,8 @@ def llc_checkpoint(
         ckpt["value_norm"] = value_norm.state_dict()
     if train is not None:
         ckpt["train"] = train
+    if skills:
+        ckpt["skills"] = {"names": list(skills["names"]), "anchors": torch.as_tensor(skills["anchors"]).float()}
     return ckpt
 
 

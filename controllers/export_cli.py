@@ -168,6 +168,7 @@ def write_folder(llc_path: Path, folder: Path, *, with_encoder: bool, fp16: bool
         llc={"obs_dim": policy.obs_dim, "action_dim": policy.action_dim, "latent_dim": policy.latent_dim,
              "amp_obs_dim": policy.amp_obs_dim, "num_amp_frames": policy.num_amp_frames, "latent_steps": steps},
         models=models, sources=sources, generator="ase-runtime launch.py export", hlc=hlc_info,
+        skills=policy.skills,
     )  # fmt: skip
     write_sidecar(folder, sidecar)
     return policy, ch, offset, scale, hlc

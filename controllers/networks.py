@@ -27,6 +27,7 @@ class NetworkConfig:
     style_dim: int = 64  # its tanh output, concatenated with the observation
     latent_dim: int = 64
     action_log_std: float = -2.9  # fixed, not learned
+    conditional: bool = False  # a skill LLC's discriminator: also a z-conditioned head (DiscEnc.cond_logit)
 
     @staticmethod
     def reference() -> NetworkConfig:
@@ -106,6 +107,10 @@ class DiscEnc(nn.Module):
         self.trunk = mlp([amp_window_dim, *cfg.disc_hidden])
         self.logit = _uniform_(nn.Linear(cfg.disc_hidden[-1], 1), 1.0)
         self.enc = _uniform_(nn.Linear(cfg.disc_hidden[-1], cfg.latent_dim), 0.1)
+        # skill LLCs: logit(x, z) = logit(x) + cond(h(x)) . z, zero at the start (a warm start is seamless)
+        self.cond = nn.Linear(cfg.disc_hidden[-1], cfg.latent_dim, bias=False) if cfg.conditional else None
+        if self.cond is not None:
+            nn.init.zeros_(self.cond.weight)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(discriminator logit (n,), unit encoder mean (n, latent_dim))."""
@@ -115,9 +120,22 @@ class DiscEnc(nn.Module):
     def disc_logit(self, x: torch.Tensor) -> torch.Tensor:
         return self.logit(self.trunk(x)).squeeze(-1)
 
+    def cond_residual(self, h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """The conditional head's term cond(h) . z on trunk features h (n,); the conditional logit is the
+        unconditional one plus this."""
+        if self.cond is None:
+            raise RuntimeError("this discriminator has no conditional head (NetworkConfig.conditional)")
+        return (self.cond(h) * z).sum(-1)
+
+    def cond_logit(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """The z-conditioned logit: does window x look like the skill whose latent is z?"""
+        h = self.trunk(x)
+        return self.logit(h).squeeze(-1) + self.cond_residual(h, z)
+
     def disc_weights(self) -> list[torch.Tensor]:
         """Weights (not biases) of every discriminator layer, logit included: the 1e-4 weight decay's target."""
-        return [m.weight for m in self.trunk if isinstance(m, nn.Linear)] + [self.logit.weight]
+        extra = [self.cond.weight] if self.cond is not None else []
+        return [m.weight for m in self.trunk if isinstance(m, nn.Linear)] + [self.logit.weight] + extra
 
 
 def style_reward(logit: torch.Tensor) -> torch.Tensor:

@@ -57,6 +57,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--prior-std", type=float, default=0.3, help="--prior: the first round's spread (default 0.3)")
     p.add_argument("--demos", metavar="FILE", help="--latent-search: write the clean successes to this .npz (for "
                    "`train hlc --demos`); an existing file from the same search is continued")  # fmt: skip
+    p.add_argument(
+        "--skills", action="store_true", help="measure the LLC's named skills (or its clip presets): distinct skills "
+        "by a frozen clip classifier, speeds and other signatures, transitions (evaluation/skills.py); motions "
+        "default to datasets/deepmimic_skills.yaml",
+    )  # fmt: skip
+    p.add_argument("--rollouts", type=int, default=32, help="--skills: rollouts per skill and start (default 32)")
+    p.add_argument(
+        "--train-classifier", action="store_true",
+        help="--skills: train the clip classifier afresh on --motions and save it beside the eval code",
+    )  # fmt: skip
     p.add_argument("--motions", help=f"dataset for realism and coverage (default: {DEFAULT_MOTIONS.name})")
     p.add_argument("--envs", type=int, default=64, help="characters per measurement (default 64)")
     p.add_argument("--steps", type=int, default=300, help="control steps of the random-latent run (default 300)")
@@ -180,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         return _error("--task-option changes a task controller's task: it goes with --hlc")
     if args.latent_search:
         return eval_latent_search(args)
+    if args.skills:
+        return eval_skills(args)
     if args.compare and args.llc:
         return _error("give either --llc or --compare, not both")
     if args.compare and len(args.compare) < 2:
@@ -244,6 +256,53 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{label}: presets nearest another clip: " + ", ".join(f"{k} -> {v}" for k, v in misses.items()))
     if args.json:
         out = {"config": vars(cfg), "motions": str(motions_path), "results": results}
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(out, indent=2, default=float))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def eval_skills(args: argparse.Namespace) -> int:
+    """`eval --skills`: evaluation/skills.py on one LLC."""
+    if args.rollouts < 1:
+        return _error("--rollouts must be at least 1")
+    path = Path(args.llc) if args.llc else DEFAULT_LLC
+    import torch
+
+    from controllers.checkpoint import CheckpointError
+    from evaluation import skills as S
+    from motion.clip import MotionFileError
+    from motion.library import MotionLibrary
+    from sim.character import load_character
+    from sim.env import EnvConfig, HumanoidEnv, ResetConfig
+
+    torch.set_num_threads(args.threads)
+    try:
+        policy, _ = load_policy(path)
+    except CheckpointError as exc:
+        return _error(str(exc))
+    motions_path = Path(args.motions) if args.motions else ROOT / "datasets" / "deepmimic_skills.yaml"
+    try:
+        motions = MotionLibrary.from_path(motions_path, load_character(policy.character), args.trust_pickle)
+    except (MotionFileError, FileNotFoundError, ValueError) as exc:
+        return _error(f"cannot load motions for the skills: {exc}")
+    env = HumanoidEnv(EnvConfig(num_envs=2, reset=ResetConfig(mode="default")), motions)
+    window_dim = env.amp_obs_dim * env.num_amp_frames
+    classifier = None if args.train_classifier else S.load_classifier(motions.clip_names, window_dim)
+    if classifier is None:
+        print(f"training the clip classifier on {motions_path.name} ...", file=sys.stderr)
+        classifier, accuracy = S.train_classifier(env)
+        print(f"classifier accuracy on clean dataset windows: {accuracy:.3f}", file=sys.stderr)
+        if args.train_classifier or motions_path.resolve() == (ROOT / "datasets" / "deepmimic_skills.yaml"):
+            S.save_classifier(classifier, motions.clip_names, accuracy)
+            print(f"saved {S.CLASSIFIER_PATH.relative_to(ROOT)}", file=sys.stderr)
+    cfg = S.SkillEvalConfig(rollouts=args.rollouts, seed=args.seed)
+    t0 = time.perf_counter()
+    res = S.evaluate_skills(policy, motions, cfg, classifier)
+    res["checkpoint"], res["seconds"] = str(path), round(time.perf_counter() - t0, 1)
+    print(S.skills_summary(res))
+    if args.json:
+        out = {"config": vars(cfg), "motions": str(motions_path), "skills": res}
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(out, indent=2, default=float))
         print(f"wrote {args.json}")

@@ -3,7 +3,9 @@
 The same format serves ASE's datasets (.npy clips) and this project's (DeepMimic .txt, .npy, BVH, or a
 mix). An entry may add `loop: true|false` to override the clip's own flag (ASE and BVH clips carry
 none), `map: PRESET|map.yaml` for a BVH file's joint map (a path is relative to the YAML's folder), and
-`retarget: true` for a .npy clip of another skeleton.
+`retarget: true` for a .npy clip of another skeleton, `name: NAME` to name the clip (a skill LLC's skill
+names are its clips' names), and `hold: {frame: K, seconds: S}` to make a static clip of the file's frame K
+held for S seconds with zero velocities (e.g. an idle pose, which no clip holds).
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ class DatasetEntry:
     loop: bool | None = None  # None: the clip's own flag
     bone_map: str | None = None  # BVH joint map: a preset name or a YAML path
     retarget: bool = False  # .npy of another skeleton: retarget instead of refusing it
+    name: str | None = None  # None: the file's stem
+    hold_frame: int | None = None  # a static clip of this frame of the file ...
+    hold_seconds: float = 0.0  # ... held this long
 
 
 def name_some(names: list[str], shown: int = 5) -> str:
@@ -78,12 +83,29 @@ def read_yaml_dataset(path: str | Path) -> list[DatasetEntry]:
         retarget = m.get("retarget", False)
         if not isinstance(retarget, bool):
             raise MotionFileError(path, f"motion {i} ({m['file']}): 'retarget: {retarget!r}', expected true or false")
+        name = m.get("name")
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            raise MotionFileError(path, f"motion {i} ({m['file']}): 'name: {name!r}' is not a non-empty string")
+        hold_frame, hold_seconds = None, 0.0
+        if "hold" in m:
+            hold = m["hold"]
+            ok = isinstance(hold, dict) and set(hold) <= {"frame", "seconds"}
+            frame, seconds = (hold.get("frame", 0), hold.get("seconds", 2.0)) if ok else (None, None)
+            if not ok or not isinstance(frame, int) or isinstance(frame, bool) or frame < 0:
+                raise MotionFileError(
+                    path, f"motion {i} ({m['file']}): 'hold' must be {{frame: K >= 0, seconds: S > 0}}"
+                )
+            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds <= 600:
+                raise MotionFileError(
+                    path, f"motion {i} ({m['file']}): hold seconds must be in (0, 600], got {seconds!r}"
+                )
+            hold_frame, hold_seconds = frame, float(seconds)
         f = (path.parent / str(m["file"])).resolve()
         if not f.is_file():
             f = _bundled_clip(str(m["file"])) or f
         if not f.is_file():
             missing.append(str(m["file"]))
-        entries.append(DatasetEntry(f, float(weight), loop, bone_map, retarget))
+        entries.append(DatasetEntry(f, float(weight), loop, bone_map, retarget, name, hold_frame, hold_seconds))
     if missing:
         raise MotionFileError(
             path,

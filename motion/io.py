@@ -125,5 +125,25 @@ def dataset_entries(path: str | Path) -> list[DatasetEntry]:
 
 
 def load_entry(entry: DatasetEntry, character: Character, trust_pickle: bool = False) -> MotionClip:
-    """The clip a dataset entry names, with its loop override, joint map and retarget flag."""
-    return load_clip(entry.file, character, trust_pickle, entry.loop, bone_map=entry.bone_map, retarget=entry.retarget)
+    """The clip a dataset entry names, with its loop override, joint map, retarget flag, name and hold."""
+    clip = load_clip(entry.file, character, trust_pickle, entry.loop, bone_map=entry.bone_map, retarget=entry.retarget)
+    if entry.hold_frame is not None:
+        clip = held_clip(clip, entry.hold_frame, entry.hold_seconds, entry.file)
+    if entry.name:
+        clip = dataclasses.replace(clip, name=entry.name)
+    return clip
+
+
+def held_clip(clip: MotionClip, frame: int, seconds: float, path: str | Path = "") -> MotionClip:
+    """A looping static clip: `frame` of `clip` held for `seconds` at 30 frames/s (zero velocities)."""
+    if frame >= clip.num_frames:
+        raise MotionFileError(path, f"hold frame {frame} is beyond the clip's {clip.num_frames} frames")
+    n = max(2, int(round(seconds * 30)) + 1)
+    return dataclasses.replace(
+        clip,
+        name=f"{clip.name}_hold{frame}",
+        root_pos=np.repeat(clip.root_pos[frame : frame + 1], n, axis=0),
+        rotations=np.repeat(clip.rotations[frame : frame + 1], n, axis=0),
+        times=np.arange(n) / 30.0,
+        loop=True,
+    )

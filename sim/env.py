@@ -187,6 +187,10 @@ class HumanoidEnv:
         self._ctrl = self._dev(np.tile(self.action_offset, (n, 1)))
         self._xfrc: np.ndarray | None = None
         self._next_projectile = np.zeros(n, dtype=np.int64)
+        # the clip and time a reference start began from (-1 / 0 for other starts): a skill trainer's tracking target
+        self.episode_clip = np.full(n, -1, dtype=np.int64)
+        self.episode_time0 = np.zeros(n)
+        self.start_weights: np.ndarray | None = None  # clip weights of reference starts (None: the library's)
         self.counters = {"falls": 0, "unstable_resets": 0, "timeouts": 0, "episodes": 0, "style_terminations": 0}
 
         self._char_geoms = _CharacterGeoms.of(self.model, self.nb)
@@ -281,6 +285,7 @@ class HumanoidEnv:
             assert self.fall_pool is not None
             qpos[pool] = self.fall_pool[self.rng.integers(0, len(self.fall_pool), int(pool.sum()))]
         hist_from_clip = kind == RESET_REFERENCE
+        self.episode_clip[ids], self.episode_time0[ids] = -1, 0.0
         if hist_from_clip.any():
             qpos[hist_from_clip], qvel[hist_from_clip] = self._reference_starts(ids[hist_from_clip])
         recovery = kind == RESET_RECOVERY
@@ -330,8 +335,12 @@ class HumanoidEnv:
     def _reference_starts(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Random clip states for `ids`, lifted out of the floor, with the clip's past as discriminator history."""
         f, k = self.num_amp_frames, len(ids)
-        clips = self.motions.sample_clips(k, self.rng)
+        if self.start_weights is None:
+            clips = self.motions.sample_clips(k, self.rng)
+        else:
+            clips = self.rng.choice(self.motions.num_clips, size=k, p=self.start_weights)
         times = self.motions.sample_times(clips, self.rng)
+        self.episode_clip[ids], self.episode_time0[ids] = clips, times
         lagged = np.maximum(times[:, None] - self.control_dt * np.arange(f)[None], 0.0).reshape(-1)
         st = self.motions.sample(np.repeat(clips, f), lagged)  # frames t, t - dt, ..., current first
         lift = self._char_geoms.penetration(st.body_pos[::f], st.body_rot[::f])
@@ -346,8 +355,11 @@ class HumanoidEnv:
         st = self.motions.sample(clips, times)
         return amp_obs(self.joints, st.qpos, st.qvel, st.body_pos[:, self._key_ids])
 
-    def demo_amp_windows(self, n: int, rng: np.random.Generator | None = None) -> np.ndarray:
-        """Dataset windows: clip by weight, t0 uniform in [(F-1) dt, length], frames t0, t0 - dt, ..."""
+    def demo_amp_windows(
+        self, n: int, rng: np.random.Generator | None = None, with_clips: bool = False
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Dataset windows: clip by weight, t0 uniform in [(F-1) dt, length], frames t0, t0 - dt, ...
+        with_clips: also the clip index of each window."""
         if self.motions is None:
             raise RuntimeError("demo_amp_windows needs a motion library")
         rng = rng or self.rng
@@ -355,7 +367,8 @@ class HumanoidEnv:
         clips = self.motions.sample_clips(n, rng)
         t0 = self.motions.sample_times(clips, rng, min_time=(f - 1) * self.control_dt)
         t = (t0[:, None] - self.control_dt * np.arange(f)[None]).reshape(-1)
-        return self._motion_amp(np.repeat(clips, f), np.maximum(t, 0.0)).reshape(n, f * self.amp_obs_dim)
+        windows = self._motion_amp(np.repeat(clips, f), np.maximum(t, 0.0)).reshape(n, f * self.amp_obs_dim)
+        return (windows, clips) if with_clips else windows
 
     def clip_amp_windows(self, clip: int, max_windows: int = 64) -> np.ndarray:
         """Windows (n, frames * amp_dim) evenly along one clip, current frame first (e.g. for its latent preset)."""
@@ -437,6 +450,12 @@ class HumanoidEnv:
         height = self._bodies()[0][..., 2]
         return fallen(force, height, self._non_foot, self._fall_height_d, self.cfg.fall_contact_force)
 
+    def body_states(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Host copies of every character's world body positions (N, B, 3), rotations (N, B, 4) and its joint
+        velocities qvel (N, nv) in the motion library's layout (for tracking a reference state)."""
+        pos, quat = self._bodies()[:2]
+        return to_numpy(pos).copy(), to_numpy(quat).copy(), to_numpy(self._char_state()[1]).copy()
+
     def amp_window(self) -> np.ndarray:
         return copy(self.amp_hist.reshape(self.num_envs, -1))
 
@@ -489,6 +508,8 @@ class HumanoidEnv:
             "rng": self.rng.bit_generator.state,
             "counters": dict(self.counters),
             "next_projectile": self._next_projectile.copy(),
+            "episode_clip": self.episode_clip.copy(),
+            "episode_time0": self.episode_time0.copy(),
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
@@ -508,3 +529,5 @@ class HumanoidEnv:
         self.obs = copy(self._dev(state["obs"]))
         self.counters = {**self.counters, **state["counters"]}
         self._next_projectile = state["next_projectile"].copy()
+        if "episode_clip" in state:
+            self.episode_clip, self.episode_time0 = state["episode_clip"].copy(), state["episode_time0"].copy()

@@ -26,6 +26,7 @@ from training.config import PRESETS, LLCConfig
 from training.precision import cpu_bf16_native
 
 DEFAULT_MOTIONS = Path(__file__).resolve().parent.parent / "datasets" / "deepmimic_core.yaml"
+SKILL_MOTIONS = DEFAULT_MOTIONS.parent / "deepmimic_skills.yaml"
 # (env, env_index) -> an object with update(info) -> bool and close(): the `--watch` window
 WatcherFactory = Callable[[Any, int], Any]
 
@@ -106,6 +107,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="set a training setting of LLCConfig (training/config.py), e.g. div_coef=0.05 or "
         "low_style_termination=false; repeatable; applies on --resume too (an A/B from a shared start)",
     )
+    p.add_argument(
+        "--skills", action="store_true",
+        help="train a skill LLC: every clip of --motions is a named skill with its own anchor latent (default "
+        "motions then: datasets/deepmimic_skills.yaml); a conditional discriminator, a supervised encoder and "
+        "tracking shaping tie each anchor to its clip (training/skills.py)",
+    )  # fmt: skip
+    p.add_argument(
+        "--init-from", metavar="CHECKPOINT",
+        help="a new run starts from this LLC state's weights and normalizers (a fresh optimizer, counters at 0), "
+        "e.g. a skill LLC from checkpoints/llc_state.pt",
+    )  # fmt: skip
     p.add_argument("--trust-pickle", action="store_true", help="allow loading ASE .npy clips (pickles run code)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument(
@@ -172,7 +184,12 @@ def build_config(args: argparse.Namespace) -> LLCConfig:
         over["torch_threads"] = args.threads
     if args.no_bf16:
         over["bf16"] = False
+    if args.skills:
+        over["skills"] = True
+        over.setdefault("motions", str(SKILL_MOTIONS))
     cfg = PRESETS[args.preset or "cpu"](**over)
+    if args.skills:
+        cfg.network = replace(cfg.network, conditional=True)
     if args.minibatch is not None:
         follow_minibatch(cfg)
     apply_settings(cfg, args)
@@ -277,6 +294,8 @@ def train_llc(argv: list[str], watcher_factory: WatcherFactory | None = None) ->
     """`train llc`; `watcher_factory(env, index)` opens the `--watch` window (the command line passes the
     viewer's; training/ never imports app/)."""
     args = parse_args(argv)
+    if args.init_from and args.resume:
+        return _error("--init-from starts a new run; it cannot go with --resume")
     resume_path = None
     if args.resume:
         resume_path = Path(args.out or "runs/llc") / "checkpoint.pt" if args.resume == "auto" else Path(args.resume)
@@ -341,9 +360,19 @@ def train_llc(argv: list[str], watcher_factory: WatcherFactory | None = None) ->
         env = HumanoidEnv(env_config(cfg, seed, args.env_threads, device), motions)
     except (CudaUnavailableError, ValueError) as exc:
         return _error(f"--device {args.device}: {exc}")
-    trainer = LLCTrainer(cfg, env, dist, device=net_device)
+    try:
+        trainer = LLCTrainer(cfg, env, dist, device=net_device)
+    except ValueError as exc:
+        return _error(str(exc))
     if resume_path is not None and (problem := resume_into(trainer, resume_path, dist)):
         return _error(problem)
+    if args.init_from:
+        try:
+            trainer.init_from(args.init_from)
+        except (CheckpointError, ValueError) as exc:
+            return _error(str(exc))
+        if dist.is_main:
+            print(f"warm start: weights and normalizers from {args.init_from}")
     if args.write_compact:
         if resume_path is None:
             return _error("--write-compact needs --resume CHECKPOINT")

@@ -88,6 +88,26 @@ class LLCConfig:
     recovery_prob: float = 0.2  # after a fall: keep the state, start a new episode
     fall_pool_prob: float = 0.1  # otherwise: start from a fall-pool pose
     reference_prob: float = 0.5  # otherwise: a reference state (else the default pose)
+    # named skills (training/skills.py): every clip of the dataset is a skill with its own anchor latent
+    skills: bool = False
+    init_from: str = ""  # the checkpoint a skill run was warm-started from (weights only), for the record
+    anchor_prob: float = 0.85  # anchored latent draws; the rest are ASE's uniform draws
+    anchor_noise: float = 0.04  # z = normalize(anchor + noise * N(0, I))
+    skill_steps_min: int = 30  # an anchored latent is held this many steps ...
+    skill_steps_max: int = 150  # ... up to this (exclusive), then redrawn without a reset
+    cond_reward_weight: float = 0.5  # anchored envs: r = 0.5 r_cond + 0.2 r_D + 0.3 r_E (+ tracking)
+    anchored_style_weight: float = 0.2
+    anchored_enc_weight: float = 0.3
+    cond_coef: float = 5.0  # the conditional discriminator's loss weight
+    cond_grad_penalty: float = 5.0
+    mismatch_frac: float = 0.5  # mismatch negatives (demo windows with another skill's z) per positive
+    skill_enc_coef: float = 5.0  # supervised encoder term: demo windows encode to their skill's anchor
+    track_weight: float = 0.5  # tracking reward weight at the start, annealed linearly to 0 ...
+    track_anneal_samples: float = 3e7  # ... over this many samples
+    track_loop_seconds: float = 3.0  # a looping clip is tracked this long after its start
+    track_max_error: float = 1.0  # tracking stops once the mean body position error exceeds this (m)
+    switch_grace: int = 15  # steps after a skill switch without the conditional low-style termination
+    focal_every: int = 20  # iterations between focal weight updates (skills that score low get sampled more)
     # precision
     bf16: bool = False  # autocast critic + disc/encoder forwards where the device has bf16 (actor stays float32)
     network: NetworkConfig = field(default_factory=NetworkConfig.reference)
@@ -102,7 +122,7 @@ class LLCConfig:
     NOT_SETTABLE = frozenset({
         "preset", "character", "motions", "seed", "num_envs", "total_samples", "torch_threads", "out_dir",
         "checkpoint_every", "snapshot_every", "horizon", "minibatch_size", "epochs", "lr", "disc_batch",
-        "demo_buffer_size", "replay_size", "normalize_value", "bf16", "network",
+        "demo_buffer_size", "replay_size", "normalize_value", "bf16", "network", "skills", "init_from",
     })  # fmt: skip
 
     @classmethod
@@ -145,6 +165,12 @@ class LLCConfig:
             raise ValueError(f"disc_batch {self.disc_batch} exceeds minibatch_size {self.minibatch_size}")
         if not 1 <= self.latent_steps_min < self.latent_steps_max:
             raise ValueError("need 1 <= latent_steps_min < latent_steps_max")
+        if not 1 <= self.skill_steps_min < self.skill_steps_max:
+            raise ValueError("need 1 <= skill_steps_min < skill_steps_max")
+        if not 0.0 <= self.anchor_prob <= 1.0:
+            raise ValueError(f"anchor_prob must be in [0, 1], got {self.anchor_prob}")
+        if self.skills and not self.network.conditional:
+            raise ValueError("a skill LLC needs the conditional discriminator (network.conditional)")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -34,6 +34,7 @@ from training.config import LLCConfig
 from training.latents import LatentSchedule
 from training.precision import cpu_bf16_native
 from training.replay import ReplayBuffer, WindowBuffer
+from training.skills import LabelledWindows, SkillSchedule, near_anchor, skill_anchors, tracking_reward
 
 
 def env_character(env) -> str:
@@ -91,15 +92,34 @@ class LLCTrainer:
         self.optimizer = torch.optim.Adam(self.params, lr=cfg.lr, eps=cfg.adam_eps)
         D.broadcast_parameters([self.actor, self.critic, self.disc_enc], self.dist)
 
-        self.demo = WindowBuffer(cfg.demo_buffer_size, self.window_dim, dev)
         self.replay = ReplayBuffer(cfg.replay_size, self.window_dim, cfg.replay_keep_prob, dev)
-        self.latents = LatentSchedule(n, net.latent_dim, cfg.latent_steps_min, cfg.latent_steps_max, self.gen, dev)
+        self.skill_names: list[str] = []
+        if cfg.skills:  # every clip is a named skill with its own anchor latent (training/skills.py)
+            if getattr(env, "motions", None) is None:
+                raise ValueError("a skill LLC needs an environment with a motion library")
+            self.skill_names = list(env.motions.clip_names)
+            if len(set(self.skill_names)) != len(self.skill_names):
+                raise ValueError(f"skill names must differ (name the clips in the dataset YAML): {self.skill_names}")
+            self.anchors = skill_anchors(len(self.skill_names), net.latent_dim).to(dev)
+            self.base_weights = np.asarray(env.motions.weights, dtype=np.float64).copy()
+            self.skill_score = np.zeros(len(self.skill_names))  # running mean conditional reward per skill
+            self.demo: WindowBuffer | LabelledWindows = LabelledWindows(cfg.demo_buffer_size, self.window_dim, dev)
+            self.latents: LatentSchedule | SkillSchedule = SkillSchedule(
+                n, self.anchors, cfg.anchor_prob, cfg.anchor_noise, (cfg.skill_steps_min, cfg.skill_steps_max),
+                (cfg.latent_steps_min, cfg.latent_steps_max), self.gen, dev,
+            )  # fmt: skip
+            self.latents.weights = self.base_weights.copy()
+        else:
+            self.demo = WindowBuffer(cfg.demo_buffer_size, self.window_dim, dev)
+            self.latents = LatentSchedule(n, net.latent_dim, cfg.latent_steps_min, cfg.latent_steps_max, self.gen, dev)
         self.stochastic_prob = L.eps_greedy_probs(n, dev) if cfg.eps_greedy else torch.ones(n, device=dev)
         self.action_std = math.exp(net.action_log_std)
 
         # an environment with device arrays (EnvConfig.device_arrays) takes and returns torch tensors
         self.env_tensors = getattr(env, "xp", np) is not np
         self.obs = self.tensor(env.reset())
+        if cfg.skills:
+            self.start_skill_episodes(torch.ones(n, dtype=torch.bool, device=dev))
         self.low_style_count = torch.zeros(n, dtype=torch.long, device=dev)  # consecutive low-style steps per env
         self.iteration, self.global_step = 0, 0
         self.on_env_step: Callable[[], None] | None = None  # e.g. the viewer's --watch window
@@ -134,9 +154,18 @@ class LLCTrainer:
             "terminated": torch.zeros(T, N, dtype=torch.bool, device=dev),
             "done": torch.zeros(T, N, dtype=torch.bool, device=dev),
         }
+        if self.cfg.skills:
+            buf["skill"] = torch.zeros(T, N, dtype=torch.long, device=dev)
+            buf["grace"] = torch.zeros(T, N, dtype=torch.bool, device=dev)
+            buf["track"] = torch.zeros(T, N, device=dev)
+            buf["tracked"] = torch.zeros(T, N, dtype=torch.bool, device=dev)
         ep_lengths, falls, unstable, style_ends = [], 0, 0, 0
         for t in range(T):
             z = self.latents.current()
+            if self.cfg.skills:
+                buf["skill"][t] = self.latents.skill
+                buf["grace"][t] = self.tensor(np.asarray(env.in_grace()))
+                buf["tracked"][t] = self.tensor(self.latents.track_clip >= 0)
             mean = self.actor_mean(self.obs_norm(self.obs), z)
             # draws from the CPU generator (the same numbers on every device), then onto the device
             stochastic = torch.rand(N, generator=self.gen, device=self.gen.device).to(dev) < self.stochastic_prob
@@ -152,8 +181,10 @@ class LLCTrainer:
             buf["amp"][t] = amp = self.tensor(res.amp_obs)
             terminated, done = self.tensor(res.terminated), self.tensor(res.done)
             self.obs = self.tensor(res.obs)
+            if self.cfg.skills:
+                buf["track"][t] = self.tensor(self.tracking_rewards(np.asarray(res.done)), torch.float32)
             if self.cfg.low_style_termination:
-                ended = self.low_style_ends(amp, done)
+                ended = self.low_style_ends(amp, done, z)
                 if ended.any():
                     ids = ended.nonzero()[:, 0].cpu().numpy()
                     ep_lengths += [int(x) for x in env.progress[ids]]
@@ -161,7 +192,10 @@ class LLCTrainer:
                     terminated, done = terminated | ended, done | ended
                     style_ends += len(ids)
             buf["terminated"][t], buf["done"][t] = terminated, done
-            self.latents.resample(done)  # every new episode (recovery ones included) gets a new latent
+            if self.cfg.skills:
+                self.start_skill_episodes(done)
+            else:
+                self.latents.resample(done)  # every new episode (recovery ones included) gets a new latent
             ep_lengths += list(np.asarray(res.info.get("episode_lengths", [])))
             falls += int(res.info.get("falls", 0))
             unstable += int(res.info.get("unstable_resets", 0))
@@ -175,16 +209,81 @@ class LLCTrainer:
         return buf
 
     @torch.no_grad()
-    def low_style_ends(self, amp: torch.Tensor, done: torch.Tensor) -> torch.Tensor:
+    def low_style_ends(self, amp: torch.Tensor, done: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
         """(N,) envs whose unscaled style reward -log(1 - D) stayed below the threshold for `low_style_steps`
-        steps in a row, outside grace periods; counts reset at every episode end."""
+        steps in a row, outside grace periods; counts reset at every episode end. A skill LLC judges anchored
+        envs by the conditional reward, except while they track their clip or just switched skill."""
         with self.autocast():
-            logit = self.disc_enc.disc_logit(self.amp_norm(amp)).float().reshape(-1)
+            h = self.disc_enc.trunk(self.amp_norm(amp))
+            logit = self.disc_enc.logit(h).float().reshape(-1)
+            if self.cfg.skills:
+                cond = logit + self.disc_enc.cond_residual(h, z).float()
+        if self.cfg.skills:
+            sched = self.latents
+            judged = (sched.skill >= 0) & (sched.since_switch > self.cfg.switch_grace)
+            judged &= ~self.tensor(sched.track_clip >= 0)
+            logit = torch.where(judged, cond, logit)
         low = (style_reward(logit) / 2 < self.cfg.low_style_threshold) & ~self.tensor(self.env.in_grace())
         self.low_style_count = torch.where(low & ~done, self.low_style_count + 1, 0)
         ended = self.low_style_count >= self.cfg.low_style_steps
         self.low_style_count[ended] = 0
         return ended
+
+    # ------------------------------------------------------------------ skills
+    def start_skill_episodes(self, done: torch.Tensor) -> None:
+        """Latents for new episodes: a reference start of clip c anchors skill c and tracks the clip."""
+        m = self.env.motions
+        self.latents.start_episodes(
+            done, self.env.episode_clip, self.env.episode_time0, m.durations, m._loop, self.cfg.track_loop_seconds
+        )
+
+    def tracking_rewards(self, done: np.ndarray) -> np.ndarray:
+        """(N,) this step's tracking reward of the envs tracking a clip (0 elsewhere); tracking stops at the
+        clip's end or once the body is `track_max_error` off the reference."""
+        sched, env = self.latents, self.env
+        reward = np.zeros(self.cfg.num_envs, dtype=np.float32)
+        ids = np.nonzero((sched.track_clip >= 0) & ~done)[0]
+        if not len(ids):
+            return reward
+        t = sched.track_t0[ids] + np.asarray(env.progress)[ids] * env.control_dt
+        over = t > sched.track_until[ids]
+        sched.track_clip[ids[over]] = -1
+        ids, t = ids[~over], t[~over]
+        if len(ids):
+            pos, rot, qvel = env.body_states()
+            ref = env.motions.sample(sched.track_clip[ids], t)
+            r, err = tracking_reward(pos[ids], rot[ids], qvel[ids], ref, env.joints.key_bodies)
+            reward[ids] = r
+            sched.track_clip[ids[err > self.cfg.track_max_error]] = -1
+        return reward
+
+    def track_weight(self) -> float:
+        cfg = self.cfg
+        return cfg.track_weight * max(0.0, 1.0 - self.global_step / max(cfg.track_anneal_samples, 1.0))
+
+    def update_focal_weights(self) -> None:
+        """Skills whose conditional reward is low get drawn (and started from) more: w ~ base (1.5 - s / max s)."""
+        s = self.skill_score
+        w = self.base_weights * (1.5 - s / s.max()) if s.max() > 0 else self.base_weights.copy()
+        self.latents.weights = w / w.sum()
+        self.env.start_weights = self.latents.weights.copy()
+
+    def skills_entry(self) -> dict | None:
+        return {"names": self.skill_names, "anchors": self.anchors.cpu()} if self.cfg.skills else None
+
+    def init_from(self, path: str | Path) -> None:
+        """Warm start a new run from another LLC's weights and normalizers (a fresh optimizer; counters at 0):
+        a skill LLC from an ASE one (its conditional head starts at zero)."""
+        ckpt = read_checkpoint(path, "llc")
+        check_compatible(ckpt, path, env_character(self.env) or self.cfg.character, obs_layout_version())
+        if "critic" not in ckpt:
+            raise ValueError(f"{path}: an inference-only checkpoint has no critic to warm-start from (use a state)")
+        for name in ("actor", "critic", "obs_norm", "amp_norm", "value_norm"):
+            getattr(self, name).load_state_dict(ckpt[name])
+        missing, unexpected = self.disc_enc.load_state_dict(ckpt["disc_enc"], strict=False)
+        if unexpected or any(not k.startswith("cond.") for k in missing):
+            raise ValueError(f"{path}: its discriminator does not fit this network ({missing or unexpected})")
+        self.cfg.init_from = str(path)
 
     def value_from_critic(self, v: torch.Tensor) -> torch.Tensor:
         """The critic predicts normalized values (running statistics of the returns) when normalize_value."""
@@ -196,13 +295,22 @@ class LLCTrainer:
         cfg, flat = self.cfg, lambda x: x.reshape(-1, x.shape[-1])
         T, N = buf["logp"].shape
         with self.autocast():
-            logit, enc_mu = self.disc_enc(self.amp_norm(flat(buf["amp"])))
             z = flat(buf["z"])
+            h = self.disc_enc.trunk(self.amp_norm(flat(buf["amp"])))
+            logit = self.disc_enc.logit(h).squeeze(-1)
+            enc_mu = torch.nn.functional.normalize(self.disc_enc.enc(h).float(), dim=-1)
+            cond_logit = logit.float() + self.disc_enc.cond_residual(h, z).float() if cfg.skills else None
             values_n = self.critic(self.obs_norm(flat(buf["obs"])), z)
             next_values_n = self.critic(self.obs_norm(flat(buf["final_obs"])), z)
         r_disc = style_reward(logit.float()).reshape(T, N)
         r_enc = encoder_reward(enc_mu.float(), z).reshape(T, N)
         rewards = cfg.style_weight * r_disc + cfg.enc_weight * r_enc
+        if cfg.skills:
+            r_cond = style_reward(cond_logit).reshape(T, N)
+            anchored = (buf["skill"] >= 0) & ~buf["grace"]
+            mix = cfg.cond_reward_weight * r_cond + cfg.anchored_style_weight * r_disc + cfg.anchored_enc_weight * r_enc
+            rewards = torch.where(anchored, mix, rewards) + self.track_weight() * buf["track"]
+            self.skill_reward_stats(buf, r_cond, anchored)
         values = self.value_from_critic(values_n.float()).reshape(T, N)
         next_values = self.value_from_critic(next_values_n.float()).reshape(T, N)
         adv = L.gae(rewards, values, next_values, buf["terminated"], buf["done"], cfg.gamma, cfg.gae_lambda)
@@ -216,6 +324,26 @@ class LLCTrainer:
             }
         )
 
+    def skill_reward_stats(self, buf: dict, r_cond: torch.Tensor, anchored: torch.Tensor) -> None:
+        """Per-skill conditional reward (its running mean drives the focal weights) and tracking statistics."""
+        stats, skill = buf["stats"], buf["skill"]
+        for c, name in enumerate(self.skill_names):
+            m = anchored & (skill == c)
+            if m.any():
+                r = r_cond[m].mean().item()
+                self.skill_score[c] = r if self.skill_score[c] == 0 else 0.9 * self.skill_score[c] + 0.1 * r
+                stats[f"skill_cond/{name}"] = r
+        tracked = buf["tracked"]
+        stats.update({
+            "reward/cond": r_cond[anchored].mean().item() if anchored.any() else float("nan"),
+            "reward/track": buf["track"][tracked].mean().item() if tracked.any() else float("nan"),
+            "skills/tracked_frac": tracked.float().mean().item(),
+            "skills/anchored_frac": (skill >= 0).float().mean().item(),
+            "skills/track_weight": self.track_weight(),
+        })  # fmt: skip
+        if self.cfg.focal_every and (self.iteration + 1) % self.cfg.focal_every == 0:
+            self.update_focal_weights()
+
     # ------------------------------------------------------------------ update
     def update(self, buf: dict) -> dict[str, float]:
         cfg, B = self.cfg, self.cfg.batch_size
@@ -226,7 +354,8 @@ class LLCTrainer:
         returns_n = ppo.value_targets(self.value_norm, buf["returns"].reshape(B, 1), cfg.normalize_value, self.dist)
 
         # dataset windows: refresh part of the demo buffer (the minibatches draw from it below)
-        self.demo.store(self.tensor(self.env.demo_amp_windows(cfg.demo_refresh, self.np_rng)))
+        self.refresh_demo(cfg.demo_refresh)
+        skill = buf["skill"].reshape(B) if cfg.skills else None
 
         k, sums, count = cfg.disc_batch, {}, 0
         for _epoch in range(cfg.epochs):
@@ -240,9 +369,13 @@ class LLCTrainer:
                     "obs": obs[idx], "z": z[idx], "actions": actions[idx], "old_logp": old_logp[idx],
                     "adv": adv[idx], "returns_n": returns_n[idx], "stochastic": stochastic[idx],
                     "agent_w": amp[di], "agent_z": z[di], "replay_w": replay_w,
-                    "demo_w": self.demo.sample(len(di), self.gen),
                     "z_new": sample_latents(len(idx), cfg.network.latent_dim, self.gen).to(self.device),
                 }  # fmt: skip
+                if cfg.skills:
+                    mb_data["demo_w"], mb_data["demo_c"] = self.demo.sample(len(di), self.gen)
+                    mb_data["agent_skill"] = skill[di]
+                else:
+                    mb_data["demo_w"] = self.demo.sample(len(di), self.gen)
                 loss, mb = self.minibatch_loss(mb_data)
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -288,7 +421,8 @@ class LLCTrainer:
             h = self.disc_enc.trunk(self.amp_norm(torch.cat([agent_w, replay_w])))
             agent_logit = self.disc_enc.logit(h).squeeze(-1).float()
             enc_mu = torch.nn.functional.normalize(self.disc_enc.enc(h[:k]).float(), dim=-1)
-            demo_logit = self.disc_enc.disc_logit(demo_n).float()
+            h_demo = self.disc_enc.trunk(demo_n)
+            demo_logit = self.disc_enc.logit(h_demo).squeeze(-1).float()
         bce = L.disc_bce(agent_logit, demo_logit)
         gp = L.gradient_penalty(demo_logit, demo_n)
         logit_reg = self.disc_enc.logit.weight.square().sum()
@@ -305,6 +439,10 @@ class LLCTrainer:
             + cfg.enc_coef * enc_loss
             + cfg.div_coef * div_loss
         )
+        skill_stats: dict[str, torch.Tensor] = {}
+        if cfg.skills:
+            skill_loss, skill_stats = self.skill_losses(mb, h[:k], agent_logit[:k], h_demo, demo_logit, demo_n)
+            loss = loss + skill_loss
         with torch.no_grad():
             ratio = torch.exp(new_logp - mb["old_logp"])
             stats = {
@@ -325,13 +463,64 @@ class LLCTrainer:
                 "disc/demo_logit": demo_logit.mean(),
                 "disc/agent_logit": agent_logit[:k].mean(),
                 "enc/alignment": -enc_loss,
+                **skill_stats,
             }
         return loss, stats
+
+    def skill_losses(
+        self, mb: dict, h_agent: torch.Tensor, agent_logit: torch.Tensor, h_demo: torch.Tensor,
+        demo_logit: torch.Tensor, demo_n: torch.Tensor,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:  # fmt: skip
+        """A skill LLC's extra terms: the conditional discriminator and the supervised encoder.
+        Conditional logit = unconditional logit (detached: ASE's head trains as before) + cond(h) . z.
+        Positives: dataset windows of skill c with z near c's anchor; negatives: anchored rollout windows with
+        their own z, and mismatches: dataset windows with another skill's z. Supervised encoder: a dataset
+        window of skill c encodes to c's anchor: -mean(mu . a_c)."""
+        cfg, de = self.cfg, self.disc_enc
+        labels, K = mb["demo_c"], len(self.skill_names)
+        z_pos = near_anchor(self.anchors.cpu(), labels.cpu(), cfg.anchor_noise, self.gen).to(self.device)
+        m = int(len(labels) * cfg.mismatch_frac)
+        other = (labels[:m] + torch.randint(1, K, (m,), generator=self.gen).to(self.device)) % K
+        z_mis = near_anchor(self.anchors.cpu(), other.cpu(), cfg.anchor_noise, self.gen).to(self.device)
+        with self.autocast():
+            res_pos = de.cond_residual(h_demo, z_pos).float()
+            res_mis = de.cond_residual(h_demo[:m], z_mis).float()
+            res_agent = de.cond_residual(h_agent, mb["agent_z"]).float()
+            mu_demo = torch.nn.functional.normalize(de.enc(h_demo).float(), dim=-1)
+        pos = demo_logit.detach() + res_pos
+        mis = demo_logit[:m].detach() + res_mis
+        agent = agent_logit.detach() + res_agent
+        anchored = (mb["agent_skill"] >= 0).float()
+        bce = torch.nn.functional.binary_cross_entropy_with_logits
+        n_anch = anchored.sum().clamp(min=1)
+        agent_bce = (bce(agent, torch.zeros_like(agent), reduction="none") * anchored).sum() / n_anch
+        cond_bce = 0.5 * bce(pos, torch.ones_like(pos)) + 0.25 * bce(mis, torch.zeros_like(mis)) + 0.25 * agent_bce
+        cond_gp = L.gradient_penalty(res_pos, demo_n)
+        sup_enc = -(mu_demo * self.anchors[labels]).sum(-1).mean()
+        loss = cfg.cond_coef * (cond_bce + cfg.cond_grad_penalty * cond_gp) + cfg.skill_enc_coef * sup_enc
+        with torch.no_grad():
+            stats = {
+                "cond/bce": cond_bce,
+                "cond/grad_penalty": cond_gp,
+                "cond/pos_acc": (pos > 0).float().mean(),
+                "cond/mismatch_acc": (mis < 0).float().mean(),
+                "cond/agent_acc": ((agent < 0).float() * anchored).sum() / n_anch,
+                "enc/skill_alignment": -sup_enc,
+            }
+        return loss, stats
+
+    def refresh_demo(self, n: int) -> None:
+        """Store n fresh dataset windows (with their clip labels for a skill LLC)."""
+        if self.cfg.skills:
+            windows, clips = self.env.demo_amp_windows(n, self.np_rng, with_clips=True)
+            self.demo.store(self.tensor(windows), self.tensor(clips, torch.long))
+        else:
+            self.demo.store(self.tensor(self.env.demo_amp_windows(n, self.np_rng)))
 
     # ------------------------------------------------------------------ loop
     def train_iteration(self) -> dict[str, float]:
         if len(self.demo) == 0:  # fill the dataset buffer once (a resumed run restores it instead)
-            self.demo.store(self.tensor(self.env.demo_amp_windows(self.cfg.demo_buffer_size, self.np_rng)))
+            self.refresh_demo(self.cfg.demo_buffer_size)
 
         def learn(buf: dict) -> dict[str, float]:
             self.compute_rewards_and_advantages(buf)
@@ -398,6 +587,8 @@ class LLCTrainer:
                 "demo": self.demo.state_dict() if buffers else None,
                 "replay": self.replay.state_dict() if buffers else None,
             }
+            if self.cfg.skills:
+                train["skill_score"] = torch.as_tensor(self.skill_score)
         return llc_checkpoint(
             character=env_character(env) or self.cfg.character,
             obs_layout_version=obs_layout_version(),
@@ -414,6 +605,7 @@ class LLCTrainer:
             critic=None if inference_only else self.critic,
             value_norm=None if inference_only else self.value_norm,
             train=train,
+            skills=self.skills_entry(),
         )
 
     def save(self, path: str | Path, inference_only: bool = False, buffers: bool = True) -> Path:
@@ -446,6 +638,9 @@ class LLCTrainer:
                 self.demo.load_state_dict(tr["demo"])
             if tr["replay"] is not None:
                 self.replay.load_state_dict(tr["replay"])
+            if self.cfg.skills:
+                self.skill_score = tr["skill_score"].numpy().copy()
+                self.env.start_weights = self.latents.weights.copy()
         if upgrade:
             self.upgrade_layout(old_layout)
 

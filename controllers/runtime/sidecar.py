@@ -82,10 +82,12 @@ def build_sidecar(
     sources: dict[str, dict | None],
     generator: str,
     hlc: dict | None = None,
+    skills: dict | None = None,
 ) -> dict:
     """The sidecar dict. `llc` holds the checkpoint's sizes (obs_dim, action_dim, latent_dim, amp_obs_dim,
     num_amp_frames, latent_steps); `models` / `sources` map "llc", "encoder", "hlc" to entries or None;
-    `hlc` (with an HLC model) holds task, task_config, goal_layout and hold_steps."""
+    `hlc` (with an HLC model) holds task, task_config, goal_layout and hold_steps; `skills` a skill LLC's
+    {name: anchor latent}."""
     ch = character
     hold = int(hlc["hold_steps"]) if hlc else HLC_HOLD_STEPS
     dt = float(model.opt.timestep)
@@ -153,6 +155,8 @@ def build_sidecar(
             "hold_steps": hold,
             "training_hold_steps": llc.get("latent_steps"),
         },
+        # a skill LLC's named skills: the latent to hold for each (unit length); {} for an LLC without names
+        "skills": {str(k): _floats(np.asarray(v)) for k, v in (skills or {}).items()},
         "observations": layouts,
         "goal_layouts": [hlc["goal_layout"]] if hlc else [],  # per task: task.goal_layout() (tasks/common.py)
         "hlc": None if hlc is None else {

@@ -1,0 +1,219 @@
+"""Named skills: dataset names and held clips, anchors, the skill schedule, tracking shaping, the skill trainer
+(conditional discriminator, supervised encoder, exact resume, warm start) and `eval --skills`."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from controllers.checkpoint import load_llc
+from motion.clip import MotionFileError
+from tests.test_training_llc import TINY, run_and_resume, tiny_config
+from training.llc import LLCTrainer
+from training.skills import SkillSchedule, near_anchor, skill_anchors, tracking_reward
+
+ROOT = Path(__file__).resolve().parent.parent
+SKILLS_YAML = ROOT / "datasets" / "deepmimic_skills.yaml"
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def skill_library(deepmimic_dir):
+    from motion.library import MotionLibrary
+    from sim.character import load_character
+
+    return MotionLibrary.from_path(SKILLS_YAML, load_character("humanoid"))
+
+
+def skill_env(n: int, motions, seed: int = 0):
+    from sim.env import EnvConfig, HumanoidEnv, ResetConfig
+
+    reset = ResetConfig(reference_prob=0.8, fall_pool_prob=0.1)
+    return HumanoidEnv(EnvConfig(num_envs=n, seed=seed, nthread=1, reset=reset), motions)
+
+
+def skill_config(n: int, **kw):
+    return tiny_config(n, character="humanoid", skills=True, network=replace(TINY, conditional=True), **kw)
+
+
+# ---------------------------------------------------------------------------- data
+def test_skill_dataset_names_its_clips_and_holds_an_idle_frame(skill_library):
+    lib = skill_library
+    assert lib.clip_names == ["walk", "jog", "run", "punch", "kick", "getup_faceup", "getup_facedown", "idle"]
+    idle = lib.clip_index("idle")
+    assert lib.durations[idle] == pytest.approx(2.0) and lib._loop[idle]
+    st = lib.sample(np.full(5, idle), np.linspace(0.0, 5.0, 5))  # looping: any time, same pose, no motion
+    assert np.abs(st.qvel).max() < 1e-9 and np.abs(st.body_vel).max() < 1e-9
+    assert np.allclose(st.qpos, st.qpos[0]) and st.qpos[0, 2] > 0.7
+    first_punch = lib.sample([lib.clip_index("punch")], [0.0])
+    assert np.allclose(st.qpos[0], first_punch.qpos[0])
+
+
+def test_bad_hold_and_name_entries_name_the_file(tmp_path, deepmimic_dir):
+    from motion.dataset import read_yaml_dataset
+    from motion.io import load_entry
+    from sim.character import load_character
+
+    walk = deepmimic_dir / "humanoid3d_walk.txt"
+    for body, why in (
+        ("{file: %s, hold: {frame: -1}}", "hold"),
+        ("{file: %s, hold: {frame: 0, seconds: 0}}", "seconds"),
+        ("{file: %s, name: ''}", "name"),
+    ):
+        f = tmp_path / "d.yaml"
+        f.write_text("motions:\n  - " + body % walk + "\n")
+        with pytest.raises(MotionFileError) as exc:
+            read_yaml_dataset(f)
+        assert "d.yaml" in str(exc.value) and why in str(exc.value)
+    f.write_text(f"motions:\n  - {{file: {walk}, hold: {{frame: 10000}}}}\n")
+    with pytest.raises(MotionFileError, match="beyond the clip"):
+        load_entry(read_yaml_dataset(f)[0], load_character("humanoid"))
+
+
+# ---------------------------------------------------------------------------- anchors and schedule
+def test_anchors_are_orthonormal_fixed_and_their_clusters_tight():
+    a = skill_anchors(8, 64)
+    assert torch.allclose(a @ a.T, torch.eye(8), atol=1e-5)
+    assert torch.equal(a, skill_anchors(8, 64))  # the same anchors in every run
+    z = near_anchor(a, torch.arange(8).repeat(50), 0.04, torch.Generator().manual_seed(0))
+    cos = (z * a[torch.arange(8).repeat(50)]).sum(-1)
+    assert torch.allclose(z.norm(dim=-1), torch.ones(400)) and 0.9 < cos.mean() < 0.99
+    with pytest.raises(ValueError):
+        skill_anchors(65, 64)
+
+
+def test_schedule_anchors_reference_starts_to_their_clip_and_tracks_them():
+    gen = torch.Generator().manual_seed(0)
+    n = 400
+    sched = SkillSchedule(n, skill_anchors(3, 64), 0.8, 0.04, (30, 150), (1, 150), gen)
+    clip = np.where(np.arange(n) % 2 == 0, 2, -1)  # half start from clip 2, half from the default pose
+    t0 = np.full(n, 0.5)
+    durations, loops = np.array([1.0, 1.0, 2.0]), np.array([True, True, False])
+    sched.start_episodes(torch.ones(n, dtype=torch.bool), clip, t0, durations, loops, 3.0)
+    ref = clip >= 0
+    anchored = (sched.skill >= 0).numpy()
+    assert 0.7 < anchored.mean() < 0.9
+    assert (sched.skill.numpy()[ref & anchored] == 2).all()
+    assert (sched.track_clip[ref & anchored] == 2).all() and (sched.track_clip[~(ref & anchored)] == -1).all()
+    assert np.allclose(sched.track_until[ref & anchored], 2.0)  # a one-shot clip: its end
+    z = sched.current()
+    assert torch.allclose(z.norm(dim=-1), torch.ones(n), atol=1e-5)
+    held = sched.remaining.numpy()[anchored]
+    assert held.min() >= 28 and held.max() <= 149
+    sched.remaining[:] = 0  # every interval runs out: redraws, tracking stops, no reset needed
+    sched.current()
+    assert (sched.track_clip == -1).all() and (sched.since_switch == 1).all()
+
+
+def test_tracking_reward_is_one_on_the_reference_and_falls_off_with_error(skill_library):
+    lib = skill_library
+    c = np.repeat(lib.clip_index("run"), 4)
+    st = lib.sample(c, np.array([0.1, 0.2, 0.3, 0.4]))
+    keys = np.array([lib.character.body_index(b) for b in lib.character.key_bodies])
+    r, err = tracking_reward(st.body_pos, st.body_rot, st.qvel, st, keys)
+    assert np.allclose(r, 1.0) and np.allclose(err, 0.0)
+    shifted = st.body_pos + np.array([0.3, 0.0, 0.0])
+    r2, err2 = tracking_reward(shifted, st.body_rot, st.qvel, st, keys)
+    # only the root position term (weight 0.15, scale 5) sees a shift of the whole body
+    assert np.allclose(err2, 0.3) and np.allclose(r2, 1.0 - 0.15 * (1.0 - np.exp(-5.0 * 0.09)))
+    other = lib.sample(np.repeat(lib.clip_index("idle"), 4), np.zeros(4))
+    r3, _ = tracking_reward(other.body_pos, other.body_rot, other.qvel, st, keys)
+    assert (r3 < r2).all()
+
+
+# ---------------------------------------------------------------------------- the trainer
+def test_skill_trainer_learns_the_conditional_head_and_saves_named_skills(tmp_path, skill_library):
+    cfg = skill_config(8, checkpoint_every=100)
+    t = LLCTrainer(cfg, skill_env(8, skill_library))
+    assert torch.count_nonzero(t.disc_enc.cond.weight) == 0
+    stats = [t.train_iteration() for _ in range(3)]
+    assert all(np.isfinite(s["loss/total"]) for s in stats)
+    assert torch.count_nonzero(t.disc_enc.cond.weight) > 0  # the conditional head learns
+    for key in ("cond/mismatch_acc", "cond/pos_acc", "enc/skill_alignment", "reward/cond", "skills/tracked_frac"):
+        assert key in stats[-1]
+    assert 0.0 < stats[-1]["skills/anchored_frac"] <= 1.0
+    t.save(tmp_path / "llc.pt", inference_only=True)
+    policy = load_llc(tmp_path / "llc.pt")
+    assert list(policy.skills) == skill_library.clip_names
+    assert np.allclose(policy.skills["walk"], skill_anchors(8, 64)[0].numpy())
+
+
+def test_skill_trainer_resumes_exactly(tmp_path, skill_library):
+    cfg = skill_config(8, checkpoint_every=1)
+    run_and_resume(lambda: skill_env(8, skill_library), cfg, tmp_path, first=1, total=2)
+
+
+def test_warm_start_from_an_ase_state_keeps_its_weights_and_zero_conditional_head(tmp_path, skill_library):
+    from sim.env import EnvConfig, HumanoidEnv
+
+    ase = LLCTrainer(tiny_config(8, character="humanoid"), HumanoidEnv(EnvConfig(num_envs=8, nthread=1), skill_library))
+    ase.train_iteration()
+    ase.save(tmp_path / "state.pt")
+    ase.save(tmp_path / "weights.pt", inference_only=True)
+    skills = LLCTrainer(skill_config(8), skill_env(8, skill_library))
+    skills.init_from(tmp_path / "state.pt")
+    for name in ("actor", "critic", "obs_norm", "amp_norm", "value_norm"):
+        sa, sb = getattr(ase, name).state_dict(), getattr(skills, name).state_dict()
+        assert all(torch.equal(sa[k], sb[k]) for k in sa), name
+    assert torch.count_nonzero(skills.disc_enc.cond.weight) == 0 and skills.global_step == 0
+    assert skills.cfg.init_from == str(tmp_path / "state.pt")
+    with pytest.raises(ValueError, match="inference-only"):
+        skills.init_from(tmp_path / "weights.pt")
+
+
+def test_cli_skill_run_needs_named_clips_and_refuses_init_from_with_resume(tmp_path, capsys, deepmimic_dir):
+    from training.cli import main
+
+    dup = tmp_path / "dup.yaml"
+    walk = deepmimic_dir / "humanoid3d_walk.txt"
+    dup.write_text(f"motions:\n  - {{file: {walk}, name: a}}\n  - {{file: {walk}, name: a}}\n")
+    assert main(["llc", "--skills", "--motions", str(dup), "--envs", "4", "--out", str(tmp_path / "r")]) == 2
+    assert "skill names must differ" in capsys.readouterr().err
+    code = main(["llc", "--resume", str(tmp_path / "s" / "checkpoint.pt"), "--init-from", str(tmp_path / "x.pt")])
+    assert code == 2 and "cannot go with --resume" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------- eval --skills
+def test_eval_skills_reports_recall_signatures_and_transitions(skill_library):
+    from controllers.checkpoint import LLCPolicy, untrained_llc_checkpoint
+    from evaluation import skills as S
+    from sim.env import EnvConfig, HumanoidEnv
+
+    env = HumanoidEnv(EnvConfig(num_envs=2, nthread=1), skill_library)
+    classifier, accuracy = S.train_classifier(env, steps=300, windows=4000)
+    assert accuracy > 0.6  # 300 steps: far from the committed classifier, but it must learn
+    policy = LLCPolicy(untrained_llc_checkpoint())
+    cfg = S.SkillEvalConfig(rollouts=1, seconds=4.0, switch_seconds=2.0, transition_envs=4)
+    res = S.evaluate_skills(policy, skill_library, cfg, classifier)
+    assert res["latents"].startswith("clip presets")  # an LLC without named skills
+    assert set(res["skills"]) == set(skill_library.clip_names)
+    for name, s in res["skills"].items():
+        assert 0.0 <= s["recall"] <= 1.0 and s["mean_speed"] >= 0.0
+        assert sum(res["confusion"][name].values()) == pytest.approx(1.0, abs=1e-2)
+        worst_other = max(v for k, v in res["confusion"][name].items() if k != name)
+        assert s["distinct"] == (s["recall"] >= 0.8 and worst_other <= 0.2 + 1e-3)
+    assert res["transitions"]["switches"] == 4 and 0.0 <= res["transitions"]["success"] <= 1.0
+    assert "walk_speed" in res["signatures"] and "gaits_in_order" in res["signatures"]
+    assert "distinct skills" in S.skills_summary(res)
+
+
+def test_committed_classifier_labels_clean_dataset_windows(skill_library):
+    from evaluation import skills as S
+    from sim.env import EnvConfig, HumanoidEnv
+
+    env = HumanoidEnv(EnvConfig(num_envs=2, nthread=1), skill_library)
+    model = S.load_classifier(skill_library.clip_names, env.amp_obs_dim * env.num_amp_frames)
+    assert model is not None, "skill_classifier.pt missing or stale: launch.py eval --skills --train-classifier"
+    lib = skill_library
+    lib_w = lib.weights.copy()
+    lib.weights = np.full(lib.num_clips, 1.0 / lib.num_clips)
+    try:
+        x, y = env.demo_amp_windows(2000, np.random.default_rng(5), with_clips=True)
+    finally:
+        lib.weights = lib_w
+    assert (model.labels(x) == y).mean() > 0.9
