@@ -27,3 +27,29 @@ def clip_preset(encoder_outputs: np.ndarray) -> np.ndarray:
     """A clip's latent preset: the normalized mean of the encoder's outputs over windows of that clip."""
     mean = np.asarray(encoder_outputs, dtype=np.float64).reshape(-1, np.shape(encoder_outputs)[-1]).mean(0)
     return mean / max(float(np.linalg.norm(mean)), 1e-8)
+
+
+def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
+    """The unit latent a fraction t of the way from unit latent a to b along the great circle (t in [0, 1])."""
+    a = np.asarray(a, dtype=np.float64) / max(float(np.linalg.norm(a)), 1e-12)
+    b = np.asarray(b, dtype=np.float64) / max(float(np.linalg.norm(b)), 1e-12)
+    omega = float(np.arccos(np.clip(a @ b, -1.0, 1.0)))
+    if omega < 1e-6:
+        return a
+    if np.pi - omega < 1e-6:  # opposite: any great circle; go through a direction orthogonal to a
+        ortho = np.roll(a, 1) - (np.roll(a, 1) @ a) * a
+        b_mid = ortho / max(float(np.linalg.norm(ortho)), 1e-12)
+        return slerp(a, b_mid, 2 * t) if t <= 0.5 else slerp(b_mid, b, 2 * t - 1)
+    z = (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)
+    return z / np.linalg.norm(z)
+
+
+def recognise_skill(encoded: np.ndarray, skills: dict[str, np.ndarray]) -> tuple[str, float]:
+    """The named skill whose anchor is nearest (cosine) to an encoder latent, and that cosine; ("", 0) without
+    skills. For a skill LLC the encoder was trained to map each clip's windows onto its anchor."""
+    if not skills:
+        return "", 0.0
+    names = list(skills)
+    cos = np.stack([np.asarray(skills[n], dtype=np.float64) for n in names]) @ np.asarray(encoded).reshape(-1)
+    best = int(np.argmax(cos))
+    return names[best], float(cos[best])

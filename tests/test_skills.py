@@ -217,3 +217,14 @@ def test_committed_classifier_labels_clean_dataset_windows(skill_library):
     finally:
         lib.weights = lib_w
     assert (model.labels(x) == y).mean() > 0.9
+
+
+def test_slerp_and_skill_recognition_are_plain_functions():
+    from controllers.latents import recognise_skill, slerp
+
+    a, b = np.eye(4)[0], np.eye(4)[1]
+    mid = slerp(a, b, 0.5)
+    assert np.allclose(mid, np.array([1, 1, 0, 0]) / np.sqrt(2)) and np.allclose(slerp(a, b, 1.0), b)
+    assert np.allclose(np.linalg.norm(slerp(a, -a, 0.3)), 1.0)  # opposite latents still blend on the sphere
+    skills = {"walk": a, "run": b}
+    assert recognise_skill(0.2 * a + 0.9 * b, skills)[0] == "run" and recognise_skill(a, {}) == ("", 0.0)

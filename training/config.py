@@ -19,7 +19,7 @@ Differences of the `cpu` preset from the ASE reference, and why:
   keep-probability 0.01 once full).
 - low-style termination (on by default, `low_style_termination`; ProtoMotions' remedy for standing still):
   measured on the humanoid, a run with it walked at 14M samples (0.74 m/s) where the run without it still
-  stood at 23M (checkpoints/README.md).
+  stood at 23M (docs/campaign.md, round 0).
 - bf16 autocast for the critic and discriminator/encoder forward passes (stack-notes.md: ~2x on CPUs with
   bf16 in hardware; training/precision.py turns it off where bf16 is emulated, ~30x slower; CUDA GPUs have
   it); the actor stays float32 so rollout and update log-probabilities are computed identically.

@@ -149,7 +149,7 @@ def cpu_preset(**overrides) -> HLCConfig:
         preset="cpu", num_envs=64, total_samples=10_000_000, torch_threads=1, minibatch_size=1024, epochs=4,
         lr=5e-5, checkpoint_every=20, network=HLCNetworkConfig.cpu(),
     )  # fmt: skip
-    # 10M samples, lr 5e-5: what the shipped controllers needed (checkpoints/README.md); the task reward stays
+    # 10M samples, lr 5e-5: what the first location and steering runs needed (docs/campaign.md); the task reward stays
     # flat for the first ~3M, so a shorter default would stop inside that stretch
     base.update(overrides)
     return HLCConfig(**base)
