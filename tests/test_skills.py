@@ -228,3 +228,31 @@ def test_slerp_and_skill_recognition_are_plain_functions():
     assert np.allclose(np.linalg.norm(slerp(a, -a, 0.3)), 1.0)  # opposite latents still blend on the sphere
     skills = {"walk": a, "run": b}
     assert recognise_skill(0.2 * a + 0.9 * b, skills)[0] == "run" and recognise_skill(a, {}) == ("", 0.0)
+
+
+# ---------------------------------------------------------------------------- overlapped rollouts
+def test_overlapped_rollouts_resume_exactly_on_a_fake_env(tmp_path):
+    from training.fake_env import FakeEnv
+
+    cfg = tiny_config(8, checkpoint_every=1, overlap=True)
+    run_and_resume(lambda: FakeEnv(8, num_amp_frames=4, episode_steps=20), cfg, tmp_path, first=2, total=4)
+
+
+def test_overlapped_skill_rollouts_resume_exactly(tmp_path, skill_library):
+    cfg = skill_config(8, checkpoint_every=1, overlap=True, focal_every=1)
+    run_and_resume(lambda: skill_env(8, skill_library), cfg, tmp_path, first=1, total=3)
+
+
+def test_overlapped_rollouts_act_one_update_behind():
+    from training.fake_env import FakeEnv
+
+    t = LLCTrainer(tiny_config(8, overlap=True), FakeEnv(8, num_amp_frames=4, episode_steps=20))
+    t.train_iteration()  # learned from the first rollout; the second one runs with the weights before that update
+    t.finish_rollout()
+    behaviour = t.behaviour.actor.state_dict()
+    assert any(not torch.equal(v, t.actor.state_dict()[k]) for k, v in behaviour.items())
+    before = {k: v.clone() for k, v in t.actor.state_dict().items()}
+    stats = t.train_iteration()
+    assert np.isfinite(stats["loss/total"])
+    assert all(torch.equal(v, before[k]) for k, v in t.behaviour.actor.state_dict().items())
+    t.finish_rollout()

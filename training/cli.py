@@ -380,6 +380,8 @@ def train_llc(argv: list[str], watcher_factory: WatcherFactory | None = None) ->
         print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB): resume it with --resume {path}")
         return 0
     watcher = None
+    if args.watch is not None and cfg.overlap:
+        return _error("--watch draws from the rollout, which overlap runs on another thread: set overlap=false")
     if args.watch is not None:
         if not 0 <= args.watch < cfg.num_envs:
             return _error(f"--watch {args.watch}: there are {cfg.num_envs} environments (0..{cfg.num_envs - 1})")

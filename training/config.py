@@ -108,6 +108,9 @@ class LLCConfig:
     track_max_error: float = 1.0  # tracking stops once the mean body position error exceeds this (m)
     switch_grace: int = 15  # steps after a skill switch without the conditional low-style termination
     focal_every: int = 20  # iterations between focal weight updates (skills that score low get sampled more)
+    # throughput: the next rollout runs on a second thread beside this iteration's update, acting with the
+    # weights from before that update (one update behind: PPO's ratio then starts from the behaviour policy)
+    overlap: bool = False
     # precision
     bf16: bool = False  # autocast critic + disc/encoder forwards where the device has bf16 (actor stays float32)
     network: NetworkConfig = field(default_factory=NetworkConfig.reference)

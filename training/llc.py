@@ -17,9 +17,14 @@ Method facts: shared/spec/ase-facts.md. Config and presets: training/config.py.
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import math
+import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -77,6 +82,10 @@ class LLCTrainer:
         torch.manual_seed(cfg.seed)  # network initialization, the same on every rank
         rank_seed = cfg.seed + D.RANK_SEED_STRIDE * self.dist.rank
         self.gen = torch.Generator().manual_seed(rank_seed + 1)  # latents, noise, minibatches, buffers (CPU)
+        # overlapped rollouts draw their latents and noise from their own generator (the update runs beside them)
+        self.rollout_gen = torch.Generator().manual_seed(rank_seed + 3) if cfg.overlap else self.gen
+        if cfg.overlap and self.dist.active:
+            raise ValueError("overlapped rollouts (overlap) do not run under torchrun yet: set overlap=false")
         self.np_rng = np.random.default_rng(rank_seed + 2)  # dataset windows
 
         n, net = cfg.num_envs, cfg.network
@@ -106,12 +115,14 @@ class LLCTrainer:
             self.demo: WindowBuffer | LabelledWindows = LabelledWindows(cfg.demo_buffer_size, self.window_dim, dev)
             self.latents: LatentSchedule | SkillSchedule = SkillSchedule(
                 n, self.anchors, cfg.anchor_prob, cfg.anchor_noise, (cfg.skill_steps_min, cfg.skill_steps_max),
-                (cfg.latent_steps_min, cfg.latent_steps_max), self.gen, dev,
+                (cfg.latent_steps_min, cfg.latent_steps_max), self.rollout_gen, dev,
             )  # fmt: skip
             self.latents.weights = self.base_weights.copy()
         else:
             self.demo = WindowBuffer(cfg.demo_buffer_size, self.window_dim, dev)
-            self.latents = LatentSchedule(n, net.latent_dim, cfg.latent_steps_min, cfg.latent_steps_max, self.gen, dev)
+            self.latents = LatentSchedule(
+                n, net.latent_dim, cfg.latent_steps_min, cfg.latent_steps_max, self.rollout_gen, dev
+            )
         self.stochastic_prob = L.eps_greedy_probs(n, dev) if cfg.eps_greedy else torch.ones(n, device=dev)
         self.action_std = math.exp(net.action_log_std)
 
@@ -123,6 +134,15 @@ class LLCTrainer:
         self.low_style_count = torch.zeros(n, dtype=torch.long, device=dev)  # consecutive low-style steps per env
         self.iteration, self.global_step = 0, 0
         self.on_env_step: Callable[[], None] | None = None  # e.g. the viewer's --watch window
+        # overlap: the rollout of iteration k+1 runs on a second thread while iteration k's batch is learned, acting
+        # with the weights from before that update (`behaviour`, one update behind); `launch` is what a resume needs
+        self.behaviour = SimpleNamespace(actor=self.actor, obs_norm=self.obs_norm, disc_enc=self.disc_enc,
+                                         amp_norm=self.amp_norm)  # fmt: skip
+        self.pending: Future | None = None
+        self.launch: dict | None = None
+        self.restored_launch = False
+        self.focal_next: np.ndarray | None = None
+        self._pool: ThreadPoolExecutor | None = None
 
     # ------------------------------------------------------------------ device boundary
     def tensor(self, x: np.ndarray, dtype: torch.dtype | None = None) -> torch.Tensor:
@@ -130,18 +150,27 @@ class LLCTrainer:
         return torch.as_tensor(x, dtype=dtype, device=self.device)
 
     def autocast(self, enabled: bool = True):
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16 and enabled)
+        """bf16 autocast where it pays; no autocast context at all otherwise: torch's autocast weight-cast cache
+        is cleared by nesting counts that overlapped rollouts (another thread) would otherwise disturb."""
+        if not (self.bf16 and enabled):
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
 
     # ------------------------------------------------------------------ rollout
-    def actor_mean(self, obs_n: torch.Tensor, z: torch.Tensor, low_precision: bool = False) -> torch.Tensor:
+    def actor_mean(
+        self, obs_n: torch.Tensor, z: torch.Tensor, low_precision: bool = False, actor: torch.nn.Module | None = None
+    ) -> torch.Tensor:
         """Action means. Float32 for everything that enters a PPO ratio: with the fixed std exp(-2.9), bf16's
         rounding of the means would add ~0.2 of noise to the log-ratio after every weight update."""
         with self.autocast(low_precision):
-            return self.actor(obs_n, z).float()
+            return (actor or self.actor)(obs_n, z).float()
 
     @torch.no_grad()
-    def rollout(self) -> dict[str, torch.Tensor]:
-        """Collect horizon x num_envs transitions; returns (T, N, ...) tensors and episode statistics."""
+    def rollout(self, nets: SimpleNamespace | None = None) -> dict[str, torch.Tensor]:
+        """Collect horizon x num_envs transitions; returns (T, N, ...) tensors and episode statistics. `nets`
+        (actor, obs_norm, disc_enc, amp_norm) act and judge low style; the trainer's own by default."""
+        nets = nets or self
+        t_start = time.perf_counter()
         T, N, env, dev = self.cfg.horizon, self.cfg.num_envs, self.env, self.device
         buf = {
             "obs": torch.zeros(T, N, env.obs_dim, device=dev),
@@ -166,10 +195,11 @@ class LLCTrainer:
                 buf["skill"][t] = self.latents.skill
                 buf["grace"][t] = self.tensor(np.asarray(env.in_grace()))
                 buf["tracked"][t] = self.tensor(self.latents.track_clip >= 0)
-            mean = self.actor_mean(self.obs_norm(self.obs), z)
+            mean = self.actor_mean(nets.obs_norm(self.obs), z, actor=nets.actor)
             # draws from the CPU generator (the same numbers on every device), then onto the device
-            stochastic = torch.rand(N, generator=self.gen, device=self.gen.device).to(dev) < self.stochastic_prob
-            noise = torch.randn(mean.shape, generator=self.gen, device=self.gen.device).to(dev) * self.action_std
+            g = self.rollout_gen
+            stochastic = torch.rand(N, generator=g, device=g.device).to(dev) < self.stochastic_prob
+            noise = torch.randn(mean.shape, generator=g, device=g.device).to(dev) * self.action_std
             actions = torch.where(stochastic[:, None], mean + noise, mean)
             res = env.step(actions if self.env_tensors else actions.cpu().numpy())
             if self.on_env_step is not None:
@@ -184,7 +214,7 @@ class LLCTrainer:
             if self.cfg.skills:
                 buf["track"][t] = self.tensor(self.tracking_rewards(np.asarray(res.done)), torch.float32)
             if self.cfg.low_style_termination:
-                ended = self.low_style_ends(amp, done, z)
+                ended = self.low_style_ends(amp, done, z, nets)
                 if ended.any():
                     ids = ended.nonzero()[:, 0].cpu().numpy()
                     ep_lengths += [int(x) for x in env.progress[ids]]
@@ -205,19 +235,25 @@ class LLCTrainer:
             "episode/falls": falls,
             "episode/unstable_resets": unstable,
             "episode/style_terminations": style_ends / max(int(buf["done"].sum()), 1),
+            "perf/rollout_work_s": time.perf_counter() - t_start,
         }
         return buf
 
     @torch.no_grad()
-    def low_style_ends(self, amp: torch.Tensor, done: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
+    def low_style_ends(
+        self, amp: torch.Tensor, done: torch.Tensor, z: torch.Tensor | None = None, nets: SimpleNamespace | None = None
+    ) -> torch.Tensor:
         """(N,) envs whose unscaled style reward -log(1 - D) stayed below the threshold for `low_style_steps`
         steps in a row, outside grace periods; counts reset at every episode end. A skill LLC judges anchored
         envs by the conditional reward, except while they track their clip or just switched skill."""
-        with self.autocast():
-            h = self.disc_enc.trunk(self.amp_norm(amp))
-            logit = self.disc_enc.logit(h).float().reshape(-1)
+        de = (nets or self).disc_enc
+        # overlapped: float32 here, bf16 autocast only on the update's thread (two threads autocasting at once
+        # made the numbers irreproducible)
+        with self.autocast(not self.cfg.overlap):
+            h = de.trunk((nets or self).amp_norm(amp))
+            logit = de.logit(h).float().reshape(-1)
             if self.cfg.skills:
-                cond = logit + self.disc_enc.cond_residual(h, z).float()
+                cond = logit + de.cond_residual(h, z).float()
         if self.cfg.skills:
             sched = self.latents
             judged = (sched.skill >= 0) & (sched.since_switch > self.cfg.switch_grace)
@@ -265,6 +301,9 @@ class LLCTrainer:
         """Skills whose conditional reward is low get drawn (and started from) more: w ~ base (1.5 - s / max s)."""
         s = self.skill_score
         w = self.base_weights * (1.5 - s / s.max()) if s.max() > 0 else self.base_weights.copy()
+        if self.cfg.overlap:  # the rollout running beside this update reads them: the next one takes them
+            self.focal_next = w / w.sum()
+            return
         self.latents.weights = w / w.sum()
         self.env.start_weights = self.latents.weights.copy()
 
@@ -526,7 +565,49 @@ class LLCTrainer:
             self.compute_rewards_and_advantages(buf)
             return self.update(buf)
 
-        return ppo.timed_iteration(self, self.rollout, learn)
+        if not self.cfg.overlap:
+            return ppo.timed_iteration(self, self.rollout, learn)
+
+        def collect() -> dict:  # this iteration's rollout, then the next one starts beside the update
+            if self.pending is None:
+                self.launch_rollout()
+            buf = self.pending.result()
+            self.launch_rollout()
+            return buf
+
+        return ppo.timed_iteration(self, collect, learn)
+
+    # ------------------------------------------------------------------ overlapped rollouts
+    def launch_rollout(self) -> None:
+        """Start the next rollout on the second thread with the current weights (after a resume: the stored
+        behaviour weights); first record what a checkpoint written during it must hold to resume exactly."""
+        if self.behaviour.actor is self.actor:  # first launch: private copies the update cannot touch
+            self.behaviour = SimpleNamespace(**{k: copy.deepcopy(v) for k, v in vars(self.behaviour).items()})
+            self.restored_launch = False
+        if self.restored_launch:
+            self.restored_launch = False
+        else:
+            for name, net in vars(self.behaviour).items():
+                net.load_state_dict(getattr(self, name).state_dict())
+            if self.focal_next is not None:
+                self.latents.weights, self.focal_next = self.focal_next, None
+                self.env.start_weights = self.latents.weights.copy()
+        self.launch = {
+            "env_state": self.env.get_state(),
+            "obs": self.obs.clone(),
+            "latents": self.latents.state_dict(),
+            "low_style_count": self.low_style_count.clone(),
+            "rollout_gen": self.rollout_gen.get_state(),
+        }
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rollout")
+        self.pending = self._pool.submit(self.rollout, self.behaviour)
+
+    def finish_rollout(self) -> None:
+        """Wait for a rollout still running (the end of train(), before anything else touches the env); its
+        batch stays pending for the next iteration, as a resume from the last checkpoint would repeat it."""
+        if self.pending is not None:
+            self.pending.result()
 
     @property
     def total_iterations(self) -> int:
@@ -563,9 +644,12 @@ class LLCTrainer:
                 "falls": f"{stats['episode/fall_rate']:.2f}",
             }
 
-        return ppo.run(
-            self, iterations, out_dir, save=save, postfix=postfix, progress=progress, on_iteration=on_iteration
-        )
+        try:
+            return ppo.run(
+                self, iterations, out_dir, save=save, postfix=postfix, progress=progress, on_iteration=on_iteration
+            )
+        finally:
+            self.finish_rollout()
 
     # ------------------------------------------------------------------ checkpoints
     def checkpoint(self, inference_only: bool = False, buffers: bool = True) -> dict:
@@ -575,20 +659,28 @@ class LLCTrainer:
         env = self.env
         train = None
         if not inference_only:
+            # overlapped: the rollout now running started from `launch`, with the behaviour weights
+            live = self.launch if self.pending is not None else None
             train = {
                 "iteration": self.iteration,
                 "global_step": self.global_step,
                 "optimizer": self.optimizer.state_dict(),
                 **ppo.rng_state(self.gen, self.np_rng),
-                "env_state": env.get_state(),
-                "obs": self.obs.clone(),
-                "latents": self.latents.state_dict(),
-                "low_style_count": self.low_style_count.clone(),
+                "env_state": live["env_state"] if live else env.get_state(),
+                "obs": (live["obs"] if live else self.obs).clone(),
+                "latents": live["latents"] if live else self.latents.state_dict(),
+                "low_style_count": (live["low_style_count"] if live else self.low_style_count).clone(),
                 "demo": self.demo.state_dict() if buffers else None,
                 "replay": self.replay.state_dict() if buffers else None,
             }
             if self.cfg.skills:
                 train["skill_score"] = torch.as_tensor(self.skill_score)
+            if self.cfg.overlap:
+                train["rollout_gen"] = live["rollout_gen"] if live else self.rollout_gen.get_state()
+                if live:
+                    train["behaviour"] = {k: v.state_dict() for k, v in vars(self.behaviour).items()}
+                if self.focal_next is not None:
+                    train["focal_next"] = torch.as_tensor(self.focal_next)
         return llc_checkpoint(
             character=env_character(env) or self.cfg.character,
             obs_layout_version=obs_layout_version(),
@@ -641,8 +733,24 @@ class LLCTrainer:
             if self.cfg.skills:
                 self.skill_score = tr["skill_score"].numpy().copy()
                 self.env.start_weights = self.latents.weights.copy()
+            if self.cfg.overlap:
+                self.load_overlap_state(tr)
         if upgrade:
             self.upgrade_layout(old_layout)
+
+    def load_overlap_state(self, tr: dict) -> None:
+        """An overlapped run resumes by first repeating the rollout that was running when it saved: the same
+        start state (restored above), generator and behaviour weights. A state from a sequential run starts
+        its first rollout with the current weights."""
+        if "rollout_gen" in tr:
+            self.rollout_gen.set_state(tr["rollout_gen"])
+        if "focal_next" in tr:
+            self.focal_next = tr["focal_next"].numpy().copy()
+        if "behaviour" in tr:
+            self.behaviour = SimpleNamespace(**{k: copy.deepcopy(getattr(self, k)) for k in tr["behaviour"]})
+            for name, state in tr["behaviour"].items():
+                getattr(self.behaviour, name).load_state_dict(state)
+            self.restored_launch = True
 
     def upgrade_layout(self, old: int) -> None:
         """Continue a run whose discriminator features used layout `old` (the policy observation is the same):

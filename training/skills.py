@@ -127,9 +127,9 @@ class SkillSchedule:
     def state_dict(self) -> dict:
         return {
             "z": self.z.clone(), "skill": self.skill.clone(), "remaining": self.remaining.clone(),
-            "since_switch": self.since_switch.clone(), "weights": torch.as_tensor(self.weights),
-            "track_clip": torch.as_tensor(self.track_clip), "track_t0": torch.as_tensor(self.track_t0),
-            "track_until": torch.as_tensor(self.track_until),
+            "since_switch": self.since_switch.clone(), "weights": torch.from_numpy(self.weights.copy()),
+            "track_clip": torch.from_numpy(self.track_clip.copy()), "track_t0": torch.from_numpy(self.track_t0.copy()),
+            "track_until": torch.from_numpy(self.track_until.copy()),
         }  # fmt: skip
 
     def load_state_dict(self, state: dict) -> None:
