@@ -148,7 +148,7 @@ def match_names(joints: list[str], parents: np.ndarray, offsets: np.ndarray) -> 
                 top = pick
     pelvis = _common_ancestor(parents, found["left_thigh"], found["right_thigh"])
     chest = _common_ancestor(parents, found["left_upper_arm"], found["right_upper_arm"])
-    if pelvis not in _ancestors(parents, chest):
+    if pelvis not in _ancestors(parents, chest) or chest in (found["left_upper_arm"], found["right_upper_arm"]):
         return None
     below_chest = [j for j in range(len(joints)) if chest in _ancestors(parents, j)[1:]]
     # the chest's branches that hold the arms, and what is left (the neck and head)

@@ -211,6 +211,11 @@ def _mean_quat(q: np.ndarray) -> np.ndarray:
     return m if m[0] >= 0 else -m
 
 
+def _mid_range(body) -> float:
+    """A hinge's mid-range angle (radians; a quarter turn when it has no limits)."""
+    return float(np.radians(np.mean(body.limits_deg[0]))) if body.limits_deg else np.pi / 2
+
+
 def _hinge_normal(character: Character, i: int, joints, pos, rot_inv) -> tuple[np.ndarray, np.ndarray] | None:
     """For body i next to a hinge (its child's joint or its own) with mapped bones on both sides: the bend
     plane's normal on the character (body frame, at mid-range) and in the source (i's rotation joint's
@@ -228,11 +233,11 @@ def _hinge_normal(character: Character, i: int, joints, pos, rot_inv) -> tuple[n
         top, mid, low, hinge = i, c, g, bodies[c]
         d1 = np.array(bodies[c].offset)
         d2_local = np.array(bodies[g].offset)
-        axis, theta = np.array(hinge.hinge_axis), np.radians(np.mean(hinge.limits_deg[0]))
+        axis, theta = np.array(hinge.hinge_axis), _mid_range(hinge)
         n_char = np.cross(d1, quat_rotate(quat_from_axis_angle(axis, np.array(theta)), d2_local))
     elif b.joint == "hinge" and b.parent >= 0 and bodies[b.parent].name in joints and c is not None:
         top, mid, low = b.parent, i, c
-        axis, theta = np.array(b.hinge_axis), np.radians(np.mean(b.limits_deg[0]))
+        axis, theta = np.array(b.hinge_axis), _mid_range(b)
         d1 = quat_rotate(quat_from_axis_angle(axis, np.array(-theta)), np.array(b.offset))
         n_char = np.cross(d1, np.array(bodies[c].offset))
     else:
