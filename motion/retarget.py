@@ -268,8 +268,9 @@ def clip_alignment(
     two or more of them. A limb (one mapped child) has its direction exact and its twist from the hinge
     next to it: the knee's (elbow's) bend plane, from the child joint positions, is put on the character's
     hinge plane; without a hinge or a bend, from the source's own twist relative to its parent, averaged
-    over the clip (so never a half turn). Leaves (feet, hands, head) turn with their parent as the source's
-    do on average. pos, rot: source world joint positions and rotations (F, J, ...)."""
+    over the clip (so never a half turn). Feet with `flat_feet` contacts (foot body -> (F,) bool) lie flat
+    in stance, pointing along the source's toes; other leaves (hands, head) turn with their parent as the
+    source's do on average. pos, rot: source world joint positions and rotations (F, J, ...)."""
     flat_feet = {f: c for f, c in (flat_feet or {}).items() if c.sum() >= 3}
     centre = hip_centre(character, joints, pos)
     frame_joint = np.full(character.num_bodies, -1)
@@ -283,7 +284,7 @@ def clip_alignment(
         rj = joints[b.name][1]
         frame_joint[i] = rj
         rot_inv = quat_conj(rot[:, rj])
-        if b.parent >= 0:  # the mean relative rotation to the parent's frame: the source's own "rest"
+        if b.parent >= 0 and frame_joint[b.parent] >= 0:  # the mean rotation relative to the parent's frame
             rel = quat_mul(quat_conj(rot[:, frame_joint[b.parent]]), rot[:, rj])
             start = quat_mul(quat_conj(_mean_quat(rel)), parent_q)
         else:
