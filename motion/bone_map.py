@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from motion.clip import MotionFileError
@@ -117,9 +118,21 @@ def read_map(path: str | Path, bodies: list[str]) -> BoneMap:
     return BoneMap(str(path), entries)
 
 
-def choose_map(file: str | Path, joints: list[str], bodies: list[str], spec: str | Path | None = None) -> BoneMap:
-    """The map `spec` (a preset name or a YAML path) or, without one, the first preset that fits `joints`.
-    Errors name the file and what is missing."""
+MATCHED_BY_NAME = "matched by name"
+MATCHED_BY_SHAPE = "matched by skeleton shape"
+
+
+def choose_map(
+    file: str | Path,
+    joints: list[str],
+    bodies: list[str],
+    spec: str | Path | None = None,
+    skeleton: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> BoneMap:
+    """The map `spec` (a preset name or a YAML path) or, without one, the first preset that fits `joints`,
+    else one matched by the joints' names, else by the skeleton's shape (motion/joint_match.py; these two
+    need `skeleton` = (parents, offsets, clip positions (F, J, 3))). Errors name the file and what is
+    missing."""
     if spec is not None:
         spec_s = str(spec)
         m = preset(spec_s) if spec_s in PRESETS else read_map(spec_s, bodies)
@@ -136,6 +149,18 @@ def choose_map(file: str | Path, joints: list[str], bodies: list[str], spec: str
         if not missing:
             return m
         tried.append(f"{name} lacks {', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''}")
+    if skeleton is not None:
+        from motion.joint_match import match_names, match_topology
+
+        parents, offsets, points = skeleton
+        for label, found in (
+            (MATCHED_BY_NAME, lambda: match_names(joints, parents, offsets)),
+            (MATCHED_BY_SHAPE, lambda: match_topology(joints, parents, offsets, points)),
+        ):
+            entries = found()
+            if entries is not None and all(b in entries for b in REQUIRED_BODIES):
+                return BoneMap(label, {b: e for b, e in entries.items() if b in bodies})
+        tried.append("neither the names nor the skeleton's shape tell the limbs")
     raise MotionFileError(
         file,
         f"no joint-map preset fits its {len(joints)} joints ({'; '.join(tried)}); write a YAML map and pass --map",

@@ -166,22 +166,51 @@ def read_bvh(path: str | Path) -> BvhData:
 # ---- units and axes ------------------------------------------------------------------------------
 
 
+def posed_points(data: BvhData) -> np.ndarray:
+    """World positions (F, J, 3) of the joints in every frame (file units and axes)."""
+    from motion.source import _fk
+
+    return _fk(data.parents, data.local_pos, data.local_rot)[0]
+
+
+def _rest_stands(data: BvhData, spine: tuple[int, int]) -> bool:
+    """Whether the spine (hips to neck) runs along y or z at rest (within 45 degrees). Rigs whose bones run
+    along each joint's +X lie along x with zero channels: their height and up axis come from the frames."""
+    rest = data.rest_points()
+    d = rest[spine[1]] - rest[spine[0]]
+    return max(abs(d[1]), abs(d[2])) > np.cos(np.radians(45.0)) * max(float(np.linalg.norm(d)), 1e-12)
+
+
 def guess_up(data: BvhData, spine: tuple[int, int] | None = None) -> str:
     """'y' or 'z': the axis from the hips up the spine (`spine` = (hips, neck) joint indices) in the rest
-    pose; without a spine, the axis the rest skeleton spans most of (y when they tie)."""
+    pose (in the frames, median, when the rest pose does not stand); without a spine, the axis the rest
+    skeleton spans most of (y when they tie)."""
     if spine is not None:
-        rest = data.rest_points()
-        d = rest[spine[1]] - rest[spine[0]]
+        if _rest_stands(data, spine):
+            rest = data.rest_points()
+            d = rest[spine[1]] - rest[spine[0]]
+        else:
+            pos = posed_points(data)
+            d = np.median(pos[:, spine[1]] - pos[:, spine[0]], axis=0)
         return "z" if abs(d[2]) > abs(d[1]) else "y"
     ext = np.ptp(data.rest_points(), axis=0)
     return "z" if ext[2] > 1.2 * ext[1] else "y"
 
 
-def guess_units(data: BvhData, up: str) -> tuple[str, float]:
-    """(label, metres per file unit) from the rest skeleton's height along `up`: a person is 1-2.5 m
+def height(data: BvhData, up: str, spine: tuple[int, int] | None = None) -> float:
+    """The skeleton's height along `up` (file units): at rest, or the median over the frames when the rest
+    pose does not stand (see `_rest_stands`)."""
+    axis = "xyz".index(up)
+    if spine is None or _rest_stands(data, spine):
+        return float(np.ptp(data.rest_points()[:, axis]))
+    return float(np.median(np.ptp(posed_points(data)[..., axis], axis=1)))
+
+
+def guess_units(data: BvhData, up: str, spine: tuple[int, int] | None = None) -> tuple[str, float]:
+    """(label, metres per file unit) from the skeleton's height along `up` (`height`): a person is 1-2.5 m
     tall, so 0.3-3 units is metres, 40-100 inches, 100-300 centimetres, 1000-3000 millimetres; anything
     else is scaled to a 1.7 m person ('unknown')."""
-    h = float(np.ptp(data.rest_points()[:, "xyz".index(up)]))
+    h = height(data, up, spine)
     for label, lo, hi in (("m", 0.3, 3.0), ("in", 40.0, 100.0), ("cm", 100.0, 300.0), ("mm", 1000.0, 3000.0)):
         if lo <= h < hi:
             return label, UNITS[label]

@@ -3,7 +3,7 @@
     motions info CLIP|DATASET|FOLDER           clips, joints, frames, fps; a BVH's units and map
     motions convert in.bvh --to out.npy        retarget a BVH (or `--retarget` a foreign .npy) onto the
         [--map cmu|mixamo|map.yaml] [--character NAME] [--units cm] [--up y] [--report r.json]
-        [--preview [video.mp4]]                source and result side by side (window, or a video)
+        [--clamp] [--preview [video.mp4]]      joints held in their limits; source and result side by side
     motions convert dataset.txt out/ --to npy  convert many clips: .txt <-> .npy
 
 Exit codes: 0 ok, 1 download failed, 2 bad input. Errors are one line, never a traceback.
@@ -60,6 +60,12 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("--units", choices=tuple(UNITS), help="BVH length unit (default: guessed from the height)")
         s.add_argument("--up", choices=UP_AXES, help="BVH up axis (default: guessed from the spine)")
         s.add_argument("--fps", type=float, help="retarget at this frame rate (default: the file's), e.g. 30")
+        s.add_argument(
+            "--clamp",
+            action="store_true",
+            help="hold every joint inside the character's limits (the IK keeps hands and feet close; the report "
+            "says how far each clamp moved them)",
+        )
         s.add_argument("--retarget", action="store_true", help="retarget .npy clips whose skeleton differs")
         s.add_argument(
             "--trust-pickle",
@@ -112,6 +118,7 @@ def _options(args, entry: DatasetEntry | None = None) -> ImportOptions:
         up=args.up,
         trust_pickle=args.trust_pickle,
         fps=args.fps,
+        clamp=args.clamp,
     )
 
 
@@ -203,11 +210,28 @@ def _bvh_info(args) -> None:
     guessed = " (guessed)" if s.units_guessed else ""
     print(f"{args.input}: BVH, {len(s.joints)} joints, {s.frames} frames at {s.fps:.2f} fps ({s.frames / s.fps:.2f} s)")
     print(f"  joints: {name_some(s.joints, 12)}")
-    print(f"  units: {s.units}{guessed}, {s.metres_per_unit:g} m per unit: {s.height_m:.2f} m tall at rest")
+    pose = "at rest" if s.rest_stands else "in the clip (its zero-channel pose does not stand)"
+    print(f"  units: {s.units}{guessed}, {s.metres_per_unit:g} m per unit: {s.height_m:.2f} m tall {pose}")
     print(f"  up axis: {s.up}{' (guessed)' if s.up_guessed else ''}")
     if s.bone_map is None:
         raise MotionFileError(args.input, s.map_problem)
     print(f"  joint map: {s.bone_map}")
+    for line in map_lines(s.map_entries):
+        print(f"    {line}")
+    if not s.rest_stands:
+        print("  rest alignment: from the clip (bone directions, knee/elbow bend planes), not the zero-channel pose")
+
+
+def map_lines(entries: dict[str, tuple[str, str]], width: int = 100) -> list[str]:
+    """'body: Joint' (or '[Position, Rotation]') items, several to a line."""
+    items = [f"{b}: {p if p == r else f'[{p}, {r}]'}" for b, (p, r) in entries.items()]
+    lines, cur = [], ""
+    for it in items:
+        if cur and len(cur) + len(it) + 2 > width:
+            lines.append(cur.rstrip(", "))
+            cur = ""
+        cur += it + ", "
+    return lines + ([cur.rstrip(", ")] if cur else [])
 
 
 def _info(args) -> int:
@@ -232,12 +256,13 @@ def _info(args) -> int:
 
 
 def _report_lines(report: dict) -> list[str]:
-    from motion.retarget_report import BodyError, FootReport, LimitViolation, RetargetReport
+    from motion.retarget_report import BodyError, ClampReport, FootReport, LimitViolation, RetargetReport
 
     r = dict(report)
     r["bodies"] = [BodyError(**b) for b in r["bodies"]]
     r["feet"] = [FootReport(**f) for f in r["feet"]]
     r["limits"] = [LimitViolation(**v) for v in r["limits"]]
+    r["clamps"] = [ClampReport(**c) for c in r.get("clamps", [])]
     return RetargetReport(**r).lines()
 
 

@@ -63,6 +63,9 @@ class RetargetConfig:
     contact_height: float = 0.03  # m above the source's floor (scaled) for a foot to count as in contact
     contact_speed: float = 0.5  # m/s
     ground_rounds: int = 4  # IK rounds that lift a foot out of the ground before the root is lifted
+    rest: str = "auto"  # rest alignment from the file's zero-channel pose ("file") or the clip ("clip"); auto:
+    # the file's when it stands (motion.retarget.standing_rest)
+    clamp: bool = False  # hold every joint inside the character's limits, the IK keeping the end effectors close
 
 
 @dataclass
@@ -80,6 +83,8 @@ class Retargeted:
     contacts: dict[str, np.ndarray]  # foot body -> (F,) bool, from the source
     ground_shift: np.ndarray  # (F,) root height added by the ground step
     iterations: float  # mean IK steps per frame
+    rest: str = "file"  # where the rest alignment came from: the file's zero-channel pose, or the clip
+    clamps: list[Clamp] = field(default_factory=list)  # joints held inside their limits (config.clamp)
 
 
 # ---- small rotation helpers ----------------------------------------------------------------------
@@ -173,6 +178,167 @@ def rest_alignment(character: Character, source: SourceMotion, joints: dict[str,
     return q
 
 
+# ---- rigs whose zero-channel pose is no standing pose ------------------------------------------------
+
+STANDING_COS = np.cos(np.radians(45.0))  # a standing rest pose's spine and legs are within this of vertical
+
+
+def standing_rest(source: SourceMotion, joints: dict[str, tuple[int, int]]) -> bool:
+    """Whether the source's rest pose (all rotations identity) stands: the spine (pelvis to head joint) up
+    and each mapped thigh and shin down, within 45 degrees. Studio rigs whose bones run along a local axis
+    (each joint's frame turned so its bone is +X, say) are a line, or worse, with zero channels: their
+    T-pose lives only in the joints' orientations, and the rest alignment must come from the clip."""
+    rest = source.rest_positions()
+
+    def along(a: int, b: int, z: float) -> bool:
+        d = rest[b] - rest[a]
+        n = np.linalg.norm(d)
+        return n < 1e-9 or d[2] * z / n > STANDING_COS
+
+    if "pelvis" in joints and "head" in joints and not along(joints["pelvis"][0], joints["head"][0], 1.0):
+        return False
+    for side in ("right", "left"):
+        chain = [joints[f"{side}_{b}"][0] for b in ("thigh", "shin", "foot") if f"{side}_{b}" in joints]
+        if any(not along(a, b, -1.0) for a, b in zip(chain, chain[1:])):
+            return False
+    return True
+
+
+def _mean_quat(q: np.ndarray) -> np.ndarray:
+    """Mean rotation of unit quaternions (F, 4): the principal eigenvector of sum q q^T."""
+    _, vecs = np.linalg.eigh(q.T @ q)
+    m = vecs[:, -1]
+    return m if m[0] >= 0 else -m
+
+
+def _mid_range(body) -> float:
+    """A hinge's mid-range angle (radians; a quarter turn when it has no limits)."""
+    return float(np.radians(np.mean(body.limits_deg[0]))) if body.limits_deg else np.pi / 2
+
+
+def _hinge_normal(character: Character, i: int, joints, pos, rot_inv) -> tuple[np.ndarray, np.ndarray] | None:
+    """For body i next to a hinge (its child's joint or its own) with mapped bones on both sides: the bend
+    plane's normal on the character (body frame, at mid-range) and in the source (i's rotation joint's
+    frame, averaged over the clip, weighted by the bend). None when there is no such hinge or the source
+    barely bends it (then the twist comes from the parent)."""
+    bodies = character.bodies
+
+    def mapped_kid(k: int) -> int | None:
+        kids = [c for c, b in enumerate(bodies) if b.parent == k and b.name in joints]
+        return kids[0] if len(kids) == 1 else None
+
+    b = bodies[i]
+    c = mapped_kid(i)
+    if c is not None and bodies[c].joint == "hinge" and (g := mapped_kid(c)) is not None:
+        top, mid, low, hinge = i, c, g, bodies[c]
+        d1 = np.array(bodies[c].offset)
+        d2_local = np.array(bodies[g].offset)
+        axis, theta = np.array(hinge.hinge_axis), _mid_range(hinge)
+        n_char = np.cross(d1, quat_rotate(quat_from_axis_angle(axis, np.array(theta)), d2_local))
+    elif b.joint == "hinge" and b.parent >= 0 and bodies[b.parent].name in joints and c is not None:
+        top, mid, low = b.parent, i, c
+        axis, theta = np.array(b.hinge_axis), _mid_range(b)
+        d1 = quat_rotate(quat_from_axis_angle(axis, np.array(-theta)), np.array(b.offset))
+        n_char = np.cross(d1, np.array(bodies[c].offset))
+    else:
+        return None
+    if np.linalg.norm(n_char) < 1e-9:
+        return None
+    p = [pos[:, joints[bodies[k].name][0]] for k in (top, mid, low)]
+    n = np.cross(p[1] - p[0], p[2] - p[1])
+    n = n / np.maximum(np.linalg.norm(p[1] - p[0], axis=-1) * np.linalg.norm(p[2] - p[1], axis=-1), 1e-12)[:, None]
+    n_src = quat_rotate(rot_inv, n).sum(axis=0)
+    strength = np.linalg.norm(n, axis=-1).sum()
+    if strength < 0.05 * len(n) or np.linalg.norm(n_src) < 0.5 * strength:
+        return None  # nearly straight all along, or bent different ways: no plane to trust
+    return n_char / np.linalg.norm(n_char), n_src / np.linalg.norm(n_src)
+
+
+def clip_alignment(
+    character: Character,
+    source: SourceMotion,
+    joints: dict[str, tuple[int, int]],
+    pos: np.ndarray,
+    rot: np.ndarray,
+    flat_feet: dict[str, np.ndarray] | None = None,
+) -> np.ndarray:
+    """Q (B, 4) as `rest_alignment`'s, found from the clip instead of the zero-channel pose, for rigs whose
+    rest pose does not stand (see `standing_rest`). Each body's bone directions are measured in its source
+    joint's own frame (constant for a bone, averaged over the clip when joints lie between): Kabsch over
+    two or more of them. A limb (one mapped child) has its direction exact and its twist from the hinge
+    next to it: the knee's (elbow's) bend plane, from the child joint positions, is put on the character's
+    hinge plane; without a hinge or a bend, from the source's own twist relative to its parent, averaged
+    over the clip (so never a half turn). Feet with `flat_feet` contacts (foot body -> (F,) bool) lie flat
+    in stance, pointing along the source's toes; other leaves (hands, head) turn with their parent as the
+    source's do on average. pos, rot: source world joint positions and rotations (F, J, ...)."""
+    flat_feet = {f: c for f, c in (flat_feet or {}).items() if c.sum() >= 3}
+    centre = hip_centre(character, joints, pos)
+    frame_joint = np.full(character.num_bodies, -1)
+    q = np.zeros((character.num_bodies, 4))
+    ident = np.array([1.0, 0.0, 0.0, 0.0])
+    for i, b in enumerate(character.bodies):
+        parent_q = q[b.parent] if b.parent >= 0 else ident
+        if b.name not in joints:
+            q[i], frame_joint[i] = parent_q, frame_joint[b.parent] if b.parent >= 0 else -1
+            continue
+        rj = joints[b.name][1]
+        frame_joint[i] = rj
+        rot_inv = quat_conj(rot[:, rj])
+        if b.parent >= 0 and frame_joint[b.parent] >= 0:  # the mean rotation relative to the parent's frame
+            rel = quat_mul(quat_conj(rot[:, frame_joint[b.parent]]), rot[:, rj])
+            start = quat_mul(quat_conj(_mean_quat(rel)), parent_q)
+        else:
+            start = ident
+        kids = [c for c, k in enumerate(character.bodies) if k.parent == i and k.name in joints]
+        here = centre if b.parent < 0 and centre is not None else pos[:, joints[b.name][0]]
+        char_dirs, src_dirs = [], []
+        for c in kids:
+            d = quat_rotate(rot_inv, pos[:, joints[character.bodies[c].name][0]] - here)
+            n = np.linalg.norm(d, axis=-1)
+            if np.linalg.norm(character.bodies[c].offset) < 1e-6 or n.min() < 1e-6:
+                continue
+            char_dirs.append(character.bodies[c].offset)
+            src_dirs.append((d / n[:, None]).mean(axis=0))
+        char_dirs, src_dirs = np.array(char_dirs).reshape(-1, 3), np.array(src_dirs).reshape(-1, 3)
+        if len(char_dirs) >= 2 and np.linalg.matrix_rank(char_dirs, tol=1e-6) >= 2:
+            q[i] = _kabsch(char_dirs, src_dirs)
+        elif len(char_dirs) == 1:
+            q[i] = quat_mul(_quat_between(quat_rotate(start, char_dirs[0]), src_dirs[0]), start)
+            hinge = _hinge_normal(character, i, joints, pos, rot_inv)
+            if hinge is not None:  # turn about the bone so the bend planes agree
+                bone = src_dirs[0] / np.linalg.norm(src_dirs[0])
+                a = quat_rotate(q[i], hinge[0])
+                a, t = a - (a @ bone) * bone, hinge[1] - (hinge[1] @ bone) * bone
+                if np.linalg.norm(a) > 1e-6 and np.linalg.norm(t) > 1e-6:
+                    ang = np.arctan2(np.cross(a, t) @ bone, a @ t)
+                    q[i] = quat_mul(quat_from_axis_angle(bone, np.array(ang)), q[i])
+        elif b.parent < 0:
+            raise ValueError("cannot align the root: its mapped children have no length in the clip")
+        elif b.name in flat_feet:
+            q[i] = _flat_foot(source, joints[b.name], pos, rot, flat_feet[b.name])
+        else:
+            q[i] = start
+    return q
+
+
+def _flat_foot(source: SourceMotion, joint: tuple[int, int], pos: np.ndarray, rot: np.ndarray, contact: np.ndarray):
+    """A foot's alignment from its stance: while the source foot is in contact the character's foot lies flat
+    (its body z up) and points where the source's toes do (from the foot joint towards its descendants and
+    End Sites, on the ground plane)."""
+    pj, rj = joint
+    chain = source.descendants(pj)
+    toe = [pos[:, c] - pos[:, pj] for c in chain]
+    toe += [
+        quat_rotate(rot[:, c], source.end_sites[c]) + pos[:, c] - pos[:, pj]
+        for c in [pj, *chain]
+        if c in source.end_sites
+    ]
+    d = np.mean(toe, axis=0)[contact]
+    yaw = np.arctan2(d[:, 1], d[:, 0])
+    flat = quat_from_axis_angle(np.array([0.0, 0.0, 1.0]), yaw)
+    return _mean_quat(quat_mul(quat_conj(rot[contact, rj]), flat))
+
+
 def _clamp_limits(character: Character, rotations: np.ndarray) -> np.ndarray:
     """Hinges into their range and ball joints into their MJCF cone (what the IK's limits allow)."""
     out = rotations.copy()
@@ -187,6 +353,114 @@ def _clamp_limits(character: Character, rotations: np.ndarray) -> np.ndarray:
             ang = np.linalg.norm(rv, axis=-1, keepdims=True)
             rv = np.where(ang > cone, rv * (cone - 1e-6) / np.maximum(ang, 1e-12), rv)
             out[:, i] = _rotvec_to_quat(rv)
+    return out
+
+
+def clamp_rotations(character: Character, rotations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Local rotations (F, B, 4) inside the character's limits as the report checks them (ball joints per
+    axis of the rotation vector, hinges on their angle), and how far each was moved (F, B) in degrees."""
+    out = rotations.copy()
+    excess = np.zeros(rotations.shape[:2])
+    for i, b in enumerate(character.bodies):
+        if b.joint not in ("ball", "hinge") or not b.limits_deg:
+            continue
+        lim = np.radians(np.array(b.limits_deg, dtype=np.float64))
+        if b.joint == "hinge":
+            axis = np.array(b.hinge_axis)
+            ang = hinge_angle(out[:, i], axis)
+            clipped = np.clip(ang, lim[0, 0], lim[0, 1])
+            excess[:, i] = np.degrees(np.abs(ang - clipped))
+            out[:, i] = quat_from_axis_angle(axis, clipped)
+        else:
+            rv = quat_to_rotvec(out[:, i])
+            clipped = np.clip(rv, lim[:, 0], lim[:, 1])
+            excess[:, i] = np.degrees(np.abs(rv - clipped).max(axis=-1))
+            out[:, i] = np.where((excess[:, i] > 0)[:, None], _rotvec_to_quat(clipped), out[:, i])
+    return out, excess
+
+
+@dataclass
+class Clamp:
+    """One joint held inside its limits (--clamp): on how many frames, by how much, and how far that moved
+    the end effectors below it (hands, feet, head; after the IK made up for it as it could)."""
+
+    joint: str
+    frames: int
+    max_clamp_deg: float
+    effector_mean_cm: float
+    effector_max_cm: float
+    effector: str  # the one that moved most
+
+
+CLAMP_MIN_DEG = 0.5  # as the report: below this it is rounding
+
+
+def _clamp_frames(
+    character: Character,
+    skel: Skeleton,
+    solver: _Solver,
+    qpos: np.ndarray,
+    targets: np.ndarray,
+    target_rot: np.ndarray,
+    bodies: list[str],
+) -> tuple[np.ndarray, list[Clamp]]:
+    """qpos with every joint inside its limits: frames with a joint beyond them are clamped and solved
+    again with the clamped joints held (a heavy posture cost on their DoFs), so the other joints keep the
+    end effectors near their targets; then clamped exactly. targets: (F, n, 3) with the ground shift."""
+    import mujoco
+
+    root, rot = from_qpos(skel, qpos)
+    clamped, excess = clamp_rotations(character, rot)
+    bad = excess > CLAMP_MIN_DEG
+    frames = np.flatnonzero(bad.any(axis=1))
+    if not len(frames):
+        return qpos, []
+    before, _ = forward_kinematics(skel, root, rot)
+    q_start = to_qpos(skel, root, clamped)
+    model = solver.model
+    dofs = {}
+    for i, b in enumerate(character.bodies):
+        if b.joint in ("ball", "hinge"):
+            j = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, b.joint_name)
+            adr, n = int(model.jnt_dofadr[j]), 3 if b.joint == "ball" else 1
+            dofs[i] = np.arange(adr, adr + n)
+    out = qpos.copy()
+    for t in frames:
+        cost = np.full(model.nv, solver.config.posture_cost)
+        for i in np.flatnonzero(bad[t]):
+            cost[dofs[i]] = 1e3
+        solver.posture.set_cost(cost)
+        out[t], _ = solver.solve(q_start[t], targets[t], target_rot[t])
+    solver.posture.set_cost(solver.config.posture_cost)
+    root2, rot2 = from_qpos(skel, out)
+    rot2, _ = clamp_rotations(character, rot2)
+    out = to_qpos(skel, root2, rot2)
+    after, _ = forward_kinematics(skel, root2, rot2)
+    mapped = [character.body_index(b) for b in bodies]
+    ends = [i for i in mapped if not any(character.bodies[c].parent == i for c in mapped)]
+    moved = np.linalg.norm(after[:, ends] - before[:, ends], axis=-1) * 100.0  # (F, E) cm
+    clamps = []
+    for i in np.flatnonzero(bad.any(axis=0)):
+        below = [k for k, e in enumerate(ends) if i in _body_ancestors(character, e)]
+        rows = moved[bad[:, i]][:, below] if below else np.zeros((int(bad[:, i].sum()), 1))
+        worst = rows.max(axis=0)
+        clamps.append(
+            Clamp(
+                joint=character.bodies[i].joint_name,
+                frames=int(bad[:, i].sum()),
+                max_clamp_deg=float(excess[:, i].max()),
+                effector_mean_cm=float(rows.max(axis=1).mean()),
+                effector_max_cm=float(worst.max()),
+                effector=character.bodies[ends[below[int(worst.argmax())]]].name if below else "",
+            )
+        )
+    return out, clamps
+
+
+def _body_ancestors(character: Character, i: int) -> list[int]:
+    out = [i]
+    while character.bodies[out[-1]].parent >= 0:
+        out.append(character.bodies[out[-1]].parent)
     return out
 
 
@@ -349,9 +623,17 @@ def retarget(
     joints = {b: j for b, j in bone_map.resolve(source.joints).items() if b in character.body_names}
     bodies = [b.name for b in character.bodies if b.name in joints]
     scale = config.scale or leg_scale(character, source, joints)
-    q_align = rest_alignment(character, source, joints)
-
     src_pos, src_rot = source.world()
+    rest = config.rest if config.rest != "auto" else ("file" if standing_rest(source, joints) else "clip")
+    if rest == "file":
+        q_align = rest_alignment(character, source, joints)
+    elif rest == "clip":
+        feet = [f for f in character.foot_bodies if f in joints]
+        stance = {f: source_contacts(source, src_pos * scale, src_rot, scale, joints[f][0], config) for f in feet}
+        q_align = clip_alignment(character, source, joints, src_pos, src_rot, stance)
+    else:
+        raise ValueError(f"rest must be auto, file or clip, got {config.rest!r}")
+
     src_pos = src_pos * scale
     idx = [character.body_index(b) for b in bodies]
     target_pos = src_pos[:, [joints[b][0] for b in bodies]]
@@ -402,6 +684,15 @@ def retarget(
         lift = np.maximum(-_soles(character, skel, qpos, feet).min(axis=0), 0.0)
         qpos[:, 2] += lift
         shift = shift + lift
+    clamps: list[Clamp] = []
+    if config.clamp:
+        qpos, clamps = _clamp_frames(
+            character, skel, solver, qpos, target_pos + shift[:, None, None] * [0.0, 0.0, 1.0], target_rot, bodies
+        )
+        if config.ground and feet and clamps:  # a clamped leg may put a foot in the ground: lift the root
+            lift = np.maximum(-_soles(character, skel, qpos, feet).min(axis=0), 0.0)
+            qpos[:, 2] += lift
+            shift = shift + lift
     root, rotations = from_qpos(skel, qpos)
 
     times = np.arange(source.num_frames) / source.fps
@@ -419,4 +710,6 @@ def retarget(
         contacts=contacts,
         ground_shift=shift,
         iterations=steps / max(source.num_frames, 1),
+        rest=rest,
+        clamps=clamps,
     )

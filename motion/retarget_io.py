@@ -11,22 +11,23 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from motion.ase_npy import parse_npy
 from motion.bone_map import PRESETS, BoneMap, choose_map
-from motion.bvh import UNITS, guess_units, guess_up, read_bvh, to_source
+from motion.bvh import UNITS, guess_units, guess_up, posed_points, read_bvh, to_source
+from motion.bvh import height as skeleton_height
 from motion.clip import MotionClip, MotionFileError
 from motion.data import USER_DATA_DIR
-from motion.retarget import RetargetConfig, Retargeted, retarget
+from motion.retarget import RetargetConfig, Retargeted, retarget, standing_rest
 from motion.retarget_report import RetargetReport, make_report
 from motion.source import SourceMotion, check_tree, resample
 from sim.character import Character
 
-RETARGET_VERSION = 1
+RETARGET_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class ImportOptions:
     up: str | None = None  # BVH: 'y' or 'z'; None: guessed
     trust_pickle: bool = False  # .npy
     fps: float | None = None  # resample the source first; None: keep its rate
+    clamp: bool = False  # hold the joints inside the character's limits (RetargetConfig.clamp)
 
     def key(self) -> str:
         """What, besides the file, decides the result (a YAML map by its content)."""
@@ -45,7 +47,7 @@ class ImportOptions:
                 m = hashlib.sha256(Path(m).read_bytes()).hexdigest()
             except OSError:
                 pass  # reading it later reports the problem
-        return json.dumps([m, self.units, self.up, self.fps])
+        return json.dumps([m, self.units, self.up, self.fps] + ([True] if self.clamp else []))
 
 
 @dataclass(frozen=True)
@@ -63,13 +65,16 @@ class BvhSummary:
     units_guessed: bool
     bone_map: str | None  # the preset or map that fits, or None
     map_problem: str  # why none fits
+    map_entries: dict[str, tuple[str, str]] = field(default_factory=dict)  # body -> (position, rotation joint)
+    rest_stands: bool = True  # the zero-channel pose stands (else the rest alignment comes from the clip)
 
 
 def _bvh_source(path: Path, character: Character, options: ImportOptions) -> tuple[SourceMotion, BoneMap, BvhSummary]:
     data = read_bvh(path)
     bone_map, problem = None, ""
     try:
-        bone_map = choose_map(path, data.joints, character.body_names, options.bone_map)
+        skeleton = (data.parents, data.offsets, posed_points(data))
+        bone_map = choose_map(path, data.joints, character.body_names, options.bone_map, skeleton)
     except MotionFileError as exc:
         if exc.path != str(path):  # the YAML map itself is wrong: that error names the map
             raise
@@ -84,13 +89,16 @@ def _bvh_source(path: Path, character: Character, options: ImportOptions) -> tup
             raise ValueError(f"units must be one of {', '.join(UNITS)}, got {options.units!r}")
         units, k = options.units, UNITS[options.units]
     else:
-        units, k = guess_units(data, up)
-    height = float(np.ptp(data.rest_points()[:, "xyz".index(up)]) * k)
+        units, k = guess_units(data, up, spine)
+    height = skeleton_height(data, up, spine) * k
+    source = to_source(data, path.stem, k, up)
+    standing = bone_map is None or standing_rest(source, bone_map.resolve(source.joints))
     summary = BvhSummary(
         data.joints, data.num_frames, data.fps, units, k, height, up, options.up is None, options.units is None,
-        bone_map.name if bone_map else None, problem,
+        bone_map.name if bone_map else None, problem, dict(bone_map.entries) if bone_map else {},
+        standing,
     )  # fmt: skip
-    return to_source(data, path.stem, k, up), bone_map, summary
+    return source, bone_map, summary
 
 
 def bvh_summary(path: str | Path, character: Character, options: ImportOptions | None = None) -> BvhSummary:
@@ -132,6 +140,8 @@ def retarget_file(
         if not options.fps > 0:
             raise ValueError(f"--fps must be positive, got {options.fps}")
         source = resample(source, options.fps)
+    if config is None:
+        config = RetargetConfig(clamp=options.clamp)
     try:
         result = retarget(source, character, bone_map, config)
     except ValueError as exc:

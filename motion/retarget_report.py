@@ -7,12 +7,13 @@
   over the frames the source foot is in contact, beside the same number for the scaled source.
 - Joint limits: per actuated joint, frames outside the character's limits and the largest excess in
   degrees. Ball joints are checked per axis on the rotation vector (the action's x, y, z, see
-  docs/architecture.md); hinges on their angle.
+  docs/architecture.md); hinges on their angle. With clamping (RetargetConfig.clamp, `--clamp`), the
+  joints that were clamped, by how much, and how far that moved the end effector below them.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -47,6 +48,16 @@ class LimitViolation:
 
 
 @dataclass
+class ClampReport:
+    joint: str
+    frames: int
+    max_clamp_deg: float  # how far beyond its limits the joint was before the clamp
+    effector_mean_cm: float  # how far that moved the end effector below it (mean, max over those frames)
+    effector_max_cm: float
+    effector: str
+
+
+@dataclass
 class RetargetReport:
     clip: str
     character: str
@@ -60,6 +71,8 @@ class RetargetReport:
     bodies: list[BodyError]
     feet: list[FootReport]
     limits: list[LimitViolation]
+    rest: str = "file"  # the rest alignment's source: the file's zero-channel pose, or the clip (a rig that lies)
+    clamps: list[ClampReport] = field(default_factory=list)  # --clamp: joints held inside their limits
 
     @property
     def mean_error_cm(self) -> float:
@@ -94,7 +107,14 @@ class RetargetReport:
             out.append("  joint limits exceeded:")
             out += [f"    {v.joint:<16} {v.frames} frames, up to {v.max_excess_deg:.1f} deg" for v in self.limits]
         else:
-            out.append("  joint limits: none exceeded")
+            out.append("  joint limits: none exceeded" + (" (after the clamps below)" if self.clamps else ""))
+        if self.clamps:
+            out.append("  clamped into the limits (end effector moved, cm mean / max):")
+            out += [
+                f"    {c.joint:<16} {c.frames} frames, up to {c.max_clamp_deg:.1f} deg; "
+                f"{c.effector or '-'} {c.effector_mean_cm:.2f} / {c.effector_max_cm:.2f}"
+                for c in self.clamps
+            ]
         return out
 
 
@@ -166,4 +186,6 @@ def make_report(result: Retargeted, character: Character) -> RetargetReport:
         bodies=bodies,
         feet=feet,
         limits=limit_violations(character, clip.rotations),
+        rest=result.rest,
+        clamps=[ClampReport(**asdict(c)) for c in result.clamps],
     )

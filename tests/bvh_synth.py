@@ -195,3 +195,169 @@ def write_bvh(
     path.write_text("\n".join(lines) + "\n")
     yaw = _rot(_Z, np.degrees(YAW if up == "y" else YAW_ZUP))
     return SynthBvh(path, names, quat_rotate(np.broadcast_to(yaw, pos.shape[:-1] + (4,)), pos), k)
+
+
+# ---- a studio-style rig: bones along each joint's local +X ---------------------------------------
+
+STUDIO_JOINTS = 22
+_ZXY = "Zrotation Xrotation Yrotation"
+_SIX = "Xposition Yposition Zposition " + _ZXY
+
+
+def studio_skeleton(ch: Character) -> list[_Joint]:
+    """The rig of issue 36 (a public studio dataset's): joint_Root on the floor, Hips, Spine, Chest, Neck,
+    Head, Shoulder/UpperArm/LowerArm/Hand and UpperLeg/LowerLeg/Foot/Toes with _L/_R. Offsets here are in
+    the character's space at the rig's T-pose (arms out); the file writes them along each joint's +X."""
+    off = {b.name: np.array(b.offset) for b in ch.bodies}
+    t, h = off["torso"], off["head"]
+    joints = [
+        _Joint("joint_Root", None, np.zeros(3), "ground", _SIX),
+        _Joint("Hips", "joint_Root", np.zeros(3), "pelvis", _SIX),  # offset set by the writer (pelvis height)
+        _Joint("Spine", "Hips", 0.45 * t - HIPS_ABOVE, "spine_half", _SIX, 1.08),
+        _Joint("Chest", "Spine", 0.55 * t, "torso", _SIX, 1.08),
+        _Joint("Neck", "Chest", h, "head", _SIX, 1.08),
+        _Joint("Head", "Neck", np.array([0.0, 0.0, 0.1]), "head", _SIX, end=np.array([0.0, 0.0, 0.15])),
+    ]
+    for side, s in (("L", 1.0), ("R", -1.0)):
+        lo = "left" if s > 0 else "right"
+        ua = off[f"{lo}_upper_arm"]
+        clav = 0.4 * h + (ua - 0.4 * h) * np.array([1.0, 0.35, 1.0])
+        joints += [
+            _Joint(f"Shoulder_{side}", "Chest", clav, "torso", _SIX, 1.08),
+            _Joint(f"UpperArm_{side}", f"Shoulder_{side}", ua - clav, f"{lo}_upper_arm", _SIX, rest=_rot(_X, 90 * s)),
+            _Joint(f"LowerArm_{side}", f"UpperArm_{side}", off[f"{lo}_lower_arm"], f"{lo}_lower_arm", _SIX, 0.94),
+            _Joint(f"Hand_{side}", f"LowerArm_{side}", off[f"{lo}_hand"], f"{lo}_hand", _SIX, 0.94),
+            _Joint(f"UpperLeg_{side}", "Hips", off[f"{lo}_thigh"] - HIPS_ABOVE, f"{lo}_thigh", _SIX, 1.1),
+            _Joint(f"LowerLeg_{side}", f"UpperLeg_{side}", off[f"{lo}_shin"], f"{lo}_shin", _SIX),
+            _Joint(f"Foot_{side}", f"LowerLeg_{side}", off[f"{lo}_foot"], f"{lo}_foot", _SIX, 1.05),
+            _Joint(f"Toes_{side}", f"Foot_{side}", np.array([0.12, 0.0, -0.045]), f"{lo}_foot", _SIX),
+        ]
+        joints[-5].end = np.array([0.0, 0.0, -0.08])  # hand
+        joints[-1].end = np.array([0.05, 0.0, 0.0])  # toe
+    return joints
+
+
+def _frame_along(x: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """A rotation (wxyz) whose +X is along x and whose +Z is as close as it can be to ref."""
+    x = x / np.linalg.norm(x)
+    z = ref - (ref @ x) * x
+    if np.linalg.norm(z) < 1e-6:
+        z = np.cross(x, [0.3, 0.5, 0.8])
+    z = z / np.linalg.norm(z)
+    return Rotation.from_matrix(np.stack([x, np.cross(z, x), z], axis=1)).as_quat()[[3, 0, 1, 2]]
+
+
+def write_studio_bvh(
+    clip: MotionClip,
+    ch: Character,
+    path: Path,
+    size: float = 1.12,
+    frames: int | None = None,
+    proportions: bool = True,
+    translation_on: str = "Hips",
+) -> SynthBvh:
+    """Write `clip` (on the plain humanoid) as a BVH of the issue-36 studio rig: 22 joints, 6 channels on
+    every joint (ZXY), centimetres, y-up facing +z; every joint's frame has its bone along local +X (so the
+    zero-channel pose is no standing pose: the rig's T-pose is only in the joints' orientations); the
+    walk's translation on Hips under a joint_Root that stays on the floor (translation_on="joint_Root":
+    there instead, the run's way). Truth as `write_bvh`."""
+    axes = _FILE_AXES["y"]
+    axes_quat = Rotation.from_matrix(axes).as_quat()[[3, 0, 1, 2]]
+    joints = studio_skeleton(ch)
+    if not proportions:
+        for j in joints:
+            j.factor = 1.0
+    n = clip.num_frames if frames is None else min(frames, clip.num_frames)
+    body_pos, body_rot = forward_kinematics(Skeleton.of(ch), clip.root_pos[:n], clip.rotations[:n])
+    bi = {b: i for i, b in enumerate(ch.body_names)}
+    names = [j.name for j in joints]
+    idx = {nm: i for i, nm in enumerate(names)}
+    kids = {nm: [c for c, jj in enumerate(joints) if jj.parent == nm] for nm in names}
+    t_local = quat_mul(quat_conj(body_rot[:, bi["pelvis"]]), body_rot[:, bi["torso"]])
+    half = quat_slerp(np.broadcast_to([1.0, 0, 0, 0], t_local.shape), t_local, 0.5)
+    k = size
+    pelvis_height = float(clip.root_pos[0, 2] + HIPS_ABOVE[2])
+    joints[1].offset = np.array([0.0, 0.0, pelvis_height])  # joint_Root's child Hips, at rest
+
+    # motion world rotations R_j(t) and the T-pose's world rotations W_j (char space)
+    ident = np.array([1.0, 0.0, 0.0, 0.0])
+    world = np.zeros((n, len(joints), 4))
+    rest_w = np.zeros((len(joints), 4))
+    for i, j in enumerate(joints):
+        p = idx[j.parent] if j.parent else None
+        if j.rule == "ground":
+            world[:, i] = ident
+        elif j.rule == "spine_half":
+            world[:, i] = quat_mul(body_rot[:, bi["pelvis"]], half)
+        else:
+            world[:, i] = body_rot[:, bi[j.rule]]
+        local_rest = j.rest if j.rest is not None else ident
+        rest_w[i] = local_rest if p is None else quat_mul(rest_w[p], local_rest)
+
+    # world positions (char space, metres, the source's own bone lengths)
+    pos = np.zeros((n, len(joints), 3))
+    pelvis = (body_pos[:, bi["pelvis"]] + quat_rotate(body_rot[:, bi["pelvis"]], HIPS_ABOVE)) * k
+    for i, j in enumerate(joints):
+        if j.rule == "ground":
+            pos[:, i] = 0.0 if translation_on == "Hips" else pelvis - joints[1].offset * k
+        elif j.rule == "pelvis":
+            pos[:, i] = pelvis
+        else:
+            p = idx[j.parent]
+            pos[:, i] = pos[:, p] + quat_rotate(world[:, p], j.offset * j.factor * k)
+
+    # each joint's frame at the T-pose: +X along its bone (to its first child, or its End Site); the roll
+    # differs from joint to joint, so no two frames line up
+    phi = np.zeros((len(joints), 4))
+    for i, j in enumerate(joints):
+        c = kids[j.name]
+        bone = joints[c[0]].offset * joints[c[0]].factor if c else (j.end if j.end is not None else _Z * 0.05)
+        bone = quat_rotate(rest_w[i], bone)
+        ref = quat_rotate(_rot(_Z, 37.0 * i), np.array([1.0, 0.4, 0.2]))
+        phi[i] = quat_mul(_frame_along(bone, ref), axes_quat)  # +X along the bone once in the file's axes
+
+    def offset_in_parent(i: int) -> np.ndarray:
+        """Joint i's T-pose offset in its parent's frame (char space, metres)."""
+        j, p = joints[i], idx[joints[i].parent]
+        return quat_rotate(quat_conj(phi[p]), quat_rotate(rest_w[p], j.offset * j.factor * k))
+
+    # joint frames F_j = R_j W_j^-1 Phi_j; local = F_p^-1 F_j; then y-up
+    frame = quat_mul(quat_mul(world, quat_conj(rest_w)[None]), phi[None])
+    g = np.broadcast_to(axes_quat, frame.shape)
+    frame_file = quat_mul(quat_mul(g, frame), quat_conj(g))
+    lines = ["HIERARCHY"]
+    motion_cols: list[np.ndarray] = []
+
+    def emit(i: int, depth: int) -> None:
+        j = joints[i]
+        pad = "  " * depth
+        p = idx[j.parent] if j.parent else None
+        off = np.zeros(3) if p is None else axes @ offset_in_parent(i) * 100.0
+        lines.append(f"{pad}{'ROOT' if p is None else 'JOINT'} {j.name}")
+        lines.append(f"{pad}{{")
+        lines.append(f"{pad}  OFFSET {off[0]:.6f} {off[1]:.6f} {off[2]:.6f}")
+        lines.append(f"{pad}  CHANNELS 6 {_SIX}")
+        local = frame_file[:, i] if p is None else quat_mul(quat_conj(frame_file[:, p]), frame_file[:, i])
+        eul = Rotation.from_quat(local[:, [1, 2, 3, 0]]).as_euler("ZXY", degrees=True)
+        if p is None:
+            trans = pos[:, i] @ axes.T * 100.0
+        else:  # the translation in the parent's frame: the offset, or Hips' motion
+            rel = quat_rotate(quat_conj(frame[:, p]), pos[:, i] - pos[:, p])
+            trans = rel @ axes.T * 100.0
+        motion_cols.append(np.concatenate([trans, eul], axis=1))
+        for c in kids[j.name]:
+            emit(c, depth + 1)
+        if not kids[j.name]:
+            e = axes @ quat_rotate(quat_conj(phi[i]), quat_rotate(rest_w[i], j.end * k)) * 100.0
+            end = f"{pad}    OFFSET {e[0]:.6f} {e[1]:.6f} {e[2]:.6f}"
+            lines.extend([f"{pad}  End Site", f"{pad}  {{", end, f"{pad}  }}"])
+        lines.append(f"{pad}}}")
+
+    emit(0, 0)
+    data = np.concatenate(motion_cols, axis=1)
+    dt = clip.times[1] - clip.times[0] if clip.num_frames > 1 else 1 / 30
+    lines += ["MOTION", f"Frames: {n}", f"Frame Time: {dt:.8f}"]
+    lines += [" ".join(f"{x:.6f}" for x in row) for row in data]
+    path.write_text("\n".join(lines) + "\n")
+    yaw = _rot(_Z, np.degrees(YAW))
+    return SynthBvh(path, names, quat_rotate(np.broadcast_to(yaw, pos.shape[:-1] + (4,)), pos), k)

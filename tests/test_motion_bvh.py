@@ -58,6 +58,26 @@ def _errors_cm(result, ch) -> np.ndarray:
     return np.linalg.norm(pos[:, idx] - result.targets, axis=-1) * 100.0
 
 
+def _chain_bvh(path: Path) -> Path:
+    """A 4-joint chain: no humanoid by any name or shape."""
+    joints = ["ROOT Base", "JOINT Seg1", "JOINT Seg2", "JOINT Tip"]
+    lines = ["HIERARCHY"]
+    for k, j in enumerate(joints):
+        pad = "  " * k
+        chans = (
+            "6 Xposition Yposition Zposition Zrotation Xrotation Yrotation"
+            if k == 0
+            else "3 Zrotation Xrotation Yrotation"
+        )
+        lines += [f"{pad}{j}", f"{pad}{{", f"{pad}  OFFSET 0 {20 * k} 0", f"{pad}  CHANNELS {chans}"]
+    lines += ["      End Site", "      {", "        OFFSET 0 20 0", "      }"] + [
+        "  " * k + "}" for k in range(3, -1, -1)
+    ]
+    lines += ["MOTION", "Frames: 3", "Frame Time: 0.0333333"] + [" ".join(["0"] * 15)] * 3
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 def test_reader_gives_the_written_skeleton(walk, humanoid, tmp_path) -> None:
     syn = write_bvh(walk, humanoid, tmp_path / "walk.bvh")
     data = read_bvh(syn.path)
@@ -156,15 +176,21 @@ def test_map_presets_yaml_and_unmappable_files(walk, humanoid, tmp_path) -> None
     assert preset("mixamo").resolve(mixamo)["pelvis"] == (0, 0)
 
     syn = write_bvh(walk, humanoid, tmp_path / "walk.bvh", prefix="rig_", frames=12)  # names no preset knows
-    with pytest.raises(MotionFileError, match=r"no joint-map preset fits its 28 joints.*--map") as err:
-        retarget_file(syn.path, humanoid)
-    assert str(err.value).startswith(str(syn.path)) and "\n" not in str(err.value)
+    result, report = retarget_file(syn.path, humanoid)  # ... but the name matcher does (rig_LeftUpLeg)
+    assert report.bone_map == "matched by name" and result.bone_map.entries == {
+        b: (f"rig_{p}", f"rig_{r}") for b, (p, r) in preset("mixamo").entries.items()
+    }
+    assert _errors_cm(result, humanoid).mean() < 2.5
+    chain = _chain_bvh(tmp_path / "chain.bvh")  # no humanoid: neither names nor shape
+    with pytest.raises(MotionFileError, match=r"no joint-map preset fits its 4 joints.*shape.*--map") as err:
+        retarget_file(chain, humanoid)
+    assert str(err.value).startswith(str(chain)) and "\n" not in str(err.value)
     lines = [
         f"{b}: [rig_{p}, rig_{r}]" if p != r else f"{b}: rig_{p}" for b, (p, r) in preset("mixamo").entries.items()
     ]
     (tmp_path / "map.yaml").write_text("# body: joint, or [position joint, rotation joint]\n" + "\n".join(lines) + "\n")
-    result, _ = retarget_file(syn.path, humanoid, ImportOptions(bone_map=str(tmp_path / "map.yaml")))
-    assert _errors_cm(result, humanoid).mean() < 2.5
+    result, report = retarget_file(syn.path, humanoid, ImportOptions(bone_map=str(tmp_path / "map.yaml")))
+    assert _errors_cm(result, humanoid).mean() < 2.5 and report.bone_map.endswith("map.yaml")  # a map file wins
     (tmp_path / "bad.yaml").write_text("extends: mixamo\nleft_tail: Tail\n")
     with pytest.raises(MotionFileError, match=r"bad\.yaml: 'left_tail' is not a body of the character"):
         retarget_file(syn.path, humanoid, ImportOptions(bone_map=str(tmp_path / "bad.yaml")))
@@ -244,10 +270,10 @@ def test_cli_convert_info_report_and_preview(walk, humanoid, tmp_path, capsys) -
     assert f"{tmp_path / 'walk.txt'}: DeepMimic's humanoid3d has no right_hand joint" in err
     assert main(["convert", str(syn.path), str(tmp_path / "w.npy"), "--character", "humanoid_sword_shield"]) == 0
     capsys.readouterr()
-    odd = write_bvh(walk, humanoid, tmp_path / "odd.bvh", prefix="rig_", frames=5)  # no preset fits
-    assert main(["info", str(odd.path)]) == 2
+    odd = _chain_bvh(tmp_path / "odd.bvh")  # no map fits
+    assert main(["info", str(odd)]) == 2
     out, err = capsys.readouterr()
-    assert "BVH, 28 joints, 5 frames" in out and f"{odd.path}: no joint-map preset fits" in err
+    assert "BVH, 4 joints, 3 frames" in out and f"{odd}: no joint-map preset fits" in err
     (tmp_path / "bad.bvh").write_text("HIERARCHY\nROOT Hips\n{\n")
     assert main(["convert", str(tmp_path / "bad.bvh"), "--to", str(tmp_path / "bad.npy")]) == 2
     err = capsys.readouterr().err
