@@ -261,12 +261,23 @@ def browser_selftest(folder: Path, timeout: float = 240.0, query: str = "") -> d
 @needs_node
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium-headless-shell)")
 def test_page_in_headless_chromium():
-    """The page loads, runs 12 s of simulated time through its own controls without a JavaScript error: W walks
-    (stays up, travels the goal direction), A turns the travel direction left, B shoves; and its state after
-    30 control steps matches the Python runtime's (same start, same latent, same goal)."""
+    """The page loads, runs 15 s of simulated time through its own controls without a JavaScript error: a named
+    skill's button (controller.json `skills`, a malformed entry left out) sets its latent and the character
+    stays up, W walks (stays up, travels the goal direction), A turns the travel direction left, B shoves;
+    and its state after 30 control steps matches the Python runtime's (same start, same latent, same goal)."""
     folder = page("steering")
-    report = browser_selftest(folder)
+    skills = tmp_dir() / "web_steering_skills"  # the page with named skills in controller.json (not yet exported)
+    if not skills.exists():
+        shutil.copytree(folder, skills)
+        sc = json.loads((skills / "controller.json").read_text())
+        from controllers.runtime.reference_frame import example_latent
+
+        sc["skills"] = {"example": (2 * example_latent(sc["latent"]["size"])).tolist(), "bad size": [1.0, 0.0]}
+        (skills / "controller.json").write_text(json.dumps(sc))
+    report = browser_selftest(skills)
     assert report["ok"], report["errors"]
+    assert report["skill_buttons"] == ["example"] and report["skill_mode"] == "llc"
+    assert report["skill_latent_error"] < 1e-6 and report["steps"]["skill"]["min_root_height"] > 0.6
     walk, turn = report["steps"]["walk"], report["steps"]["turn"]
     assert walk["min_root_height"] > 0.6 and turn["min_root_height"] > 0.6, report["steps"]
     assert walk["distance"] > 0.5, walk  # moving during the last second

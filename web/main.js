@@ -26,6 +26,17 @@ async function fetchText(url) {
   return r.text();
 }
 
+/** controller.json's optional `skills` ({name: latent}), normalized; entries of another size are left out. */
+export function namedSkills(config) {
+  const out = {};
+  const given = config.skills && typeof config.skills === 'object' ? config.skills : {};
+  for (const [name, z] of Object.entries(given)) {
+    if (Array.isArray(z) && z.length === config.latent.size && z.every(Number.isFinite)) out[name] = normalize(z);
+    else console.warn(`controller.json: skill '${name}' is not a latent of size ${config.latent.size}; left out`);
+  }
+  return out;
+}
+
 export class App {
   constructor(ctl, view) {
     this.ctl = ctl;
@@ -36,7 +47,7 @@ export class App {
     this.held = new Set();
     this.facing = 0;
     this.direction = 0;
-    this.skills = this.config.skills && typeof this.config.skills === 'object' ? this.config.skills : {};
+    this.skills = namedSkills(this.config); // {name: unit latent}: controller.json's `skills`, when it has them
     this.latent = Float32Array.from(ctl.latent);
     this.acc = 0;
     this.last = null;
@@ -141,8 +152,7 @@ export class App {
     const z = this.mode === 'hlc' ? this.ctl.latent : this.latent;
     for (const [name, v] of Object.entries(this.skills)) {
       let d = 0;
-      const u = normalize(v);
-      for (let k = 0; k < z.length; k++) d += z[k] * u[k];
+      for (let k = 0; k < z.length; k++) d += z[k] * v[k];
       if (!best || d > best[1]) best = [name, d];
     }
     return best;
@@ -185,10 +195,11 @@ export class App {
     for (const name of names) {
       const b = document.createElement('button');
       b.textContent = name;
+      b.dataset.skill = name;
       b.onclick = () => {
         skillBox.querySelectorAll('button').forEach((x) => x.classList.remove('active'));
         b.classList.add('active');
-        this.setLatent(Float32Array.from(this.skills[name]));
+        this.setLatent(this.skills[name]);
       };
       skillBox.appendChild(b);
     }

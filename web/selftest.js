@@ -56,6 +56,18 @@ export async function selftest(app, params) {
         distance: Math.hypot(last[last.length - 1][0] - last[0][0], last[last.length - 1][1] - last[0][1]),
         wall_ms: ms, realtime_factor: (seconds * 1000) / ms };
     };
+    // named skills (controller.json `skills`): the first one's button, 3 s under it in LLC mode
+    const buttons = document.querySelectorAll('#skills button[data-skill]');
+    report.skill_buttons = Array.from(buttons, (b) => b.dataset.skill);
+    if (buttons.length) {
+      buttons[0].click();
+      const want = app.skills[buttons[0].dataset.skill];
+      report.skill_latent_error = Math.max(...Array.from(want, (v, k) => Math.abs(v - app.latent[k])));
+      report.skill_mode = app.mode;
+      await phase('skill', 3);
+      app.reset();
+    }
+    if (steer) app.setMode('hlc');
     await phase('walk', 6, steer ? ['w'] : []);
     await phase('turn', 4, steer ? ['a'] : []);
     report.turned_deg = (wrap(report.steps.turn.travel_yaw - report.steps.walk.travel_yaw) * 180) / Math.PI;
