@@ -298,7 +298,7 @@ export class WebController {
 
   /** One control step with a unit latent: observation -> LLC -> PD targets -> physics_steps_per_control steps. */
   async step(latent = this.latent) {
-    const { ort, mj, model: m, data: d } = this;
+    const ort = this.ort;
     const t0 = now();
     const feeds = {
       [this.io.llc.obs]: new ort.Tensor('float32', Float32Array.from(this.observe()), [1, this.obsDim]),
