@@ -1,4 +1,4 @@
-"""`launch.py export --llc CKPT [--hlc CKPT] --out DIR`: an exported controller folder, verified.
+"""`launch.py export --llc CKPT [--hlc CKPT] --out DIR [--web DIR]`: an exported controller folder, verified.
 
 With --hlc and no --llc the HLC's own LLC is exported with it (the recorded file, else the LLC beside the HLC
 with the recorded SHA-256, as for checkpoints/hlc_*.pt).
@@ -9,6 +9,9 @@ only with the LLC it was trained with (SHA-256 recorded in the HLC checkpoint) u
 The folder is built beside DIR, checked (onnx.checker; onnxruntime against torch on batch 1 and 64; the
 runtime loading it), and only then moved into place: a failed export leaves DIR as it was. Errors are one
 line naming the file.
+
+--web DIR also builds a static web page that runs the export in a browser (controllers/web_page.py,
+docs/web.md): the export's files, the page (web/) and its vendored libraries in DIR (--out defaults to DIR).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ EXAMPLES = """examples:
   python launch.py export --llc runs/llc/llc.pt --out exports/llc --with-encoder --fp16
   python launch.py export --llc runs/llc/llc.pt --hlc runs/hlc_steering/hlc.pt --out exports/steering
   python launch.py export --hlc checkpoints/hlc_location.pt --out exports/location   # with its own LLC
+  python launch.py export --hlc checkpoints/hlc_steering.pt --web site   # + a web page: python -m http.server -d site
 """
 PARITY_TOL = 1e-5  # onnxruntime float32 against torch, absolute (actions, PD targets, unit latents)
 FP16_TOL = 5e-2  # the float16 copy against the float32 model, absolute on actions in [-1, 1]
@@ -47,7 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hlc", help="task controller checkpoint (.pt, launch.py train hlc) trained on --llc")
     p.add_argument("--allow-other-llc", action="store_true",
                    help="with --hlc: export even if --llc is not the LLC file the HLC was trained with")  # fmt: skip
-    p.add_argument("--out", required=True, help="output folder (replaced if it holds an earlier export)")
+    p.add_argument("--out", help="output folder (replaced if it holds an earlier export); default: the --web folder")
+    p.add_argument("--web", metavar="DIR",
+                   help="also write a static web page running the export into DIR (docs/web.md; downloads pinned "
+                        "npm packages into a cache once: ASE_WEB_CACHE)")  # fmt: skip
     p.add_argument("--with-encoder", action="store_true", help="also export the discriminator/encoder (encoder.onnx)")
     p.add_argument("--fp16", action="store_true", help="also write half-precision copies (*_fp16.onnx)")
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: controllers.onnx_export.OPSET)")
@@ -248,6 +255,18 @@ def export(llc: str | Path, out: str | Path, *, with_encoder: bool = False, fp16
     return {"folder": out, "files": files, "errors": errors, "opset": opset or OPSET}
 
 
+def write_web(out: Path, web: Path) -> dict[str, tuple[int, int]]:
+    """The web page in `web`: a copy of the export folder `out` (unless the same) plus the page's files."""
+    from controllers.web_page import build_page
+
+    if web.resolve() != out.resolve():
+        _check_out(web)
+        if web.exists():
+            shutil.rmtree(web)
+        shutil.copytree(out, web)
+    return build_page(web)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.allow_other_llc and not args.hlc:
@@ -257,16 +276,28 @@ def main(argv: list[str] | None = None) -> int:
         print("export: give --llc (and --hlc for a task controller), or --hlc alone to export it with its own LLC",
               file=sys.stderr)  # fmt: skip
         return 2
+    if not args.out and not args.web:
+        print("export: give --out DIR (or --web DIR for a web page)", file=sys.stderr)
+        return 2
+    args.out = args.out or args.web
     from controllers.checkpoint import CheckpointError
     from controllers.runtime.sidecar import ControllerFormatError
+    from controllers.web_page import WebPageError
 
     try:
+        if args.web:
+            from controllers.web_page import fetch_all
+
+            _check_out(Path(args.web))
+            fetch_all()  # before the export: offline, fail at once
         if not args.llc:
             args.llc = own_llc(Path(args.hlc))
             print(f"export: {args.hlc} with its own LLC, {args.llc}")
         report = export(args.llc, args.out, with_encoder=args.with_encoder, fp16=args.fp16, opset=args.opset,
                         seed=args.seed, hlc=args.hlc, allow_other_llc=args.allow_other_llc)  # fmt: skip
-    except (CheckpointError, ControllerFormatError, ExportError, OSError) as exc:
+        if args.web:
+            sizes = write_web(Path(args.out), Path(args.web))
+    except (CheckpointError, ControllerFormatError, ExportError, WebPageError, OSError) as exc:
         print(f"export: {exc}", file=sys.stderr)
         return 1
     print(f"export: wrote {report['folder']} (opset {report['opset']}, dynamic batch, verified)")
@@ -276,6 +307,10 @@ def main(argv: list[str] | None = None) -> int:
     print("  max |onnxruntime - torch|: " + ", ".join(f"{k} {v:.1e}" for k, v in err.items() if "fp16" not in k))
     if any("fp16" in k for k in err):
         print("  max |fp16 - fp32|: " + ", ".join(f"{k[5:]} {v:.1e}" for k, v in err.items() if "fp16" in k))
+    if args.web:
+        total, gz = sum(s for s, _ in sizes.values()), sum(g for _, g in sizes.values())
+        print(f"export: web page in {args.web}: {total / 1e6:.1f} MB to download ({gz / 1e6:.1f} MB gzipped); "
+              f"serve it with `python -m http.server -d {args.web}` and open http://localhost:8000")  # fmt: skip
     return 0
 
 
