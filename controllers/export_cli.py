@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from controllers.files import TRUST_HELP
+
 EXAMPLES = """examples:
   python launch.py export --llc checkpoints/llc.pt --out exports/llc
   python launch.py export --llc runs/llc/llc.pt --out exports/llc --with-encoder --fp16
@@ -52,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fp16", action="store_true", help="also write half-precision copies (*_fp16.onnx)")
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: controllers.onnx_export.OPSET)")
     p.add_argument("--seed", type=int, default=0, help="seed of the parity check's inputs")
+    p.add_argument("--trust-checkpoint", action="store_true", help=TRUST_HELP)
     return p
 
 
@@ -256,15 +259,16 @@ def main(argv: list[str] | None = None) -> int:
         print("export: give --llc (and --hlc for a task controller), or --hlc alone to export it with its own LLC",
               file=sys.stderr)  # fmt: skip
         return 2
-    from controllers.checkpoint import CheckpointError
+    from controllers.checkpoint import CheckpointError, trusting_checkpoints
     from controllers.runtime.sidecar import ControllerFormatError
 
     try:
-        if not args.llc:
-            args.llc = own_llc(Path(args.hlc))
-            print(f"export: {args.hlc} with its own LLC, {args.llc}")
-        report = export(args.llc, args.out, with_encoder=args.with_encoder, fp16=args.fp16, opset=args.opset,
-                        seed=args.seed, hlc=args.hlc, allow_other_llc=args.allow_other_llc)  # fmt: skip
+        with trusting_checkpoints(args.trust_checkpoint):
+            if not args.llc:
+                args.llc = own_llc(Path(args.hlc))
+                print(f"export: {args.hlc} with its own LLC, {args.llc}")
+            report = export(args.llc, args.out, with_encoder=args.with_encoder, fp16=args.fp16, opset=args.opset,
+                            seed=args.seed, hlc=args.hlc, allow_other_llc=args.allow_other_llc)  # fmt: skip
     except (CheckpointError, ControllerFormatError, ExportError, OSError) as exc:
         print(f"export: {exc}", file=sys.stderr)
         return 1
