@@ -31,6 +31,7 @@ from controllers.checkpoint_convert import convert, differences
 from controllers.networks import NetworkConfig
 from tests.conftest import tiny_hlc_checkpoint, tiny_llc_checkpoint
 
+ROOT = Path(__file__).resolve().parent.parent
 TINY = NetworkConfig(actor_hidden=(16,), critic_hidden=(16,), disc_hidden=(16,), style_hidden=(8,), style_dim=8)
 
 
@@ -118,6 +119,12 @@ def test_save_refuses_what_would_not_load_safely(tmp_path):
         save_atomic({"a": np.array([{"x": 1}], dtype=object)}, tmp_path / "x.pt")
     assert list(tmp_path.iterdir()) == []  # nothing left behind
     assert TaskState.from_dict(state.to_dict()).to_dict().keys() == state.to_dict().keys()
+
+
+def test_bundled_checkpoints_are_plain_data():
+    files = sorted((ROOT / "checkpoints").glob("*.pt"))
+    assert files, "no bundled checkpoints"
+    assert {f.name: unsafe_globals(f) for f in files} == {f.name: [] for f in files}
 
 
 # ---------------------------------------------------------------------------- old files: trust, conversion
