@@ -12,6 +12,8 @@ import argparse
 import os
 import sys
 
+from controllers.files import TRUST_HELP
+
 EXAMPLES = """examples:
   python launch.py --viewer                                  # the bundled LLC (checkpoints/llc.pt), else playback
   python launch.py view --llc runs/llc/llc.pt                # drive your trained LLC's latent
@@ -63,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--script", help="timed actions while recording, e.g. 2:shove,4:throw,6:reset")
     p.add_argument("--screenshot-dir", default=".", help="where F12 screenshots go")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--trust-checkpoint", action="store_true", help=TRUST_HELP + " (--llc, --hlc; never the files the "
+                   "viewer finds in checkpoints/ itself)")  # fmt: skip
     return p
 
 
@@ -110,7 +114,8 @@ def _run(args) -> int:
         return fail("--script runs while recording: add --record OUT.mp4")
     cfg = SessionConfig(character=args.character, llc=args.llc, hlc=args.hlc, allow_other_llc=args.allow_other_llc,
                         motions=args.motions, mode=args.mode, clip=args.clip, seed=args.seed,
-                        policy_backend=args.policy, device=args.device)  # fmt: skip
+                        policy_backend=args.policy, device=args.device,
+                        trust_checkpoint=args.trust_checkpoint)  # fmt: skip
     if not args.headless and (msg := _display_problem()):
         return fail(msg)
     try:

@@ -66,6 +66,9 @@ class SessionConfig:
     seed: int = 0
     policy_backend: str = "torch"
     device: str = "cpu"  # the simulation's physics: cpu (MuJoCo), cuda[:K] or warp-cpu (MuJoCo Warp)
+    # unpickle in full the checkpoints it is given (llc, hlc, their LLC) that safe loading refuses (trusted files
+    # only: --trust-checkpoint); the scan of checkpoints/ for task controllers never does
+    trust_checkpoint: bool = False
 
 
 @dataclass
@@ -150,10 +153,24 @@ def bundled_llcs() -> dict[str, Path]:
 def bundled_hlcs(cfg: SessionConfig) -> tuple[list[TaskController], str]:
     """The checkpoints/hlc_*.pt the viewer can drive when it drives the bundled LLC (torch): one per task (the
     first file by name), in `TASK_ORDER`; one trained on another bundled LLC (checkpoints/llc*.pt, found by
-    SHA-256) comes with that LLC. Also why the refused ones were refused ("" when none was)."""
+    SHA-256) comes with that LLC. Also why the refused ones were refused ("" when none was). Only safe loading:
+    a file dropped into checkpoints/ that needs unpickling is refused, whatever --trust-checkpoint says."""
     if cfg.hlc or cfg.policy_backend != "torch" or not cfg.llc or Path(cfg.llc).resolve() != BUNDLED_LLC.resolve():
         return [], ""
-    from controllers.checkpoint import CheckpointError, controller_summary, hlc_from_checkpoint, read_checkpoint
+    from controllers.checkpoint import trusting_checkpoints
+
+    with trusting_checkpoints(False):
+        return _scan_bundled_hlcs(cfg)
+
+
+def _scan_bundled_hlcs(cfg: SessionConfig) -> tuple[list[TaskController], str]:
+    from controllers.checkpoint import (
+        CheckpointError,
+        UnsafeCheckpointError,
+        controller_summary,
+        hlc_from_checkpoint,
+        read_checkpoint,
+    )
     from controllers.files import sha256_file
 
     found: dict[str, TaskController] = {}
@@ -170,6 +187,11 @@ def bundled_hlcs(cfg: SessionConfig) -> tuple[list[TaskController], str]:
                 llcs = llcs if llcs is not None else bundled_llcs()
                 llc_path = llcs.get(want, BUNDLED_LLC)  # not bundled: refused below, naming both files
             hlc, llc = hlc_from_checkpoint(ckpt, path, llc_path)
+        except UnsafeCheckpointError as exc:  # the scan never unpickles: name the file to open it by hand
+            hint = (f"the scan of {path.parent} loads plain data only; open a file you trust with "
+                    f"view --hlc {path} --trust-checkpoint")  # fmt: skip
+            reasons.append(str(UnsafeCheckpointError(exc.path, exc.needs, hint)))
+            continue
         except (CheckpointError, KeyError, TypeError) as exc:
             reasons.append(str(exc) if isinstance(exc, CheckpointError) else f"{path}: no LLC record ({exc})")
             continue
@@ -200,14 +222,15 @@ def load_policy(cfg: SessionConfig) -> tuple[Any | None, str]:
         except ControllerFormatError as exc:
             return None, str(exc)
     try:
-        from controllers.checkpoint import CheckpointError, controller_summary, load_llc
+        from controllers.checkpoint import CheckpointError, controller_summary, load_llc, trusting_checkpoints
     except ImportError as exc:
         return None, f"cannot load checkpoints ({exc})"
     try:
         import torch
 
         torch.set_num_threads(1)  # batch-1 inference: a second thread only contends with rendering
-        pol = load_llc(cfg.llc, character=cfg.character)
+        with trusting_checkpoints(cfg.trust_checkpoint):
+            pol = load_llc(cfg.llc, character=cfg.character)
         note = controller_summary(cfg.llc)
         return pol, f"LLC {Path(cfg.llc).name} (latent {pol.latent_dim}-d)" + (f": {note}" if note else "")
     except CheckpointError as exc:
@@ -230,16 +253,23 @@ def load_hlc_pair(cfg: SessionConfig) -> tuple[Any, Any]:
         except ControllerFormatError as exc:
             raise SessionError(str(exc)) from None
         return hlc, llc
-    from controllers.checkpoint import CheckpointError, hlc_from_checkpoint, read_checkpoint, recorded_llc_path
+    from controllers.checkpoint import (
+        CheckpointError,
+        hlc_from_checkpoint,
+        read_checkpoint,
+        recorded_llc_path,
+        trusting_checkpoints,
+    )
 
     try:
         import torch
 
         torch.set_num_threads(1)  # batch-1 inference, as load_policy
-        ckpt = read_checkpoint(cfg.hlc, "hlc")
-        if not cfg.llc:  # the file it will drive, for the messages: the recorded one, or its renamed copy
-            cfg.llc = str(recorded_llc_path(cfg.hlc, ckpt))
-        hlc, llc = hlc_from_checkpoint(ckpt, cfg.hlc, cfg.llc, allow_other_llc=cfg.allow_other_llc)
+        with trusting_checkpoints(cfg.trust_checkpoint):
+            ckpt = read_checkpoint(cfg.hlc, "hlc")
+            if not cfg.llc:  # the file it will drive, for the messages: the recorded one, or its renamed copy
+                cfg.llc = str(recorded_llc_path(cfg.hlc, ckpt))
+            hlc, llc = hlc_from_checkpoint(ckpt, cfg.hlc, cfg.llc, allow_other_llc=cfg.allow_other_llc)
     except CheckpointError as exc:
         raise SessionError(str(exc)) from None
     if cfg.character and cfg.character != hlc.character:
@@ -386,7 +416,8 @@ class Session:
         """Load a task controller and the frozen LLC it was trained with (checked by SHA-256: `llc` defaults
         to the recorded file) and drive it in HLC mode; SessionError (one line) when refused."""
         cfg = SessionConfig(character=self.character.name, llc=None if llc is None else str(llc), hlc=str(path),
-                            allow_other_llc=allow_other_llc, policy_backend="torch")  # fmt: skip
+                            allow_other_llc=allow_other_llc, policy_backend="torch",
+                            trust_checkpoint=self.cfg.trust_checkpoint)  # fmt: skip
         hlc, pol = load_hlc_pair(cfg)
         self.attach_hlc(hlc, pol, name=Path(path).name)
 

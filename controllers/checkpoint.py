@@ -15,14 +15,32 @@ actor, obs_norm, [critic, value_norm, train], and llc = {sha256, path}: the LLC 
 Files are written atomically (temp file in the same folder, then os.replace), with every tensor on the CPU, and
 read with map_location="cpu": a checkpoint written by a GPU run loads on any machine, and the trainers move
 what they load onto their own device.
+
+Loading never runs code from the file: `read_checkpoint` uses torch.load(weights_only=True), which rebuilds
+tensors, dicts, lists, tuples, numbers, strings and None and refuses every other Python object a pickle names
+(a hostile file's `os.system` as much as a numpy array). What the trainers keep as numpy (environment states,
+task states) is written as tensors tagged `{"__ndarray__": tensor}` (`{"__npscalar__": tensor}` for a numpy
+scalar) and read back as the same numpy arrays, bit for bit; RNG states are plain dicts of ints and strings;
+`save_atomic` checks every file it writes loads that way. A file that needs anything else (a third-party file,
+or a resumable state written before this format) is refused with one line naming the file and what it needs
+(UnsafeCheckpointError), unless trust is given for it: `read_checkpoint(..., trust=True)`, or inside
+`trusting_checkpoints()` (the command lines' --trust-checkpoint), which unpickles it in full. Only for files
+you trust: unpickling can run any code the file holds. `python -m controllers.checkpoint_convert FILE` rewrites
+such a file of this project in the safe format once, verified.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import copy
 import math
 import os
+import pickle
+import re
+import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -50,6 +68,91 @@ class CheckpointError(ValueError):
     """A checkpoint file is missing, unreadable, or does not fit the character / observation layout."""
 
 
+class UnsafeCheckpointError(CheckpointError):
+    """Safe loading refused a checkpoint: its pickle names Python objects (`needs`) beyond plain data."""
+
+    def __init__(self, path: str | Path, needs: list[str], hint: str | None = None) -> None:
+        self.path, self.needs = Path(path), list(needs)
+        shown = ", ".join(self.needs[:6]) + (f" and {len(self.needs) - 6} more" if len(self.needs) > 6 else "")
+        hint = hint or "pass --trust-checkpoint only for files you trust"
+        super().__init__(f"{path}: needs {shown}, which safe loading refuses (unpickling it could run code); {hint}")
+
+
+NDARRAY_TAG = "__ndarray__"  # {NDARRAY_TAG: tensor}: a numpy array, stored as a tensor of its dtype and shape
+NPSCALAR_TAG = "__npscalar__"  # {NPSCALAR_TAG: 0-d tensor}: a numpy scalar (np.float64(1.5), np.int64(3), ...)
+_TRUST: contextvars.ContextVar[bool] = contextvars.ContextVar("trust_checkpoints", default=False)
+
+
+@contextlib.contextmanager
+def trusting_checkpoints(trust: bool = True) -> Iterator[None]:
+    """Within this block, `read_checkpoint` (and load_llc, load_hlc, the trainers' load) unpickles in full the
+    files that safe loading refuses when `trust` (the command lines' --trust-checkpoint), and never when not
+    (the viewer's scan of checkpoints/). Unpickling runs whatever code a file holds: trusted files only."""
+    token = _TRUST.set(bool(trust))
+    try:
+        yield
+    finally:
+        _TRUST.reset(token)
+
+
+def _array_tensor(a: np.ndarray) -> torch.Tensor:
+    """The tensor holding `a` bit for bit (C order, native byte order; no copy when `a` already is)."""
+    a = np.require(a, a.dtype.newbyteorder("="), ["C_CONTIGUOUS", "WRITEABLE"])
+    try:
+        return torch.from_numpy(a)
+    except TypeError:
+        raise TypeError(f"a checkpoint cannot hold a numpy array of dtype {a.dtype} (tensors only)") from None
+
+
+def safe_tree(obj: Any) -> Any:
+    """`obj` as weights-only data to save: tensors on the CPU (cpu_tensors), numpy arrays and scalars as tagged
+    tensors (NDARRAY_TAG, NPSCALAR_TAG); dicts keep their type and attributes. `plain_tree` undoes it."""
+    if isinstance(obj, torch.Tensor):
+        return obj.cpu()
+    if isinstance(obj, np.ndarray):
+        return {NDARRAY_TAG: _array_tensor(obj)}
+    if isinstance(obj, np.generic):
+        return {NPSCALAR_TAG: _array_tensor(np.asarray(obj))}
+    if isinstance(obj, dict):
+        out = copy.copy(obj)
+        for k, v in obj.items():
+            out[k] = safe_tree(v)
+        return out
+    if isinstance(obj, list | tuple):
+        return type(obj)(safe_tree(v) for v in obj)
+    return obj
+
+
+def plain_tree(obj: Any) -> Any:
+    """A loaded checkpoint with its tagged tensors back as the numpy arrays and scalars they were (sharing the
+    tensors' memory); what holds none is returned as it is (the same objects)."""
+    if isinstance(obj, dict):
+        if len(obj) == 1:
+            k, v = next(iter(obj.items()))
+            if k == NDARRAY_TAG and isinstance(v, torch.Tensor):
+                return v.numpy()
+            if k == NPSCALAR_TAG and isinstance(v, torch.Tensor):
+                return v.numpy()[()]
+        out = None
+        for k, v in obj.items():
+            new = plain_tree(v)
+            if new is not v:
+                out = copy.copy(obj) if out is None else out
+                out[k] = new
+        return obj if out is None else out
+    if isinstance(obj, list | tuple):
+        items = [plain_tree(v) for v in obj]
+        if any(new is not old for new, old in zip(items, obj)):
+            return type(obj)(items)
+    return obj
+
+
+def unsafe_globals(path: str | Path) -> list[str]:
+    """The Python objects (module.name) the pickle of checkpoint `path` names that weights-only loading refuses,
+    read from the pickle's opcodes without running it; [] for a plain-data file."""
+    return sorted(torch.serialization.get_unsafe_globals_in_checkpoint(str(path)))
+
+
 def cpu_tensors(obj: Any) -> Any:
     """`obj` with every tensor inside dicts, lists and tuples on the CPU (CPU tensors are kept, not copied);
     dicts keep their type and attributes (a state dict's `_metadata`)."""
@@ -67,13 +170,17 @@ def cpu_tensors(obj: Any) -> Any:
 
 def save_atomic(obj: Any, path: str | Path) -> Path:
     """torch.save to a temp file next to `path`, then os.replace: a crash never leaves a half-written file.
-    Tensors are saved on the CPU (cpu_tensors), so the file does not depend on the device that wrote it."""
+    Tensors are saved on the CPU, so the file does not depend on the device that wrote it, and numpy arrays as
+    tagged tensors (safe_tree): the file loads with weights_only=True (TypeError when `obj` holds anything that
+    would not, e.g. a dataclass)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(cpu_tensors(obj), f)
+            torch.save(safe_tree(obj), f)
+        if needs := unsafe_globals(tmp):  # every file written here loads with weights_only=True
+            raise TypeError(f"{path}: a checkpoint cannot hold {', '.join(needs)} (plain data and tensors only)")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -81,16 +188,42 @@ def save_atomic(obj: Any, path: str | Path) -> Path:
     return path
 
 
-def read_checkpoint(path: str | Path, kind: str = "llc") -> dict:
-    """Load and validate a checkpoint dict; raises CheckpointError with the file name and the problem."""
+def _refused(path: Path, exc: Exception) -> list[str]:
+    """What weights-only loading refused in `path`: the pickle's unsafe globals, else the one the error names."""
+    try:
+        needs = unsafe_globals(path)
+    except Exception:  # noqa: BLE001 - not a zip checkpoint (a legacy torch file): the error's own name
+        needs = []
+    return needs or re.findall(r"GLOBAL (\S+) was not an allowed global", str(exc))[:1]
+
+
+def _load(path: Path, trust: bool) -> Any:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        needs = _refused(path, exc)
+        if not needs:
+            raise
+        if not trust:
+            raise UnsafeCheckpointError(path, needs) from None
+    print(f"{path}: trusted (--trust-checkpoint), unpickled in full for {', '.join(needs[:4])}", file=sys.stderr)
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def read_checkpoint(path: str | Path, kind: str = "llc", *, trust: bool | None = None) -> dict:
+    """Load and validate a checkpoint dict; raises CheckpointError with the file name and the problem.
+    Weights-only loading (nothing in the file runs); a file that needs more raises UnsafeCheckpointError
+    unless `trust` (None: as `trusting_checkpoints` says, by default not), which unpickles it in full."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
-        # weights_only=False: resume checkpoints hold numpy RNG states; load only checkpoints you trust.
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        ckpt = plain_tree(_load(path, _TRUST.get() if trust is None else trust))
+    except CheckpointError:
+        raise
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means "not a checkpoint"
-        raise CheckpointError(f"{path}: not a readable torch checkpoint ({type(exc).__name__}: {exc})") from None
+        msg = " ".join(str(exc).split())[:300]
+        raise CheckpointError(f"{path}: not a readable torch checkpoint ({type(exc).__name__}: {msg})") from None
     if not isinstance(ckpt, dict) or "format_version" not in ckpt:
         raise CheckpointError(f"{path}: not a controller checkpoint of this project (no format_version)")
     if ckpt["format_version"] > FORMAT_VERSION:

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from controllers.files import TRUST_HELP
+
 EXAMPLES = """examples:
   python launch.py export --llc checkpoints/llc.pt --out exports/llc
   python launch.py export --llc runs/llc/llc.pt --out exports/llc --with-encoder --fp16
@@ -59,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fp16", action="store_true", help="also write half-precision copies (*_fp16.onnx)")
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: controllers.onnx_export.OPSET)")
     p.add_argument("--seed", type=int, default=0, help="seed of the parity check's inputs")
+    p.add_argument("--trust-checkpoint", action="store_true", help=TRUST_HELP)
     return p
 
 
@@ -280,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         print("export: give --out DIR (or --web DIR for a web page)", file=sys.stderr)
         return 2
     args.out = args.out or args.web
-    from controllers.checkpoint import CheckpointError
+    from controllers.checkpoint import CheckpointError, trusting_checkpoints
     from controllers.runtime.sidecar import ControllerFormatError
     from controllers.web_page import WebPageError
 
@@ -290,11 +293,12 @@ def main(argv: list[str] | None = None) -> int:
 
             _check_out(Path(args.web))
             fetch_all()  # before the export: offline, fail at once
-        if not args.llc:
-            args.llc = own_llc(Path(args.hlc))
-            print(f"export: {args.hlc} with its own LLC, {args.llc}")
-        report = export(args.llc, args.out, with_encoder=args.with_encoder, fp16=args.fp16, opset=args.opset,
-                        seed=args.seed, hlc=args.hlc, allow_other_llc=args.allow_other_llc)  # fmt: skip
+        with trusting_checkpoints(args.trust_checkpoint):
+            if not args.llc:
+                args.llc = own_llc(Path(args.hlc))
+                print(f"export: {args.hlc} with its own LLC, {args.llc}")
+            report = export(args.llc, args.out, with_encoder=args.with_encoder, fp16=args.fp16, opset=args.opset,
+                            seed=args.seed, hlc=args.hlc, allow_other_llc=args.allow_other_llc)  # fmt: skip
         if args.web:
             sizes = write_web(Path(args.out), Path(args.web))
     except (CheckpointError, ControllerFormatError, ExportError, WebPageError, OSError) as exc:

@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from controllers.files import TRUST_HELP
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_LLC = ROOT / "checkpoints" / "llc.pt"
 DEFAULT_MOTIONS = ROOT / "datasets" / "deepmimic_core.yaml"
@@ -80,6 +82,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )  # fmt: skip
     p.add_argument("--json", help="also write the results to this JSON file")
     p.add_argument("--trust-pickle", action="store_true", help="allow ASE .npy clips (pickles run code)")
+    p.add_argument("--trust-checkpoint", action="store_true", help=TRUST_HELP)
     return p.parse_args(argv)
 
 
@@ -184,6 +187,13 @@ def table(results: dict[str, dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(list(sys.argv[1:] if argv is None else argv))
+    from controllers.checkpoint import trusting_checkpoints
+
+    with trusting_checkpoints(args.trust_checkpoint):
+        return _main(args)
+
+
+def _main(args: argparse.Namespace) -> int:
     if args.hlc:
         return eval_hlc(args)
     if args.task_option:

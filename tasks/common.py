@@ -51,6 +51,19 @@ class TaskState:
         sub = None if t is None else PropState(*(fn(getattr(t, f.name)) for f in fields(t)))
         return TaskState(*(fn(getattr(self, f.name)) for f in fields(self) if f.name != "target"), sub)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict (`target` a dict or None): what a checkpoint stores (plain data only)."""
+        t = self.target
+        out: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "target"}
+        return {**out, "target": None if t is None else {f.name: getattr(t, f.name) for f in fields(t)}}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TaskState:
+        """`to_dict`'s inverse."""
+        t = d.get("target")
+        names = [f.name for f in fields(cls) if f.name != "target"]
+        return cls(*(d[name] for name in names), None if t is None else PropState(**t))
+
     def none(self) -> np.ndarray:
         """(n,) all False, of the state's kind."""
         if isinstance(self.root_pos, np.ndarray):

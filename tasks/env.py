@@ -236,7 +236,8 @@ class TaskEnv:
             "task": self.task.state_dict(),
             "rng": self.rng.bit_generator.state,
             "latent": to_numpy(self.latent).copy(),
-            "state": self.state.map(lambda a: to_numpy(a).copy()),  # host arrays: resumes on any backend
+            # host arrays, as a plain dict: resumes on any backend, loads without unpickling a TaskState
+            "state": self.state.map(lambda a: to_numpy(a).copy()).to_dict(),
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
@@ -245,4 +246,6 @@ class TaskEnv:
         self.rng.bit_generator.state = state["rng"]
         self.latent = self._dev(np.array(state["latent"], copy=True))
         like = self.env.backend.qpos
-        self.state = state["state"].map(lambda a: as_like(np.array(a, copy=True), like, like.dtype))
+        saved = state["state"]  # a dict; a TaskState in a state written before plain-data checkpoints
+        saved = TaskState.from_dict(saved) if isinstance(saved, dict) else saved
+        self.state = saved.map(lambda a: as_like(np.array(a, copy=True), like, like.dtype))

@@ -216,7 +216,7 @@ def test_an_hlc_alone_exports_with_its_own_llc(capsys):
     shutil.copy(hlc_checkpoint(), lone / "hlc.pt")
     import torch
 
-    ckpt = torch.load(lone / "hlc.pt", weights_only=False)
+    ckpt = torch.load(lone / "hlc.pt", weights_only=True)
     ckpt["llc"]["path"] = "gone/llc_elsewhere.pt"
     torch.save(ckpt, lone / "hlc.pt")
     rc, err = run_cli(capsys, "--hlc", str(lone / "hlc.pt"), "--out", str(lone / "x"))

@@ -117,7 +117,7 @@ def storage_locations(path: Path) -> set[str]:
         seen.add(location)
         return storage
 
-    torch.load(path, map_location=record, weights_only=False)
+    torch.load(path, map_location=record, weights_only=True)
     return seen
 
 

@@ -173,7 +173,7 @@ def test_cli_trains_resumes_and_checks_the_llc(tmp_path, llc_file, capsys):
     assert (out / "checkpoint.pt").is_file() and (out / "hlc.pt").is_file()
     assert main(["hlc", "--resume", str(out / "checkpoint.pt"), "--iterations", "2", "--no-progress"]) == 0
     assert "resumed" in capsys.readouterr().out
-    ckpt = torch.load(out / "checkpoint.pt", weights_only=False)
+    ckpt = torch.load(out / "checkpoint.pt", weights_only=True)
     assert ckpt["train"]["iteration"] == 2 and ckpt["task"] == "reach"
     assert tuple(ckpt["task_config"]["height_range"]) == (0.5, 1.5)
     torch.manual_seed(2)
@@ -219,7 +219,7 @@ def test_warm_start_carries_the_llc_observation_and_the_goal_position(tmp_path, 
     assert not all(torch.equal(a, b) for a, b in zip(critic0, dst.critic.parameters(), strict=True))
     dst.train(2, tmp_path / "strike", progress=False)
     assert not all(torch.equal(a, b) for a, b in zip(actor0, dst.actor.parameters(), strict=True))
-    ckpt = torch.load(tmp_path / "strike" / "hlc.pt", weights_only=False)  # it says where it started
+    ckpt = torch.load(tmp_path / "strike" / "hlc.pt", weights_only=True)  # it says where it started
     assert ckpt["config"]["init_from"] == str(tmp_path / "loc" / "checkpoint.pt")
 
     # a controller of the same task carries over whole (fine-tuning it, e.g. on new demonstrations)
@@ -248,7 +248,7 @@ def test_warm_start_carries_the_llc_observation_and_the_goal_position(tmp_path, 
     assert main([*args, "--resume", str(tmp_path / "loc" / "checkpoint.pt")]) == 2
     assert "--init-from starts a new run" in capsys.readouterr().err
     assert main(args) == 0 and "started from" in capsys.readouterr().out
-    assert torch.load(tmp_path / "y" / "checkpoint.pt", weights_only=False)["config"]["critic_warmup"] == 10
+    assert torch.load(tmp_path / "y" / "checkpoint.pt", weights_only=True)["config"]["critic_warmup"] == 10
 
 
 def test_eval_hlc_reports_task_metrics_beside_random_latents(tmp_path, llc_file, capsys):
@@ -483,7 +483,7 @@ def test_cli_fits_demonstrations_before_ppo_and_refuses_what_does_not_fit(tmp_pa
             "--hidden", "64,64", "--bc-steps", "2"]  # fmt: skip
     assert main([*args, "--out", str(tmp_path / "a"), "--demos", str(good)]) == 0
     assert "fitted the actor to" in capsys.readouterr().out
-    cfg = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)["config"]
+    cfg = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)["config"]
     assert cfg["demos"] == [str(good)] and cfg["critic_warmup"] == 10
     only_fit = [*args[:-6], "--iterations", "0", "--hidden", "64,64", "--bc-steps", "2"]
     assert main([*only_fit, "--out", str(tmp_path / "fit"), "--demos", str(good)]) == 0  # the fit alone is saved
@@ -554,4 +554,4 @@ def test_sigint_to_every_torchrun_process_stops_after_one_iteration_and_saves(tm
     stopped = re.search(r"stopped at iteration (\d+); saved", text)
     assert stopped, text[-3000:]
     assert "Connection closed by peer" not in text and "resume with: python launch.py train hlc --resume" in text
-    assert torch.load(out / "checkpoint.pt", weights_only=False)["train"]["iteration"] == int(stopped.group(1))
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["train"]["iteration"] == int(stopped.group(1))

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from controllers.checkpoint import load_llc
+from controllers.checkpoint import load_llc, read_checkpoint, save_atomic
 from controllers.networks import DiscEnc, NetworkConfig, sample_latents
 from controllers.normalizer import RunningNorm
 from training import losses as L
@@ -133,7 +133,7 @@ def test_snapshots_keep_the_weights_every_n_iterations_across_a_resume(tmp_path)
     # iterations 2, 4 and 6; a resume keeps the schedule (no extra snapshot at its first save)
     snaps = sorted((tmp_path / "snapshots").glob("*.pt"))
     assert [p.name for p in snaps] == [f"llc_{i * cfg.batch_size:012d}.pt" for i in (2, 4, 6)]
-    six = torch.load(snaps[-1], weights_only=False)
+    six = torch.load(snaps[-1], weights_only=True)
     assert six["kind"] == "llc" and "critic" not in six  # inference weights, as llc.pt
     assert all(torch.equal(v, actors[6][k]) for k, v in six["actor"].items())
     assert not all(torch.equal(v, actors[7][k]) for k, v in six["actor"].items())
@@ -293,12 +293,12 @@ def test_cli_trains_and_resumes(tmp_path, walk_library, capsys):
     assert (out / "llc.pt").stat().st_size < 10e6
     assert main(["llc", "--resume", str(out / "checkpoint.pt"), "--iterations", "2", "--no-progress"]) == 0
     assert "resumed" in capsys.readouterr().out
-    ckpt = torch.load(out / "checkpoint.pt", weights_only=False)
+    ckpt = read_checkpoint(out / "checkpoint.pt")
     assert ckpt["train"]["iteration"] == 2 and ckpt["character"] == "humanoid" and ckpt["config"]["preset"] == "cpu"
     assert tuple(ckpt["network"]["actor_hidden"]) == (32, 16) == tuple(ckpt["network"]["disc_hidden"])
     compact = tmp_path / "state.pt"
     assert main(["llc", "--resume", str(out / "checkpoint.pt"), "--write-compact", str(compact)]) == 0
-    state = torch.load(compact, weights_only=False)
+    state = read_checkpoint(compact)
     assert state["train"]["iteration"] == 2 and state["train"]["replay"] is None
     assert compact.stat().st_size < (out / "checkpoint.pt").stat().st_size
     pol = load_llc(out / "llc.pt", character="humanoid")
@@ -390,7 +390,7 @@ def test_a_layout_1_run_resumes_with_upgraded_discriminator_features(tmp_path, w
     flat[:, cols] = angle[..., None]
     ckpt["train"]["env_state"]["amp_hist"] = flat.reshape(hist.shape)
     ckpt["obs_layout_version"] = 1
-    torch.save(ckpt, tmp_path / "v1.pt")
+    save_atomic(ckpt, tmp_path / "v1.pt")
     b = LLCTrainer(cfg, humanoid_env(4, walk_library))
     b.load(tmp_path / "v1.pt")
     np.testing.assert_allclose(b.env.amp_hist, hist, atol=1e-6)

@@ -274,7 +274,7 @@ def test_task_env_on_device_arrays_matches_host_arrays(tiny_llc, task) -> None:
     assert restarts >= 3
     # a device state resumes on host arrays
     state = dev.get_state()
-    assert isinstance(state["latent"], np.ndarray) and isinstance(state["state"].root_pos, np.ndarray)
+    assert isinstance(state["latent"], np.ndarray) and isinstance(state["state"]["root_pos"], np.ndarray)
     host.set_state(state)
     a = rng.normal(0.0, 1.0, (3, 64))
     np.testing.assert_allclose(dev.step(torch.as_tensor(a)).reward.numpy(), host.step(a).reward, atol=1e-4)

@@ -21,7 +21,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from controllers.checkpoint import CheckpointError, read_checkpoint
+from controllers.checkpoint import CheckpointError, read_checkpoint, trusting_checkpoints
+from controllers.files import TRUST_HELP
 from training.config import PRESETS, LLCConfig
 from training.precision import cpu_bf16_native
 
@@ -119,6 +120,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "e.g. a skill LLC from checkpoints/llc_state.pt",
     )  # fmt: skip
     p.add_argument("--trust-pickle", action="store_true", help="allow loading ASE .npy clips (pickles run code)")
+    p.add_argument("--trust-checkpoint", action="store_true", help=TRUST_HELP)
     p.add_argument("--no-progress", action="store_true")
     p.add_argument(
         "--write-compact",
@@ -296,6 +298,11 @@ def train_llc(argv: list[str], watcher_factory: WatcherFactory | None = None) ->
     args = parse_args(argv)
     if args.init_from and args.resume:
         return _error("--init-from starts a new run; it cannot go with --resume")
+    with trusting_checkpoints(args.trust_checkpoint):  # --resume's and --init-from's files
+        return _train_llc(args, watcher_factory)
+
+
+def _train_llc(args: argparse.Namespace, watcher_factory: WatcherFactory | None) -> int:
     resume_path = None
     if args.resume:
         resume_path = Path(args.out or "runs/llc") / "checkpoint.pt" if args.resume == "auto" else Path(args.resume)

@@ -22,7 +22,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from controllers.checkpoint import CheckpointError, read_checkpoint
+from controllers.checkpoint import CheckpointError, read_checkpoint, trusting_checkpoints
+from controllers.files import TRUST_HELP
 from training.hlc import PRESETS, HLCConfig
 
 
@@ -92,6 +93,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         metavar="NAME=VALUE",
         help="override a field of the task's config, e.g. speed_range=0.5,2.5 (tasks/TASK.py)",
     )
+    p.add_argument("--trust-checkpoint", action="store_true", help=TRUST_HELP + " (--resume, --llc, --init-from)")
     p.add_argument("--no-progress", action="store_true")
     return p.parse_args(argv)
 
@@ -155,6 +157,11 @@ def resume_config(path: Path, args: argparse.Namespace) -> HLCConfig:
 
 def train_hlc(argv: list[str]) -> int:
     args = parse_args(argv)
+    with trusting_checkpoints(args.trust_checkpoint):
+        return _train_hlc(args)
+
+
+def _train_hlc(args: argparse.Namespace) -> int:
     resume_path = None
     try:
         if args.resume and (args.init_from or args.demos):
