@@ -111,7 +111,9 @@ def measured_goal(s: Session) -> str:
     if t.name in ("steering", "speed"):
         goal_speed = float(t.speed[0])
         text = f"speed {m.speed:.2f} m/s (asked {goal_speed:.2f})"
-        if m.heading is not None:
+        if goal_speed < MOVING:  # asked to stand: no direction to compare
+            text += ", standing" if m.heading is None else ""
+        elif m.heading is not None:
             text += f", travel {angle_between(m.heading, float(t.direction[0])):.0f} deg off the direction"
         else:
             text += ", standing"
