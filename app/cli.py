@@ -53,8 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--motions", help="clip file, dataset file or folder (default: the DeepMimic clips)")
     p.add_argument("--mode", choices=("playback", "sim", "llc", "hlc"),
                    help="initial mode (default: hlc with --hlc, llc with a checkpoint, else playback; sim when "
-                   "--script shoves or throws); hlc needs --hlc")  # fmt: skip
-    p.add_argument("--clip", help="initial clip name for playback")
+                   "--script shoves or throws); hlc needs a task controller: --hlc, or the bundled "
+                   "checkpoints/hlc_*.pt that come with the bundled LLC")  # fmt: skip
+    p.add_argument("--clip", help="initial clip for playback: walk, or in full humanoid3d_walk")
     p.add_argument("--width", type=int, default=1280)
     p.add_argument("--height", type=int, default=720)
     p.add_argument("--record", metavar="OUT.mp4", help="write a video (with a window, or --headless)")
@@ -63,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fps", type=float, default=30.0, help="video frame rate (simulation advances 1/fps per frame)")
     p.add_argument("--headless", action="store_true", help="no window: offscreen OpenGL (EGL or OSMesa)")
     p.add_argument("--script", help="timed actions while recording, e.g. 2:shove,4:throw,6:reset")
-    p.add_argument("--screenshot-dir", default=".", help="where F12 screenshots go")
+    p.add_argument("--screenshot-dir", help="where F12 screenshots go (default: runs/screenshots in the repository)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--trust-checkpoint", action="store_true", help=TRUST_HELP + " (--llc, --hlc; never the files the "
                    "viewer finds in checkpoints/ itself)")  # fmt: skip
@@ -122,8 +123,10 @@ def _run(args) -> int:
         session = Session(cfg)
     except SessionError as exc:
         return fail(str(exc))
-    if args.clip and session.motions is not None and args.clip not in session.clip_names:
-        return fail(f"no clip named {args.clip!r}; clips: {', '.join(session.clip_names)}")
+    if args.clip and session.motions is not None and session.find_clip(args.clip) is None:
+        from app.presets import short_names
+
+        return fail(f"no clip named {args.clip!r}; clips: {', '.join(short_names(session.clip_names))}")
     if needs_physics(script) and not args.mode and session.mode is Mode.PLAYBACK:
         session.set_mode(Mode.SIM)  # shoves and throws need physics; playback is kinematic
         print("viewer: --script shoves or throws: starting in sim mode (playback is kinematic)", file=sys.stderr)

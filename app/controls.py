@@ -25,37 +25,46 @@ FACING_KEYS = {"q": 1.0, "e": -1.0}  # turn facing left / right
 REACH_KEYS = {"i": (1, 0, 0), "k": (-1, 0, 0), "j": (0, 1, 0), "l": (0, -1, 0), "u": (0, 0, 1), "o": (0, 0, -1)}
 RUN_KEYS = {"lshift", "rshift"}
 
-# What the keys panel lists: (keys or gesture, what it does). The window binds each one
-# (app/window.py) and tests/test_viewer_ui.py presses every row.
-KEY_HELP: tuple[tuple[str, str], ...] = (
-    ("W A S D / arrows", "heading, camera-relative (shift: run)"),
-    ("Q / E", "turn the facing goal"),
-    ("F", "facing follows heading on/off"),
-    ("I K J L U O", "move the reach target (magenta ball)"),
-    ("B", "shove (strength, direction: panel)"),
-    ("X", "throw a ball"),
-    ("V", "place the strike target"),
-    ("space", "pause / resume"),
-    ("N", "one control step"),
-    ("T", "slow motion x1, x0.5, x0.25, x0.1"),
-    ("R", "reset"),
-    ("C", "camera: follow, orbit, free"),
-    ("Z", "random latent (LLC)"),
-    ("1 2 3 4", "mode: playback, sim, LLC, HLC"),
-    ("Tab", "next task controller (HLC mode)"),
-    ("[ ]", "previous / next clip"),
-    ("G", "simulate beside the clip (playback)"),
-    ("H", "hide / show the panels"),
-    ("F12", "screenshot"),
-    ("Esc", "quit"),
-    ("drag empty space", "orbit the camera"),
-    ("right-drag", "pan the camera (free camera)"),
-    ("scroll", "zoom"),
-    ("drag a body", "pull it with a spring"),
-    ("shift+drag a body", "shove it in the drag's direction"),
-    ("click the ground", "location target (red post; HLC strike: the box)"),
-    ("ctrl+click the ground", "reach target x, y"),
+# What the keys panel lists: (keys or gesture, what it does, the modes it works in: "" every mode, "physics" sim,
+# LLC and HLC, else one mode's name), grouped by `KEY_GROUPS`. The window binds each one (app/window.py) and
+# tests/test_viewer_ui.py presses every row.
+KEY_HELP: tuple[tuple[str, str, str], ...] = (
+    ("W A S D / arrows", "direction and speed goal (shift: run)", "hlc"),
+    ("Q / E", "turn the facing goal", "hlc"),
+    ("F", "facing follows the direction on/off", "hlc"),
+    ("I K J L U O", "move the reach target (magenta ball)", "hlc"),
+    ("B", "shove (strength, direction: panel)", "physics"),
+    ("X", "throw a ball", "physics"),
+    ("V", "place the strike target (R removes it)", "physics"),
+    ("space", "pause / resume", ""),
+    ("N", "one control step", ""),
+    ("T", "slow motion x1, x0.5, x0.25, x0.1", ""),
+    ("R", "reset", ""),
+    ("C", "camera: follow, orbit, free", ""),
+    ("Z", "random latent", "llc"),
+    ("1 2 3 4", "mode: playback, sim, LLC, HLC", ""),
+    ("Tab", "next task controller", "hlc"),
+    ("[ ]", "previous / next clip", "playback"),
+    ("G", "simulate beside the clip", "playback"),
+    ("H", "hide / show the panels", ""),
+    ("F12", "screenshot (folder: the Simulation panel)", ""),
+    ("Esc", "quit", ""),
+    ("drag empty space", "orbit the camera", ""),
+    ("right-drag", "pan the camera (free camera)", ""),
+    ("scroll", "zoom", ""),
+    ("drag a body", "pull it with a spring", "physics"),
+    ("shift+drag a body", "shove it in the drag's direction", "physics"),
+    ("click the ground", "location target (strike task: the box)", "hlc"),
+    ("ctrl+click the ground", "reach target x, y", "hlc"),
 )
+KEY_GROUPS = {"": "every mode", "physics": "sim, LLC, HLC (physics)", "llc": "LLC mode: the latent",
+              "hlc": "HLC mode: task goals", "playback": "playback mode"}  # fmt: skip
+
+
+def key_applies(modes: str, mode: str) -> bool:
+    """Whether a `KEY_HELP` row (its `modes` field) works in `mode` ("playback", "sim", "llc", "hlc")."""
+    return modes == "" or modes == mode or (modes == "physics" and mode != "playback")
+
 
 # HLC mode: which inputs feed the loaded task's goal (the task window lists them).
 TASK_INPUTS: dict[str, tuple[tuple[str, str], ...]] = {

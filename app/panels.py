@@ -1,50 +1,53 @@
-"""The imgui panels: mode, playback, perturbation, simulation controls, goals, the latent, the task, the keys.
+"""The imgui panels: mode, playback, perturbation, simulation controls, goals, the status, the latent, the task,
+the keys and the first-run hint.
 
-Layout at 1280x720 and up: the controls window on the left (sized to its content), the latent window on the
-right in LLC mode (the task window in HLC mode), the HUD (MuJoCo's overlay) bottom left (the controls window
-stops above it and scrolls), the keys in a window of their own. Each panel reads and changes the `Session`
-(and the renderer's camera/quality); no state lives here except what the panels remember between frames
-(`PanelState`), including where windows and widgets were drawn, for the tests."""
+Where each window goes is `app.layout`'s: the controls window top left (sized to its content, scrolling above
+the status window rather than covering it), the status (the HUD's rows, a window so that clicks on it stay in
+it) bottom left, the latent window (LLC mode) or the task window (HLC mode) on the right, the keys and the
+first-run hint in the middle. Windows are placed every frame and cannot be dragged, so none overlaps another.
+Each panel reads and changes the `Session` (and the renderer's camera/quality); no state lives here except what
+the panels remember between frames (`PanelState`), including where windows and widgets were drawn, for the
+tests."""
 
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
 from imgui_bundle import imgui
 
-from app.controls import KEY_HELP, TASK_INPUTS
+from app import hud
+from app.controls import KEY_GROUPS, KEY_HELP, TASK_INPUTS, key_applies
 from app.latents import place_labels
-from app.render import FACING_RGBA, GHOST_RGBA, HEADING_RGBA, LOCATION_RGBA, REACH_RGBA, SceneRenderer
+from app.layout import MARGIN, layout
+from app.presets import short_names  # noqa: F401 - the panels' name for clip names (tests import it from here)
+from app.render import GHOST_RGBA, LOCATION_RGBA, REACH_RGBA, SceneRenderer
 from app.session import HLC_UNAVAILABLE, SHOVE_DIRECTIONS, Session
 from app.state import SLOW_MOTION, Camera, Mode
 
-MARGIN = 8
-CONTROLS_WIDTH = 340
-LATENT_WIDTH = 390
-MAP_SIZE = 230
-MIN_CONTROLS_HEIGHT = 240  # below this the controls window may cover the HUD
 SHOVE_RANGE = (0.0, 400.0)  # N s
-SHOVE_DIRECTION_LABELS = {"camera": "camera's view (away from you)", "random": "random bearing"}
+SHOVE_DIRECTION_LABELS = {"camera": "away from the camera", "random": "random bearing"}
+FIXED = imgui.WindowFlags_.always_auto_resize | imgui.WindowFlags_.no_move | imgui.WindowFlags_.no_collapse
+REPRODUCES_RGBA = (0.25, 0.55, 0.3, 1.0)  # clip preset buttons: reproduces its clip (measured)
+TRAINED_RGBA = (0.55, 0.45, 0.15, 1.0)  # trained on, does not reproduce (measured) or not measured
+UNTRAINED_RGBA = (0.3, 0.3, 0.33, 1.0)  # not trained on (or unknown)
 
 
 @dataclass
 class PanelState:
     screenshot: bool = False
     show_help: bool = False
+    show_hint: bool = False  # the first-run "try this" window (app/window.py decides, from the settings file)
+    hint_dismissed: bool = False  # set when the user closes the hint (the window remembers it)
+    screenshot_dir: str = ""  # where F12 and the screenshot button write (shown in the Simulation panel)
+    status_height: float = 0.0  # the status window's height last frame (the controls window stops above it)
     # where things were drawn last frame (imgui screen pixels, y down), for tests and layout checks
     windows: dict[str, tuple[float, float, float, float, float]] = field(default_factory=dict)  # x, y, w, h, scroll
     items: dict[str, tuple[float, float, float, float]] = field(default_factory=dict)  # x0, y0, x1, y1
     map_labels: list[tuple[float, float, float, float]] = field(default_factory=list)  # drawn label rectangles
-
-
-def short_names(names: list[str]) -> list[str]:
-    """Clip names without their common prefix ("humanoid3d_walk" -> "walk")."""
-    prefix = os.path.commonprefix(names) if len(names) > 1 else ""
-    prefix = prefix[: prefix.rfind("_") + 1] if "_" in prefix else ""
-    return [n[len(prefix) :] or n for n in names]
+    keys_live: dict[str, bool] = field(default_factory=dict)  # keys window: group -> works in the current mode
+    overflow: dict[str, float] = field(default_factory=dict)  # window -> px its widest line passes its inner edge
 
 
 def _rgba(r: float, g: float, b: float, a: float = 1.0) -> int:
@@ -60,17 +63,32 @@ def _remember(ps: PanelState, name: str, frame_width: float | None = None) -> No
 def _end_window(ps: PanelState, name: str) -> None:
     pos, size = imgui.get_window_pos(), imgui.get_window_size()
     ps.windows[name] = (pos.x, pos.y, size.x, size.y, imgui.get_scroll_max_y())
+    # how far the widest line reaches past the window's inner edge (> 0: something is cut off on the right)
+    window = imgui.internal.get_current_window()
+    ps.overflow[name] = window.content_size_ideal.x + 2 * imgui.get_style().window_padding.x - size.x
     imgui.end()
+
+
+def _place(x: float, y: float, w: float, max_h: float, pivot_y: float = 0.0) -> None:
+    """The next window at (x, y) (its bottom there with `pivot_y` 1), `w` wide, at most `max_h` tall."""
+    imgui.set_next_window_pos(imgui.ImVec2(x, y), imgui.Cond_.always, imgui.ImVec2(0.0, pivot_y))
+    imgui.set_next_window_size_constraints(imgui.ImVec2(w, 0), imgui.ImVec2(w, max(max_h, 40.0)))
+
+
+def _wrapped_disabled(text: str) -> None:
+    imgui.push_text_wrap_pos(0.0)
+    imgui.text_disabled(text)
+    imgui.pop_text_wrap_pos()
 
 
 def draw(s: Session, r: SceneRenderer, ps: PanelState, height: int, width: int = 1280) -> None:
     ps.windows.clear()
-    imgui.set_next_window_pos(imgui.ImVec2(MARGIN, MARGIN), imgui.Cond_.first_use_ever)
-    # above the HUD (bottom left): a taller panel scrolls rather than cover it, unless the window is tiny
-    room = max(height - 2 * MARGIN - r.hud_px, min(MIN_CONTROLS_HEIGHT, height - 2 * MARGIN))
-    imgui.set_next_window_size_constraints(imgui.ImVec2(CONTROLS_WIDTH, 0), imgui.ImVec2(CONTROLS_WIDTH, room))
-    imgui.begin("ASE viewer", None, imgui.WindowFlags_.always_auto_resize)
-    _mode_panel(s, ps)
+    status_h = ps.status_height or (len(hud.status_rows(s)) * imgui.get_text_line_height_with_spacing() + 16)
+    lay = layout(width, height, status_h)
+    c = lay.controls
+    _place(c.x, c.y, c.w, c.h)
+    imgui.begin("ASE viewer", None, FIXED)
+    _mode_panel(s, ps, lay.compact)
     if s.mode is Mode.PLAYBACK:
         _playback_panel(s, ps)
     if s.mode is Mode.SIM:
@@ -79,15 +97,41 @@ def draw(s: Session, r: SceneRenderer, ps: PanelState, height: int, width: int =
     _controls_panel(s, r, ps)
     _goals_panel(s, ps)
     _end_window(ps, "controls")
-    if s.mode is Mode.LLC and s.latent is not None:
-        _latent_window(s, ps, width, height)
-    if s.mode is Mode.HLC and s.driver is not None:
-        _task_window(s, ps, width, height)
+    _status_window(s, ps, lay)
+    keys_in_side = ps.show_help and lay.middle.w < 300  # no room in the middle: the keys take the right column
+    if not keys_in_side:
+        if s.mode is Mode.LLC and s.latent is not None:
+            _latent_window(s, ps, lay)
+        if s.mode is Mode.HLC and s.driver is not None:
+            _task_window(s, ps, lay)
     if ps.show_help:
-        _keys_window(ps, width, height)
+        _keys_window(s, ps, lay.side if keys_in_side else lay.middle)
+    elif ps.show_hint and not ps.hint_dismissed:
+        _hint_window(s, ps, lay)
 
 
-def _mode_panel(s: Session, ps: PanelState) -> None:
+def _status_window(s: Session, ps: PanelState, lay) -> None:
+    """The HUD's short rows (`app.hud.status_rows`), bottom left."""
+    st = lay.status
+    _place(st.x, lay.height - MARGIN, st.w, lay.height / 2, pivot_y=1.0)
+    imgui.begin("Status", None, FIXED | imgui.WindowFlags_.no_title_bar)
+    if imgui.begin_table("status", 2, imgui.TableFlags_.sizing_fixed_fit):
+        imgui.table_setup_column("name", imgui.TableColumnFlags_.width_fixed)
+        imgui.table_setup_column("value", imgui.TableColumnFlags_.width_stretch)
+        for name, value in hud.status_rows(s):
+            imgui.table_next_row()
+            imgui.table_next_column()
+            imgui.text_disabled(name)
+            imgui.table_next_column()
+            imgui.push_text_wrap_pos(0.0)
+            imgui.text(value)
+            imgui.pop_text_wrap_pos()
+        imgui.end_table()
+    ps.status_height = imgui.get_window_size().y
+    _end_window(ps, "status")
+
+
+def _mode_panel(s: Session, ps: PanelState, compact: bool) -> None:
     imgui.separator_text("Mode")
     avail = s.available_modes()
     for i, m in enumerate(Mode):
@@ -103,10 +147,12 @@ def _mode_panel(s: Session, ps: PanelState) -> None:
     if s.driver is None:
         imgui.text_colored(imgui.ImVec4(1.0, 0.75, 0.3, 1.0), "HLC: none loaded (view --hlc CKPT)")
         imgui.set_item_tooltip(HLC_UNAVAILABLE)
-    for msg in s.messages:
-        imgui.text_disabled(msg if len(msg) < 48 else msg[:45] + "...")
-        if len(msg) >= 48:
-            imgui.set_item_tooltip(msg)
+    opened = imgui.tree_node_ex(f"Loaded ({len(s.messages)} notes)###loaded", 0)
+    _remember(ps, "loaded")
+    if opened:
+        for msg in s.messages:
+            _wrapped_disabled(msg)
+        imgui.tree_pop()
 
 
 def _playback_panel(s: Session, ps: PanelState) -> None:
@@ -131,7 +177,8 @@ def _playback_panel(s: Session, ps: PanelState) -> None:
         s.reset()
     if s.ghost:
         imgui.text_colored(imgui.ImVec4(*GHOST_RGBA[:3], 1.0), "translucent green: the clip (kinematic)")
-        imgui.text_disabled("solid: simulated (tracks the clip's joints)")
+        _wrapped_disabled("solid: simulated, tracking the clip's joints open-loop (no controller; its falls are "
+                          "not counted)")  # fmt: skip
 
 
 def _sim_panel(s: Session) -> None:
@@ -159,13 +206,16 @@ def _perturb_panel(s: Session, ps: PanelState) -> None:
         s.shove()
     _remember(ps, "shove")
     imgui.same_line()
-    if imgui.button("throw a ball (X)"):
+    if imgui.button("ball (X)"):
         s.throw()
     _remember(ps, "throw")
+    imgui.set_item_tooltip("throw a ball at the character")
     imgui.same_line()
-    imgui.text_disabled("shift+drag: aim")
-    imgui.set_item_tooltip("shift+drag a body: shove it along the drag, at this strength")
-    imgui.text(f"posture: {s.fall.label(s.sim.time)}   falls: {s.fall.falls}")
+    if imgui.button("box (V)"):
+        s.spawn_strike_target()
+    _remember(ps, "strike")
+    imgui.set_item_tooltip("place the strike target in front of the character (again: stand it up; R removes it)")
+    _wrapped_disabled("shift+drag a body: shove it along the drag; drag a body: pull it")
 
 
 def _controls_panel(s: Session, r: SceneRenderer, ps: PanelState) -> None:
@@ -185,6 +235,8 @@ def _controls_panel(s: Session, r: SceneRenderer, ps: PanelState) -> None:
     if imgui.button("screenshot"):
         ps.screenshot = True
     _remember(ps, "screenshot")
+    if ps.screenshot_dir:
+        imgui.set_item_tooltip(f"F12 too; PNG files go to {ps.screenshot_dir} (view --screenshot-dir DIR)")
     labels = [f"x{v:g}" for v in SLOW_MOTION]
     imgui.set_next_item_width(70)
     changed, i = imgui.combo("speed", SLOW_MOTION.index(s.clock.speed) if s.clock.speed in SLOW_MOTION else 0, labels)
@@ -196,8 +248,12 @@ def _controls_panel(s: Session, r: SceneRenderer, ps: PanelState) -> None:
     changed, i = imgui.combo("camera", cams.index(r.camera_mode), [c.value for c in cams])
     if changed:
         r.camera_mode = cams[i]
-    changed, hq = imgui.checkbox("shadows + reflections", r.high_quality)
+    label = "shadows (slow: software GL)" if r.software else "shadows + reflections"
+    changed, hq = imgui.checkbox(label, r.high_quality)
     _remember(ps, "shadows")
+    if r.software:
+        imgui.set_item_tooltip("shadows + reflections on Mesa's software renderer: about a third of the frame rate, "
+                               "with jagged shadow edges; off by default here")  # fmt: skip
     if changed:
         r.set_quality(hq)
     imgui.same_line()
@@ -206,43 +262,39 @@ def _controls_panel(s: Session, r: SceneRenderer, ps: PanelState) -> None:
 
 
 def _goals_panel(s: Session, ps: PanelState) -> None:
-    hlc = s.mode is Mode.HLC and s.driver is not None
-    opened = imgui.collapsing_header(f"Task goals ({'feed the HLC' if hlc else 'drawn; HLC mode uses them'})###goals")
+    """HLC mode: the goals the user sets, as the viewer holds them (the task window shows the task's own)."""
+    if s.mode is not Mode.HLC or s.driver is None:
+        return
+    opened = imgui.collapsing_header("Task goals###goals")
+    imgui.set_item_tooltip("what the keys, the sticks and the clicks set; the task window shows the task's own")
     _remember(ps, "goals")
     if not opened:
         return
     g = s.goals
-    legend = ((HEADING_RGBA, "green arrow: heading"), (FACING_RGBA, "blue arrow: facing"),
-              (LOCATION_RGBA, "red post: location (click the ground)"),
-              (REACH_RGBA, "magenta ball: reach (ctrl+click, I/K/J/L/U/O)"))  # fmt: skip
-    for rgba, text in legend:
-        imgui.text_colored(imgui.ImVec4(*rgba[:3], 1.0), text)
-    imgui.text(f"heading {math.degrees(g.heading):6.1f} deg  speed {g.speed:.1f} m/s")
-    imgui.text(f"facing  {math.degrees(g.facing):6.1f} deg")
-    _, g.facing_follows_heading = imgui.checkbox("facing follows heading (F)", g.facing_follows_heading)
+    imgui.text(f"direction {math.degrees(g.heading):4.0f} deg, speed {g.speed:.1f} m/s")
+    imgui.text(f"facing    {math.degrees(g.facing):4.0f} deg")
+    _, g.facing_follows_heading = imgui.checkbox("facing follows the direction (F)", g.facing_follows_heading)
     loc = "-" if g.location is None else f"({g.location[0]:.1f}, {g.location[1]:.1f})"
-    imgui.text(f"location {loc}")
+    imgui.text_colored(imgui.ImVec4(*LOCATION_RGBA[:3], 1.0), f"location {loc} (click the ground)")
     if g.location is not None:
         imgui.same_line()
         if imgui.small_button("clear"):
             g.location = None
-    imgui.set_next_item_width(-50)
-    changed, v = imgui.slider_float3("reach", g.reach.tolist(), -5.0, 5.0, "%.2f")
+    imgui.text_colored(imgui.ImVec4(*REACH_RGBA[:3], 1.0), "reach (ctrl+click, I K J L U O)")
+    imgui.set_next_item_width(-1)
+    changed, v = imgui.slider_float3("##reach", g.reach.tolist(), -5.0, 5.0, "%.1f")
     if changed:
         g.reach = np.array(v, dtype=np.float64)
         g.reach_active = True
-    if imgui.button("spawn / reset strike target (V)"):
-        s.spawn_strike_target()
 
 
 # ---- the task window (HLC mode) ----------------------------------------------------------------------
-def _task_window(s: Session, ps: PanelState, width: int, height: int) -> None:
-    """The loaded task controller: its task, which inputs set the goal, the goal as the task holds it, the task
-    reward and success, what the markers mean."""
+def _task_window(s: Session, ps: PanelState, lay) -> None:
+    """The loaded task controller: its task, which inputs set the goal, the goal as the task holds it beside what
+    the character measurably does, the task reward and success, what the markers mean."""
     task = s.driver.task
-    imgui.set_next_window_pos(imgui.ImVec2(width - LATENT_WIDTH - MARGIN, MARGIN), imgui.Cond_.first_use_ever)
-    imgui.set_next_window_size_constraints(imgui.ImVec2(LATENT_WIDTH, 0), imgui.ImVec2(LATENT_WIDTH, height - 16))
-    imgui.begin("Task controller (HLC)", None, imgui.WindowFlags_.always_auto_resize)
+    _place(lay.side.x, lay.side.y, lay.side.w, lay.side.h)
+    imgui.begin("Task controller (HLC)", None, FIXED)
     imgui.push_text_wrap_pos(0.0)  # wrap at the window's edge
     imgui.text(f"task: {task.name}   controller: {s.hlc_name or '-'}")
     if s.task_llc is not None:
@@ -264,11 +316,14 @@ def _task_window(s: Session, ps: PanelState, width: int, height: int) -> None:
         imgui.unindent()
     imgui.text(f"goal: {s.task_goal()}")
     _remember(ps, "task goal")
-    imgui.pop_text_wrap_pos()
+    measured = hud.measured_goal(s)
+    if measured:
+        imgui.text_colored(imgui.ImVec4(0.6, 0.85, 1.0, 1.0), f"measured: {measured}")
+        _remember(ps, "task measured")
     imgui.separator_text("Task reward and success")
     if s.task_rewards:
         span = len(s.task_rewards) * s.sim.control_dt
-        imgui.text(f"reward {s.task_reward:.3f} (last step), {np.mean(s.task_rewards):.3f} (mean of {span:.1f} s)")
+        imgui.text(f"reward {s.task_reward:.3f} last step, {np.mean(s.task_rewards):.3f} mean of {span:.1f} s")
         _remember(ps, "task reward")
         values = np.asarray(s.task_rewards, dtype=np.float32)
         imgui.plot_lines("##task reward", values, scale_min=0.0, scale_max=1.0, graph_size=imgui.ImVec2(-1, 40))
@@ -279,9 +334,7 @@ def _task_window(s: Session, ps: PanelState, width: int, height: int) -> None:
         failure = s.task_failure_row()
         if failure is not None:
             imgui.text(": ".join(failure))
-            imgui.push_text_wrap_pos(0.0)
             imgui.text_disabled(f"{task.failure} (ends a training episode; counted here)")
-            imgui.pop_text_wrap_pos()
     else:
         imgui.text_disabled("starts with the first control step")
     imgui.separator_text("Markers")
@@ -289,80 +342,119 @@ def _task_window(s: Session, ps: PanelState, width: int, height: int) -> None:
         imgui.color_button(f"##marker{i}", imgui.ImVec4(*mk.color), 0, imgui.ImVec2(12, 12))
         imgui.same_line()
         imgui.text(f"{mk.label or mk.kind} ({mk.kind})")
-    imgui.text(f"skill now: {_nearest(s)}")
+    imgui.text(f"skill now: {s.nearest_preset()}")
+    if note := s.acting_note():
+        imgui.text_disabled(f"LLC (measured): {note}")
     if imgui.button("reset episode (R)"):
         s.reset()
     _remember(ps, "task reset")
+    imgui.pop_text_wrap_pos()
     _end_window(ps, "task")
 
 
 # ---- the latent window (LLC mode) -------------------------------------------------------------------
-def _latent_window(s: Session, ps: PanelState, width: int, height: int) -> None:
-    imgui.set_next_window_pos(imgui.ImVec2(width - LATENT_WIDTH - MARGIN, MARGIN), imgui.Cond_.first_use_ever)
-    imgui.set_next_window_size(imgui.ImVec2(LATENT_WIDTH, height - 2 * MARGIN), imgui.Cond_.first_use_ever)
-    imgui.begin("Latent (skill)")
+def _latent_window(s: Session, ps: PanelState, lay) -> None:
+    _place(lay.side.x, lay.side.y, lay.side.w, lay.side.h)
+    imgui.begin("Latent (skill)", None, FIXED)
     if imgui.button("random latent (Z)"):
         s.random_latent()
     _remember(ps, "random latent")
-    imgui.same_line()
-    imgui.text(f"nearest preset: {_nearest(s)}")
+    imgui.push_text_wrap_pos(0.0)
+    imgui.text(f"nearest preset: {s.nearest_preset()}")
+    imgui.pop_text_wrap_pos()
     if imgui.begin_tab_bar("latent tabs"):
-        if imgui.begin_tab_item("presets and map")[0]:
+        kind = "skills" if s.presets is not None and s.presets.kind == "skills" else "presets"
+        if imgui.begin_tab_item(f"{kind}###presets" if lay.compact else f"{kind} and map###presets")[0]:
             _presets(s, ps)
+            if not lay.compact:
+                _skill_map(s, ps, lay.map_size)
             imgui.end_tab_item()
         _remember(ps, "tab presets")
+        if lay.compact and s.skill_map is not None:  # short windows: the map gets a tab of its own
+            if imgui.begin_tab_item("map")[0]:
+                _skill_map(s, ps, lay.map_size)
+                imgui.end_tab_item()
+            _remember(ps, "tab map")
         if imgui.begin_tab_item("all 64 dimensions" if len(s.latent) == 64 else "all dimensions")[0]:
-            _dimensions(s, ps)
+            _dimensions(s, ps, lay.compact)
             imgui.end_tab_item()
         _remember(ps, "tab dimensions")
         imgui.end_tab_bar()
     _end_window(ps, "latent")
 
 
-def _nearest(s: Session) -> str:
-    if s.skill_map is None or s.latent is None or s.acting_llc is not s.policy:
-        return s.nearest_preset()
-    name, cos = s.skill_map.nearest(s.latent)
-    return f"{short_names(s.skill_map.names)[s.skill_map.names.index(name)]} (cos {cos:.2f})"
+def _preset_colour(s: Session, name: str) -> tuple[float, float, float, float] | None:
+    if s.presets.kind == "skills":
+        return None
+    info = s.presets.info.get(name)
+    if info is None or not info.trained:
+        return UNTRAINED_RGBA
+    return REPRODUCES_RGBA if info.reproduces else TRAINED_RGBA
 
 
 def _presets(s: Session, ps: PanelState) -> None:
     sm = s.skill_map
     if sm is None:
-        imgui.text_wrapped("No presets: they come from the motion clips (python launch.py motions download).")
+        imgui.text_wrapped("No presets: this LLC names no skills, and clip presets come from the motion clips "
+                           "(python launch.py motions download).")  # fmt: skip
         return
-    imgui.text_disabled("one preset per clip: its mean encoder latent")
-    labels = short_names(sm.names)
+    _wrapped_disabled(s.presets.summary())
+    if s.presets.kind == "clips":
+        for rgba, what in ((REPRODUCES_RGBA, "reproduces its clip"), (TRAINED_RGBA, "trained on, does not (or not "
+                           "measured)"), (UNTRAINED_RGBA, "not trained on")):  # fmt: skip
+            imgui.color_button(f"##legend{what}", imgui.ImVec4(*rgba), 0, imgui.ImVec2(10, 10))
+            imgui.same_line()
+            imgui.text_disabled(what)
+    labels = sm.names
     avail = imgui.get_content_region_avail().x
     widest = max(imgui.calc_text_size(n).x for n in labels) + 2 * imgui.get_style().frame_padding.x
-    cols = int(max(1, min(3, avail // (widest + imgui.get_style().item_spacing.x))))  # never truncate a name
-    if imgui.begin_table("presets", cols):
-        for i, name in enumerate(sm.names):
-            imgui.table_next_column()
-            if imgui.button(f"{labels[i]}##p{i}", imgui.ImVec2(-1, 0)):
-                s.use_preset(name)
-            _remember(ps, f"preset {labels[i]}")
-        imgui.end_table()
+    spacing = imgui.get_style().item_spacing.x
+    cols = int(max(1, min(3, (avail + spacing) // (widest + spacing))))  # never truncate a name
+    button_w = (avail - (cols - 1) * spacing) / cols
+    for i, name in enumerate(labels):
+        if i % cols:
+            imgui.same_line()
+        rgba = _preset_colour(s, name)
+        if rgba is not None:
+            imgui.push_style_color(imgui.Col_.button, imgui.ImVec4(*rgba))
+        if imgui.button(f"{name}##p{i}", imgui.ImVec2(button_w, 0)):
+            s.use_preset(name)
+        if rgba is not None:
+            imgui.pop_style_color()
+        _remember(ps, f"preset {name}")
+        info = s.presets.info.get(name)
+        tip = "named skill of this LLC" if s.presets.kind == "skills" else info.note() if info else ""
+        imgui.set_item_tooltip(f"{s.presets.clip_of.get(name, name)}: {tip}")
     a, b, t = s.blend
-    half = (imgui.get_content_region_avail().x - imgui.get_style().item_spacing.x) / 2
-    imgui.set_next_item_width(half - 30)
-    ca, a = imgui.combo("from", a, labels)
+    imgui.align_text_to_frame_padding()
+    imgui.text("blend")
     imgui.same_line()
-    imgui.set_next_item_width(half - 30)
-    cb, b = imgui.combo("to", b, labels)
-    imgui.set_next_item_width(-50)
-    ct, t = imgui.slider_float("slerp", t, 0.0, 1.0)
+    arrow = imgui.calc_text_size("->").x
+    half = (imgui.get_content_region_avail().x - arrow - 2 * spacing) / 2
+    imgui.set_next_item_width(half)
+    ca, a = imgui.combo("##blend from", a, labels)
+    _remember(ps, "blend from")
+    imgui.same_line()
+    imgui.text("->")
+    imgui.same_line()
+    imgui.set_next_item_width(half)
+    cb, b = imgui.combo("##blend to", b, labels)
+    _remember(ps, "blend to")
+    imgui.set_next_item_width(-1)
+    ct, t = imgui.slider_float("##blend t", t, 0.0, 1.0, f"{labels[a]} -> {labels[b]} %.2f")
+    _remember(ps, "blend t")
     if ca or cb or ct:
         s.set_blend(a, b, t)
-    imgui.text_disabled("skill map (first two principal axes): click or drag")
-    _skill_map(s, ps)
 
 
-def _skill_map(s: Session, ps: PanelState) -> None:
+def _skill_map(s: Session, ps: PanelState, map_size: int) -> None:
     """The presets on a 2-D PCA map; click or drag anywhere to pick the latent there."""
     sm = s.skill_map
+    if sm is None:
+        return
+    _wrapped_disabled("map (first two principal axes): click or drag")
     origin = imgui.get_cursor_screen_pos()
-    size = min(MAP_SIZE, imgui.get_content_region_avail().x)
+    size = min(map_size, imgui.get_content_region_avail().x)
     imgui.invisible_button("skill_map", imgui.ImVec2(size, size))
     _remember(ps, "skill map")
     hovered = imgui.is_item_hovered()
@@ -377,7 +469,7 @@ def _skill_map(s: Session, ps: PanelState) -> None:
     def to_px(xy) -> tuple[float, float]:
         return origin.x + (0.5 + 0.45 * float(xy[0])) * size, origin.y + (0.5 - 0.45 * float(xy[1])) * size
 
-    names = short_names(sm.names)
+    names = sm.names
     pts = np.array([to_px(xy) for xy in sm.coords])
     sizes = np.array([[imgui.calc_text_size(n).x, imgui.calc_text_size(n).y] for n in names])
     spots = place_labels(pts, sizes, (origin.x, origin.y, x1, y1))
@@ -397,17 +489,16 @@ def _skill_map(s: Session, ps: PanelState) -> None:
             imgui.set_tooltip(sm.names[int(d.argmin())])
 
 
-def _dimensions(s: Session, ps: PanelState) -> None:
+def _dimensions(s: Session, ps: PanelState, compact: bool) -> None:
     """Sliders along the presets' principal axes, then every raw dimension (folded): all of the latent."""
     sm, z = s.skill_map, s.latent
-    imgui.push_text_wrap_pos(0.0)
-    imgui.text_disabled("Principal axes of the presets, then every raw dimension. A slider sets one "
-                        "component exactly; the others rescale together to stay on the unit sphere.")  # fmt: skip
-    imgui.pop_text_wrap_pos()
+    row = imgui.get_frame_height_with_spacing()
+    _wrapped_disabled("Principal axes of the presets, then every raw dimension. A slider sets one component "
+                      "exactly; the others rescale together to stay on the unit sphere.")  # fmt: skip
     if sm is not None:
         coords = sm.components @ z
-        rows = min(len(coords), 16)
-        imgui.begin_child("pcs", imgui.ImVec2(0, rows * imgui.get_frame_height_with_spacing() + 4))
+        rows = min(len(coords), 8 if compact else 12)
+        imgui.begin_child("pcs", imgui.ImVec2(0, rows * row + 4))
         for i, (axis, share) in enumerate(zip(sm.components, sm.explained)):
             imgui.set_next_item_width(-110)
             frame = imgui.calc_item_width()
@@ -421,7 +512,7 @@ def _dimensions(s: Session, ps: PanelState) -> None:
     opened = imgui.collapsing_header(f"raw dimensions ({len(z)})")
     _remember(ps, "raw header")
     if opened:
-        imgui.begin_child("raw", imgui.ImVec2(0, 0))
+        imgui.begin_child("raw", imgui.ImVec2(0, (6 if compact else 10) * row + 4))
         for i in range(len(z)):
             imgui.set_next_item_width(-60)
             frame = imgui.calc_item_width()
@@ -432,16 +523,57 @@ def _dimensions(s: Session, ps: PanelState) -> None:
         imgui.end_child()
 
 
-# ---- keys -------------------------------------------------------------------------------------------------
-def _keys_window(ps: PanelState, width: int, height: int) -> None:
-    # top right, over the latent window rather than the character
-    imgui.set_next_window_pos(imgui.ImVec2(width - MARGIN, MARGIN), imgui.Cond_.appearing, imgui.ImVec2(1.0, 0.0))
-    opened, ps.show_help = imgui.begin("Keys and mouse", ps.show_help, imgui.WindowFlags_.always_auto_resize)
-    if opened and imgui.begin_table("keys", 2, imgui.TableFlags_.row_bg):
-        for keys, what in KEY_HELP:
-            imgui.table_next_column()
-            imgui.text(keys)
-            imgui.table_next_column()
-            imgui.text(what)
-        imgui.end_table()
+# ---- keys and the first-run hint ------------------------------------------------------------------------
+def _keys_window(s: Session, ps: PanelState, where) -> None:
+    """Every key, grouped by the modes it works in; the groups that do nothing in the current mode are greyed."""
+    _place(where.x, where.y, where.w, where.h)
+    flags = imgui.WindowFlags_.no_move | imgui.WindowFlags_.no_collapse | imgui.WindowFlags_.always_auto_resize
+    opened, ps.show_help = imgui.begin("Keys and mouse", ps.show_help, flags)
+    if opened:
+        mode = s.mode.value
+        column = max(imgui.calc_text_size(k).x for k, *_ in KEY_HELP) + 2 * imgui.get_style().item_spacing.x
+        for group, title in KEY_GROUPS.items():
+            rows = [(k, w) for k, w, m in KEY_HELP if m == group]
+            live = key_applies(group, mode)
+            ps.keys_live[group] = live
+            imgui.separator_text(title + (" (now)" if live and group else "" if live else " (not now)"))
+            show = imgui.text if live else imgui.text_disabled
+            for keys, what in rows:  # two columns: the keys, then what they do (wrapped at the window's edge)
+                show(keys)
+                imgui.same_line(column)
+                imgui.push_text_wrap_pos(0.0)
+                show(what)
+                imgui.pop_text_wrap_pos()
     _end_window(ps, "keys")
+
+
+def hint_lines(s: Session) -> list[str]:
+    """The first-run "try this" lines, for what is loaded."""
+    lines = []
+    if s.controllers:
+        lines.append("4: HLC mode, then W A S D to steer it (shift: run)")
+        if "location" in s.controllers:
+            lines.append("click the ground (HLC mode): it walks there")
+    elif s.policy is not None:
+        lines.append("3: LLC mode; the presets on the right pick its latent")
+    lines.append("B: shove it; X: throw a ball; drag a body to pull it")
+    lines.append("drag empty space: orbit; scroll: zoom; H: hide the panels")
+    lines.append("the 'keys' box (Simulation panel) lists every key for each mode")
+    return lines
+
+
+def _hint_window(s: Session, ps: PanelState, lay) -> None:
+    m = lay.middle
+    w = min(m.w, 420.0)
+    _place(m.x + (m.w - w) / 2, m.y, w, m.h)
+    imgui.begin("Try this", None, FIXED)
+    imgui.push_text_wrap_pos(0.0)
+    for line in hint_lines(s):
+        imgui.bullet()
+        imgui.same_line()
+        imgui.text(line)
+    imgui.pop_text_wrap_pos()
+    if imgui.button("got it (not shown again)"):
+        ps.hint_dismissed = True
+    _remember(ps, "hint dismiss")
+    _end_window(ps, "hint")

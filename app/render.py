@@ -21,6 +21,7 @@ HEADING_RGBA = (0.2, 0.9, 0.3, 0.9)  # arrow on the floor, longer when faster
 FACING_RGBA = (0.25, 0.5, 1.0, 0.9)
 LOCATION_RGBA = (1.0, 0.25, 0.2, 0.9)
 REACH_RGBA = (0.95, 0.2, 0.85, 0.9)
+STRIKE_ALPHA = 0.45  # the strike target is drawn see-through: it stands between the follow camera and the character
 LABEL_HEIGHT = 0.45  # m above the root: where "simulated" / "reference" labels float
 
 
@@ -38,6 +39,7 @@ class SceneRenderer:
         scale = {100: mujoco.mjtFontScale.mjFONTSCALE_100, 150: mujoco.mjtFontScale.mjFONTSCALE_150}
         self.ctx = mujoco.MjrContext(model, scale.get(font_scale, mujoco.mjtFontScale.mjFONTSCALE_150))
         self.char_bodies = np.zeros(model.nbody, bool)
+        self.strike_body = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, "strike_target")
         self.renderer_name = _gl_renderer()
         self.software = "llvmpipe" in self.renderer_name or "softpipe" in self.renderer_name
         self.set_quality(high=False)
@@ -116,12 +118,14 @@ class SceneRenderer:
         markers: list | None = None,
         root: np.ndarray | None = None,
         hud: list[tuple[str, str]] | None = None,
+        hidden: list[int] | None = None,
         offscreen: bool = False,
     ) -> None:
+        """The scene; `hidden`: body ids not to draw (props not in play); `hud`: rows for MuJoCo's overlay."""
         m, scn = self.model, self.scene
         mujoco.mjv_updateScene(m, data, self.opt, self.pert, self.cam, mujoco.mjtCatBit.mjCAT_ALL, scn)
         if root is not None:
-            self._hide_parked(root)
+            self._hide_parked(root, hidden or [])
         if ghost is not None:
             self._add_ghost(ghost)
             if root is not None:  # which is which: the ghost stands beside the simulated character
@@ -157,14 +161,17 @@ class SceneRenderer:
     def _room(self) -> bool:
         return self.scene.ngeom < self.scene.maxgeom
 
-    def _hide_parked(self, root: np.ndarray, radius: float = 30.0) -> None:
-        """Drop props parked far away (unused projectiles, the strike target before it is spawned)."""
-        scn, keep = self.scene, 0
+    def _hide_parked(self, root: np.ndarray, hidden: list[int], radius: float = 30.0) -> None:
+        """Drop the props not in play (`hidden` bodies) and any prop far away (a ball that flew off); the strike
+        target is drawn see-through, so that it never hides the character from the camera."""
+        scn, keep, bodies = self.scene, 0, self.model.geom_bodyid
         for i in range(scn.ngeom):
             g = scn.geoms[i]
-            if g.objtype == mujoco.mjtObj.mjOBJ_GEOM and self.model.geom_bodyid[g.objid] > 0:
-                if np.abs(np.asarray(g.pos[:2]) - root[:2]).max() > radius:
+            if g.objtype == mujoco.mjtObj.mjOBJ_GEOM and bodies[g.objid] > 0 and not self.char_bodies[bodies[g.objid]]:
+                if bodies[g.objid] in hidden or np.abs(np.asarray(g.pos[:2]) - root[:2]).max() > radius:
                     continue
+                if bodies[g.objid] == self.strike_body:
+                    g.rgba[3] = min(float(g.rgba[3]), STRIKE_ALPHA)
             if keep != i:
                 _copy_geom(scn.geoms[keep], g)
             keep += 1

@@ -7,277 +7,56 @@ and its action methods (shove, throw, reset, set_mode, ...).
 HLC mode drives a task controller's task on the viewer's own MjData through `tasks.single`
 (task state, goal observation, reward, success and markers are the task module's): the user's
 goals (`app.controls.Goals`: keys, sticks, clicks, the goals panel) go to the task's `set_goal`,
-the HLC picks a latent every few control steps and the frozen LLC acts on it.
+the HLC picks a latent every few control steps and the frozen LLC acts on it (`app.task_mode`).
+
+The rest lives beside it, one job each: what is loaded (`app.loading`), the presets (`app.presets`), the
+HUD's rows and timings (`app.hud`), the physics (`app.simulation`), modes, clock and falls (`app.state`).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections import deque
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from app.controls import RUN_SPEED, Goals, Steering
+from app import hud
+from app.controls import Goals, Steering
+from app.hud import MeasuredMotion, Timings
 from app.latents import SkillMap, normalize, set_component, slerp
+from app.loading import (  # noqa: F401 - re-exported: the loaders were part of this module
+    BUNDLED_LLC,
+    HLC_UNAVAILABLE,
+    REPO,
+    TASK_ORDER,
+    SessionConfig,
+    SessionError,
+    TaskController,
+    bundled_hlcs,
+    bundled_llcs,
+    load_hlc_pair,
+    load_motions,
+    load_policy,
+    task_rank,
+)
+from app.presets import Presets, blend_label, clip_presets, short_names, skill_presets
 from app.simulation import Simulation
 from app.state import FallMonitor, Mode, SimClock
+from app.task_mode import TaskModeMixin
 from controllers.latents import clip_preset
 from sim.observations import clip_windows
 from sim.perturbations import SHOVE_STRENGTH
-from tasks.single import HLCDriver, task_state_from_data
 
 GHOST_OFFSET = np.array([0.0, 1.2, 0.0])  # the reference ghost stands beside the simulated character
-HLC_UNAVAILABLE = ("no HLC checkpoint (--hlc PATH; the bundled checkpoints/hlc_*.pt go with the bundled LLC): "
-                   "train one with `python launch.py train hlc --task location --llc LLC`")  # fmt: skip
-TASK_WINDOW_S = 3.0  # s: the task reward's running mean and the success share cover this much simulated time
-LOCATION_AHEAD = 3.0  # m: HLC location mode's first target, straight ahead
 STRIKE_AHEAD = 1.5  # m: where the strike target is placed in front of the character
-TASK_ORDER = ("steering", "speed", "location", "reach", "strike")  # HLC mode starts with the first one loaded
-# HLC mode, an input -> (the task controllers it switches to, in order; other tasks that take it too)
-INPUT_TASKS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "facing input": (("steering",), ()),
-    "move input": (("steering", "speed"), ()),
-    "reach keys": (("reach",), ()),
-    "click": (("location",), ("strike",)),  # strike takes a click: it places the box there
-    "ctrl+click": (("reach",), ()),
-    "box": (("strike",), ()),
-}
 SHOVE_DIRECTIONS = ("camera", "random")  # away from the viewer along the camera's view, or any bearing
 PHYSICS_ACTIONS = ("shove", "throw")  # what kinematic playback refuses
+NEAR_COS = 0.5  # a latent this close (cosine) to a preset is shown as near it
 
 
-class SessionError(ValueError):
-    """The user asked for something the viewer cannot give (a bad checkpoint, an unavailable mode): one line."""
-
-
-@dataclass
-class SessionConfig:
-    character: str | None = None  # default: the HLC's character, else "humanoid"
-    llc: str | None = None  # LLC checkpoint path (with `hlc`: its frozen LLC, default the recorded file)
-    hlc: str | None = None  # HLC (task controller) checkpoint path
-    allow_other_llc: bool = False  # with `hlc`: drive an LLC file other than the one it was trained with
-    motions: str | None = None  # clip file or folder; default: the DeepMimic clips
-    mode: str | None = None  # initial mode; default: hlc with an HLC, llc with an LLC checkpoint, else playback
-    clip: str | None = None  # initial clip name
-    seed: int = 0
-    policy_backend: str = "torch"
-    device: str = "cpu"  # the simulation's physics: cpu (MuJoCo), cuda[:K] or warp-cpu (MuJoCo Warp)
-    # unpickle in full the checkpoints it is given (llc, hlc, their LLC) that safe loading refuses (trusted files
-    # only: --trust-checkpoint); the scan of checkpoints/ for task controllers never does
-    trust_checkpoint: bool = False
-
-
-@dataclass
-class Timings:
-    """Exponential moving averages in milliseconds."""
-
-    physics_ms: float = 0.0  # per control step
-    policy_ms: float = 0.0  # per control step
-    render_ms: float = 0.0  # per frame: scene + panels
-    scene_ms: float = 0.0  # per frame: MuJoCo's scene
-    panels_ms: float = 0.0  # per frame: imgui
-    present_ms: float = 0.0  # per frame: buffer swap (includes deferred rasterization on software GL)
-    frame_ms: float = 0.0  # whole frame
-    alpha: float = 0.1
-    totals: dict[str, list[float]] = field(default_factory=dict)  # name -> [sum ms, count] (benchmarks)
-
-    def add(self, name: str, ms: float) -> None:
-        old = getattr(self, name)
-        setattr(self, name, ms if old == 0.0 else (1 - self.alpha) * old + self.alpha * ms)
-        tot = self.totals.setdefault(name, [0.0, 0])
-        tot[0] += ms
-        tot[1] += 1
-
-    def mean(self, name: str) -> float:
-        total, count = self.totals.get(name, (0.0, 0))
-        return total / count if count else 0.0
-
-    @property
-    def render_fps(self) -> float:
-        return 1000.0 / self.frame_ms if self.frame_ms > 0 else 0.0
-
-
-def load_motions(cfg: SessionConfig, character) -> tuple[Any | None, str]:
-    """The motion library, or None and a one-line reason."""
-    try:
-        from motion.library import MotionLibrary
-    except ImportError as exc:
-        return None, f"motion library not available ({exc})"
-    try:
-        if cfg.motions:
-            path = Path(cfg.motions)
-        else:
-            from motion.data import deepmimic_dir
-
-            path = deepmimic_dir()
-        lib = MotionLibrary.from_path(path, character)
-        return lib, f"{lib.num_clips} clips from {path}"
-    except FileNotFoundError as exc:
-        return None, f"no motion clips: {exc}".replace("\n", " ")
-    except (ValueError, OSError) as exc:
-        return None, f"cannot load motions: {exc}"
-
-
-REPO = Path(__file__).resolve().parent.parent
-BUNDLED_LLC = REPO / "checkpoints" / "llc.pt"  # what `launch.py --viewer` drives when it exists
-
-
-@dataclass
-class TaskController:
-    """A task controller HLC mode can drive: the HLC, its file name, and the LLC it drives when that is not the
-    session's own (`llc` None): a bundled HLC trained on another bundled LLC brings that one along."""
-
-    hlc: Any
-    name: str
-    llc: Any = None
-    llc_name: str = ""
-    llc_note: str | None = None  # the measured summary of `llc` (its JSON card), for the HUD
-
-    @property
-    def label(self) -> str:
-        """The file name, and the LLC's when it brings its own: "hlc_strike.pt on llc_other.pt"."""
-        return f"{self.name} on {self.llc_name}" if self.llc_name else self.name
-
-
-def bundled_llcs() -> dict[str, Path]:
-    """SHA-256 -> path of the LLC weights under checkpoints/ (llc*.pt, not the resumable *_state.pt)."""
-    from controllers.checkpoint import llc_files_by_sha
-
-    return llc_files_by_sha(BUNDLED_LLC.parent)
-
-
-def bundled_hlcs(cfg: SessionConfig) -> tuple[list[TaskController], str]:
-    """The checkpoints/hlc_*.pt the viewer can drive when it drives the bundled LLC (torch): one per task (the
-    first file by name), in `TASK_ORDER`; one trained on another bundled LLC (checkpoints/llc*.pt, found by
-    SHA-256) comes with that LLC. Also why the refused ones were refused ("" when none was). Only safe loading:
-    a file dropped into checkpoints/ that needs unpickling is refused, whatever --trust-checkpoint says."""
-    if cfg.hlc or cfg.policy_backend != "torch" or not cfg.llc or Path(cfg.llc).resolve() != BUNDLED_LLC.resolve():
-        return [], ""
-    from controllers.checkpoint import trusting_checkpoints
-
-    with trusting_checkpoints(False):
-        return _scan_bundled_hlcs(cfg)
-
-
-def _scan_bundled_hlcs(cfg: SessionConfig) -> tuple[list[TaskController], str]:
-    from controllers.checkpoint import (
-        CheckpointError,
-        UnsafeCheckpointError,
-        controller_summary,
-        hlc_from_checkpoint,
-        read_checkpoint,
-    )
-    from controllers.files import sha256_file
-
-    found: dict[str, TaskController] = {}
-    reasons = []
-    main_sha = sha256_file(BUNDLED_LLC)
-    llcs: dict[str, Path] | None = None  # the other bundled LLCs, hashed only when an HLC wants another one
-    for path in sorted(p for p in BUNDLED_LLC.parent.glob("hlc_*.pt") if not p.name.endswith("_state.pt")):
-        try:
-            ckpt = read_checkpoint(path, "hlc")
-            want = ckpt["llc"]["sha256"]
-            if want == main_sha:
-                llc_path = BUNDLED_LLC
-            else:
-                llcs = llcs if llcs is not None else bundled_llcs()
-                llc_path = llcs.get(want, BUNDLED_LLC)  # not bundled: refused below, naming both files
-            hlc, llc = hlc_from_checkpoint(ckpt, path, llc_path)
-        except UnsafeCheckpointError as exc:  # the scan never unpickles: name the file to open it by hand
-            hint = (f"the scan of {path.parent} loads plain data only; open a file you trust with "
-                    f"view --hlc {path} --trust-checkpoint")  # fmt: skip
-            reasons.append(str(UnsafeCheckpointError(exc.path, exc.needs, hint)))
-            continue
-        except (CheckpointError, KeyError, TypeError) as exc:
-            reasons.append(str(exc) if isinstance(exc, CheckpointError) else f"{path}: no LLC record ({exc})")
-            continue
-        if (not cfg.character or hlc.character == cfg.character) and hlc.task not in found:
-            own = llc_path.resolve() == BUNDLED_LLC.resolve()
-            found[hlc.task] = TaskController(hlc, path.name) if own else TaskController(
-                hlc, path.name, llc, llc_path.name, controller_summary(llc_path))  # fmt: skip
-    return [found[t] for t in sorted(found, key=task_rank)], "; ".join(reasons)
-
-
-def task_rank(task: str) -> int:
-    """Where `task` comes in `TASK_ORDER` (unknown tasks last)."""
-    return TASK_ORDER.index(task) if task in TASK_ORDER else len(TASK_ORDER)
-
-
-def load_policy(cfg: SessionConfig) -> tuple[Any | None, str]:
-    """The LLC, or None and a one-line reason (no checkpoint is not an error)."""
-    if not cfg.llc:
-        if not BUNDLED_LLC.is_file():
-            return None, "no LLC checkpoint (pass --llc PATH; no bundled checkpoints/llc.pt yet: checkpoints/README.md)"
-        cfg.llc = str(BUNDLED_LLC)
-    if cfg.policy_backend == "onnx":  # a `launch.py export` folder, run by onnxruntime (no torch)
-        from controllers.runtime import ControllerFormatError, OnnxLLC
-
-        try:
-            pol = OnnxLLC(cfg.llc, character=cfg.character)
-            return pol, f"LLC {Path(cfg.llc).name} (ONNX, latent {pol.latent_dim}-d)"
-        except ControllerFormatError as exc:
-            return None, str(exc)
-    try:
-        from controllers.checkpoint import CheckpointError, controller_summary, load_llc, trusting_checkpoints
-    except ImportError as exc:
-        return None, f"cannot load checkpoints ({exc})"
-    try:
-        import torch
-
-        torch.set_num_threads(1)  # batch-1 inference: a second thread only contends with rendering
-        with trusting_checkpoints(cfg.trust_checkpoint):
-            pol = load_llc(cfg.llc, character=cfg.character)
-        note = controller_summary(cfg.llc)
-        return pol, f"LLC {Path(cfg.llc).name} (latent {pol.latent_dim}-d)" + (f": {note}" if note else "")
-    except CheckpointError as exc:
-        return None, str(exc)
-
-
-def load_hlc_pair(cfg: SessionConfig) -> tuple[Any, Any]:
-    """(HLCPolicy, LLCPolicy) of `cfg.hlc`: the task controller and the frozen LLC it was trained with
-    (`cfg.llc`, default the recorded file; checked by SHA-256 unless `cfg.allow_other_llc`). SessionError
-    (one line) when it cannot be had. With `policy_backend="onnx"`, `cfg.hlc` is a `launch.py export --hlc`
-    folder: (OnnxHLC, OnnxLLC) of that folder, whose export checked the pair."""
-    if cfg.policy_backend == "onnx":
-        from controllers.runtime import ControllerFormatError, OnnxHLC, OnnxLLC
-
-        if cfg.llc and Path(cfg.llc).resolve() != Path(cfg.hlc).resolve():
-            raise SessionError("--policy onnx --hlc DIR: the LLC comes from the same export folder; drop --llc")
-        try:
-            hlc = OnnxHLC(cfg.hlc)
-            llc = OnnxLLC(cfg.hlc, character=cfg.character)
-        except ControllerFormatError as exc:
-            raise SessionError(str(exc)) from None
-        return hlc, llc
-    from controllers.checkpoint import (
-        CheckpointError,
-        hlc_from_checkpoint,
-        read_checkpoint,
-        recorded_llc_path,
-        trusting_checkpoints,
-    )
-
-    try:
-        import torch
-
-        torch.set_num_threads(1)  # batch-1 inference, as load_policy
-        with trusting_checkpoints(cfg.trust_checkpoint):
-            ckpt = read_checkpoint(cfg.hlc, "hlc")
-            if not cfg.llc:  # the file it will drive, for the messages: the recorded one, or its renamed copy
-                cfg.llc = str(recorded_llc_path(cfg.hlc, ckpt))
-            hlc, llc = hlc_from_checkpoint(ckpt, cfg.hlc, cfg.llc, allow_other_llc=cfg.allow_other_llc)
-    except CheckpointError as exc:
-        raise SessionError(str(exc)) from None
-    if cfg.character and cfg.character != hlc.character:
-        raise SessionError(f"{cfg.hlc}: trained for character {hlc.character!r}, not {cfg.character!r}")
-    return hlc, llc
-
-
-class Session:
+class Session(TaskModeMixin):
     """Everything the viewer shows and changes, stepped at the simulation's control rate.
 
     What the user asks for explicitly must work: a `cfg.llc` that does not load or a `cfg.mode` that
@@ -322,6 +101,7 @@ class Session:
         self.clock = SimClock(control_dt=self.sim.control_dt)
         self.steering = Steering()
         self.fall = FallMonitor()
+        self.motion = MeasuredMotion()  # the character's measured horizontal velocity (HUD, task window)
         self.timings = Timings()
         self.sim_hold = "pose"  # sim mode PD targets: "pose" (hold the current pose), "default", "zero_action"
         self.shove_strength = SHOVE_STRENGTH  # N s
@@ -336,36 +116,21 @@ class Session:
         self.ghost = False  # playback: simulate beside the kinematic reference
         if motions is not None:
             wanted = [cfg.clip] if cfg.clip else []
-            for name in [*wanted, "humanoid3d_walk", "walk"]:  # a walk is the friendliest first sight
-                if name in self.clip_names:
-                    self.clip = self.clip_names.index(name)
+            for name in [*wanted, "walk"]:  # a walk is the friendliest first sight
+                if (found := self.find_clip(name)) is not None:
+                    self.clip = found
                     break
         # latent
         self.latent: np.ndarray | None = None
-        self.skill_map: SkillMap | None = None
+        self.presets: Presets | None = None
         self.blend = (0, 1, 0.0)  # preset a, preset b, t
         if policy is not None:
             self.latent = self._sample_latent(policy.latent_dim)
-            self.skill_map = self._build_skill_map()
-        # HLC mode: the task controller, its task on this MjData, the last task state and the HUD's numbers
-        self.hlc: Any = None
-        self.driver: HLCDriver | None = None
-        self.hlc_name = ""
-        self.task_llc: TaskController | None = None  # the current controller, when it brings its own LLC
-        self.task_state: Any = None  # tasks.common.TaskState after the last control step
-        self.task_reward = float("nan")  # last control step's task reward
-        self.task_success = False
-        self.task_failed = False  # the task's own failure (strike: a foul) at the last control step
-        self.target_failed = False  # ... at any step since the current target was placed (training would end there)
-        self.task_targets = 0  # targets placed this HLC episode (strike: boxes)
-        self.task_failures = 0  # of them, how many were failed (a box is fouled once, however often it is touched)
-        window = max(1, round(TASK_WINDOW_S / self.sim.control_dt))
-        self.task_rewards: deque[float] = deque(maxlen=window)
-        self.task_successes: deque[bool] = deque(maxlen=window)
+            self.presets = self._build_presets()
+            self.blend = self._default_blend()
         self.last_event = ""
         self.mode = Mode.SIM
-        # the task controllers HLC mode can drive (task -> TaskController); `hlc`/`driver` is the current one
-        self.controllers: dict[str, TaskController] = {}
+        self._init_task_mode()
         if hlc is not None:
             self.attach_hlc(hlc, name=Path(cfg.hlc).name)
         elif policy is not None and load:  # the bundled LLC: its bundled task controllers, for HLC mode
@@ -398,6 +163,16 @@ class Session:
     def clip_names(self) -> list[str]:
         return list(self.motions.clip_names) if self.motions is not None else []
 
+    def find_clip(self, name: str) -> int | None:
+        """The clip called `name`, by its full name ("humanoid3d_walk") or the short one the panels show
+        ("walk"); None when there is none."""
+        names = self.clip_names
+        for candidates in (names, short_names(names)):
+            if name in candidates:
+                return candidates.index(name)
+        ends = [i for i, n in enumerate(names) if n.endswith(f"_{name}")]  # one clip: no common prefix to drop
+        return ends[0] if len(ends) == 1 else None
+
     @property
     def clip_duration(self) -> float:
         return float(self.motions.durations[self.clip]) if self.motions is not None else 0.0
@@ -411,198 +186,12 @@ class Session:
             Mode.HLC: "" if self.driver is not None else HLC_UNAVAILABLE,
         }
 
-    # ---- the task controller (HLC mode) ------------------------------------------------
-    def load_hlc(self, path: str | Path, llc: str | Path | None = None, *, allow_other_llc: bool = False) -> None:
-        """Load a task controller and the frozen LLC it was trained with (checked by SHA-256: `llc` defaults
-        to the recorded file) and drive it in HLC mode; SessionError (one line) when refused."""
-        cfg = SessionConfig(character=self.character.name, llc=None if llc is None else str(llc), hlc=str(path),
-                            allow_other_llc=allow_other_llc, policy_backend="torch",
-                            trust_checkpoint=self.cfg.trust_checkpoint)  # fmt: skip
-        hlc, pol = load_hlc_pair(cfg)
-        self.attach_hlc(hlc, pol, name=Path(path).name)
-
-    def attach_hlc(self, hlc: Any, llc: Any = None, name: str = "", *, current: bool = True) -> None:
-        """Add `hlc` (controllers.hlc.HLCPolicy) to the task controllers, replacing the one of its task, and drive
-        it in HLC mode (`current`; else it waits for `select_task`). None: no task controller at all. `llc`
-        replaces the LLC (None: keep the current one, which must be the LLC the HLC was trained with); then the
-        task controllers trained on another LLC file (SHA-256) go."""
-        if hlc is None:
-            self.controllers.clear()
-            self._use_controller(None, None)
-            if self.mode is Mode.HLC:
-                self.set_mode(Mode.LLC if self.policy is not None else Mode.SIM)
-            return
-        self.attach_controller(TaskController(hlc, name), llc, current=current)
-
-    def attach_controller(self, c: TaskController, llc: Any = None, *, current: bool = True) -> None:
-        """`attach_hlc` for a `TaskController`: one with its own LLC (`c.llc`) drives that LLC while its task is
-        current, and the session's LLC stays for LLC mode and the other tasks."""
-        hlc, name = c.hlc, c.name
-        if hlc.character != self.character.name:
-            raise SessionError(f"{name or 'HLC'}: trained for {hlc.character!r}, the viewer shows "
-                               f"{self.character.name!r}")  # fmt: skip
-        driver = HLCDriver(hlc, self.character)
-        pol = llc if llc is not None else c.llc if c.llc is not None else self.policy
-        if pol is None or (pol.latent_dim, pol.obs_dim + driver.task.goal_dim) != (hlc.latent_dim, hlc.obs_dim):
-            raise SessionError(f"{name or 'HLC'}: needs an LLC with latent {hlc.latent_dim} and observation "
-                               f"{hlc.obs_dim - driver.task.goal_dim}")  # fmt: skip
-        if llc is not None and llc is not self.policy:
-            self.policy = llc
-            self.latent = self._sample_latent(llc.latent_dim)
-            self.skill_map = self._build_skill_map()
-            sha = hlc.llc.get("sha256")  # the others stay when they were trained on the same LLC file
-            self.controllers = {t: o for t, o in self.controllers.items()
-                                if sha and o.llc is None and o.hlc.llc.get("sha256") == sha}  # fmt: skip
-        self.controllers[hlc.task] = c
-        self.controllers = dict(sorted(self.controllers.items(), key=lambda kv: task_rank(kv[0])))
-        if not current and self.driver is not None:
-            return
-        self._use_controller(c, driver)
-        if self.mode is Mode.HLC:
-            self.reset()
-
-    def _use_controller(self, c: TaskController | None, driver: HLCDriver | None) -> None:
-        self.hlc, self.driver, self.hlc_name = (c.hlc, driver, c.name) if c is not None else (None, None, "")
-        self.task_llc = c if c is not None and c.llc is not None else None
-        self.task_state = None
-
-    @property
-    def acting_llc(self) -> Any:
-        """The LLC acting now: in HLC mode the current task controller's own LLC when it brings one."""
-        if self.mode is Mode.HLC and self.task_llc is not None:
-            return self.task_llc.llc
-        return self.policy
-
-    def select_task(self, task: str, why: str = "") -> bool:
-        """Drive the loaded task controller of `task`. In HLC mode the character goes on from where it is: only
-        the task starts afresh (its goals from the viewer's). False (and said) when none is loaded for it."""
-        if task not in self.controllers:
-            loaded = ", ".join(self.controllers) or "none"
-            self.event(f"no {task} task controller loaded (loaded: {loaded})")
-            return False
-        if self.driver is not None and self.driver.task.name == task:
-            return True
-        c = self.controllers[task]
-        self._use_controller(c, HLCDriver(c.hlc, self.character))
-        if self.mode is Mode.HLC:
-            self.steering.speed_range = self._speed_range()
-            self._start_task()
-        self.event(f"task: {task} ({c.label})" + (f", {why}" if why else ""))
-        return True
-
-    def next_task(self) -> bool:
-        """The next loaded task controller (Tab), in `TASK_ORDER`."""
-        tasks = list(self.controllers)
-        if len(tasks) < 2:
-            self.event("one task controller loaded" if tasks else HLC_UNAVAILABLE)
-            return False
-        now = self.driver.task.name if self.driver is not None else tasks[-1]
-        return self.select_task(tasks[(tasks.index(now) + 1) % len(tasks)])
-
-    def _switch_for(self, source: str) -> str:
-        """HLC mode: when the current task does not take input `source` (`INPUT_TASKS`), drive the first loaded
-        controller that does. Returns the task switched to ("" when none)."""
-        if self.mode is not Mode.HLC or self.driver is None:
-            return ""
-        switch_to, also_taken_by = INPUT_TASKS[source]
-        if self.driver.task.name in switch_to + also_taken_by:
-            return ""
-        task = next((t for t in switch_to if t in self.controllers), "")
-        if task:
-            self.select_task(task, f"for the {source}")
-        return task
-
-    def _route_input(self) -> None:
-        """Held keys and sticks in use now: the first of them the current task does not take switches."""
-        live = self.steering.live_inputs()
-        for name, source in (("facing", "facing input"), ("move", "move input"), ("reach", "reach keys")):
-            if name in live and self._switch_for(source):
-                break
-
-    def _read_task_state(self, prev: Any = None) -> Any:
-        """The task's view of the simulation now; velocities over the control step since `prev` (None: zero)."""
-        root = None if prev is None else prev.root_pos[0]
-        target_vel = None if prev is None or prev.target is None else prev.target.lin_vel[0]
-        sim = self.sim
-        return task_state_from_data(sim.model, sim.data, self.character, sim.control_dt, root, target_vel)
-
-    def _start_task(self) -> None:
-        """An HLC-mode episode starts (the character in its default pose): the HLC decides afresh, and
-        the goals the user has not set yet start where the character can see them."""
-        task, g = self.driver.task, self.goals
-        self.driver.reset()
-        yaw = self.sim.root_heading()
-        root, ahead = self.sim.root_pos(), np.array([math.cos(yaw), math.sin(yaw)])
-        if task.name == "location":
-            g.set_location(root[:2] + LOCATION_AHEAD * ahead)
-        if task.name == "reach":  # in front, a little to the right (the right hand's side), chest high
-            g.reach = np.array([*(root[:2] + 0.6 * ahead + 0.3 * np.array([ahead[1], -ahead[0]])), 1.2])
-            g.reach_active = True
-        self.task_state = self._read_task_state()
-        self.task_targets = self.task_failures = 0
-        if task.uses_strike_target:
-            self.spawn_strike_target()
-            self.last_event = ""
-        self.task_reward, self.task_success, self.task_failed = float("nan"), False, False
-        self.task_rewards.clear()
-        self.task_successes.clear()
-        self.feed_task_goal()
-
-    def feed_task_goal(self) -> None:
-        """The viewer's goals (keys, sticks, clicks, the goals panel) -> the HLC task's `set_goal` (world
-        frame; pinned, so never redrawn). The strike target is placed instead (`spawn_strike_target`)."""
-        if self.driver is None:
-            return
-        task, g = self.driver.task, self.goals
-        if task.name == "steering":
-            task.set_goal(0, direction=g.heading, speed=g.speed, facing=g.facing)
-        elif task.name == "speed":
-            task.set_goal(0, direction=g.heading, speed=g.speed)
-        elif task.name == "location":
-            if g.location is None:  # cleared in the goals panel: a new one ahead
-                yaw = self.sim.root_heading()
-                g.set_location(self.sim.root_pos()[:2] + LOCATION_AHEAD * np.array([math.cos(yaw), math.sin(yaw)]))
-            task.set_goal(0, target=g.location)
-        elif task.name == "reach":
-            task.set_goal(0, target=g.reach)
-
-    def _speed_range(self) -> tuple[float, float]:
-        """What no input .. full stick (or shift) means in m/s: the HLC task's own range in HLC mode."""
-        cfg = getattr(self.driver.task, "cfg", None) if self.mode is Mode.HLC and self.driver is not None else None
-        lo_hi = getattr(cfg, "speed_range", None)
-        return (float(lo_hi[0]), float(lo_hi[1])) if lo_hi is not None else (0.0, RUN_SPEED)
-
-    def _strike_task(self) -> bool:
-        return self.mode is Mode.HLC and self.driver is not None and self.driver.task.uses_strike_target
-
-    def task_goal(self) -> str:
-        """The goal the HLC's task holds now, read back from the task, in words."""
-        if self.driver is None or self.task_state is None:
-            return "-"
-        t, st = self.driver.task, self.task_state
-        if t.name in ("steering", "speed"):
-            text = f"direction {math.degrees(t.direction[0]):.0f} deg, speed {t.speed[0]:.2f} m/s"
-            return text + (f", facing {math.degrees(t.facing[0]):.0f} deg" if t.name == "steering" else "")
-        if t.name in ("location", "reach"):
-            where = ", ".join(f"{v:.2f}" for v in t.target[0])
-            return f"target ({where}), {t.distance(st)[0]:.2f} m away"
-        if t.name == "strike" and st.target is not None:
-            x, y = st.target.pos[0, :2]
-            return f"box at ({x:.1f}, {y:.1f}), {np.linalg.norm(st.target.pos[0, :2] - st.root_pos[0, :2]):.1f} m away"
-        return "-"
-
-    def markers(self) -> list:
-        """The HLC task's markers (tasks.common.Marker, world frame) in HLC mode, else none."""
-        if self.mode is Mode.HLC and self.driver is not None and self.task_state is not None:
-            return self.driver.task.markers(0, self.task_state)
-        return []
-
     def scene(self) -> dict[str, Any]:
         """What the renderer draws beside the physics: `SceneRenderer.render`'s keyword arguments. In HLC mode
-        the task's markers replace the goal markers (they show the same goals, as the task holds them)."""
-        hlc = self.mode is Mode.HLC
-        return {"ghost": self.ghost_data, "goals": None if hlc else self.goals, "markers": self.markers(),
-                "root": self.sim.root_pos(), "hud": self.hud()}  # fmt: skip
+        the task's markers show the goals, as the task holds them. Outside HLC mode no goal is drawn: nothing
+        there follows one (the keys say so when pressed)."""
+        return {"ghost": self.ghost_data, "goals": None, "markers": self.markers(), "root": self.sim.root_pos(),
+                "hidden": self.sim.idle_props(), "hud": self.hud()}  # fmt: skip
 
     # ---- mode and resets ----------------------------------------------------------
     def set_mode(self, mode: str | Mode) -> bool:
@@ -618,7 +207,8 @@ class Session:
     def reset(self) -> None:
         """Restart the current mode: playback/physics from the clip's current frame, or the default pose."""
         self.last_event = ""  # events belong to the episode that just ended
-        self.fall.reset()
+        self.fall.reset(falls=True)  # the falls count is this episode's
+        self.motion.reset()
         if self.mode is Mode.PLAYBACK and self.motions is not None:
             st = self._sample(self.clip_time)
             self.sim.reset(st.qpos[0], st.qvel[0])  # kinematic replay, or physics from the clip's state
@@ -635,7 +225,13 @@ class Session:
     def select_clip(self, clip: int | str) -> None:
         if self.motions is None:
             return
-        self.clip = self.clip_names.index(clip) if isinstance(clip, str) else int(clip) % self.motions.num_clips
+        if isinstance(clip, str):
+            found = self.find_clip(clip)
+            if found is None:
+                raise ValueError(f"no clip named {clip!r}")
+            self.clip = found
+        else:
+            self.clip = int(clip) % self.motions.num_clips
         self.clip_time = 0.0
         if self.mode is Mode.PLAYBACK:
             self.reset()
@@ -672,8 +268,10 @@ class Session:
             self.timings.add("physics_ms", 1e3 * (time.perf_counter() - t0))
             if task:
                 self._score_task()
-        root_rel, head_rel = self.sim.heights_rel()
-        self.fall.update(self.sim.time, self.sim.fallen(), root_rel, head_rel)
+        if self.mode is not Mode.PLAYBACK:  # playback's twin tracks a clip open-loop: its falls are not counted
+            root_rel, head_rel = self.sim.heights_rel()
+            self.fall.update(self.sim.time, self.sim.fallen(), root_rel, head_rel, airborne=self.sim.airborne())
+            self.motion.update(self.sim.root_pos(), self.sim.control_dt)
 
     def _targets(self) -> np.ndarray:
         """PD targets for this control step, from the policy or the sim-mode hold rule.
@@ -696,15 +294,6 @@ class Session:
         if self.sim_hold == "default":
             return self.sim.pd_targets_from_qpos(self.sim.default_qpos())
         return self._held_targets
-
-    def _score_task(self) -> None:
-        """After an HLC-mode control step: the task's state, reward and success (HUD, task window)."""
-        self.task_state = self._read_task_state(self.task_state)
-        self.task_reward, self.task_success, failed = self.driver.score(self.task_state)
-        self.task_failures += failed and not self.target_failed
-        self.task_failed, self.target_failed = failed, self.target_failed or failed
-        self.task_rewards.append(self.task_reward)
-        self.task_successes.append(self.task_success)
 
     def _sample(self, t: float):
         return self.motions.sample(np.array([self.clip]), np.array([t]))
@@ -744,12 +333,12 @@ class Session:
         mujoco.mj_kinematics(self.sim.model, g)
 
     # ---- perturbations ------------------------------------------------------------------
-    def _physics_mode(self) -> bool:
+    def physics_mode(self) -> bool:
         return self.mode is not Mode.PLAYBACK or self.ghost
 
     def why_not(self, action: str) -> str:
         """Why `action` (a scripted action name) cannot run now; "" when it can."""
-        if action in PHYSICS_ACTIONS and not self._physics_mode():
+        if action in PHYSICS_ACTIONS and not self.physics_mode():
             return f"{action}: switch to sim or LLC mode (playback is kinematic)"
         if action == "random_latent" and self.latent is None:
             return "random latent: no LLC checkpoint (--llc PATH)"
@@ -803,10 +392,7 @@ class Session:
         self.goals.strike_active = True
         self.target_failed = False  # a new box: a new attempt
         self.task_targets += 1
-        note = ""
-        if self.mode is Mode.HLC and "strike" not in self.controllers:
-            note = f" (no strike controller loaded: {self.driver.task.name if self.driver else 'the HLC'} ignores it)"
-        self.event("strike target placed" + note)
+        self.event("strike target placed" + self._unused_goal_note("strike") + "; R removes it")
 
     def ground_click(self, point: np.ndarray, ctrl: bool = False) -> None:
         """A click on the ground at world `point`: the location target, with ctrl the reach target's x, y; in
@@ -816,13 +402,13 @@ class Session:
         if ctrl:
             g.reach = np.array([point[0], point[1], g.reach[2]])
             g.reach_active = True
-            self.event(f"reach target ({point[0]:.1f}, {point[1]:.1f})")
+            self.event(f"reach target ({point[0]:.1f}, {point[1]:.1f})" + self._unused_goal_note("reach"))
         elif self._strike_task():
             self.spawn_strike_target(np.asarray(point)[:2])
             self.event(f"strike target at ({point[0]:.1f}, {point[1]:.1f})")
         else:
             g.set_location(point)
-            self.event(f"location target ({point[0]:.1f}, {point[1]:.1f})")
+            self.event(f"location target ({point[0]:.1f}, {point[1]:.1f})" + self._unused_goal_note("location"))
         if switched:
             self.last_event += f"; task: {switched} ({self.hlc_name})"
         if self.mode is Mode.HLC:
@@ -832,22 +418,40 @@ class Session:
         self.last_event = text
 
     # ---- latents ------------------------------------------------------------------------
-    def _build_skill_map(self) -> SkillMap | None:
-        """One preset per clip (normalized mean encoder output over the clip's windows), PCA to 2-D."""
-        if self.policy is None or self.motions is None:
+    def _build_presets(self) -> Presets | None:
+        """The LLC's named skills when it has some, else one preset per clip (normalized mean encoder output over
+        the clip's windows), marked with what is known of each (`app.presets`)."""
+        if self.policy is None:
+            return None
+        if named := skill_presets(getattr(self.policy, "skills", None) or {}):
+            return named
+        if self.motions is None:
             return None
         try:
-            names, lat = [], []
-            for c, name in enumerate(self.clip_names):
+            lat = []
+            for c in range(len(self.clip_names)):
                 windows = clip_windows(
                     self.motions, self.sim.joints, self.sim.control_dt, c, self.policy.num_amp_frames
                 )
                 lat.append(clip_preset(self.policy.encode(windows)))
-                names.append(name)
-            return SkillMap.build(names, np.stack(lat))
+            config = getattr(self.policy, "config", None)
+            llc_file = self.cfg.llc if self.cfg.policy_backend == "torch" else None
+            return clip_presets(self.clip_names, np.stack(lat), llc_file, config if isinstance(config, dict) else None)
         except Exception as exc:  # presets are a convenience: keep the viewer running without them
             self.messages.append(f"latent presets unavailable ({type(exc).__name__}: {exc})")
             return None
+
+    def _default_blend(self) -> tuple[int, int, float]:
+        """walk -> run when there are such presets, else the first two."""
+        names = self.skill_map.names if self.skill_map is not None else []
+        a = names.index("walk") if "walk" in names else 0
+        b = names.index("run") if "run" in names else min(1, max(len(names) - 1, 0))
+        return a, b, 0.0
+
+    @property
+    def skill_map(self) -> SkillMap | None:
+        """The presets' names, latents and 2-D map (None without presets)."""
+        return self.presets.map if self.presets is not None else None
 
     def set_latent(self, z: np.ndarray) -> None:
         self.latent = normalize(z)
@@ -872,14 +476,25 @@ class Session:
         return True
 
     def use_preset(self, name: str) -> None:
+        """Hold preset `name` (a skill's or a clip's short name)."""
         if self.skill_map is not None:
             self.set_latent(self.skill_map.latent(name))
-            self.event(f"preset {name}")
+            kind = "skill" if self.presets.kind == "skills" else "clip preset"
+            self.event(f"{kind} {name}")
 
     def set_blend(self, a: int, b: int, t: float) -> None:
+        """Slerp from preset `a` (t=0) to preset `b` (t=1)."""
         self.blend = (a, b, t)
         if self.skill_map is not None:
             self.set_latent(slerp(self.skill_map.latents[a], self.skill_map.latents[b], t))
+            self.event(blend_label(self.skill_map.names[a], self.skill_map.names[b], t))
+
+    def blend_text(self) -> str:
+        """The blend in words: "blend walk -> run 0.30"."""
+        if self.skill_map is None:
+            return ""
+        a, b, t = self.blend
+        return blend_label(self.skill_map.names[a], self.skill_map.names[b], t)
 
     def nearest_preset(self) -> str:
         if self.skill_map is None or self.latent is None:
@@ -887,65 +502,17 @@ class Session:
         if self.acting_llc is not self.policy:  # the presets are the session LLC's, not this task's
             return "- (this task's LLC has its own latents)"
         name, cos = self.skill_map.nearest(self.latent)
-        return f"{name} (cos {cos:.2f})"
+        return f"{name} (cos {cos:.2f})" if cos >= NEAR_COS else f"none near ({name}, cos {cos:.2f})"
+
+    def acting_note(self) -> str | None:
+        """The measured summary (JSON card) of the LLC acting now."""
+        return self.task_llc.llc_note if self.acting_llc is not self.policy else self.controller_note
 
     # ---- HUD ------------------------------------------------------------------------------
     def hud(self) -> list[tuple[str, str]]:
-        """HUD rows (name, value): only the ones that mean something in this mode.
+        """Every HUD row (name, value) that means something in this mode (`app.hud.hud_rows`).
 
         While recording (a fixed step per video frame) live rates describe the recorder, not the
         simulation, so the video shows simulated time instead.
         """
-        t, live, physics = self.timings, not self.recording, self._physics_mode()
-        c = self.clock
-        rows = [
-            ("mode", self.mode.value + (" (paused)" if c.paused else "") + (f" x{c.speed:g}" if c.speed != 1 else ""))
-        ]
-        if self.mode is Mode.PLAYBACK and self.motions is not None:
-            rows.append(("clip", f"{self.clip_names[self.clip]} {self.clip_time:.2f}/{self.clip_duration:.2f} s"))
-        if physics:
-            rows.append(("time", f"{self.sim.time:.2f} s simulated"))
-        if live:
-            rows.append(("render", f"{t.render_fps:.0f} FPS ({t.render_ms:.1f} ms draw)"))
-            if physics:
-                engine = "" if self.sim.device == "cpu" else f" (MuJoCo Warp, {self.sim.device})"
-                rows.append(("physics", f"{c.real_time_factor:.2f}x real time, {t.physics_ms:.2f} ms/step{engine}"))
-            if self.mode in (Mode.LLC, Mode.HLC):
-                rows.append(("policy", f"{t.policy_ms:.2f} ms/step"))
-        if self.mode in (Mode.LLC, Mode.HLC):
-            rows.append(("skill", self.nearest_preset()))
-            note = self.task_llc.llc_note if self.acting_llc is not self.policy else self.controller_note
-            if note:  # one measured fact per row, so the HUD stays narrow
-                parts = note.split("; ")
-                rows += [("controller" if i == 0 else "", part) for i, part in enumerate(parts)]
-        if self.mode is Mode.HLC and self.driver is not None:
-            rows += self.task_rows()
-        if physics:
-            rows.append(("posture", self.fall.label(self.sim.time)))
-        if self.last_event:
-            rows.append(("event", self.last_event))
-        return rows
-
-    def task_rows(self) -> list[tuple[str, str]]:
-        """HLC mode's HUD rows: the task, its reward (last control step, running mean) and success."""
-        rows = [("task", f"{self.driver.task.name} ({self.hlc_name or 'HLC'})")]
-        if self.task_llc is not None:
-            rows.append(("LLC", f"{self.task_llc.llc_name} (this task's own; LLC mode drives the other)"))
-        if not self.task_rewards:
-            return [*rows, ("task reward", "- (starts with the first step)"), ("success", "-")]
-        span = len(self.task_rewards) * self.sim.control_dt
-        mean, share = float(np.mean(self.task_rewards)), float(np.mean(self.task_successes))
-        rows.append(("task reward", f"{self.task_reward:.3f} last step, {mean:.3f} mean of {span:.1f} s"))
-        rows.append(("success", f"{'yes' if self.task_success else 'no'} ({share:.0%} of the last {span:.1f} s)"))
-        failure = self.task_failure_row()
-        return rows if failure is None else [*rows, failure]
-
-    def task_failure_row(self) -> tuple[str, str] | None:
-        """(name, "yes/no on this target (k of n targets this episode)") of the task's own failure, e.g.
-        strike's fouls. A foul ends a training episode; here it marks the current target as failed until
-        another one is placed, and counts once per target. None when the task has none."""
-        if not self.driver.task.failure:
-            return None
-        name = self.driver.task.failure.split(":")[0]
-        now = "yes" if self.target_failed else "no"
-        return name, f"{now} on this target ({self.task_failures} of {self.task_targets} targets this episode)"
+        return hud.hud_rows(self)

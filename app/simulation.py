@@ -88,6 +88,7 @@ class Simulation:
         """Character to `qpos`/`qvel` (default pose at rest), extras parked, PD targets = current pose."""
         mujoco.mj_resetData(self.model, self.data)
         self._impulses[:] = 0.0
+        self._next_projectile = 0  # every ball parked again
         if qpos is not None:
             self.data.qpos[: self.char_nq] = qpos
         if qvel is not None:
@@ -172,6 +173,16 @@ class Simulation:
         mujoco.mj_forward(m, d)
         return jid
 
+    def idle_props(self) -> list[int]:
+        """Body ids of the props not in play (projectiles never thrown since the reset, the parked strike
+        target): the viewer does not draw them."""
+        m = self.model
+        idle = [int(m.jnt_bodyid[j]) for k, j in enumerate(self.projectiles) if k >= self._next_projectile]
+        qa = m.jnt_qposadr[self.strike_joint]
+        if np.abs(self.data.qpos[qa : qa + 2] - PARKED).max() < 1.0:
+            idle.append(int(m.jnt_bodyid[self.strike_joint]))
+        return idle
+
     def place_strike_target(self, xy: np.ndarray, yaw: float = 0.0) -> None:
         m, d = self.model, self.data
         qa, va = m.jnt_qposadr[self.strike_joint], m.jnt_dofadr[self.strike_joint]
@@ -209,6 +220,11 @@ class Simulation:
         force = np.linalg.norm(d.cfrc_ext[self.body_ids, 3:6], axis=-1)[None]
         height = d.xpos[self.body_ids, 2][None]
         return bool(fallen(force, height, self.non_foot, self.fall_heights, self.fall_contact_force)[0])
+
+    def airborne(self) -> bool:
+        """Whether no body of the character touches anything (thrown through the air by a shove)."""
+        force = np.linalg.norm(self.data.cfrc_ext[self.body_ids, 3:6], axis=-1)
+        return bool(force.max() < 1e-6)
 
     def heights_rel(self) -> tuple[float, float]:
         """Root and head heights as fractions of their standing heights."""

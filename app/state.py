@@ -110,8 +110,14 @@ class FallMonitor:
     _high_since: float | None = None  # time the head rose above `recovered_head`
     history: list[tuple[float, Posture]] = field(default_factory=list)
 
-    def reset(self) -> None:
+    airborne: bool = False  # no part of the body touches anything (after a big shove): not "getting up"
+
+    def reset(self, falls: bool = False) -> None:
+        """Standing again; `falls`: the count starts over too (a new episode)."""
         self.state, self.fell_at, self._since, self._high_since = Posture.UP, None, 0.0, None
+        self.airborne = False
+        if falls:
+            self.falls = 0
 
     def _set(self, t: float, s: Posture) -> None:
         self.state = s
@@ -120,10 +126,16 @@ class FallMonitor:
         self.history.append((t, s))
         del self.history[:-50]
 
-    def update(self, t: float, fallen: bool, root_rel: float, head_rel: float) -> Posture:
-        """`root_rel`, `head_rel`: heights divided by their standing heights."""
+    def update(self, t: float, fallen: bool, root_rel: float, head_rel: float, airborne: bool = False) -> Posture:
+        """`root_rel`, `head_rel`: heights divided by their standing heights; `airborne`: nothing of the body
+        touches anything. A fallen body thrown into the air is not getting up: that waits for a landing."""
         s = self.state
-        if s in (Posture.UP, Posture.RECOVERED) and fallen:
+        self.airborne = airborne
+        if airborne and s is Posture.GETTING_UP:
+            self._set(t, Posture.FALLEN)
+        elif airborne:
+            pass
+        elif s in (Posture.UP, Posture.RECOVERED) and fallen:
             self.falls += 1
             self.fell_at = t
             self._set(t, Posture.FALLEN)
@@ -145,6 +157,8 @@ class FallMonitor:
         return self.state
 
     def label(self, t: float) -> str:
+        if self.airborne and self.state is Posture.FALLEN:  # (a run's flight phase is no fall)
+            return "airborne" + (f", down {t - self.fell_at:.1f} s" if self.fell_at is not None else "")
         if self.state in (Posture.FALLEN, Posture.GETTING_UP) and self.fell_at is not None:
             return f"{self.state.value} ({t - self.fell_at:.1f} s)"
         if self.state is Posture.RECOVERED and self.last_recovery_time is not None:

@@ -14,7 +14,8 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
-from app.controls import Gamepad
+from app.controls import FACING_KEYS, MOVE_KEYS, REACH_KEYS, Gamepad
+from app.loading import REPO
 from app.panels import PanelState
 from app.render import SceneRenderer
 from app.session import Session
@@ -23,6 +24,9 @@ from app.state import Camera, Mode
 CLICK_PIXELS = 4  # a press and release closer than this is a click, not a drag
 MODE_KEYS = {"_1": Mode.PLAYBACK, "_2": Mode.SIM, "_3": Mode.LLC, "_4": Mode.HLC}
 ZOOM_PER_SCROLL = 0.02  # mjMOUSE_ZOOM units per wheel notch (forward: closer), as MuJoCo's simulate steps
+SCREENSHOT_DIR = REPO / "runs" / "screenshots"  # F12's default folder (runs/ is git-ignored)
+SETTINGS_FILE = Path.home() / ".config" / "ase-runtime" / "viewer.json"  # what the viewer remembers: the hint seen
+GOAL_KEYS = {**{k: "move" for k in MOVE_KEYS}, **{k: "facing" for k in FACING_KEYS}, **{k: "reach" for k in REACH_KEYS}}
 
 
 class DisplayError(RuntimeError):
@@ -57,9 +61,12 @@ class ViewerWindow:
         height: int = 720,
         *,
         visible: bool = True,
-        screenshot_dir: str | Path = ".",
+        screenshot_dir: str | Path | None = None,
         fps_cap: float = 60.0,
+        settings_file: str | Path | None = SETTINGS_FILE,
     ) -> None:
+        """`screenshot_dir`: where F12 writes (default: the repository's runs/screenshots); `settings_file`: where
+        the viewer remembers that the first-run hint was dismissed (None: nowhere, the hint is not shown)."""
         self.session = session
         self.window = open_window(width, height, visible)
         self.window.switch_to()
@@ -74,13 +81,18 @@ class ViewerWindow:
 
         self.imgui_ctx = imgui.create_context()
         imgui.get_io().set_ini_filename("")  # do not litter the working folder with imgui.ini
+        style = imgui.get_style()
+        style.grab_min_size = 6.0  # a narrow grab: a slider's value stays readable wherever the grab is
         self.imgui = pyglet_backend.create_renderer(self.window)
         self.window.push_handlers(self)
         self.panel_state = PanelState()
         self.show_panels = True
         self.gamepad = Gamepad()
         session.messages.append(self.gamepad.message)
-        self.screenshot_dir = Path(screenshot_dir)
+        self.screenshot_dir = Path(screenshot_dir) if screenshot_dir else SCREENSHOT_DIR
+        self.panel_state.screenshot_dir = str(self.screenshot_dir)
+        self.settings_file = Path(settings_file) if settings_file else None
+        self.panel_state.show_hint = self.settings_file is not None and not self._settings().get("hint_dismissed")
         self.fps_cap = fps_cap
         self.closed = False
         self.frames = 0
@@ -92,6 +104,26 @@ class ViewerWindow:
         self._moved = False
         self._ctrl = False
         self.frame_hooks: list = []  # callables(image) run after each captured frame (recording)
+
+    # ---- settings -----------------------------------------------------------------------
+    def _settings(self) -> dict:
+        import json
+
+        try:
+            return json.loads(self.settings_file.read_text())
+        except (OSError, ValueError, AttributeError):
+            return {}
+
+    def _remember_hint_dismissed(self) -> None:
+        """The hint was closed: not shown on the next start (a settings file that cannot be written: shown again)."""
+        import json
+
+        self.panel_state.show_hint = False
+        try:
+            self.settings_file.parent.mkdir(parents=True, exist_ok=True)
+            self.settings_file.write_text(json.dumps({**self._settings(), "hint_dismissed": True}))
+        except OSError:
+            pass
 
     # ---- size -------------------------------------------------------------------------
     @property
@@ -107,6 +139,8 @@ class ViewerWindow:
         if self._imgui_wants_keyboard():
             return
         s.steering.key_down(name)
+        if name in GOAL_KEYS:
+            s.goal_key_outside_hlc(GOAL_KEYS[name])
         actions = {
             "space": s.clock.toggle_pause,
             "n": s.clock.request_step,
@@ -277,7 +311,10 @@ class ViewerWindow:
         r.update_camera(s.sim.root_pos(), real_dt)
         w, h = self.size
         t0 = time.perf_counter()
-        r.render(w, h, s.sim.data, **s.scene())
+        scene = s.scene()
+        if self.show_panels:  # the status window and the panels show the HUD's rows
+            scene["hud"] = None
+        r.render(w, h, s.sim.data, **scene)
         t1 = time.perf_counter()
         s.timings.add("scene_ms", 1e3 * (t1 - t0))
         if not self.show_panels:
@@ -289,6 +326,8 @@ class ViewerWindow:
             imgui.render()
             self.imgui.render(imgui.get_draw_data())
             s.timings.add("panels_ms", 1e3 * (time.perf_counter() - t1))
+            if self.panel_state.hint_dismissed and self.panel_state.show_hint:
+                self._remember_hint_dismissed()
         s.timings.add("render_ms", 1e3 * (time.perf_counter() - t0))
         if capture or self.panel_state.screenshot or self.frame_hooks:
             img = r.read_pixels(w, h)

@@ -59,6 +59,7 @@ def open_viewer(session, width: int = 1280, height: int = 720, **kwargs):
     """A `ViewerWindow` on the display, or a skip that says why none can open."""
     from app.window import DisplayError, ViewerWindow
 
+    kwargs.setdefault("settings_file", None)  # no first-run hint, nothing written to the user's settings
     try:
         return ViewerWindow(session, width, height, **kwargs)
     except DisplayError as exc:

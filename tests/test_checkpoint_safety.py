@@ -180,11 +180,11 @@ def test_the_viewer_loads_an_old_format_llc_only_with_the_flag(tmp_path):
 # ---------------------------------------------------------------------------- every entry point
 @pytest.mark.parametrize("flag", ["--llc", "--hlc"])
 def test_view_refuses_a_hostile_checkpoint(flag, tmp_path, capsys, monkeypatch):
-    from app import cli, session
+    from app import cli, loading
 
     monkeypatch.setenv("DISPLAY", os.environ.get("DISPLAY", ":0"))  # the checks come before any window opens
     monkeypatch.setenv("MUJOCO_GL", os.environ.get("MUJOCO_GL", "egl"))
-    monkeypatch.setattr(session, "BUNDLED_LLC", tmp_path / "none.pt")
+    monkeypatch.setattr(loading, "BUNDLED_LLC", tmp_path / "none.pt")
     path, marker = hostile(tmp_path / "evil.pt", flag[2:])
     rc = cli.main([flag, str(path), "--headless", "--record", str(tmp_path / "o.mp4")])
     assert_refused(rc, capsys.readouterr().err, path, marker, codes=(1,))
@@ -236,9 +236,9 @@ def test_train_hlc_refuses_a_hostile_checkpoint(flag, tmp_path, capsys):
 def test_the_viewer_scan_of_checkpoints_never_unpickles(tmp_path, monkeypatch):
     """A hostile hlc_*.pt dropped beside the bundled LLC: refused by name, the good controller still loads, and
     --trust-checkpoint (for the files named on the command line) does not extend to the scan."""
-    from app import session
+    from app import loading, session
 
-    monkeypatch.setattr(session, "BUNDLED_LLC", tmp_path / "llc.pt")
+    monkeypatch.setattr(loading, "BUNDLED_LLC", tmp_path / "llc.pt")
     tiny_llc_checkpoint(tmp_path / "llc.pt")
     shutil.copy(tiny_hlc_checkpoint(tmp_path / "run", tmp_path / "llc.pt", "location"), tmp_path / "hlc_location.pt")
     path, marker = hostile(tmp_path / "hlc_evil.pt", "hlc")

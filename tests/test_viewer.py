@@ -184,13 +184,13 @@ def test_readme_headless_example_records_a_shove_and_a_throw(tmp_path):
 )  # fmt: skip
 def test_bad_inputs_are_one_line_and_exit_nonzero(args, expect, tmp_path, capsys, monkeypatch):
     """Never a silent fallback to playback: every bad input is one line on stderr and exit code 1."""
-    from app import cli, session
+    from app import cli, loading
     from controllers.checkpoint import save_atomic, untrained_llc_checkpoint
     from controllers.networks import NetworkConfig
 
     monkeypatch.setenv("DISPLAY", os.environ.get("DISPLAY", ":0"))  # the checks come before any window opens
     monkeypatch.setenv("MUJOCO_GL", os.environ.get("MUJOCO_GL", "egl"))
-    monkeypatch.setattr(session, "BUNDLED_LLC", tmp_path / "none.pt")
+    monkeypatch.setattr(loading, "BUNDLED_LLC", tmp_path / "none.pt")
     (tmp_path / "junk.pt").write_text("not a checkpoint")
     tiny = NetworkConfig(actor_hidden=(16,), critic_hidden=(16,), disc_hidden=(16,), style_hidden=(8,), style_dim=8)
     save_atomic(untrained_llc_checkpoint("humanoid_sword_shield", tiny), tmp_path / "sword.pt")
@@ -209,6 +209,8 @@ def test_help_does_not_promise_a_missing_checkpoint(capsys):
     out = capsys.readouterr().out
     assert "--llc checkpoints/llc.pt" not in out
     assert "checkpoints/llc.pt when present" in " ".join(out.split())
+    assert "hlc needs --hlc" not in " ".join(out.split())  # the bundled task controllers count too
+    assert "hlc needs a task controller: --hlc, or the bundled" in " ".join(out.split())
 
 
 def test_missing_display_is_one_clear_line():

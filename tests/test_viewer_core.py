@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -71,6 +72,21 @@ def test_fall_monitor_times_the_recovery():
     assert m.last_recovery_time == pytest.approx(3.1)
     assert "recovered in 3.1 s" in m.label(4.2)
     assert m.update(8.0, False, 1.0, 1.0) is Posture.UP
+
+
+def test_fall_monitor_waits_for_a_landing_and_counts_per_episode():
+    """Thrown into the air after a fall the body is "airborne", not "getting up"; a reset starts the count over."""
+    m = FallMonitor()
+    m.update(0.0, True, 0.2, 0.2)
+    assert m.update(0.5, False, 0.9, 0.9, airborne=True) is Posture.FALLEN and m.label(0.5).startswith("airborne")
+    assert m.update(0.7, False, 0.9, 0.9) is Posture.GETTING_UP  # landed on its feet
+    assert m.update(0.8, False, 0.9, 0.9, airborne=True) is Posture.FALLEN  # and thrown again
+    assert m.update(1.0, False, 1.0, 1.0, airborne=True) is Posture.FALLEN and "getting up" not in m.label(1.0)
+    m2 = FallMonitor()
+    assert m2.update(0.0, False, 1.0, 1.0, airborne=True) is Posture.UP and m2.label(0.0) == "up"  # a run's flight
+    assert m.falls == 1
+    m.reset(falls=True)
+    assert m.falls == 0 and m.state is Posture.UP
 
 
 # ---- latents -----------------------------------------------------------------------------------
@@ -255,11 +271,11 @@ def test_modes_without_checkpoint_or_clips():
 
 
 def test_bundled_llc_is_the_default_when_present(tmp_path, monkeypatch):
-    from app import session
+    from app import loading, session
     from controllers.checkpoint import save_atomic, untrained_llc_checkpoint
     from controllers.networks import NetworkConfig
 
-    monkeypatch.setattr(session, "BUNDLED_LLC", tmp_path / "llc.pt")
+    monkeypatch.setattr(loading, "BUNDLED_LLC", tmp_path / "llc.pt")
     policy, why = session.load_policy(session.SessionConfig())
     assert policy is None and "no bundled" in why
     tiny = NetworkConfig(actor_hidden=(32,), critic_hidden=(32,), disc_hidden=(32,), style_hidden=(16,), style_dim=8)
@@ -271,11 +287,11 @@ def test_bundled_llc_is_the_default_when_present(tmp_path, monkeypatch):
 def test_the_bundled_llc_brings_its_bundled_task_controllers(tmp_path, monkeypatch):
     import shutil
 
-    from app import session
+    from app import loading, session
     from app.state import Mode
     from tests.conftest import tiny_hlc_checkpoint, tiny_llc_checkpoint
 
-    monkeypatch.setattr(session, "BUNDLED_LLC", tmp_path / "llc.pt")
+    monkeypatch.setattr(loading, "BUNDLED_LLC", tmp_path / "llc.pt")
     tiny_llc_checkpoint(tmp_path / "llc.pt")
     shutil.copy(tiny_hlc_checkpoint(tmp_path / "run", tmp_path / "llc.pt", "location"), tmp_path / "hlc_location.pt")
     shutil.copy(tmp_path / "run" / "checkpoint.pt", tmp_path / "hlc_a_state.pt")  # a resumable state: not a choice
@@ -320,10 +336,10 @@ def test_the_bundled_llc_brings_its_bundled_task_controllers(tmp_path, monkeypat
 def test_a_bundled_task_controller_on_another_bundled_llc_drives_that_llc(tmp_path, monkeypatch):
     import shutil
 
-    from app import session
+    from app import loading, session
     from tests.conftest import tiny_hlc_checkpoint, tiny_llc_checkpoint
 
-    monkeypatch.setattr(session, "BUNDLED_LLC", tmp_path / "llc.pt")
+    monkeypatch.setattr(loading, "BUNDLED_LLC", tmp_path / "llc.pt")
     tiny_llc_checkpoint(tmp_path / "llc.pt")
     tiny_llc_checkpoint(tmp_path / "llc_other.pt")  # another bundled LLC (other weights, other SHA-256)
     shutil.copy(tiny_hlc_checkpoint(tmp_path / "a", tmp_path / "llc.pt", "steering"), tmp_path / "hlc_steering.pt")
@@ -382,3 +398,78 @@ def test_control_rate_comes_from_the_model():
 
     s = Simulation()
     assert s.substeps == CONTROL_SUBSTEPS and s.control_dt == control_dt(s.model) == pytest.approx(1 / 30)
+
+
+# ---- presets, clips, docs ------------------------------------------------------------------------------------
+def test_clip_presets_say_what_was_trained_and_measured(tmp_path):
+    """Clip presets are marked from the LLC's config (`motions`: the clips it was trained on) and its JSON card
+    (`coverage.nearest`: measured reproduction); what was not measured says so; named skills replace them."""
+    import json
+
+    from app.presets import clip_presets, skill_presets
+
+    names = ["humanoid3d_walk", "humanoid3d_run", "humanoid3d_backflip"]
+    (tmp_path / "set.yaml").write_text("motions:\n  - {file: humanoid3d_walk.txt, weight: 1}\n"
+                                       "  - {file: humanoid3d_run.txt, weight: 1}\n")  # fmt: skip
+    for n in names[:2]:
+        (tmp_path / f"{n}.txt").write_text("{}")
+    card = {"results": {"x": {"coverage": {"nearest": {"humanoid3d_walk": "humanoid3d_walk",
+                                                       "humanoid3d_run": "humanoid3d_walk"}}}}}  # fmt: skip
+    (tmp_path / "llc.json").write_text(json.dumps(card))
+    rng = np.random.default_rng(0)
+    lat = np.stack([random_latent(rng, 8) for _ in names])
+    p = clip_presets(names, lat, str(tmp_path / "llc.pt"), {"motions": str(tmp_path / "set.yaml")})
+    assert p.kind == "clips" and p.names == ["walk", "run", "backflip"] and p.clip_of["walk"] == "humanoid3d_walk"
+    assert p.info["walk"].note() == "trained on; reproduces its clip (measured)"
+    assert p.info["run"].note() == "trained on; does not reproduce its clip (measured: moves like walk)"
+    assert p.info["backflip"].note() == "not trained on; reproduction not measured"
+    text = p.summary()
+    assert "Not guaranteed to reproduce" in text and "trained on 2 of these 3" in text and "1 of the 2 measured" in text
+    bare = clip_presets(names, lat, None, {})
+    assert bare.info["walk"].trained is None and "training set is unknown" in bare.summary()
+    assert skill_presets({}) is None
+    named = skill_presets({"walk": lat[0] * 3, "run": lat[1]})
+    assert named.kind == "skills" and named.names == ["walk", "run"] and "named by this LLC" in named.summary()
+    assert np.allclose(np.linalg.norm(named.map.latents, axis=1), 1.0)
+
+
+def test_the_bundled_llc_card_marks_its_training_clips(deepmimic_dir):
+    """With checkpoints/llc.pt: its config names the 7 clips it was trained on, its card the 2 it reproduces."""
+    import torch
+
+    from app.presets import measured_coverage, trained_clips
+
+    root = Path(__file__).resolve().parents[1] / "checkpoints"
+    config = torch.load(root / "llc.pt", map_location="cpu", weights_only=False)["config"]
+    trained = trained_clips(config)
+    assert trained is not None and len(trained) == 7 and "humanoid3d_walk" in trained
+    cov = measured_coverage(str(root / "llc.pt"))
+    assert set(cov) == trained and sum(k == v for k, v in cov.items()) == 2
+
+
+def test_readme_recovery_figures_are_the_bundled_cards():
+    """The README quotes checkpoints/llc.json's recovery numbers (the HUD shows the same card)."""
+    import json
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    rec = next(iter(json.loads((root / "checkpoints" / "llc.json").read_text())["results"].values()))
+    falls, shoves = (
+        round(100 * rec["recovery_fall_pool"]["up_fraction"]),
+        round(100 * rec["recovery_shove"]["up_fraction"]),
+    )
+    readme = " ".join((root / "README.md").read_text().split())
+    quoted = re.findall(r"(\d+)% of (falls|shoves)", readme)
+    assert quoted, "the README quotes no recovery figures"
+    for value, what in quoted:
+        assert int(value) == {"falls": falls, "shoves": shoves}[what], (value, what, falls, shoves)
+
+
+def test_clips_by_the_name_the_panel_shows(motions):
+    from app.session import Session, SessionConfig
+
+    s = Session(SessionConfig(clip="walk"), motions=motions, load=False)
+    assert s.find_clip("walk") == s.find_clip("humanoid3d_walk") == 0 and s.find_clip("run") is None
+    s.select_clip("walk")
+    with pytest.raises(ValueError, match="no clip named 'run'"):
+        s.select_clip("run")

@@ -71,7 +71,8 @@ def fresh(ui):
     ui._press = None
     ui.closed = False
     ui.show_panels = True
-    ui.panel_state.show_help = False
+    ui.panel_state.show_help = ui.panel_state.show_hint = False
+    resize(ui, 1280, 720)
     s.clock.paused, s.clock.speed = False, 1.0
     s.ghost = False
     s.sim_hold = "default"
@@ -242,7 +243,7 @@ def b_shove(win):
     assert root_speed_along(s, yaw) > 0.3  # pushed away from the camera
     falls = s.fall.falls
     pump(win, 60)
-    assert s.fall.falls > falls and dict(s.hud())["posture"].startswith(("fallen", "getting up"))
+    assert s.fall.falls > falls and dict(s.hud())["posture"].startswith(("fallen", "getting up", "airborne"))
     s.set_mode("playback")  # kinematic: refused, said why, nothing breaks
     tap(win, "B")
     assert "playback is kinematic" in s.last_event
@@ -545,7 +546,7 @@ BINDINGS = {
 def test_every_binding_in_the_keys_panel_is_tested():
     from app.controls import KEY_HELP
 
-    assert [k for k, _ in KEY_HELP] == list(BINDINGS)
+    assert [k for k, *_ in KEY_HELP] == list(BINDINGS)
 
 
 @pytest.mark.parametrize("binding", list(BINDINGS))
@@ -624,67 +625,95 @@ def test_latent_window_presets_map_and_every_dimension(fresh):
     click_item(fresh, "tab presets")
 
 
+def resize(win, w: int, h: int) -> None:
+    if tuple(win.size) != (w, h):
+        win.window.set_size(w, h)
+        pump(win, 3)
+    assert tuple(win.size) == (w, h)
+
+
+def rects_overlap(a, b) -> bool:
+    ax, ay, aw, ah = a[:4]
+    bx, by, bw, bh = b[:4]
+    return ax < bx + bw and bx < ax + aw and ay < by + bh and by < ay + ah
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (1024, 600)])
 @pytest.mark.parametrize("mode", ["sim", "playback", "llc", "hlc"])
-def test_panels_fit_1280x720(fresh, mode, hlc_file):
-    """Nothing cut off or scrolled at 1280x720: windows inside the screen, no scrolling, no overlaps."""
+def test_panels_fit(fresh, mode, size, hlc_file):
+    """At 1280x720 and at 1024x600, with the keys or the first-run hint open: every window inside the screen, no
+    line cut off at a window's edge, no two windows overlapping, no widget outside its window, and the scene
+    keeping most of the view."""
     s, ps = fresh.session, fresh.panel_state
     if mode == "hlc":  # several task controllers: the task window lists them all
         for task in ("location", "speed", "steering"):
             s.load_hlc(hlc_file(task))
     if not s.set_mode(mode):
         pytest.skip(s.last_event)
-    ps.show_help = True
-    pump(fresh, 3)
-    w, h = fresh.size
-    assert {"controls", "keys"} <= set(ps.windows) and ("latent" in ps.windows) == (mode == "llc")
-    assert ("task" in ps.windows) == (mode == "hlc")
-    for name, (x, y, ww, hh, scroll_max) in ps.windows.items():
-        assert x >= 0 and y >= 0 and x + ww <= w and y + hh <= h, (name, x, y, ww, hh)
-        if name != "keys":
-            assert scroll_max == 0, f"{name} needs scrolling ({scroll_max:.0f} px)"
-    cx, cy, cw, ch, _ = ps.windows["controls"]
-    hud_rows = len(s.hud()) + 1
-    assert cy + ch < h - hud_rows * 24, "the controls window covers the HUD (bottom left)"
-    if mode == "hlc":
-        assert cx + cw < ps.windows["task"][0]  # side by side
-        tx, _, tw, _, _ = ps.windows["task"]
-        for task in s.controllers:  # every task's button inside the task window
-            assert ps.items[f"task {task}"][2] <= tx + tw, task
-    if mode == "llc":
-        lx = ps.windows["latent"][0]
-        assert cx + cw < lx  # side by side
-        from imgui_bundle import imgui
+    resize(fresh, *size)
+    w, h = size
+    for keys in (False, True):
+        ps.show_help, ps.show_hint, ps.hint_dismissed = keys, not keys, False
+        ps.items.clear()  # only what this state draws
+        pump(fresh, 4)
+        wins = ps.windows
+        assert {"controls", "status"} <= set(wins) and ("keys" in wins) == keys and ("hint" in wins) != keys
+        if not keys or w >= 1280:
+            assert ("latent" in wins) == (mode == "llc") and ("task" in wins) == (mode == "hlc")
+        for name, (x, y, ww, hh, scroll_max) in wins.items():
+            assert x >= 0 and y >= 0 and x + ww <= w and y + hh <= h, (size, name, x, y, ww, hh)
+            assert ps.overflow[name] <= 1, f"{size} {name}: a line runs {ps.overflow[name]:.0f} px past its edge"
+            if name not in ("keys", "controls"):
+                assert scroll_max == 0, f"{size} {name} needs scrolling ({scroll_max:.0f} px)"
+        names = list(wins)
+        for i, a in enumerate(names):
+            for b in names[i + 1 :]:
+                assert not rects_overlap(wins[a], wins[b]), (size, a, wins[a][:4], b, wins[b][:4])
+        for item, (x0, y0, x1, y1) in ps.items.items():  # every widget drawn this frame lies in a window
+            if y1 < 0 or y0 > h:  # scrolled out of view
+                continue
+            assert any(wx - 1 <= x0 and x1 <= wx + ww + 1 for wx, wy, ww, wh, _ in wins.values()), (
+                size, item, (x0, y0, x1, y1), wins, ps.overflow)  # fmt: skip
+        docked = sum(ww * hh for n, (_, _, ww, hh, _) in wins.items() if n not in ("keys", "hint"))
+        assert docked < 0.55 * w * h, f"{size}: the panels cover {docked / (w * h):.0%} of the view"
+        if mode == "hlc":
+            if "task" in wins:
+                tx, _, tw, _, _ = wins["task"]
+                for task in s.controllers:  # every task's button inside the task window
+                    assert ps.items[f"task {task}"][2] <= tx + tw, task
+        if mode == "llc" and "latent" in wins:
+            from imgui_bundle import imgui
 
-        pad = 2 * imgui.get_style().frame_padding.x
-        for key, (x0, _, x1, _) in ps.items.items():
-            if key.startswith("preset "):  # full names, never cut
-                assert x1 - x0 >= imgui.calc_text_size(key.removeprefix("preset ")).x + pad - 1, key
-        labels = ps.map_labels
-        for i, a in enumerate(labels):
-            for b in labels[i + 1 :]:
-                assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
+            pad = 2 * imgui.get_style().frame_padding.x
+            for key, (x0, _, x1, _) in ps.items.items():
+                if key.startswith("preset "):  # full names, never cut
+                    assert x1 - x0 >= imgui.calc_text_size(key.removeprefix("preset ")).x + pad - 1, key
+            labels = ps.map_labels
+            for i, a in enumerate(labels):
+                for b in labels[i + 1 :]:
+                    assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
+    ps.show_help = ps.show_hint = False
 
 
-def test_open_goals_panel_scrolls_above_the_hud(fresh, hlc_file):
-    """HLC mode's HUD is tall; with the goals panel open the controls window stops above it and scrolls."""
+def test_open_goals_panel_scrolls_above_the_status(fresh, hlc_file):
+    """With the goals panel open the controls window stops above the status window and scrolls."""
     s, ps = fresh.session, fresh.panel_state
     for task in ("location", "speed", "steering"):
         s.load_hlc(hlc_file(task))
     if not s.set_mode("hlc"):
         pytest.skip(s.last_event)
-    pump(fresh, 2)
+    resize(fresh, 1024, 600)
     click_item(fresh, "goals")
     pump(fresh, 3)
-    w, h = fresh.size
-    hud_px = fresh.renderer.hud_px
-    assert hud_px >= len(s.hud()) * 20  # 23 px a row at font scale 100
     x, y, ww, hh, scroll_max = ps.windows["controls"]
-    assert y + hh <= h - hud_px, (y + hh, h - hud_px)
+    assert y + hh <= ps.windows["status"][1]
     assert scroll_max > 0  # what does not fit is reached by scrolling
     top = ps.items["goals"][1]
-    scroll(fresh, x + ww / 2, h - (y + hh / 2), -5)
+    scroll(fresh, x + ww / 2, fresh.size[1] - (y + hh / 2), -5)
     pump(fresh, 2)
     assert ps.items["goals"][1] < top  # the mouse wheel scrolls the panel
+    scroll(fresh, x + ww / 2, fresh.size[1] - (y + hh / 2), 10)
+    pump(fresh, 2)
     click_item(fresh, "goals")  # fold it again (the window is shared by the module's tests)
     pump(fresh, 2)
 
@@ -692,8 +721,13 @@ def test_open_goals_panel_scrolls_above_the_hud(fresh, hlc_file):
 def test_a_quick_click_on_a_panel_stays_in_the_panel(fresh):
     """A press that comes with the motion that brought the mouse over a panel (imgui learns of the cursor a
     frame late) works the panel and places no ground target behind it, nor zooms the camera."""
+    from app.state import Camera
+
     s, ps = fresh.session, fresh.panel_state
-    x, y = item_center(fresh, "goals")
+    fresh.renderer.camera_mode = Camera.FREE
+    fresh.renderer.cam.elevation = -60.0  # looking down: the floor fills the view, behind the panels too
+    pump(fresh, 2)
+    x, y = item_center(fresh, "loaded")
     body, geom, _ = fresh.pick(x, y)
     assert body == 0 and geom >= 0  # the ground is behind the header
     folded = ps.windows["controls"][3]
@@ -704,8 +738,8 @@ def test_a_quick_click_on_a_panel_stays_in_the_panel(fresh):
     pump(fresh, 3)
     assert s.goals.location is None and fresh.renderer.cam.distance == distance
     assert "location" not in s.last_event
-    assert ps.windows["controls"][3] > folded  # the header opened
-    click_item(fresh, "goals")  # fold it again (the window is shared by the module's tests)
+    assert ps.windows["controls"][3] > folded  # the notes opened
+    click_item(fresh, "loaded")  # fold them again (the window is shared by the module's tests)
     pump(fresh, 2)
     assert ps.windows["controls"][3] == folded
 
@@ -809,7 +843,7 @@ def test_hlc_reach_keys_and_the_strike_box(fresh, hlc_file):
     assert task.target[0, 0] > r0[0] + 0.05 and np.allclose(task.target[0], s.goals.reach)
     assert "strike" not in s.controllers  # a box with no strike controller to take it: the viewer says so
     tap(fresh, "V")
-    assert s.last_event == "strike target placed (no strike controller loaded: reach ignores it)"
+    assert s.last_event == "strike target placed (no strike controller loaded: reach ignores it); R removes it"
     # strike: the box is the scene's body, placed through the task
     task = use_hlc(fresh, hlc_file, "strike")
     m, d = s.sim.model, s.sim.data
@@ -859,11 +893,11 @@ def test_hlc_reach_keys_and_the_strike_box(fresh, hlc_file):
 )
 def test_bad_hlc_inputs_are_one_line_and_exit_nonzero(args, expect, llc_file, hlc_file, tmp_path, capsys,
                                                       monkeypatch):  # fmt: skip
-    from app import cli, session
+    from app import cli, loading
     from controllers.checkpoint import save_atomic, untrained_llc_checkpoint
 
     monkeypatch.setenv("DISPLAY", ":0")  # every check comes before a window would open
-    monkeypatch.setattr(session, "BUNDLED_LLC", tmp_path / "none.pt")
+    monkeypatch.setattr(loading, "BUNDLED_LLC", tmp_path / "none.pt")
     names = {"{tmp}": str(tmp_path), "{llc}": str(llc_file)}
     if any("{other}" in a for a in args):  # an LLC file with another SHA-256
         names["{other}"] = str(save_atomic(untrained_llc_checkpoint("humanoid"), tmp_path / "other.pt"))
@@ -907,3 +941,176 @@ def test_hlc_on_another_llc_with_allow_other_llc_and_headless(tmp_path, llc_file
     import imageio.v3 as iio
 
     assert iio.imread(out, index=None).shape == (8, 240, 320, 3)
+
+
+# ---- what a first-time user meets ----------------------------------------------------------------------------
+def test_first_frames_say_measuring_not_a_start_up_rate(fresh):
+    """The first frame of a window has no previous frame to time: the status says "measuring", never a rate
+    like "63203 FPS" or "0.00x real time"; once measured, the rates show."""
+    import time
+
+    from app import hud
+    from app.hud import Timings
+
+    s = fresh.session
+    s.timings = Timings()
+    c = s.clock
+    c.real_time_factor, c._sim_time_window, c._real_time_window = 0.0, 0.0, 0.0
+    fresh._last = time.perf_counter() - 1e-5  # the next frame comes microseconds after the last
+    fresh.frame()
+    rows = dict(hud.status_rows(s))
+    assert rows["render"] == "measuring..." and rows["physics"].startswith("measuring...")
+    assert "FPS" not in rows["render"] and "real time" not in rows["physics"]
+    start = time.perf_counter()
+    while time.perf_counter() - start < 0.8:
+        fresh.frame()
+    rows = dict(hud.status_rows(s))
+    assert rows["render"].endswith("ms draw)") and "FPS" in rows["render"]
+    fps = float(rows["render"].split()[0])
+    assert 0 < fps < 1000 and "x real time" in rows["physics"]
+
+
+def test_the_status_is_a_panel_clicks_on_it_stay_there(fresh, hlc_file):
+    """The HUD's rows are a window: a click on it places no ground target behind it."""
+    s, ps = fresh.session, fresh.panel_state
+    use_hlc(fresh, hlc_file, "location")
+    fresh.renderer.camera_mode = __import__("app.state", fromlist=["Camera"]).Camera.FREE
+    fresh.renderer.cam.elevation = -45.0  # the floor fills the lower half: behind the status window
+    pump(fresh, 2)
+    target = s.driver.task.target[0].copy()
+    x, y, ww, hh, _ = ps.windows["status"]
+    px, py = x + ww / 2, fresh.size[1] - (y + hh / 2)
+    body, geom, _ = fresh.pick(px, py)
+    assert body == 0 and geom >= 0  # the ground is behind it
+    click(fresh, px, py)
+    assert np.allclose(s.driver.task.target[0], target) and not s.last_event.startswith("location")
+
+
+def test_goal_keys_outside_hlc_mode_say_so_and_draw_nothing(fresh, hlc_file):
+    """W A S D, Q / E, I K J L U O and ctrl+click only set a task controller's goal: outside HLC mode they say
+    so (and how to get there) and no goal is drawn; ctrl+click with no reach controller says nothing follows it."""
+    s = fresh.session
+    tap(fresh, "3")
+    for key in ("W", "Q", "I"):
+        tap(fresh, key)
+        assert "nothing follows them in llc mode" in s.last_event and "no task controller loaded" in s.last_event
+        assert s.scene()["goals"] is None and s.markers() == []
+    w, h = fresh.size
+    click(fresh, int(w * 0.5), int(h * 0.12), modifiers=CTRL)
+    assert s.last_event.startswith("reach target") and "only a reach task controller follows it" in s.last_event
+    use_hlc(fresh, hlc_file, "location")
+    tap(fresh, "W")
+    assert "nothing follows" not in s.last_event
+    fresh.renderer.camera_mode = __import__("app.state", fromlist=["Camera"]).Camera.FREE
+    click(fresh, int(w * 0.5), int(h * 0.12), modifiers=CTRL)
+    assert "no reach controller loaded: " in s.last_event and "ignores it" in s.last_event
+    tap(fresh, "V")
+    assert "R removes it" in s.last_event
+
+
+def test_keys_window_groups_keys_by_mode(fresh, hlc_file):
+    """The keys window says which keys work in which mode, greys what does nothing now, and opens in the middle
+    (never over the latent or task window)."""
+    from app.controls import KEY_GROUPS, KEY_HELP, key_applies
+
+    s, ps = fresh.session, fresh.panel_state
+    assert {m for *_, m in KEY_HELP} == set(KEY_GROUPS)
+    assert [k for k, _, m in KEY_HELP if m == "hlc"][:2] == ["W A S D / arrows", "Q / E"]
+    for mode, live, dead in (("llc", "llc", "hlc"), ("hlc", "hlc", "llc"), ("playback", "playback", "physics")):
+        if mode == "hlc":
+            use_hlc(fresh, hlc_file, "steering")
+        else:
+            s.set_mode(mode)
+        ps.show_help = True
+        pump(fresh, 3)
+        assert ps.keys_live[live] and not ps.keys_live[dead] and ps.keys_live[""]
+        assert key_applies(live, mode) and not key_applies(dead, mode)
+        for other in ("latent", "task", "controls", "status"):
+            if other in ps.windows:
+                assert not rects_overlap(ps.windows["keys"], ps.windows[other]), other
+    ps.show_help = False
+
+
+def test_screenshots_go_to_runs_screenshots_and_the_event_says_where(fresh, tmp_path):
+    """F12 never writes into the working directory: by default into the repository's git-ignored runs/screenshots,
+    and the event line (and the screenshot button's tooltip) names the file."""
+    from app import cli
+    from app.window import SCREENSHOT_DIR
+
+    assert cli.build_parser().parse_args([]).screenshot_dir is None  # the window's default, not "."
+    assert SCREENSHOT_DIR.parent.name == "runs" and SCREENSHOT_DIR.parent.parent == Path(__file__).parents[1]
+    assert "runs/" in (Path(__file__).parents[1] / ".gitignore").read_text().split()
+    cwd_before = set(Path.cwd().glob("*.png"))
+    tap(fresh, "F12")
+    shot = Path(fresh.session.last_event.removeprefix("screenshot "))
+    assert shot.parent == Path(fresh.screenshot_dir) and shot.is_file() and shot.stat().st_size > 10_000
+    assert set(Path.cwd().glob("*.png")) == cwd_before
+    assert fresh.panel_state.screenshot_dir == str(fresh.screenshot_dir)
+
+
+def test_first_run_hint_is_shown_until_dismissed(fresh, tmp_path):
+    """A "try this" window in the middle on first launch; its button closes it for good (the settings file)."""
+    import json
+
+    from app.panels import hint_lines
+
+    ps = fresh.panel_state
+    fresh.settings_file = tmp_path / "viewer.json"
+    ps.show_hint, ps.hint_dismissed = True, False
+    pump(fresh, 2)
+    assert "hint" in ps.windows and any(line.startswith("B: shove") for line in hint_lines(fresh.session))
+    click_item(fresh, "hint dismiss")
+    pump(fresh, 2)
+    assert "hint" not in ps.windows and json.loads(fresh.settings_file.read_text()) == {"hint_dismissed": True}
+    assert fresh._settings()["hint_dismissed"]
+
+
+def test_props_not_in_play_are_not_drawn_and_the_box_is_see_through(fresh):
+    """Parked balls (never thrown since the reset) and the parked box are not drawn, wherever the character
+    walks; a thrown ball is; the strike box is see-through so it never hides the character."""
+    from app.render import STRIKE_ALPHA
+
+    s, r = fresh.session, fresh.renderer
+    m = s.sim.model
+
+    def drawn_bodies() -> set[int]:
+        scn = r.scene
+        return {int(m.geom_bodyid[scn.geoms[i].objid]) for i in range(scn.ngeom) if scn.geoms[i].objtype == 5}
+
+    balls = {int(m.jnt_bodyid[j]) for j in s.sim.projectiles}
+    box = m.body("strike_target").id
+    s.sim.data.qpos[:2] = [-45.0, 45.0]  # beside the parked balls
+    pump(fresh)
+    assert not (balls | {box}) & drawn_bodies() and set(s.sim.idle_props()) == balls | {box}
+    s.reset()
+    tap(fresh, "X")
+    tap(fresh, "V")
+    pump(fresh)
+    assert len(balls & drawn_bodies()) == 1 and box in drawn_bodies()
+    alphas = [r.scene.geoms[i].rgba[3] for i in range(r.scene.ngeom) if r.scene.geoms[i].objtype == 5
+              and m.geom_bodyid[r.scene.geoms[i].objid] == box]  # fmt: skip
+    assert alphas and max(alphas) <= STRIKE_ALPHA + 1e-6
+    tap(fresh, "R")
+    assert not (balls | {box}) & drawn_bodies()
+
+
+def test_named_skills_replace_the_clip_presets(fresh):
+    """An LLC that names skills: the presets are its skills by name, the blend row reads "walk -> run", and
+    the HUD's nearest preset is a skill's name."""
+    from app.presets import skill_presets
+
+    s, ps = fresh.session, fresh.panel_state
+    rng = np.random.default_rng(0)
+    s.presets = skill_presets({n: rng.standard_normal(s.policy.latent_dim) for n in ("walk", "run", "crouch")})
+    s.blend = s._default_blend()
+    tap(fresh, "3")
+    ps.items.clear()
+    pump(fresh, 2)
+    assert {k for k in ps.items if k.startswith("preset ")} == {"preset walk", "preset run", "preset crouch"}
+    click_item(fresh, "preset crouch")
+    assert s.last_event == "skill crouch" and s.nearest_preset().startswith("crouch (cos 1.00)")
+    assert s.blend_text() == "blend walk -> run 0.00"
+    s.set_blend(0, 1, 0.3)
+    assert s.last_event == s.blend_text() == "blend walk -> run 0.30"
+    s.presets = s._build_presets()  # back to the clip presets (the window is shared by the module's tests)
+    s.blend = s._default_blend()
