@@ -106,6 +106,7 @@ class LLCConfig:
     track_anneal_samples: float = 3e7  # ... over this many samples
     track_loop_seconds: float = 3.0  # a looping clip is tracked this long after its start
     track_max_error: float = 1.0  # tracking stops once the mean body position error exceeds this (m)
+    grace_getup_reward: bool = True  # anchored envs in a fall grace: 0.5 r_D + 0.5 r_E toward the nearest get-up
     switch_grace: int = 15  # steps after a skill switch without the conditional low-style termination
     focal_every: int = 20  # iterations between focal weight updates (skills that score low get sampled more)
     # throughput: the next rollout runs on a second thread beside this iteration's update, acting with the

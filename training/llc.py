@@ -348,7 +348,15 @@ class LLCTrainer:
             r_cond = style_reward(cond_logit).reshape(T, N)
             anchored = (buf["skill"] >= 0) & ~buf["grace"]
             mix = cfg.cond_reward_weight * r_cond + cfg.anchored_style_weight * r_disc + cfg.anchored_enc_weight * r_enc
-            rewards = torch.where(anchored, mix, rewards) + self.track_weight() * buf["track"]
+            rewards = torch.where(anchored, mix, rewards)
+            getup = [i for i, name in enumerate(self.skill_names) if name.startswith("getup")]
+            if cfg.grace_getup_reward and getup:
+                # after a fall, whatever skill is held: the encoder term rewards looking like a get-up (holding
+                # idle or walk while lying would otherwise pay for lying still)
+                r_getup = (enc_mu.float() @ self.anchors[getup].T).max(-1).values.clamp(min=0.0).reshape(T, N)
+                fallen = (buf["skill"] >= 0) & buf["grace"]
+                rewards = torch.where(fallen, cfg.style_weight * r_disc + cfg.enc_weight * r_getup, rewards)
+            rewards = rewards + self.track_weight() * buf["track"]
             self.skill_reward_stats(buf, r_cond, anchored)
         values = self.value_from_critic(values_n.float()).reshape(T, N)
         next_values = self.value_from_critic(next_values_n.float()).reshape(T, N)
