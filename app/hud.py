@@ -164,6 +164,8 @@ def hud_rows(s: Session) -> list[tuple[str, str]]:
     event = rows.pop() if s.last_event else None
     if s.mode in (Mode.LLC, Mode.HLC):
         rows.append(("skill", s.nearest_preset()))
+        if s.seen_skill():
+            rows.append(("seen", s.seen_skill()))
         note = s.acting_note()
         if note:  # one measured fact per row, so the HUD stays narrow
             rows += [("controller" if i == 0 else "", part) for i, part in enumerate(note.split("; "))]

@@ -343,6 +343,8 @@ def _task_window(s: Session, ps: PanelState, lay) -> None:
         imgui.same_line()
         imgui.text(f"{mk.label or mk.kind} ({mk.kind})")
     imgui.text(f"skill now: {s.nearest_preset()}")
+    if s.seen_skill():
+        imgui.text(f"encoder sees: {s.seen_skill()}")
     if note := s.acting_note():
         imgui.text_disabled(f"LLC (measured): {note}")
     if imgui.button("reset episode (R)"):
@@ -361,6 +363,8 @@ def _latent_window(s: Session, ps: PanelState, lay) -> None:
     _remember(ps, "random latent")
     imgui.push_text_wrap_pos(0.0)
     imgui.text(f"nearest preset: {s.nearest_preset()}")
+    if s.seen_skill():
+        imgui.text(f"encoder sees: {s.seen_skill()}")
     imgui.pop_text_wrap_pos()
     if imgui.begin_tab_bar("latent tabs"):
         kind = "skills" if s.presets is not None and s.presets.kind == "skills" else "presets"

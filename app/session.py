@@ -45,7 +45,7 @@ from app.presets import Presets, blend_label, clip_presets, short_names, skill_p
 from app.simulation import Simulation
 from app.state import FallMonitor, Mode, SimClock
 from app.task_mode import TaskModeMixin
-from controllers.latents import clip_preset
+from controllers.latents import clip_preset, recognise_skill
 from sim.observations import clip_windows
 from sim.perturbations import SHOVE_STRENGTH
 
@@ -66,6 +66,7 @@ class Session(TaskModeMixin):
 
     def __init__(self, cfg: SessionConfig, *, motions: Any = None, policy: Any = None, load: bool = True) -> None:
         self.cfg = cfg
+        self.seen, self._amp_hist, self._seen_step = "", None, 0  # the skill the encoder sees (named-skill LLCs)
         self.rng = np.random.default_rng(cfg.seed)
         hlc = None
         if cfg.hlc and load:  # first: the task controller says which character and which LLC
@@ -209,6 +210,7 @@ class Session(TaskModeMixin):
         self.last_event = ""  # events belong to the episode that just ended
         self.fall.reset(falls=True)  # the falls count is this episode's
         self.motion.reset()
+        self.seen, self._amp_hist = "", None
         if self.mode is Mode.PLAYBACK and self.motions is not None:
             st = self._sample(self.clip_time)
             self.sim.reset(st.qpos[0], st.qvel[0])  # kinematic replay, or physics from the clip's state
@@ -269,6 +271,7 @@ class Session(TaskModeMixin):
             if task:
                 self._score_task()
         if self.mode is not Mode.PLAYBACK:  # playback's twin tracks a clip open-loop: its falls are not counted
+            self._track_seen_skill()
             root_rel, head_rel = self.sim.heights_rel()
             self.fall.update(self.sim.time, self.sim.fallen(), root_rel, head_rel, airborne=self.sim.airborne())
             self.motion.update(self.sim.root_pos(), self.sim.control_dt)
@@ -503,6 +506,28 @@ class Session(TaskModeMixin):
             return "- (this task's LLC has its own latents)"
         name, cos = self.skill_map.nearest(self.latent)
         return f"{name} (cos {cos:.2f})" if cos >= NEAR_COS else f"none near ({name}, cos {cos:.2f})"
+
+    def _track_seen_skill(self) -> None:
+        """Keep the last discriminator frames and, every few steps, the named skill the LLC's encoder sees in
+        them (an LLC with named skills: the encoder was trained to map each clip's windows onto its anchor)."""
+        skills = getattr(self.acting_llc, "skills", None) or {}
+        if not skills or not hasattr(self.acting_llc, "encode"):
+            self.seen = ""
+            return
+        frame = self.sim.amp_frame()
+        frames = self.acting_llc.num_amp_frames
+        hist = self._amp_hist
+        if hist is None or hist.shape != (frames, frame.shape[0]):
+            hist = np.repeat(frame[None], frames, axis=0)
+        self._amp_hist = np.concatenate([frame[None], hist[:-1]])  # current frame first
+        self._seen_step += 1
+        if self._seen_step % 5 == 0 or not self.seen:
+            name, cos = recognise_skill(self.acting_llc.encode(self._amp_hist.reshape(1, -1))[0], skills)
+            self.seen = f"{name} (cos {cos:.2f})"
+
+    def seen_skill(self) -> str:
+        """What the encoder recognises in the motion now ("" for an LLC without named skills)."""
+        return self.seen
 
     def acting_note(self) -> str | None:
         """The measured summary (JSON card) of the LLC acting now."""

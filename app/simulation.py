@@ -25,7 +25,7 @@ from sim.backend import FULL_STATE_FIELDS, body_velocities
 from sim.character import Character, load_character
 from sim.control import actions_to_targets, character_state_size, control_dt
 from sim.env import EnvConfig
-from sim.observations import JointIndex, joint_positions, policy_obs
+from sim.observations import JointIndex, amp_obs, joint_positions, policy_obs
 from sim.perturbations import SHOVE_BODY, apply_impulse, projectile_launch, shove_impulse
 from sim.scene import build_scene
 from sim.terminations import fallen
@@ -213,6 +213,13 @@ class Simulation:
         """The LLC's observation (1, obs_dim), as `HumanoidEnv` computes it."""
         pos, quat, lin, ang = self.bodies()
         return policy_obs(pos[None], quat[None], lin[None], ang[None])
+
+    def amp_frame(self) -> np.ndarray:
+        """The discriminator's feature frame of the character now (amp_dim,), as `HumanoidEnv` computes it."""
+        d = self.data
+        pos = self.bodies()[0]
+        qpos, qvel = d.qpos[None, : self.char_nq], d.qvel[None, : self.char_nv]
+        return amp_obs(self.joints, qpos, qvel, pos[None, self.joints.key_bodies])[0]
 
     def fallen(self) -> bool:
         """ASE's fall rule, the environment's own function (`sim.terminations.fallen`)."""

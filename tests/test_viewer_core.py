@@ -473,3 +473,31 @@ def test_clips_by_the_name_the_panel_shows(motions):
     s.select_clip("walk")
     with pytest.raises(ValueError, match="no clip named 'run'"):
         s.select_clip("run")
+
+
+def test_a_skill_llc_shows_its_skills_and_what_the_encoder_sees(tmp_path):
+    """An LLC checkpoint that names skills: the presets are its skills, and in LLC mode the HUD says which of them
+    the encoder recognises in the motion (nearest anchor to the encoding of the last discriminator frames)."""
+    import torch
+
+    from app.session import Session, SessionConfig
+    from app.state import Mode
+    from controllers.checkpoint import save_atomic, untrained_llc_checkpoint
+    from training.skills import skill_anchors
+
+    ckpt = untrained_llc_checkpoint()
+    ckpt["skills"] = {"names": ["walk", "run", "idle"], "anchors": skill_anchors(3, 64)}
+    save_atomic(ckpt, tmp_path / "llc.pt")
+    s = Session(SessionConfig(llc=str(tmp_path / "llc.pt"), mode="llc"), motions=None)
+    assert s.mode is Mode.LLC and s.presets is not None and s.presets.kind == "skills"
+    assert s.seen_skill() == ""  # nothing seen before the first step
+    for _ in range(5):  # the encoder looks every 5th step
+        s.control_step()
+    name = s.seen_skill().split(" ")[0]
+    assert name in ("walk", "run", "idle") and ("seen", s.seen_skill()) in s.hud()
+    window = s._amp_hist.reshape(1, -1)
+    mu = s.policy.encode(window)[0]
+    best = max(s.policy.skills, key=lambda k: float(mu @ s.policy.skills[k]))
+    assert s.seen_skill().startswith(best) and torch.is_tensor(ckpt["skills"]["anchors"])
+    s.reset()
+    assert s.seen_skill() == ""
