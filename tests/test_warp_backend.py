@@ -4,6 +4,7 @@ message. The first run compiles Warp's kernels (about a minute; cached afterward
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -312,3 +313,25 @@ def test_hlc_trainer_runs_on_device_arrays(tiny_llc) -> None:
     assert trainer.env_tensors
     stats = trainer.train_iteration()
     assert np.isfinite(stats["loss/total"]) and trainer.global_step == 12 and np.isfinite(stats["reward/task"])
+
+
+def test_skill_llc_trainer_runs_on_device_arrays(deepmimic_dir) -> None:
+    """A skill LLC (anchors, tracking, the conditional head) on an environment whose arrays are device tensors."""
+    from dataclasses import replace
+
+    from motion.library import MotionLibrary
+    from sim.character import load_character
+    from training.config import cpu_preset
+    from training.llc import LLCTrainer
+
+    lib = MotionLibrary.from_path(Path(__file__).resolve().parent.parent / "datasets" / "deepmimic_skills.yaml",
+                                  load_character("humanoid"))  # fmt: skip
+    env = HumanoidEnv(EnvConfig(num_envs=3, nthread=1, backend="warp-cpu", device_arrays=True,
+                                reset=ResetConfig(reference_prob=1.0, fall_pool_prob=0.0)), lib)  # fmt: skip
+    cfg = cpu_preset(num_envs=3, horizon=4, minibatch_size=12, disc_batch=6, epochs=1, skills=True,
+                     demo_buffer_size=64, demo_refresh=8, replay_size=64, torch_threads=1)  # fmt: skip
+    cfg.network = replace(cfg.network, conditional=True)
+    trainer = LLCTrainer(cfg, env)
+    assert trainer.env_tensors
+    stats = trainer.train_iteration()
+    assert np.isfinite(stats["loss/total"]) and trainer.global_step == 12 and stats["skills/tracked_frac"] > 0

@@ -32,6 +32,7 @@ import torch
 from controllers.checkpoint import check_compatible, llc_checkpoint, read_checkpoint, save_atomic
 from controllers.networks import Actor, Critic, DiscEnc, encoder_reward, sample_latents, style_reward
 from controllers.normalizer import RunningNorm
+from sim.arrays import to_numpy
 from training import distributed as D
 from training import losses as L
 from training import ppo
@@ -193,7 +194,7 @@ class LLCTrainer:
             z = self.latents.current()
             if self.cfg.skills:
                 buf["skill"][t] = self.latents.skill
-                buf["grace"][t] = self.tensor(np.asarray(env.in_grace()))
+                buf["grace"][t] = self.tensor(env.in_grace())
                 buf["tracked"][t] = self.tensor(self.latents.track_clip >= 0)
             mean = self.actor_mean(nets.obs_norm(self.obs), z, actor=nets.actor)
             # draws from the CPU generator (the same numbers on every device), then onto the device
@@ -212,7 +213,7 @@ class LLCTrainer:
             terminated, done = self.tensor(res.terminated), self.tensor(res.done)
             self.obs = self.tensor(res.obs)
             if self.cfg.skills:
-                buf["track"][t] = self.tensor(self.tracking_rewards(np.asarray(res.done)), torch.float32)
+                buf["track"][t] = self.tensor(self.tracking_rewards(to_numpy(res.done)), torch.float32)
             if self.cfg.low_style_termination:
                 ended = self.low_style_ends(amp, done, z, nets)
                 if ended.any():
@@ -281,7 +282,7 @@ class LLCTrainer:
         ids = np.nonzero((sched.track_clip >= 0) & ~done)[0]
         if not len(ids):
             return reward
-        t = sched.track_t0[ids] + np.asarray(env.progress)[ids] * env.control_dt
+        t = sched.track_t0[ids] + to_numpy(env.progress)[ids] * env.control_dt
         over = t > sched.track_until[ids]
         sched.track_clip[ids[over]] = -1
         ids, t = ids[~over], t[~over]
