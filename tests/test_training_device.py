@@ -4,6 +4,7 @@ is one clear line. The CUDA paths themselves (autocast on cuda, NCCL collectives
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -158,6 +159,8 @@ def test_bf16_autocast_follows_the_device(monkeypatch):
     assert bf16_native(torch.device("cuda")) and not bf16_native(torch.device("cpu"))
     assert not bf16_native(torch.device("meta"))
     trainer = llc_trainer()
+    assert not trainer.bf16 and isinstance(trainer.autocast(), contextlib.nullcontext)  # no autocast context at all
+    trainer.bf16 = True
     assert trainer.autocast().device == "cpu"  # autocast's device type is the trainer's
 
 
