@@ -312,11 +312,34 @@ def eval_skills(args: argparse.Namespace) -> int:
     res["checkpoint"], res["seconds"] = str(path), round(time.perf_counter() - t0, 1)
     print(S.skills_summary(res))
     if args.json:
-        out = {"config": vars(cfg), "motions": str(motions_path), "skills": res}
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(out, indent=2, default=float))
-        print(f"wrote {args.json}")
+        write_skills_card(Path(args.json), {"config": vars(cfg), "motions": str(motions_path), **res})
     return 0
+
+
+def write_skills_card(path: Path, skills: dict) -> None:
+    """Put `eval --skills` results into a JSON card: beside `eval --json`'s results when the file holds them (the
+    viewer's one-line summary then starts with the distinct skills), else a card of their own."""
+    card: dict = {}
+    if path.is_file():
+        try:
+            card = json.loads(path.read_text())
+        except ValueError:
+            card = {}
+    card = card if isinstance(card, dict) else {}
+    card["skills"] = skills
+    line = f"{len(skills['distinct'])} of {len(skills['skills'])} skills distinct"
+    line += f" ({', '.join(skills['distinct'])})" if skills["distinct"] else ""
+    for result in (card.get("results") or {}).values():
+        base = str(result.get("summary", ""))
+        head, sep, rest = base.partition(" | ")
+        if sep and "skills distinct" in head:  # measured again: replace the earlier line
+            base = rest
+        result["summary"] = f"{line} | {base}" if base else line
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(card, indent=2, default=float))
+    tmp.replace(path)
+    print(f"wrote {path}")
 
 
 def _labels(paths: list[Path]) -> list[str]:

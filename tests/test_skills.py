@@ -256,3 +256,21 @@ def test_overlapped_rollouts_act_one_update_behind():
     assert np.isfinite(stats["loss/total"])
     assert all(torch.equal(v, before[k]) for k, v in t.behaviour.actor.state_dict().items())
     t.finish_rollout()
+
+
+def test_skills_results_join_the_eval_card_and_its_summary(tmp_path):
+    import json
+
+    from controllers.checkpoint import controller_summary
+    from evaluation.cli import write_skills_card
+
+    card = tmp_path / "llc.json"
+    card.write_text(json.dumps({"results": {"llc": {"summary": "up 84% of falls"}}}))
+    skills = {"skills": {"walk": {}, "run": {}, "idle": {}}, "distinct": ["walk", "idle"]}
+    write_skills_card(card, skills)
+    assert controller_summary(tmp_path / "llc.pt") == "2 of 3 skills distinct (walk, idle) | up 84% of falls"
+    write_skills_card(card, {**skills, "distinct": []})  # measured again: the line is replaced, not stacked
+    assert controller_summary(tmp_path / "llc.pt") == "0 of 3 skills distinct | up 84% of falls"
+    assert json.loads(card.read_text())["skills"]["distinct"] == []
+    write_skills_card(tmp_path / "new.json", skills)  # no eval card yet: a card of its own
+    assert json.loads((tmp_path / "new.json").read_text())["skills"]["distinct"] == ["walk", "idle"]
