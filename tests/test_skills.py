@@ -274,3 +274,19 @@ def test_skills_results_join_the_eval_card_and_its_summary(tmp_path):
     assert json.loads(card.read_text())["skills"]["distinct"] == []
     write_skills_card(tmp_path / "new.json", skills)  # no eval card yet: a card of its own
     assert json.loads((tmp_path / "new.json").read_text())["skills"]["distinct"] == ["walk", "idle"]
+
+
+def test_an_exported_skill_llc_names_its_skills_without_torch(tmp_path):
+    from controllers.checkpoint import save_atomic, untrained_llc_checkpoint
+    from controllers.export_cli import export
+    from controllers.runtime import OnnxLLC
+    from controllers.runtime.controller import Controller
+
+    ckpt = untrained_llc_checkpoint()
+    anchors = skill_anchors(2, 64)
+    ckpt["skills"] = {"names": ["walk", "idle"], "anchors": anchors}
+    save_atomic(ckpt, tmp_path / "llc.pt")
+    export(tmp_path / "llc.pt", tmp_path / "out")
+    for runtime in (OnnxLLC(tmp_path / "out"), Controller(tmp_path / "out")):
+        assert list(runtime.skills) == ["walk", "idle"]
+        assert np.allclose(runtime.skills["idle"], anchors[1].numpy(), atol=1e-6)

@@ -83,7 +83,7 @@ class Controller:
         self.latent = np.zeros(self.policy.latent_dim, dtype=np.float32)  # the HLC's latent, held
         self.goal_obs: np.ndarray | None = None  # the goal observation of the HLC's last decision
         # a skill LLC's named skills: hold skills[name] as the latent (empty for an LLC without names)
-        self.skills = {k: np.asarray(v, dtype=np.float32) for k, v in (sc.get("skills") or {}).items()}
+        self.skills = self.policy.skills
         self.reset()
 
     # ---- state ------------------------------------------------------------------------

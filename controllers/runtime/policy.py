@@ -99,6 +99,10 @@ class OnnxLLC:
         self.obs_dim: int = sc["observations"]["policy"]["size"]
         self.action_dim: int = sc["action"]["size"]
         self.latent_dim: int = sc["latent"]["size"]
+        # a skill LLC's named skills (name -> anchor latent); {} for an LLC without names
+        self.skills: dict[str, np.ndarray] = {
+            k: np.asarray(v, dtype=np.float32) for k, v in (sc.get("skills") or {}).items()
+        }
         self.amp_obs_dim: int = sc["observations"]["discriminator"]["frame_size"]
         self.num_amp_frames: int = sc["observations"]["discriminator"]["frames"]
         self.session = open_model(self.folder, sc, "llc", precision, threads)
