@@ -25,6 +25,7 @@ from torch import nn
 
 from controllers.checkpoint import LLCPolicy
 from controllers.hlc import HLCPolicy
+from controllers.latents import sample_latents
 from controllers.normalizer import RunningNorm
 
 OPSET = 18
@@ -156,8 +157,7 @@ def sample_inputs(norm: RunningNorm, n: int, rng: np.random.Generator, spread: f
 
 
 def unit_latents(n: int, dim: int, rng: np.random.Generator) -> np.ndarray:
-    z = rng.standard_normal((n, dim))
-    return (z / np.linalg.norm(z, axis=1, keepdims=True)).astype(np.float32)
+    return sample_latents(n, dim, rng).astype(np.float32)
 
 
 def llc_parity(policy: LLCPolicy, onnx_policy, offset: np.ndarray, scale: np.ndarray, obs: np.ndarray,

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from controllers.latents import clip_preset
+from controllers.latents import clip_preset, sample_latents
 from sim.arrays import to_numpy
 from sim.env import EnvConfig, HumanoidEnv, ResetConfig
 from sim.perturbations import SHOVE_BODY, SHOVE_STRENGTH, random_shove
@@ -61,8 +61,7 @@ class LatentDraw:
         self.left = rng.integers(*steps, n)
 
     def _sample(self, k: int) -> np.ndarray:
-        z = self.rng.standard_normal((k, self.dim))
-        return (z / np.linalg.norm(z, axis=1, keepdims=True)).astype(np.float32)
+        return sample_latents(k, self.dim, self.rng).astype(np.float32)
 
     def next(self) -> np.ndarray:
         due = self.left <= 0

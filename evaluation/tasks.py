@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from controllers.latents import sample_latents
 from sim.arrays import to_numpy
 from tasks.common import facing_xy, yaw_vec
 from tasks.env import TaskEnv, TaskEnvConfig
@@ -52,8 +53,7 @@ class RandomLatents:
         self.left = self.rng.integers(1, 30, n)
 
     def _draw(self, k: int) -> np.ndarray:
-        z = self.rng.standard_normal((k, self.dim))
-        return (z / np.linalg.norm(z, axis=1, keepdims=True)).astype(np.float32)
+        return sample_latents(k, self.dim, self.rng).astype(np.float32)
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         due = self.left <= 0
