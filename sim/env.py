@@ -35,6 +35,7 @@ from sim.observations import (
     layout_size,
     policy_layout,
     policy_obs,
+    window_times,
 )
 from sim.perturbations import PROJECTILE_DISTANCE, PROJECTILE_SPEED, apply_impulse, projectile_launch
 from sim.rotations import quat_from_axis_angle, quat_mul, quat_rotate, quat_to_matrix
@@ -341,7 +342,7 @@ class HumanoidEnv:
             clips = self.rng.choice(self.motions.num_clips, size=k, p=self.start_weights)
         times = self.motions.sample_times(clips, self.rng)
         self.episode_clip[ids], self.episode_time0[ids] = clips, times
-        lagged = np.maximum(times[:, None] - self.control_dt * np.arange(f)[None], 0.0).reshape(-1)
+        lagged = window_times(times, self.control_dt, f)
         st = self.motions.sample(np.repeat(clips, f), lagged)  # frames t, t - dt, ..., current first
         lift = self._char_geoms.penetration(st.body_pos[::f], st.body_rot[::f])
         hist = amp_obs(self.joints, st.qpos, st.qvel, st.body_pos[:, self._key_ids]).reshape(k, f, -1)
@@ -366,8 +367,8 @@ class HumanoidEnv:
         f = self.num_amp_frames
         clips = self.motions.sample_clips(n, rng)
         t0 = self.motions.sample_times(clips, rng, min_time=(f - 1) * self.control_dt)
-        t = (t0[:, None] - self.control_dt * np.arange(f)[None]).reshape(-1)
-        windows = self._motion_amp(np.repeat(clips, f), np.maximum(t, 0.0)).reshape(n, f * self.amp_obs_dim)
+        t = window_times(t0, self.control_dt, f)
+        windows = self._motion_amp(np.repeat(clips, f), t).reshape(n, f * self.amp_obs_dim)
         return (windows, clips) if with_clips else windows
 
     def clip_amp_windows(self, clip: int, max_windows: int = 64) -> np.ndarray:
