@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from controllers.files import TRUST_HELP
+from controllers.latents import HLC_HOLD_STEPS
 
 EXAMPLES = """examples:
   python launch.py export --llc checkpoints/llc.pt --out exports/llc
@@ -168,7 +169,7 @@ def write_folder(llc_path: Path, folder: Path, *, with_encoder: bool, fp16: bool
     }  # fmt: skip
     hlc_info = None if hlc is None else {
         "task": hlc.task, "task_config": hlc.task_config, "goal_layout": hlc.goal_layout,
-        "hold_steps": int(hlc.config.get("llc_steps", 5)),
+        "hold_steps": int(hlc.config.get("llc_steps", HLC_HOLD_STEPS)),
     }  # fmt: skip
     cfg = policy.config
     steps = [cfg["latent_steps_min"], cfg["latent_steps_max"] - 1] if "latent_steps_min" in cfg else None

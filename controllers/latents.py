@@ -10,6 +10,11 @@ from typing import Any
 
 import numpy as np
 
+# ASE: a task controller (HLC) picks a latent every 5 LLC control steps and the LLC holds it in between (an HLC
+# at 6 Hz over a 30 Hz LLC). The one default of the project: HLC configs, task environments, the viewer's driver
+# and exports start from it; an HLC checkpoint or export records its own number.
+HLC_HOLD_STEPS = 5
+
 
 def sample_latents(n: int, dim: int, generator: Any = None) -> Any:
     """(n, dim) unit latents: numpy float64 for a `numpy.random.Generator`, else a float32 torch tensor on the

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from controllers.hlc import latent_from_action
+from controllers.latents import HLC_HOLD_STEPS
 from sim.arrays import as_like, copy, index_like, to_numpy
 from sim.env import EnvConfig, HumanoidEnv, ResetConfig
 from tasks import make_task
@@ -41,7 +42,7 @@ class TaskEnvConfig:
     nthread: int = 1  # physics threads (0: all cores)
     backend: str = "cpu"  # physics: cpu (mujoco.batch), cuda[:K] (MuJoCo Warp on an NVIDIA GPU) or warp-cpu
     device_arrays: bool = False  # Warp backends: arrays stay torch tensors on the physics device
-    llc_steps: int = 5  # LLC steps per HLC step (HLC 6 Hz, LLC 30 Hz)
+    llc_steps: int = HLC_HOLD_STEPS  # LLC steps per HLC step (HLC 6 Hz, LLC 30 Hz)
     task_weight: float = 0.9
     style_weight: float = 0.1
     episode_steps: int = 300  # LLC steps

@@ -12,6 +12,7 @@ from typing import Any
 import mujoco
 import numpy as np
 
+from controllers.latents import HLC_HOLD_STEPS
 from sim.backend import body_velocities
 from tasks import make_task
 from tasks.common import PropState, TaskState
@@ -48,7 +49,7 @@ class HLCDriver:
 
     def __init__(self, hlc: Any, character: Any, llc_steps: int | None = None) -> None:
         self.hlc = hlc
-        self.llc_steps = llc_steps or int(getattr(hlc, "config", {}).get("llc_steps", 5))
+        self.llc_steps = llc_steps or int(getattr(hlc, "config", {}).get("llc_steps", HLC_HOLD_STEPS))
         self.task = make_task(hlc.task, 1, hlc.task_config)
         self.task.bind(character)
         self.task.schedule.pin(np.array([0]))  # goals come from outside only

@@ -33,6 +33,7 @@ import torch
 
 from controllers.checkpoint import check_compatible, hlc_checkpoint, read_checkpoint, save_atomic
 from controllers.hlc import HLCActor, HLCCritic, HLCNetworkConfig
+from controllers.latents import HLC_HOLD_STEPS
 from controllers.normalizer import RunningNorm
 from training import distributed as D
 from training import losses as L
@@ -58,7 +59,7 @@ class HLCConfig:
     out_dir: str = "runs/hlc"
     checkpoint_every: int = 50
     # task environment
-    llc_steps: int = 5
+    llc_steps: int = HLC_HOLD_STEPS
     task_weight: float = 0.9
     style_weight: float = 0.1
     episode_steps: int = 300  # LLC steps

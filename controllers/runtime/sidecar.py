@@ -19,15 +19,15 @@ from typing import Any
 
 import numpy as np
 
+from controllers.latents import HLC_HOLD_STEPS
 from sim.character import Character
 from sim.observations import describe_layouts
 
 SIDECAR_NAME = "controller.json"
 FORMAT = "ase-runtime/controller"
 FORMAT_VERSION = 1
-# ASE: an HLC latent is held for 5 LLC control steps (HLC at 6 Hz over a 30 Hz LLC). An export with an HLC
-# records its checkpoint's own number (training.hlc.HLCConfig.llc_steps); this is the default without one.
-HLC_HOLD_STEPS = 5
+# an export with an HLC records its checkpoint's own number (training.hlc.HLCConfig.llc_steps); without one, the
+# project's default (controllers.latents.HLC_HOLD_STEPS)
 REQUIRED = ("format", "format_version", "character", "rates", "joints", "action", "latent", "observations",
             "goal_layouts", "models", "sources")  # fmt: skip
 
