@@ -40,7 +40,7 @@ import pickle
 import re
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -104,23 +104,34 @@ def _array_tensor(a: np.ndarray) -> torch.Tensor:
         raise TypeError(f"a checkpoint cannot hold a numpy array of dtype {a.dtype} (tensors only)") from None
 
 
-def safe_tree(obj: Any) -> Any:
-    """`obj` as weights-only data to save: tensors on the CPU (cpu_tensors), numpy arrays and scalars as tagged
-    tensors (NDARRAY_TAG, NPSCALAR_TAG); dicts keep their type and attributes. `plain_tree` undoes it."""
+def map_tree(obj: Any, leaf: Callable[[Any], Any]) -> Any:
+    """`obj` with `leaf` applied to every item first, then dicts, lists and tuples rebuilt from their mapped items
+    (dicts keep their type and attributes, e.g. a state dict's `_metadata`); what `leaf` returns is mapped on."""
+    obj = leaf(obj)
+    if isinstance(obj, dict):
+        out = copy.copy(obj)
+        for k, v in obj.items():
+            out[k] = map_tree(v, leaf)
+        return out
+    if isinstance(obj, list | tuple):
+        return type(obj)(map_tree(v, leaf) for v in obj)
+    return obj
+
+
+def _safe_leaf(obj: Any) -> Any:
     if isinstance(obj, torch.Tensor):
         return obj.cpu()
     if isinstance(obj, np.ndarray):
         return {NDARRAY_TAG: _array_tensor(obj)}
     if isinstance(obj, np.generic):
         return {NPSCALAR_TAG: _array_tensor(np.asarray(obj))}
-    if isinstance(obj, dict):
-        out = copy.copy(obj)
-        for k, v in obj.items():
-            out[k] = safe_tree(v)
-        return out
-    if isinstance(obj, list | tuple):
-        return type(obj)(safe_tree(v) for v in obj)
     return obj
+
+
+def safe_tree(obj: Any) -> Any:
+    """`obj` as weights-only data to save: tensors on the CPU (cpu_tensors), numpy arrays and scalars as tagged
+    tensors (NDARRAY_TAG, NPSCALAR_TAG); dicts keep their type and attributes. `plain_tree` undoes it."""
+    return map_tree(obj, _safe_leaf)
 
 
 def plain_tree(obj: Any) -> Any:
@@ -156,16 +167,7 @@ def unsafe_globals(path: str | Path) -> list[str]:
 def cpu_tensors(obj: Any) -> Any:
     """`obj` with every tensor inside dicts, lists and tuples on the CPU (CPU tensors are kept, not copied);
     dicts keep their type and attributes (a state dict's `_metadata`)."""
-    if isinstance(obj, torch.Tensor):
-        return obj.cpu()
-    if isinstance(obj, dict):
-        out = copy.copy(obj)
-        for k, v in obj.items():
-            out[k] = cpu_tensors(v)
-        return out
-    if isinstance(obj, list | tuple):
-        return type(obj)(cpu_tensors(v) for v in obj)
-    return obj
+    return map_tree(obj, lambda x: x.cpu() if isinstance(x, torch.Tensor) else x)
 
 
 def save_atomic(obj: Any, path: str | Path) -> Path:

@@ -13,7 +13,6 @@ and string equal. A file that already loads safely is left as it is.
 from __future__ import annotations
 
 import argparse
-import copy
 import math
 import os
 import sys
@@ -24,21 +23,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from controllers.checkpoint import read_checkpoint, save_atomic, unsafe_globals
+from controllers.checkpoint import map_tree, read_checkpoint, save_atomic, unsafe_globals
 
 
 def legacy_to_plain(obj: Any) -> Any:
     """An old checkpoint's tree with its dataclass states (tasks.common.TaskState) as their `to_dict`."""
-    if is_dataclass(obj) and not isinstance(obj, type) and hasattr(obj, "to_dict"):
-        return legacy_to_plain(obj.to_dict())
-    if isinstance(obj, dict):
-        out = copy.copy(obj)  # its type and attributes (a state dict's _metadata)
-        for k, v in obj.items():
-            out[k] = legacy_to_plain(v)
-        return out
-    if isinstance(obj, list | tuple):
-        return type(obj)(legacy_to_plain(v) for v in obj)
-    return obj
+    return map_tree(
+        obj, lambda x: x.to_dict() if is_dataclass(x) and not isinstance(x, type) and hasattr(x, "to_dict") else x
+    )
 
 
 def differences(a: Any, b: Any, where: str = "") -> list[str]:
