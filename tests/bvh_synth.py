@@ -93,6 +93,22 @@ class SynthBvh:
     scale: float  # source metres per character metre (global size factor)
 
 
+def _source_motion(clip: MotionClip, ch: Character, joints: list, frames: int | None, proportions: bool):
+    """What both writers start from: the frame count, the character's body poses over them, body and joint
+    indices, and the half-way spine rotation; proportions=False sets every bone's factor to 1."""
+    if not proportions:
+        for j in joints:
+            j.factor = 1.0
+    n = clip.num_frames if frames is None else min(frames, clip.num_frames)
+    body_pos, body_rot = forward_kinematics(Skeleton.of(ch), clip.root_pos[:n], clip.rotations[:n])
+    bi = {b: i for i, b in enumerate(ch.body_names)}
+    names = [j.name for j in joints]
+    idx = {nm: i for i, nm in enumerate(names)}
+    t_local = quat_mul(quat_conj(body_rot[:, bi["pelvis"]]), body_rot[:, bi["torso"]])
+    half = quat_slerp(np.broadcast_to([1.0, 0, 0, 0], t_local.shape), t_local, 0.5)
+    return n, body_pos, body_rot, bi, names, idx, half
+
+
 def write_bvh(
     clip: MotionClip,
     ch: Character,
@@ -110,16 +126,7 @@ def write_bvh(
     axes = _FILE_AXES[up]
     axes_quat = Rotation.from_matrix(axes).as_quat()[[3, 0, 1, 2]]
     joints = skeleton(ch)
-    if not proportions:
-        for j in joints:
-            j.factor = 1.0
-    n = clip.num_frames if frames is None else min(frames, clip.num_frames)
-    body_pos, body_rot = forward_kinematics(Skeleton.of(ch), clip.root_pos[:n], clip.rotations[:n])
-    bi = {b: i for i, b in enumerate(ch.body_names)}
-    names = [j.name for j in joints]
-    idx = {nm: i for i, nm in enumerate(names)}
-    t_local = quat_mul(quat_conj(body_rot[:, bi["pelvis"]]), body_rot[:, bi["torso"]])
-    half = quat_slerp(np.broadcast_to([1.0, 0, 0, 0], t_local.shape), t_local, 0.5)
+    n, body_pos, body_rot, bi, names, idx, half = _source_motion(clip, ch, joints, frames, proportions)
     curl = np.stack([_rot(_Y, 25 + 20 * np.sin(2 * np.pi * k / 20)) for k in range(n)])
 
     # motion world rotations R_j(t) and rest world rotations W_j (char space)
@@ -264,17 +271,8 @@ def write_studio_bvh(
     axes = _FILE_AXES["y"]
     axes_quat = Rotation.from_matrix(axes).as_quat()[[3, 0, 1, 2]]
     joints = studio_skeleton(ch)
-    if not proportions:
-        for j in joints:
-            j.factor = 1.0
-    n = clip.num_frames if frames is None else min(frames, clip.num_frames)
-    body_pos, body_rot = forward_kinematics(Skeleton.of(ch), clip.root_pos[:n], clip.rotations[:n])
-    bi = {b: i for i, b in enumerate(ch.body_names)}
-    names = [j.name for j in joints]
-    idx = {nm: i for i, nm in enumerate(names)}
+    n, body_pos, body_rot, bi, names, idx, half = _source_motion(clip, ch, joints, frames, proportions)
     kids = {nm: [c for c, jj in enumerate(joints) if jj.parent == nm] for nm in names}
-    t_local = quat_mul(quat_conj(body_rot[:, bi["pelvis"]]), body_rot[:, bi["torso"]])
-    half = quat_slerp(np.broadcast_to([1.0, 0, 0, 0], t_local.shape), t_local, 0.5)
     k = size
     pelvis_height = float(clip.root_pos[0, 2] + HIPS_ABOVE[2])
     joints[1].offset = np.array([0.0, 0.0, pelvis_height])  # joint_Root's child Hips, at rest
