@@ -22,6 +22,30 @@ def deepmimic_dir() -> Path:
         pytest.skip(f"DeepMimic clips not available: {exc}")
 
 
+@pytest.fixture(scope="module")
+def humanoid():
+    """The plain humanoid character."""
+    from sim.character import load_character
+
+    return load_character("humanoid")
+
+
+@pytest.fixture(scope="module")
+def walk(deepmimic_dir, humanoid):
+    """The DeepMimic walk clip on the humanoid."""
+    from motion.io import load_clip
+
+    return load_clip(deepmimic_dir / "humanoid3d_walk.txt", humanoid)
+
+
+@pytest.fixture
+def private_bvh_cache(tmp_path, monkeypatch):
+    """Converted BVH clips are cached under the user data dir: a fresh one per test (the BVH modules use it)."""
+    import motion.retarget_io as rio
+
+    monkeypatch.setattr(rio, "USER_DATA_DIR", tmp_path / "data")
+
+
 @pytest.fixture(scope="session")
 def display():
     """An X display for the viewer tests: $DISPLAY, or a private Xvfb on a free display number (skips without)."""

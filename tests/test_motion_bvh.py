@@ -29,23 +29,7 @@ from sim.character import load_character
 from sim.rotations import heading_angle, quat_conj, quat_mul, quat_to_rotvec, wrap_angle
 from tests.bvh_synth import YAW, YAW_ZUP, write_bvh
 
-
-@pytest.fixture(scope="module")
-def humanoid():
-    return load_character("humanoid")
-
-
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    """Converted BVH clips are cached under the user data dir: a fresh one per test."""
-    import motion.retarget_io as rio
-
-    monkeypatch.setattr(rio, "USER_DATA_DIR", tmp_path / "data")
-
-
-@pytest.fixture(scope="module")
-def walk(deepmimic_dir, humanoid):
-    return load_clip(deepmimic_dir / "humanoid3d_walk.txt", humanoid)
+pytestmark = pytest.mark.usefixtures("private_bvh_cache")
 
 
 def _fk(clip, ch):

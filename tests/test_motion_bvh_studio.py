@@ -24,26 +24,10 @@ from motion.joint_match import match_names, match_topology, side_and_base
 from motion.kinematics import Skeleton, forward_kinematics
 from motion.retarget import RetargetConfig, standing_rest
 from motion.retarget_io import ImportOptions, retarget_file
-from sim.character import load_character
 from sim.rotations import hinge_angle, wrap_angle
 from tests.bvh_synth import STUDIO_JOINTS, write_studio_bvh
 
-
-@pytest.fixture(scope="module")
-def humanoid():
-    return load_character("humanoid")
-
-
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    import motion.retarget_io as rio
-
-    monkeypatch.setattr(rio, "USER_DATA_DIR", tmp_path / "data")
-
-
-@pytest.fixture(scope="module")
-def walk(deepmimic_dir, humanoid):
-    return load_clip(deepmimic_dir / "humanoid3d_walk.txt", humanoid)
+pytestmark = pytest.mark.usefixtures("private_bvh_cache")
 
 
 @pytest.fixture(scope="module")

@@ -19,11 +19,6 @@ from sim.character import load_character
 from sim.rotations import quat_conj, quat_mul, quat_to_rotvec
 
 
-@pytest.fixture(scope="module")
-def humanoid():
-    return load_character("humanoid")
-
-
 def _angle(a, b):
     return np.linalg.norm(quat_to_rotvec(quat_mul(quat_conj(a), b)), axis=-1)
 

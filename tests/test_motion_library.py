@@ -15,11 +15,6 @@ from sim.rotations import heading_angle, quat_conj, quat_mul, quat_to_rotvec
 
 
 @pytest.fixture(scope="module")
-def humanoid():
-    return load_character("humanoid")
-
-
-@pytest.fixture(scope="module")
 def library(deepmimic_dir, humanoid) -> MotionLibrary:
     return MotionLibrary.from_path(deepmimic_dir, humanoid)
 
