@@ -14,6 +14,9 @@ import numpy as np
 # at 6 Hz over a 30 Hz LLC). The one default of the project: HLC configs, task environments, the viewer's driver
 # and exports start from it; an HLC checkpoint or export records its own number.
 HLC_HOLD_STEPS = 5
+# a skill LLC's skills whose name starts with this are get-ups (training rewards them after falls; eval judges them
+# from lying starts)
+GETUP_PREFIX = "getup"
 
 
 def sample_latents(n: int, dim: int, generator: Any = None) -> Any:

@@ -25,11 +25,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from controllers.latents import clip_preset
+from controllers.latents import GETUP_PREFIX, clip_preset
+from evaluation.llc import _time_up
 from sim.env import EnvConfig, HumanoidEnv, ResetConfig
 
 CLASSIFIER_PATH = Path(__file__).resolve().parent / "skill_classifier.pt"
-GETUP_PREFIX = "getup"
 
 
 @dataclass
@@ -226,7 +226,7 @@ def skill_rollouts(policy: Any, motions: Any, classifier: ClipClassifier, cfg: S
         still = speed[int(round(3.0 / dt)) : int(round(8.0 / dt))][:, loco].mean(0) < 0.15
         entry["still_fraction"] = float(still.mean())
         lying = mine & (starts == 2)
-        t_up = _first_up(up[:, lying], int(round(1.0 / dt)), dt)
+        t_up = _time_up(up[:, lying], int(round(1.0 / dt)), T, dt)
         entry["up_from_lying"] = float(np.isfinite(t_up).mean())
         entry["median_up_seconds"] = float(np.nanmedian(t_up)) if np.isfinite(t_up).any() else float("nan")
         others = np.delete(counts, c)
@@ -240,16 +240,6 @@ def skill_rollouts(policy: Any, motions: Any, classifier: ClipClassifier, cfg: S
     }
     out["signatures"] = _signatures(per_skill)
     return out
-
-
-def _first_up(up: np.ndarray, hold: int, dt: float) -> np.ndarray:
-    """(n,) seconds until `up` (T, n) starts a run of `hold` steps; nan if never."""
-    T, n = up.shape
-    run, first = np.zeros(n, dtype=np.int64), np.full(n, np.nan)
-    for t in range(T - 1, -1, -1):
-        run = np.where(up[t], run + 1, 0)
-        first = np.where(run >= hold, t, first)
-    return (first + 1) * dt
 
 
 SPEEDS = {"walk": 1.0, "jog": 2.8, "run": 3.6}

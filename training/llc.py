@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from controllers.checkpoint import check_compatible, llc_checkpoint, read_checkpoint, save_atomic
+from controllers.latents import GETUP_PREFIX
 from controllers.networks import Actor, Critic, DiscEnc, encoder_reward, sample_latents, style_reward
 from controllers.normalizer import RunningNorm
 from sim.arrays import to_numpy
@@ -113,6 +114,7 @@ class LLCTrainer:
             self.anchors = skill_anchors(len(self.skill_names), net.latent_dim).to(dev)
             self.base_weights = np.asarray(env.motions.weights, dtype=np.float64).copy()
             self.skill_score = np.zeros(len(self.skill_names))  # running mean conditional reward per skill
+            self.getup_skills = [i for i, name in enumerate(self.skill_names) if name.startswith(GETUP_PREFIX)]
             self.demo: WindowBuffer | LabelledWindows = LabelledWindows(cfg.demo_buffer_size, self.window_dim, dev)
             self.latents: LatentSchedule | SkillSchedule = SkillSchedule(
                 n, self.anchors, cfg.anchor_prob, cfg.anchor_noise, (cfg.skill_steps_min, cfg.skill_steps_max),
@@ -350,7 +352,7 @@ class LLCTrainer:
             anchored = (buf["skill"] >= 0) & ~buf["grace"]
             mix = cfg.cond_reward_weight * r_cond + cfg.anchored_style_weight * r_disc + cfg.anchored_enc_weight * r_enc
             rewards = torch.where(anchored, mix, rewards)
-            getup = [i for i, name in enumerate(self.skill_names) if name.startswith("getup")]
+            getup = self.getup_skills
             if cfg.grace_getup_reward and getup:
                 # after a fall, whatever skill is held: the encoder term rewards looking like a get-up (holding
                 # idle or walk while lying would otherwise pay for lying still)

@@ -21,7 +21,8 @@ class WindowBuffer:
     def __len__(self) -> int:
         return self.size
 
-    def store(self, rows: torch.Tensor) -> None:
+    def store(self, rows: torch.Tensor) -> torch.Tensor:
+        """Write rows at the head (wrapping around); returns the row indices they went to."""
         rows = rows[-self.capacity :]  # only the newest rows survive a wrap-around anyway
         n = rows.shape[0]
         idx = (self.head + torch.arange(n, device=self.data.device)) % self.capacity
@@ -29,12 +30,17 @@ class WindowBuffer:
         self.head = (self.head + n) % self.capacity
         self.size = min(self.size + n, self.capacity)
         self.total += n
+        return idx
 
-    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+    def sample_index(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """n uniform row indices (on the buffer's device) of the rows stored so far."""
         if self.size == 0:
             raise RuntimeError("sampling from an empty buffer")
         idx = torch.randint(0, self.size, (n,), generator=generator, device=generator.device)
-        return self.data[idx.to(self.data.device)]
+        return idx.to(self.data.device)
+
+    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return self.data[self.sample_index(n, generator)]
 
     def state_dict(self) -> dict:
         return {"data": self.data[: self.size].clone(), "head": self.head, "total": self.total}

@@ -52,7 +52,7 @@ class SkillSchedule:
         generator: torch.Generator,
         device: torch.device | str = "cpu",
     ) -> None:
-        self.n, self.anchors, self.gen = num_envs, anchors.cpu(), generator
+        self.anchors, self.gen = anchors.cpu(), generator
         self.anchor_prob, self.noise = anchor_prob, noise
         self.skill_steps, self.ase_steps = skill_steps, ase_steps
         self.device = torch.device(device)
@@ -189,18 +189,12 @@ class LabelledWindows:
         return len(self.windows)
 
     def store(self, rows: torch.Tensor, labels: torch.Tensor) -> None:
-        b = self.windows
-        rows, labels = rows[-b.capacity :], labels[-b.capacity :]
-        idx = (b.head + torch.arange(len(rows), device=b.data.device)) % b.capacity
-        self.labels[idx] = labels.to(self.labels.device)
-        b.store(rows)
+        idx = self.windows.store(rows)
+        self.labels[idx] = labels[-len(idx) :].to(self.labels.device)
 
     def sample(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        b = self.windows
-        if b.size == 0:
-            raise RuntimeError("sampling from an empty buffer")
-        idx = torch.randint(0, b.size, (n,), generator=generator, device=generator.device).to(b.data.device)
-        return b.data[idx], self.labels[idx]
+        idx = self.windows.sample_index(n, generator)
+        return self.windows.data[idx], self.labels[idx]
 
     def state_dict(self) -> dict:
         return {**self.windows.state_dict(), "labels": self.labels[: len(self)].clone()}
