@@ -457,6 +457,10 @@ class HumanoidEnv:
         pos, quat = self._bodies()[:2]
         return to_numpy(pos).copy(), to_numpy(quat).copy(), to_numpy(self._char_state()[1]).copy()
 
+    def root_speed(self) -> np.ndarray:
+        """(N,) every character's horizontal root speed (m/s)."""
+        return np.linalg.norm(to_numpy(self._char_state()[1])[:, :2], axis=-1)
+
     def amp_window(self) -> np.ndarray:
         return copy(self.amp_hist.reshape(self.num_envs, -1))
 

@@ -14,7 +14,7 @@ from controllers.checkpoint import load_llc
 from motion.clip import MotionFileError
 from tests.test_training_llc import TINY, run_and_resume, tiny_config
 from training.llc import LLCTrainer
-from training.skills import SkillSchedule, near_anchor, skill_anchors, tracking_reward
+from training.skills import SkillSchedule, near_anchor, skill_anchors, speed_reward, steady_speeds, tracking_reward
 
 ROOT = Path(__file__).resolve().parent.parent
 SKILLS_YAML = ROOT / "datasets" / "deepmimic_skills.yaml"
@@ -124,6 +124,33 @@ def test_tracking_reward_is_one_on_the_reference_and_falls_off_with_error(skill_
     other = lib.sample(np.repeat(lib.clip_index("idle"), 4), np.zeros(4))
     r3, _ = tracking_reward(other.body_pos, other.body_rot, other.qvel, st, keys)
     assert (r3 < r2).all()
+
+
+def test_steady_skills_have_their_clip_pace_and_a_speed_reward_peaked_there(skill_library):
+    v = dict(zip(skill_library.clip_names, steady_speeds(skill_library)))
+    assert v["walk"] == pytest.approx(1.0, abs=0.1) and v["jog"] == pytest.approx(2.8, abs=0.1)
+    assert v["run"] == pytest.approx(3.55, abs=0.1) and v["idle"] == pytest.approx(0.0, abs=1e-6)
+    assert all(np.isnan(v[k]) for k in ("punch", "kick", "getup_faceup", "getup_facedown"))
+    target = torch.tensor([0.0, 2.8, 2.8, 2.8])
+    r = speed_reward(torch.tensor([0.0, 2.8, 1.7, 4.0]), target)
+    assert r[0] == r[1] == 1.0 and 0.0 < r[2] < 0.5 and 0.0 < r[3] < 1.0
+    assert speed_reward(torch.tensor([0.27]), torch.tensor([0.0])) < 0.4  # idle drifting at 0.27 m/s
+
+
+def test_speed_weight_adds_the_pace_reward_to_anchored_steady_skills_only(skill_library):
+    t = LLCTrainer(skill_config(8), skill_env(8, skill_library))
+    buf = t.rollout()
+    t.compute_rewards_and_advantages(buf)
+    base = buf["rewards"].clone()
+    t.cfg.speed_weight = 0.3
+    t.compute_rewards_and_advantages(buf)
+    target = t.speed_targets[buf["skill"].clamp(min=0)]
+    paced = (buf["skill"] >= 0) & ~buf["grace"] & ~buf["done"] & ~torch.isnan(target)
+    assert paced.any() and (~paced).any()
+    expected = 0.3 * speed_reward(buf["speed"], target.nan_to_num())
+    assert torch.allclose((buf["rewards"] - base)[paced], expected[paced], atol=1e-5)
+    assert torch.equal(buf["rewards"][~paced], base[~paced])
+    assert (buf["speed"] >= 0).all() and buf["speed"].max() > 0
 
 
 # ---------------------------------------------------------------------------- the trainer

@@ -106,6 +106,10 @@ class LLCConfig:
     track_anneal_samples: float = 3e7  # ... over this many samples
     track_loop_seconds: float = 3.0  # a looping clip is tracked this long after its start
     track_max_error: float = 1.0  # tracking stops once the mean body position error exceeds this (m)
+    # anchored envs of a steady skill (a looping clip: walk, jog, run, idle) add speed_weight * exp(-((v - v_c) /
+    # (0.25 + 0.25 v_c))^2), v the horizontal root speed and v_c the clip's mean: the skill's pace, which the
+    # conditional discriminator alone let drift (jog and run ran slow, idle drifted)
+    speed_weight: float = 0.0
     grace_getup_reward: bool = True  # anchored envs in a fall grace: 0.5 r_D + 0.5 r_E toward the nearest get-up
     switch_grace: int = 15  # steps after a skill switch without the conditional low-style termination
     focal_every: int = 20  # iterations between focal weight updates (skills that score low get sampled more)

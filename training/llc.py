@@ -41,7 +41,15 @@ from training.config import LLCConfig
 from training.latents import LatentSchedule
 from training.precision import cpu_bf16_native
 from training.replay import ReplayBuffer, WindowBuffer
-from training.skills import LabelledWindows, SkillSchedule, near_anchor, skill_anchors, tracking_reward
+from training.skills import (
+    LabelledWindows,
+    SkillSchedule,
+    near_anchor,
+    skill_anchors,
+    speed_reward,
+    steady_speeds,
+    tracking_reward,
+)
 
 
 def env_character(env) -> str:
@@ -115,6 +123,7 @@ class LLCTrainer:
             self.base_weights = np.asarray(env.motions.weights, dtype=np.float64).copy()
             self.skill_score = np.zeros(len(self.skill_names))  # running mean conditional reward per skill
             self.getup_skills = [i for i, name in enumerate(self.skill_names) if name.startswith(GETUP_PREFIX)]
+            self.speed_targets = torch.as_tensor(steady_speeds(env.motions), dtype=torch.float32, device=dev)
             self.demo: WindowBuffer | LabelledWindows = LabelledWindows(cfg.demo_buffer_size, self.window_dim, dev)
             self.latents: LatentSchedule | SkillSchedule = SkillSchedule(
                 n, self.anchors, cfg.anchor_prob, cfg.anchor_noise, (cfg.skill_steps_min, cfg.skill_steps_max),
@@ -191,6 +200,7 @@ class LLCTrainer:
             buf["grace"] = torch.zeros(T, N, dtype=torch.bool, device=dev)
             buf["track"] = torch.zeros(T, N, device=dev)
             buf["tracked"] = torch.zeros(T, N, dtype=torch.bool, device=dev)
+            buf["speed"] = torch.zeros(T, N, device=dev)
         ep_lengths, falls, unstable, style_ends = [], 0, 0, 0
         for t in range(T):
             z = self.latents.current()
@@ -216,6 +226,7 @@ class LLCTrainer:
             self.obs = self.tensor(res.obs)
             if self.cfg.skills:
                 buf["track"][t] = self.tensor(self.tracking_rewards(to_numpy(res.done)), torch.float32)
+                buf["speed"][t] = self.tensor(env.root_speed(), torch.float32)
             if self.cfg.low_style_termination:
                 ended = self.low_style_ends(amp, done, z, nets)
                 if ended.any():
@@ -360,6 +371,11 @@ class LLCTrainer:
                 fallen = (buf["skill"] >= 0) & buf["grace"]
                 rewards = torch.where(fallen, cfg.style_weight * r_disc + cfg.enc_weight * r_getup, rewards)
             rewards = rewards + self.track_weight() * buf["track"]
+            if cfg.speed_weight:
+                target = self.speed_targets[buf["skill"].clamp(min=0)]
+                paced = anchored & ~buf["done"] & ~torch.isnan(target)
+                r_speed = speed_reward(buf["speed"], target.nan_to_num())
+                rewards = rewards + cfg.speed_weight * torch.where(paced, r_speed, 0.0)
             self.skill_reward_stats(buf, r_cond, anchored)
         values = self.value_from_critic(values_n.float()).reshape(T, N)
         next_values = self.value_from_critic(next_values_n.float()).reshape(T, N)
@@ -383,6 +399,7 @@ class LLCTrainer:
                 r = r_cond[m].mean().item()
                 self.skill_score[c] = r if self.skill_score[c] == 0 else 0.9 * self.skill_score[c] + 0.1 * r
                 stats[f"skill_cond/{name}"] = r
+                stats[f"skill_speed/{name}"] = buf["speed"][m & ~buf["done"]].mean().item()
         tracked = buf["tracked"]
         stats.update({
             "reward/cond": r_cond[anchored].mean().item() if anchored.any() else float("nan"),

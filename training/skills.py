@@ -141,6 +141,22 @@ class SkillSchedule:
         self.track_until = state["track_until"].numpy().copy()
 
 
+def steady_speeds(motions, samples: int = 200) -> np.ndarray:
+    """(K,) each clip's mean horizontal root speed (m/s) where the clip loops (a steady pace: walk, jog, run,
+    a held pose), NaN for the others (a punch or a get-up has no one pace)."""
+    out = np.full(motions.num_clips, np.nan)
+    for c in np.nonzero(motions._loop)[0]:
+        t = np.linspace(0.0, motions.durations[c], samples, endpoint=False)
+        qvel = motions.sample(np.full(samples, c), t).qvel
+        out[c] = np.linalg.norm(qvel[:, :2], axis=-1).mean()
+    return out
+
+
+def speed_reward(speed: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """exp(-((v - v_c) / (0.25 + 0.25 v_c))^2): 1 at the skill's pace, a tolerance that grows with it."""
+    return torch.exp(-torch.square((speed - target) / (0.25 + 0.25 * target)))
+
+
 # DeepMimic-style tracking terms: weights and error scales (pose, joint velocity, root pose, root velocity,
 # key bodies), as in MimicKit's humanoid imitation config
 TRACK_WEIGHTS = (0.5, 0.1, 0.15, 0.1, 0.15)
