@@ -12,7 +12,7 @@ import argparse
 import os
 import sys
 
-from controllers.files import TRUST_HELP
+import cli_common
 
 EXAMPLES = """examples:
   python launch.py --viewer                                  # the bundled LLC (checkpoints/llc.pt), else playback
@@ -43,13 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
         "reach, strike) with the frozen LLC it was trained on; default with the bundled LLC: every bundled "
         "checkpoints/hlc_*.pt, one per task, in HLC mode (Tab cycles them; train others: launch.py train hlc)",
     )
-    p.add_argument("--allow-other-llc", action="store_true",
-                   help="with --hlc --llc: drive an LLC file other than the one the HLC was trained with")  # fmt: skip
+    cli_common.add_allow_other_llc(p, "with --hlc --llc")
     p.add_argument("--policy", default="torch", choices=("torch", "onnx"),
                    help="inference runtime; onnx: --llc (or --hlc) is an export folder (onnxruntime)")  # fmt: skip
-    p.add_argument("--device", default="cpu",
-                   help="physics of the simulated character: cpu (MuJoCo, default), cuda[:K] or warp-cpu (MuJoCo "
-                   "Warp, the engine of GPU training; pip install -r requirements-gpu.txt)")  # fmt: skip
+    cli_common.add_device(p, "cuda and warp-cpu need pip install -r requirements-gpu.txt")
     p.add_argument("--motions", help="clip file, dataset file or folder (default: the DeepMimic clips)")
     p.add_argument("--mode", choices=("playback", "sim", "llc", "hlc"),
                    help="initial mode (default: hlc with --hlc, llc with a checkpoint, else playback; sim when "
@@ -66,14 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--script", help="timed actions while recording, e.g. 2:shove,4:throw,6:reset")
     p.add_argument("--screenshot-dir", help="where F12 screenshots go (default: runs/screenshots in the repository)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--trust-checkpoint", action="store_true", help=TRUST_HELP + " (--llc, --hlc; never the files the "
-                   "viewer finds in checkpoints/ itself)")  # fmt: skip
+    cli_common.add_trust_checkpoint(p, "--llc, --hlc; never the files the viewer finds in checkpoints/ itself")
     return p
 
 
 def fail(msg: str) -> int:
-    print(f"viewer: {' '.join(msg.split())}", file=sys.stderr)  # one line, whatever the exception said
-    return 1
+    return cli_common.error("viewer", msg, 1)  # one line, whatever the exception said
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from bench import train_throughput
     from sim.warp_backend import CudaUnavailableError, warp_device
-    from training.cli import network_device
+    from training.runner import network_device
 
     try:
         warp_device(args.device)  # the physics

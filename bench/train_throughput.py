@@ -62,10 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     from motion.library import MotionLibrary
     from sim.character import load_character
     from sim.env import EnvConfig, HumanoidEnv
-    from training.cli import SKILL_MOTIONS, network_device
+    from training.cli import SKILL_MOTIONS
     from training.config import PRESETS
     from training.llc import LLCTrainer
     from training.precision import cpu_bf16_native
+    from training.runner import network_device
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from controllers.files import TRUST_HELP
-from controllers.latents import HLC_HOLD_STEPS
+import cli_common
+from sim.control import HLC_HOLD_STEPS
 
 EXAMPLES = """examples:
   python launch.py export --llc checkpoints/llc.pt --out exports/llc
@@ -52,8 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--llc", help="LLC checkpoint (.pt); with --hlc it defaults to the HLC's own LLC")
     p.add_argument("--hlc", help="task controller checkpoint (.pt, launch.py train hlc) trained on --llc")
-    p.add_argument("--allow-other-llc", action="store_true",
-                   help="with --hlc: export even if --llc is not the LLC file the HLC was trained with")  # fmt: skip
+    cli_common.add_allow_other_llc(p, "with --hlc --llc")
     p.add_argument("--out", help="output folder (replaced if it holds an earlier export); default: the --web folder")
     p.add_argument("--web", metavar="DIR",
                    help="also write a static web page running the export into DIR (docs/web.md; downloads pinned "
@@ -62,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fp16", action="store_true", help="also write half-precision copies (*_fp16.onnx)")
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: controllers.onnx_export.OPSET)")
     p.add_argument("--seed", type=int, default=0, help="seed of the parity check's inputs")
-    p.add_argument("--trust-checkpoint", action="store_true", help=TRUST_HELP)
+    cli_common.add_trust_checkpoint(p, "--llc, --hlc")
     return p
 
 
@@ -274,15 +273,12 @@ def write_web(out: Path, web: Path) -> dict[str, tuple[int, int]]:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.allow_other_llc and not args.hlc:
-        print("export: --allow-other-llc goes with --hlc", file=sys.stderr)
-        return 2
+        return cli_common.error("export", "--allow-other-llc goes with --hlc")
     if not args.llc and not args.hlc:
-        print("export: give --llc (and --hlc for a task controller), or --hlc alone to export it with its own LLC",
-              file=sys.stderr)  # fmt: skip
-        return 2
+        return cli_common.error("export", "give --llc (and --hlc for a task controller), or --hlc alone to export it "
+                                "with its own LLC")  # fmt: skip
     if not args.out and not args.web:
-        print("export: give --out DIR (or --web DIR for a web page)", file=sys.stderr)
-        return 2
+        return cli_common.error("export", "give --out DIR (or --web DIR for a web page)")
     args.out = args.out or args.web
     from controllers.checkpoint import CheckpointError, trusting_checkpoints
     from controllers.runtime.sidecar import ControllerFormatError
@@ -303,8 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.web:
             sizes = write_web(Path(args.out), Path(args.web))
     except (CheckpointError, ControllerFormatError, ExportError, WebPageError, OSError) as exc:
-        print(f"export: {exc}", file=sys.stderr)
-        return 1
+        return cli_common.error("export", str(exc), 1)
     print(f"export: wrote {report['folder']} (opset {report['opset']}, dynamic batch, verified)")
     for name, size in report["files"].items():
         print(f"  {name:<22} {size / 1e6:8.2f} MB")

@@ -5,12 +5,6 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-# the command lines' --trust-checkpoint (controllers.checkpoint.trusting_checkpoints)
-TRUST_HELP = (
-    "read checkpoints that safe loading refuses (third-party files, resumable states written before plain-data "
-    "checkpoints) by unpickling them in full, which runs any code such a file holds: only for files you trust"
-)
-
 
 def sha256_file(path: str | Path) -> str:
     """SHA-256 of a file's bytes, hex."""

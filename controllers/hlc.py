@@ -2,7 +2,7 @@
 
 The actor is a Gaussian with a tanh mean and a fixed std exp(-2.3) ~ 0.1 over a 64-d z_bar; the latent the
 frozen LLC receives is the sample clamped to [-1, 1] and normalized onto the unit sphere
-(`latent_from_action`). Network 1024 -> 512 (ReLU) for actor and critic (ase-facts.md, "HLC"); `cpu()` is a
+(`sim.control.latent_from_action`). Network 1024 -> 512 (ReLU) for actor and critic (ase-facts.md, "HLC"); `cpu()` is a
 smaller size for CPU training. Inputs are normalized observations: the LLC's policy observation followed by
 the task's goal observation.
 """
@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from controllers.networks import mlp
+from sim.control import latent_from_action
 
 
 @dataclass
@@ -41,14 +41,6 @@ class HLCNetworkConfig:
         for k in ("actor_hidden", "critic_hidden"):
             d[k] = tuple(d[k])
         return HLCNetworkConfig(**d)
-
-
-def latent_from_action(a: Any) -> Any:
-    """HLC action (n, latent_dim) -> unit latent: clamp to [-1, 1], then normalize (numpy or torch)."""
-    if isinstance(a, torch.Tensor):
-        return nn.functional.normalize(a.clamp(-1.0, 1.0), dim=-1)
-    a = np.clip(np.asarray(a, dtype=np.float32), -1.0, 1.0)
-    return a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), 1e-12)
 
 
 class HLCActor(nn.Module):

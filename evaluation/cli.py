@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from controllers.files import TRUST_HELP
+import cli_common
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_LLC = ROOT / "checkpoints" / "llc.pt"
@@ -28,8 +28,7 @@ DEFAULT_MOTIONS = ROOT / "datasets" / "deepmimic_core.yaml"
 
 
 def _error(msg: str) -> int:
-    print(f"eval: {msg}", file=sys.stderr)
-    return 2
+    return cli_common.error("eval", msg)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -44,9 +43,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "and the state both arms started from)",
     )  # fmt: skip
     p.add_argument("--hlc", help="HLC checkpoint: its task's metrics beside the same LLC with random latents")
-    p.add_argument(
-        "--allow-other-llc", action="store_true", help="with --hlc --llc: drive an LLC file other than the recorded one"
-    )
+    cli_common.add_allow_other_llc(p, "with --hlc --llc")
     p.add_argument(
         "--latent-search", metavar="TASK", help="search latent sequences for the task's goals on the LLC (--envs "
         "sequences per round): the best any HLC could reach from the default pose (evaluation/latent_search.py)",
@@ -74,15 +71,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=300, help="control steps of the random-latent run (default 300)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    p.add_argument("--device", default="cpu", help="physics: cpu (default), cuda[:K] (MuJoCo Warp) or warp-cpu")
+    cli_common.add_device(p)
     p.add_argument(
         "--task-option", type=parse_task_option, action="append", default=[], metavar="NAME=VALUE",
         help="--hlc: judge the controller with this field of the task's config changed from the one it was "
         "trained with, e.g. fail_on_illegal_contact=1 (tasks/TASK.py)",
     )  # fmt: skip
     p.add_argument("--json", help="also write the results to this JSON file")
-    p.add_argument("--trust-pickle", action="store_true", help="allow ASE .npy clips (pickles run code)")
-    p.add_argument("--trust-checkpoint", action="store_true", help=TRUST_HELP)
+    cli_common.add_trust_pickle(p)
+    cli_common.add_trust_checkpoint(p)
     return p.parse_args(argv)
 
 
@@ -397,8 +394,8 @@ def eval_latent_search(args: argparse.Namespace) -> int:
     import torch
 
     from controllers.checkpoint import CheckpointError, load_llc
+    from controllers.demos import DemoError
     from controllers.files import sha256_file
-    from evaluation.demos import DemoError
     from evaluation.latent_search import LatentSearchConfig, format_search, latent_search
 
     torch.set_num_threads(args.threads)

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from evaluation.demos import DemoError, Demos, load_demos
+from controllers.demos import DemoError, Demos, load_demos
 from evaluation.tasks import goal_kwargs
 from tasks.env import TaskEnv, TaskEnvConfig
 

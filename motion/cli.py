@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
+import cli_common
 from motion.bone_map import PRESETS
 from motion.bvh import UNITS, UP_AXES
 from motion.clip import MotionClip, MotionFileError
@@ -87,8 +87,7 @@ def main(argv: list[str]) -> int:
             return _info(args)
         return _convert(args)
     except (MotionFileError, ValueError, OSError) as exc:
-        print(f"motions {args.cmd}: error: {exc}", file=sys.stderr)
-        return 2
+        return cli_common.error(f"motions {args.cmd}", f"error: {exc}")
 
 
 # ---- download ------------------------------------------------------------------
@@ -101,8 +100,7 @@ def _download(args) -> int:
     try:
         res = download(args.dest, args.base_url, force=args.force, progress=progress)
     except DownloadError as exc:
-        print(f"motions download: failed, nothing written: {exc}", file=sys.stderr)
-        return 1
+        return cli_common.error("motions download", f"failed, nothing written: {exc}", 1)
     print(f"{len(res.fetched)} files downloaded, {len(res.kept)} already present and verified, in {res.dest}")
     print("DeepMimic data (c) 2018 Xue Bin Peng, MIT license: https://github.com/xbpeng/DeepMimic")
     return 0

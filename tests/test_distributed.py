@@ -13,10 +13,9 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from controllers.networks import NetworkConfig
+from tests.fakes import FakeEnv, PointTaskEnv
 from training.config import cpu_preset
 from training.distributed import DistInfo, average_gradients, global_moments, update_norm
-from training.fake_env import FakeEnv
-from training.fake_task_env import PointTaskEnv
 from training.hlc import HLCTrainer
 from training.hlc import cpu_preset as hlc_preset
 from training.llc import LLCTrainer

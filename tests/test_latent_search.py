@@ -108,7 +108,7 @@ def test_cli_latent_search_writes_json_and_rejects_unknown_tasks(tmp_path: Path,
 def test_the_search_keeps_clean_successes_as_demonstrations(tmp_path: Path) -> None:
     """Each round's successes (best first, at most `demos_per_round`) are kept up to and including the step of
     success, with the observation each action was chosen on."""
-    from evaluation.demos import Demos, load_demos
+    from controllers.demos import Demos, load_demos
 
     env, demos = DirectionEnv(16), Demos()
     goal = {"direction": np.array([1.0, 0.0, 0.0, 0.0, 0.0, 0.0])}

@@ -259,7 +259,7 @@ def test_slerp_and_skill_recognition_are_plain_functions():
 
 # ---------------------------------------------------------------------------- overlapped rollouts
 def test_overlapped_rollouts_resume_exactly_on_a_fake_env(tmp_path):
-    from training.fake_env import FakeEnv
+    from tests.fakes import FakeEnv
 
     cfg = tiny_config(8, checkpoint_every=1, overlap=True)
     run_and_resume(lambda: FakeEnv(8, num_amp_frames=4, episode_steps=20), cfg, tmp_path, first=2, total=4)
@@ -271,7 +271,7 @@ def test_overlapped_skill_rollouts_resume_exactly(tmp_path, skill_library):
 
 
 def test_overlapped_rollouts_act_one_update_behind():
-    from training.fake_env import FakeEnv
+    from tests.fakes import FakeEnv
 
     t = LLCTrainer(tiny_config(8, overlap=True), FakeEnv(8, num_amp_frames=4, episode_steps=20))
     t.train_iteration()  # learned from the first rollout; the second one runs with the weights before that update

@@ -17,11 +17,10 @@ import torch
 from controllers.checkpoint import cpu_tensors, save_atomic, untrained_llc_checkpoint
 from controllers.hlc import HLCNetworkConfig
 from controllers.networks import NetworkConfig
+from tests.fakes import FakeEnv, PointTaskEnv
 from training import hlc as hlc_training
 from training.config import cpu_preset
 from training.distributed import DistInfo
-from training.fake_env import FakeEnv
-from training.fake_task_env import PointTaskEnv
 from training.hlc import HLCTrainer
 from training.llc import LLCTrainer, bf16_native
 
@@ -166,8 +165,8 @@ def test_bf16_autocast_follows_the_device(monkeypatch):
 
 # ---------------------------------------------------------------------------------------------- command line
 def test_rank_and_network_devices(monkeypatch):
-    from training.cli import network_device
     from training.distributed import rank_device
+    from training.runner import network_device
 
     assert network_device("cpu") == "cpu" and network_device("warp-cpu") == "cpu"
     monkeypatch.setenv("WORLD_SIZE", "2")

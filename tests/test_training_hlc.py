@@ -14,9 +14,10 @@ import pytest
 import torch
 
 from controllers.checkpoint import CheckpointError, load_hlc, save_atomic, untrained_llc_checkpoint
-from controllers.hlc import HLCActor, HLCNetworkConfig, latent_from_action
+from controllers.hlc import HLCActor, HLCNetworkConfig
 from controllers.networks import NetworkConfig
-from training.fake_task_env import PointTaskEnv
+from sim.control import latent_from_action
+from tests.fakes import PointTaskEnv
 from training.hlc import HLCTrainer, cpu_preset
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -35,10 +36,12 @@ def test_hlc_network_shapes_std_and_latents():
     z = latent_from_action(a)
     assert torch.allclose(z[0, :2], torch.tensor([1.0, -0.5]) / math.sqrt(1.25))  # clamped, then normalized
     np.testing.assert_allclose(latent_from_action(a.numpy()), z.numpy(), atol=1e-7)
+    b = torch.randn(256, 64, generator=torch.Generator().manual_seed(0)) * 2  # the torch formula of earlier runs
+    assert torch.equal(latent_from_action(b), torch.nn.functional.normalize(b.clamp(-1.0, 1.0), dim=-1))
 
 
 def test_hlc_learns_on_a_point_mass_stand_in():
-    """Synthetic: a fixed linear map stands in for the LLC (tasks/, training/fake_task_env.py) and the real speed
+    """Synthetic: a fixed linear map stands in for the LLC (tasks/, tests/fakes.py) and the real speed
     task gives the reward; the HLC must find the latents that move along the goal. The humanoid is too slow on
     a CPU for a learning check in seconds (the humanoid run below checks plumbing and exact resume)."""
     env = PointTaskEnv(32, seed=1)
@@ -380,7 +383,7 @@ def mean_task_reward(env: PointTaskEnv, policy, steps: int = 40) -> float:
 def test_imitate_fits_the_actor_to_demonstrations_then_ppo_goes_on():
     """Behaviour cloning on the point stand-in: demonstrations of the expert's latents, the fitted actor's mean
     then does the task about as well as the expert and far better than random latents."""
-    from evaluation.demos import Demos
+    from controllers.demos import Demos
 
     env = PointTaskEnv(32, seed=2)
     demos, obs = Demos(), env.reset()
@@ -434,7 +437,7 @@ def test_imitate_fits_the_actor_to_demonstrations_then_ppo_goes_on():
 
 
 def test_demos_file_round_trip_and_clear_errors(tmp_path):
-    from evaluation.demos import DemoError, Demos, load_demos
+    from controllers.demos import DemoError, Demos, load_demos
 
     demos = Demos()
     out = {"obs": np.arange(3 * 2 * 4, dtype=np.float32).reshape(3, 2, 4), "t_success": np.array([1.0, np.inf])}
@@ -467,7 +470,7 @@ def test_demos_file_round_trip_and_clear_errors(tmp_path):
 
 
 def test_cli_fits_demonstrations_before_ppo_and_refuses_what_does_not_fit(tmp_path, llc_file, capsys):
-    from evaluation.demos import Demos
+    from controllers.demos import Demos
     from training.cli import main
 
     env = humanoid_trainer(llc_file, task="strike").env

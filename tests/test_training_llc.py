@@ -16,9 +16,9 @@ import torch
 from controllers.checkpoint import load_llc, read_checkpoint, save_atomic
 from controllers.networks import DiscEnc, NetworkConfig, sample_latents
 from controllers.normalizer import RunningNorm
+from tests.fakes import FakeEnv
 from training import losses as L
 from training.config import LLCConfig, cpu_preset
-from training.fake_env import FakeEnv
 from training.llc import LLCTrainer
 
 ROOT = Path(__file__).resolve().parent.parent

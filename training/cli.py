@@ -21,10 +21,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import cli_common
 from controllers.checkpoint import CheckpointError, read_checkpoint, trusting_checkpoints
-from controllers.files import TRUST_HELP
 from training.config import PRESETS, LLCConfig
 from training.precision import cpu_bf16_native
+from training.runner import checkpoint_to_resume, network_device, resume_into, run_to_end
 
 DEFAULT_MOTIONS = Path(__file__).resolve().parent.parent / "datasets" / "deepmimic_core.yaml"
 SKILL_MOTIONS = DEFAULT_MOTIONS.parent / "deepmimic_skills.yaml"
@@ -33,8 +34,7 @@ WatcherFactory = Callable[[Any, int], Any]
 
 
 def _error(msg: str) -> int:
-    print(f"train: {msg}", file=sys.stderr)
-    return 2
+    return cli_common.error("train", msg)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -45,45 +45,27 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--motions",
         help=f"clip, dataset (.yaml / DeepMimic .txt) or folder of clips (default: {DEFAULT_MOTIONS})",
     )
-    p.add_argument("--preset", choices=sorted(PRESETS), help="cpu (default) or reference")
+    cli_common.add_training_flags(p, list(PRESETS), "llc")
     p.add_argument("--envs", type=int, help="number of environments (preset default: cpu 256, reference 4096)")
     p.add_argument("--character", help="humanoid (default) or humanoid_sword_shield")
-    p.add_argument("--seed", type=int)
     p.add_argument("--samples", type=float, help="total environment samples to train for (e.g. 5e7)")
-    p.add_argument(
-        "--iterations",
-        type=int,
-        help="stop once this many iterations are done in total, earlier ones of a resumed run included",
-    )
     p.add_argument(
         "--out",
         help="output folder for checkpoints and TensorBoard (default runs/llc; on resume the checkpoint's folder)",
     )
-    p.add_argument("--resume", nargs="?", const="auto", help="resume from a checkpoint.pt (default: OUT/checkpoint.pt)")
-    p.add_argument("--checkpoint-every", type=int, help="iterations between checkpoints")
     p.add_argument(
         "--snapshot-every", type=int, metavar="N",
         help="also keep the inference weights every N iterations as snapshots/llc_<samples>.pt (a policy drifts "
         "between checkpoints: evaluate the snapshots and pick one; 0: none)",
     )  # fmt: skip
-    p.add_argument("--threads", type=int, help="torch threads (preset default)")
     p.add_argument("--env-threads", type=int, default=0, help="physics threads (0: all cores)")
     p.add_argument(
-        "--device",
-        default="cpu",
-        help="cpu (default: mujoco.batch physics, networks on the CPU), cuda[:K] (MuJoCo Warp physics and the "
-        "networks on an NVIDIA GPU; under torchrun rank r uses cuda:LOCAL_RANK) or warp-cpu (Warp's CPU device, "
-        "networks on the CPU)",
-    )
-    p.add_argument(
         "--hidden",
-        type=_sizes,
+        type=cli_common.layer_sizes,
         metavar="N,N,...",
         help="hidden layer sizes of actor, critic and discriminator/encoder (preset default: cpu 512,256; "
         "reference 1024,1024,512)",
     )
-    p.add_argument("--lr", type=float)
-    p.add_argument("--epochs", type=int)
     p.add_argument(
         "--horizon", type=int, metavar="STEPS",
         help="steps per environment per iteration (preset default 32); the batch is envs x horizon; may change on "
@@ -119,9 +101,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="a new run starts from this LLC state's weights and normalizers (a fresh optimizer, counters at 0), "
         "e.g. a skill LLC from checkpoints/llc_state.pt",
     )  # fmt: skip
-    p.add_argument("--trust-pickle", action="store_true", help="allow loading ASE .npy clips (pickles run code)")
-    p.add_argument("--trust-checkpoint", action="store_true", help=TRUST_HELP)
-    p.add_argument("--no-progress", action="store_true")
+    cli_common.add_trust_pickle(p)
+    cli_common.add_trust_checkpoint(p, "--resume, --init-from")
     p.add_argument(
         "--write-compact",
         metavar="PATH",
@@ -137,36 +118,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="show training environment ENV (default 0) live in a window, from the simulation the trainer steps",
     )
     return p.parse_args(argv)
-
-
-def _sizes(text: str) -> tuple[int, ...]:
-    try:
-        sizes = tuple(int(x) for x in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated layer sizes like 512,256, got {text!r}") from None
-    if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"layer sizes must be positive, got {text!r}")
-    return sizes
-
-
-def network_device(device: str) -> str:
-    """The torch device of the networks for --device: the GPU for cuda[:K], else the CPU (cpu, warp-cpu).
-    CudaUnavailableError (one line) when torch sees no such CUDA device, ValueError for a malformed name."""
-    if not device.startswith("cuda"):
-        return "cpu"
-    import torch
-
-    from sim.warp_backend import CudaUnavailableError
-
-    if not torch.cuda.is_available():
-        raise CudaUnavailableError("no CUDA device found (torch sees none); use --device cpu")
-    try:
-        index = torch.device(device).index or 0
-    except RuntimeError:
-        raise ValueError(f"unknown device {device!r}: use cpu, cuda[:K] or warp-cpu") from None
-    if index >= torch.cuda.device_count():
-        raise CudaUnavailableError(f"no CUDA device {index} (torch sees {torch.cuda.device_count()}); use --device cpu")
-    return device
 
 
 def build_config(args: argparse.Namespace) -> LLCConfig:
@@ -305,7 +256,7 @@ def train_llc(argv: list[str], watcher_factory: WatcherFactory | None = None) ->
 def _train_llc(args: argparse.Namespace, watcher_factory: WatcherFactory | None) -> int:
     resume_path = None
     if args.resume:
-        resume_path = Path(args.out or "runs/llc") / "checkpoint.pt" if args.resume == "auto" else Path(args.resume)
+        resume_path = checkpoint_to_resume(args.resume, args.out, "runs/llc")
         try:
             ckpt = read_checkpoint(resume_path, "llc")
         except CheckpointError as exc:
@@ -409,37 +360,6 @@ def _train_llc(args: argparse.Namespace, watcher_factory: WatcherFactory | None)
     finally:
         if watcher is not None:
             watcher.close()
-
-
-def resume_into(trainer: Any, path: Path, dist: Any) -> str | None:
-    """Load a resumable checkpoint into the trainer; the problem, or None."""
-    try:
-        trainer.load(path)
-    except (CheckpointError, ValueError) as exc:
-        return str(exc)
-    if dist.is_main:
-        print(f"resumed {path} at iteration {trainer.iteration} ({trainer.global_step} samples)")
-    return None
-
-
-def run_to_end(trainer: Any, kind: str, out: Path, iterations: int | None, dist: Any, progress: bool) -> int:
-    """Train until `iterations` (default: the sample budget). Ctrl-C saves and says how to resume (exit 130);
-    under torchrun the process group is closed either way."""
-    try:
-        trainer.train(iterations, out, progress=progress)
-    except KeyboardInterrupt:
-        if dist.is_main:
-            resume = f"python launch.py train {kind} --resume {out / 'checkpoint.pt'}"
-            print(f"stopped; resume with: {resume}", file=sys.stderr)
-        return 130
-    finally:
-        if dist.active:
-            import torch.distributed
-
-            torch.distributed.destroy_process_group()
-    if dist.is_main:
-        print(f"done: {trainer.iteration} iterations, {trainer.global_step} samples; controller: {out / f'{kind}.pt'}")
-    return 0
 
 
 def main(argv: list[str] | None = None, *, watcher_factory: WatcherFactory | None = None) -> int:

@@ -33,12 +33,11 @@ import torch
 
 from controllers.checkpoint import check_compatible, hlc_checkpoint, read_checkpoint, save_atomic
 from controllers.hlc import HLCActor, HLCCritic, HLCNetworkConfig
-from controllers.latents import HLC_HOLD_STEPS
 from controllers.normalizer import RunningNorm
+from sim.control import HLC_HOLD_STEPS
 from training import distributed as D
 from training import losses as L
 from training import ppo
-from training.llc import env_character
 
 
 @dataclass
@@ -193,7 +192,7 @@ class HLCTrainer:
         D.broadcast_parameters([self.actor, self.critic, self.obs_norm, self.value_norm], self.dist)
         self.action_std = math.exp(cfg.network.action_log_std)
 
-        self.env_tensors = getattr(env, "xp", np) is not np  # a TaskEnv with device arrays
+        self.env_tensors = env.xp is not np  # a TaskEnv with device arrays
         self.obs = torch.as_tensor(env.reset(), device=dev)
         self.iteration, self.global_step = 0, 0
         self.on_env_step: Callable[[], None] | None = None
@@ -269,7 +268,7 @@ class HLCTrainer:
 
     # ------------------------------------------------------------------ behaviour cloning
     def set_demos(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
-        """Hold demonstrations (evaluation/demos.py: HLC observations and the actions played on them) for
+        """Hold demonstrations (controllers/demos.py: HLC observations and the actions played on them) for
         `imitate` and for the PPO update's behaviour-cloning term (`bc_coef`). The target of an action a is
         clamp(a, -0.95, 0.95): the environment clamps to [-1, 1] anyway, and tanh reaches +-0.95 at finite
         weights. ValueError when the demonstrations do not fit this run (task, sizes, LLC)."""
@@ -529,7 +528,7 @@ class HLCTrainer:
                 "obs": self.obs.clone(),
             }
         return hlc_checkpoint(
-            character=env_character(env) or self.cfg.character,
+            character=env.character.name,
             obs_layout_version=OBS_LAYOUT_VERSION,
             task=self.cfg.task,
             task_config=asdict(env.task.cfg) if hasattr(env, "task") else dict(self.cfg.task_config),

@@ -18,24 +18,17 @@ normalizer statistics are merged, rank 0 logs and writes checkpoints, and a chec
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import replace
 from pathlib import Path
 
+import cli_common
 from controllers.checkpoint import CheckpointError, read_checkpoint, trusting_checkpoints
-from controllers.files import TRUST_HELP
 from training.hlc import PRESETS, HLCConfig
+from training.runner import checkpoint_to_resume, network_device, resume_into, run_to_end
 
 
 def _error(msg: str) -> int:
-    print(f"train hlc: {msg}", file=sys.stderr)
-    return 2
-
-
-def _sizes(text: str) -> tuple[int, ...]:
-    from training.cli import _sizes as parse_sizes
-
-    return parse_sizes(text)
+    return cli_common.error("train hlc", msg)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -46,14 +39,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--task", choices=sorted(TASKS), help="the task to learn")
     p.add_argument("--llc", help="the frozen LLC checkpoint (llc.pt); on resume: the recorded one by default")
-    p.add_argument("--allow-other-llc", action="store_true", help="resume on an LLC file other than the recorded one")
-    p.add_argument("--preset", choices=sorted(PRESETS), help="cpu (default) or reference")
+    cli_common.add_allow_other_llc(p, "on resume (--llc)")
+    cli_common.add_training_flags(p, list(PRESETS), "hlc")
     p.add_argument("--envs", type=int, help="number of environments (preset default: cpu 64, reference 4096)")
-    p.add_argument("--seed", type=int)
     p.add_argument("--samples", type=float, help="total HLC samples to train for (each is 5 LLC steps)")
-    p.add_argument("--iterations", type=int, help="stop once this many iterations are done in total")
     p.add_argument("--out", help="output folder (default runs/hlc_TASK; on resume the checkpoint's folder)")
-    p.add_argument("--resume", nargs="?", const="auto", help="resume from a checkpoint.pt (default: OUT/checkpoint.pt)")
     p.add_argument(
         "--init-from", metavar="CKPT", help="start from another task's controller on the same LLC (its checkpoint.pt "
         "or hlc.pt): the LLC observation and the goal inputs both tasks observe carry over (HLCTrainer.warm_start)",
@@ -73,18 +63,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--critic-warmup", type=int, metavar="N", help="first N iterations fit only the critic (default: 10 with "
         "--init-from or --demos, else 0)",
     )  # fmt: skip
-    p.add_argument("--checkpoint-every", type=int, help="iterations between checkpoints")
-    p.add_argument("--threads", type=int, help="torch threads (preset default)")
     p.add_argument("--env-threads", type=int, default=1, help="physics threads (default 1; 0: all cores)")
-    p.add_argument(
-        "--device",
-        default="cpu",
-        help="cpu (default: mujoco.batch physics, networks on the CPU), cuda[:K] (MuJoCo Warp physics and the HLC's "
-        "networks on an NVIDIA GPU) or warp-cpu (Warp's CPU device, networks on the CPU)",
-    )
-    p.add_argument("--hidden", type=_sizes, metavar="N,N,...", help="hidden sizes of actor and critic")
-    p.add_argument("--lr", type=float)
-    p.add_argument("--epochs", type=int)
+    p.add_argument("--hidden", type=cli_common.layer_sizes, metavar="N,N,...", help="hidden sizes of actor and critic")
     p.add_argument(
         "--task-option",
         type=parse_task_option,
@@ -93,8 +73,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         metavar="NAME=VALUE",
         help="override a field of the task's config, e.g. speed_range=0.5,2.5 (tasks/TASK.py)",
     )
-    p.add_argument("--trust-checkpoint", action="store_true", help=TRUST_HELP + " (--resume, --llc, --init-from)")
-    p.add_argument("--no-progress", action="store_true")
+    cli_common.add_trust_checkpoint(p, "--resume, --llc, --init-from")
     return p.parse_args(argv)
 
 
@@ -172,7 +151,7 @@ def _train_hlc(args: argparse.Namespace) -> int:
         if (args.bc_coef or args.bc_anneal) and not (args.demos or args.resume):
             return _error("--bc-coef and --bc-anneal need --demos (the demonstrations the term clones)")
         if args.resume:
-            resume_path = Path(args.out or "runs/hlc") / "checkpoint.pt" if args.resume == "auto" else Path(args.resume)
+            resume_path = checkpoint_to_resume(args.resume, args.out, "runs/hlc")
             recorded_sha = None
             cfg = resume_config(resume_path, args)
             recorded_sha = cfg.llc_sha256
@@ -187,7 +166,6 @@ def _train_hlc(args: argparse.Namespace) -> int:
         return _error(str(exc))
 
     from sim.warp_backend import CudaUnavailableError
-    from training.cli import network_device, resume_into, run_to_end
     from training.distributed import RANK_SEED_STRIDE, init_from_env, rank_device
 
     physics = rank_device(args.device)  # torchrun with CUDA: this rank's GPU
@@ -237,7 +215,7 @@ def _train_hlc(args: argparse.Namespace) -> int:
         if dist.is_main:
             print(line)
     if args.demos:
-        from evaluation.demos import DemoError, load_demos_files
+        from controllers.demos import DemoError, load_demos_files
 
         try:
             arrays, meta = load_demos_files(args.demos)
@@ -255,7 +233,7 @@ def _train_hlc(args: argparse.Namespace) -> int:
         if problem := resume_into(trainer, resume_path, dist):
             return _error(problem)
         if cfg.bc_coef > 0 and cfg.demos:  # the behaviour-cloning term needs its demonstrations again
-            from evaluation.demos import DemoError, load_demos_files
+            from controllers.demos import DemoError, load_demos_files
 
             try:
                 trainer.set_demos(*load_demos_files(cfg.demos))

@@ -34,6 +34,7 @@ from controllers.latents import GETUP_PREFIX
 from controllers.networks import Actor, Critic, DiscEnc, encoder_reward, sample_latents, style_reward
 from controllers.normalizer import RunningNorm
 from sim.arrays import to_numpy
+from sim.observations import OBS_LAYOUT_VERSION
 from training import distributed as D
 from training import losses as L
 from training import ppo
@@ -52,20 +53,6 @@ from training.skills import (
 )
 
 
-def env_character(env) -> str:
-    """The character name of an environment (HumanoidEnv holds a Character, test envs a string)."""
-    ch = getattr(env, "character", "")
-    return getattr(ch, "name", ch) or ""
-
-
-def obs_layout_version() -> int:
-    try:
-        from sim.observations import OBS_LAYOUT_VERSION
-    except ImportError:
-        return 0
-    return int(OBS_LAYOUT_VERSION)
-
-
 def bf16_native(device: torch.device) -> bool:
     """Whether bf16 autocast pays on `device`: CUDA GPUs compute bf16 natively, CPUs only some (precision.py)."""
     return device.type == "cuda" or (device.type == "cpu" and cpu_bf16_native())
@@ -73,15 +60,15 @@ def bf16_native(device: torch.device) -> bool:
 
 class LLCTrainer:
     def __init__(self, cfg: LLCConfig, env, dist: D.DistInfo | None = None, device: torch.device | str = "cpu") -> None:
-        """`env` follows sim.env.HumanoidEnv's interface (training/fake_env.py is a tiny stand-in for tests).
+        """`env` follows sim.env.HumanoidEnv's interface (tests/fakes.py has a tiny stand-in).
         `dist`: this process's rank under torchrun (training/distributed.py); its env should be seeded by rank.
         `device`: where the networks, buffers and update run (under NCCL, the rank's GPU: dist.device)."""
         cfg.validate()
         if env.num_envs != cfg.num_envs:
             raise ValueError(f"environment has {env.num_envs} envs, config says {cfg.num_envs}")
         self.cfg, self.env = cfg, env
-        if env_character(env) and env_character(env) != cfg.character:
-            raise ValueError(f"environment simulates {env_character(env)!r}, config says {cfg.character!r}")
+        if env.character.name != cfg.character:
+            raise ValueError(f"environment simulates {env.character.name!r}, config says {cfg.character!r}")
         if cfg.torch_threads:
             torch.set_num_threads(cfg.torch_threads)
         self.dist = dist or D.DistInfo()
@@ -139,7 +126,7 @@ class LLCTrainer:
         self.action_std = math.exp(net.action_log_std)
 
         # an environment with device arrays (EnvConfig.device_arrays) takes and returns torch tensors
-        self.env_tensors = getattr(env, "xp", np) is not np
+        self.env_tensors = env.xp is not np
         self.obs = self.tensor(env.reset())
         if cfg.skills:
             self.start_skill_episodes(torch.ones(n, dtype=torch.bool, device=dev))
@@ -328,7 +315,7 @@ class LLCTrainer:
         """Warm start a new run from another LLC's weights and normalizers (a fresh optimizer; counters at 0):
         a skill LLC from an ASE one (its conditional head starts at zero)."""
         ckpt = read_checkpoint(path, "llc")
-        check_compatible(ckpt, path, env_character(self.env) or self.cfg.character, obs_layout_version())
+        check_compatible(ckpt, path, self.cfg.character, OBS_LAYOUT_VERSION)
         if "critic" not in ckpt:
             raise ValueError(f"{path}: an inference-only checkpoint has no critic to warm-start from (use a state)")
         for name in ("actor", "critic", "obs_norm", "amp_norm", "value_norm"):
@@ -710,8 +697,8 @@ class LLCTrainer:
                 if self.focal_next is not None:
                     train["focal_next"] = torch.as_tensor(self.focal_next)
         return llc_checkpoint(
-            character=env_character(env) or self.cfg.character,
-            obs_layout_version=obs_layout_version(),
+            character=self.cfg.character,
+            obs_layout_version=OBS_LAYOUT_VERSION,
             obs_dim=env.obs_dim,
             amp_obs_dim=env.amp_obs_dim,
             num_amp_frames=env.num_amp_frames,
@@ -737,10 +724,8 @@ class LLCTrainer:
         if "train" not in ckpt:
             raise ValueError(f"{path}: an inference-only checkpoint cannot resume training (use checkpoint.pt)")
         old_layout = ckpt["obs_layout_version"]
-        upgrade = old_layout != obs_layout_version() and hasattr(self.env, "character") and old_layout == 1
-        check_compatible(
-            ckpt, path, env_character(self.env) or self.cfg.character, old_layout if upgrade else obs_layout_version()
-        )
+        upgrade = old_layout != OBS_LAYOUT_VERSION and old_layout == 1
+        check_compatible(ckpt, path, self.cfg.character, old_layout if upgrade else OBS_LAYOUT_VERSION)
         for name in ("actor", "critic", "disc_enc", "obs_norm", "amp_norm", "value_norm"):
             getattr(self, name).load_state_dict(ckpt[name])
         tr = ckpt["train"]
@@ -795,4 +780,4 @@ class LLCTrainer:
         demo = self.tensor(env.demo_amp_windows(4096, np.random.default_rng(0)), dtype=torch.float64)
         var, mean = torch.var_mean(demo[:, cols], dim=0, unbiased=False)
         self.amp_norm.mean[cols], self.amp_norm.var[cols] = mean, var
-        print(f"upgraded discriminator features from layout {old} to {obs_layout_version()} ({len(cols)} columns)")
+        print(f"upgraded discriminator features from layout {old} to {OBS_LAYOUT_VERSION} ({len(cols)} columns)")
