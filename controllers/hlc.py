@@ -2,9 +2,9 @@
 
 The actor is a Gaussian with a tanh mean and a fixed std exp(-2.3) ~ 0.1 over a 64-d z_bar; the latent the
 frozen LLC receives is the sample clamped to [-1, 1] and normalized onto the unit sphere
-(`sim.control.latent_from_action`). Network 1024 -> 512 (ReLU) for actor and critic (ase-facts.md, "HLC"); `cpu()` is a
-smaller size for CPU training. Inputs are normalized observations: the LLC's policy observation followed by
-the task's goal observation.
+(`sim.control.latent_from_action`). Network 1024 -> 512 (ReLU) for actor and critic (docs/method.md, "Task
+controllers (HLC)"); `cpu()` is a smaller size for CPU training. Inputs are normalized observations: the LLC's
+policy observation followed by the task's goal observation.
 """
 
 from __future__ import annotations

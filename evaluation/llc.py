@@ -127,8 +127,8 @@ def dataset_frames(env: HumanoidEnv) -> tuple[np.ndarray, np.ndarray, np.ndarray
 def latent_effect(actions: np.ndarray, actions_other: np.ndarray, z: np.ndarray, z_other: np.ndarray) -> np.ndarray:
     """(n,) how much the actions change with the latent in the same states: the mean over action dimensions of
     (a(s, z) - a(s, z'))^2 / (0.5 (1 - z.z') + 1e-5), from the mean actions (clipped to [-1, 1]) under z and z'.
-    It is the quantity the LLC's diversity loss pulls toward 1 (ase-facts.md); about 0 means the latent barely
-    matters."""
+    It is the quantity the LLC's diversity loss pulls toward 1 (docs/method.md, "Low-level controller (LLC)");
+    about 0 means the latent barely matters."""
     a, b = to_numpy(actions).astype(np.float64), to_numpy(actions_other).astype(np.float64)
     dz = 0.5 * (1.0 - (to_numpy(z) * to_numpy(z_other)).sum(1)) + 1e-5
     return ((a - b) ** 2).mean(1) / dz

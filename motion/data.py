@@ -10,7 +10,8 @@ USER_DATA_DIR = Path(os.environ.get("ASE_DATA_DIR", Path.home() / ".cache" / "as
 
 
 def deepmimic_dir() -> Path:
-    """The DeepMimic clips: $ASE_DEEPMIMIC_DIR, the checkout's ../shared copy, or the downloader's folder."""
+    """The DeepMimic clips: $ASE_DEEPMIMIC_DIR, a development copy beside the checkout (`shared/motions/deepmimic`,
+    when there is one), or the downloader's folder (`launch.py motions download`)."""
     candidates = []
     if env := os.environ.get("ASE_DEEPMIMIC_DIR"):
         candidates.append(Path(env))

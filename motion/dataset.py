@@ -38,7 +38,7 @@ def name_some(names: list[str], shown: int = 5) -> str:
 
 
 def _bundled_clip(name: str) -> Path | None:
-    """A DeepMimic clip by file name from the downloaded (or ../shared) folder, so that the project's
+    """A DeepMimic clip by file name from the folder `motion.data.deepmimic_dir` finds, so that the project's
     dataset files can name clips without saying where the user keeps them."""
     from motion.data import deepmimic_dir
 

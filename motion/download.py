@@ -22,7 +22,7 @@ DEFAULT_BASE_URL = f"https://raw.githubusercontent.com/xbpeng/DeepMimic/{COMMIT}
 BASE_URL_ENV = "ASE_DEEPMIMIC_BASE_URL"
 TIMEOUT_S = 30.0
 
-# local file name -> SHA-256 (computed from the copies in ../shared/motions/deepmimic)
+# local file name -> SHA-256 of the file at COMMIT
 SHA256 = {
     "humanoid3d_backflip.txt": "ffc5e117f69364e239eeedc86d6a30ab854500a375a1c137a405f1b7652905e6",
     "humanoid3d_cartwheel.txt": "17453459a40ec4ea08346072748ae3c7c384b49e619753e9779637fa8a9f7c49",

@@ -2,7 +2,8 @@
 
 The plain humanoid is read from DeepMimic's `character_humanoid3d.json`
 (offsets, shapes, masses) with the ASE reference's joint limits, PD gains and
-torque limits (see docs/conventions.md). The sword-and-shield humanoid adds a
+torque limits (numbers: docs/method.md, "Characters"; frames and layouts:
+docs/architecture.md, "Conventions"). The sword-and-shield humanoid adds a
 3-DoF right wrist, a sword and a shield. Both share `build_mjcf`.
 
 World frame: z up, x forward when the character's heading is 0. Quaternions

@@ -53,7 +53,7 @@ RESET_NONE, RESET_DEFAULT, RESET_REFERENCE, RESET_FALL_POOL, RESET_RECOVERY, RES
 
 @dataclass
 class ResetConfig:
-    """The reset mix that makes get-up emerge (ase-facts.md, "Resets and recovery")."""
+    """The reset mix that makes get-up emerge (docs/method.md, "Resets and recovery")."""
 
     mode: ResetMode = "mix"  # "mix" for training; a single kind for evaluation or the viewer
     recovery_prob: float = 0.2  # after a fall: keep the state, start a new episode

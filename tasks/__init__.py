@@ -1,6 +1,6 @@
 """High-level tasks: one module per task (goal sampling, an external goal, the goal observation in the heading
 frame, the reward, a success measure, viewer markers, the goal layout), composed with the humanoid and a
-frozen low-level controller by `tasks.env.TaskEnv`. Method facts: shared/spec/ase-facts.md (HLC, Tasks)."""
+frozen low-level controller by `tasks.env.TaskEnv`. Method: docs/method.md ("Task controllers (HLC)", "Tasks")."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """TaskEnv: the humanoid, a task and a frozen low-level controller, stepped at the HLC's rate.
 
-One HLC step (ase-facts.md, "HLC"):
+One HLC step (docs/method.md, "Task controllers (HLC)"):
   1. the HLC action is clamped to [-1, 1] and normalized: the unit latent z;
   2. z is held for `llc_steps` (5) LLC steps; each one the frozen LLC acts with its mean action (clamped to
      [-1, 1]) on the policy observation (no goal), through its own normalizer;

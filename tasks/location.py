@@ -1,6 +1,6 @@
 """Location: walk to a point on the ground.
 
-Goal observation (2, heading frame): the target's xy relative to the root. Reward (ase-facts.md):
+Goal observation (2, heading frame): the target's xy relative to the root. Reward (docs/method.md, "Tasks"):
     0.5 exp(-0.5 d^2) + 0.4 exp(-4 max(1 - v.u, 0)^2) + 0.1 max(f.u, 0)
 d the horizontal distance, u the unit direction to the target, v the root's xy velocity over one control step
 (target speed 1 m/s), the velocity term 0 when v.u <= 0, f the facing; within d^2 < 0.5 (d < 0.707 m) the

@@ -1,7 +1,7 @@
 """Reach: bring the right hand (the sword tip on the sword-and-shield character) to a point in space.
 
 Goal observation (3, heading frame): the target relative to the root (the clean design; the reference rotates
-the target into the heading frame without subtracting the root position, ase-facts.md). Reward:
+the target into the heading frame without subtracting the root position, docs/method.md "Tasks"). Reward:
     exp(-4 |p - p_target|^2)
 p the effector body's origin. Targets: x, y uniform in +-1 m around the character's root, z uniform in
 0.2-2.0 m (absolute height), redrawn every 50-99 control steps. The reference draws x, y around the

@@ -1,7 +1,7 @@
 """Speed: hold a target speed along a direction, facing wherever the motion goes.
 
 In the ASE paper but not in the released code; defined here as the steering task without its facing term
-(ase-facts.md): goal observation (3, heading frame) [target direction (2), target speed (1)], reward
+(docs/method.md, "Tasks"): goal observation (3, heading frame) [target direction (2), target speed (1)], reward
     exp(-0.25 ((s* - v.d)^2 + 0.1 t^2)), 0 when v.d <= 0
 (`tasks.steering.heading_reward`, weight 1). Goals as in steering: direction uniform in [-pi, pi), speed
 uniform in 0-3.5 m/s, redrawn every 100-199 control steps.

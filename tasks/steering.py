@@ -1,7 +1,7 @@
 """Steering (ASE's "heading" task): move along a direction at a target speed while facing a second direction.
 
 Goal observation (5, heading frame): [target direction (2), target speed (1), facing direction (2)].
-Reward (ase-facts.md, the reference's formula):
+Reward (the reference's formula, docs/method.md "Tasks"):
     0.7 exp(-0.25 ((s* - v.d)^2 + 0.1 t^2)) + 0.3 max(f.d_face, 0)
 v the root's xy velocity over one control step, t the tangential velocity's two components summed (signed,
 as the reference computes it), the direction term 0 when v.d <= 0, f the character's facing.

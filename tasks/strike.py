@@ -2,7 +2,7 @@
 0.4 x 0.4 x 1.8 m, density 30 kg/m^3 = 8.64 kg, centre at z 0.9 m).
 
 Goal observation (15, heading frame): [target position relative to the root in xy with absolute z (3),
-target 6D rotation (6), linear velocity (3), angular velocity (3)]. Reward (ase-facts.md):
+target 6D rotation (6), linear velocity (3), angular velocity (3)]. Reward (docs/method.md, "Tasks"):
     0.6 max(1 - up.up_0, 0) + 0.4 exp(-4 max(1 - v.u, 0)^2),   r = 1 once up.up_0 < 0.2
 up the box's up axis, up_0 world up, u the unit xy direction from the root to the box, v the root's xy
 velocity over one control step (approach speed 1 m/s), the velocity term 0 when v.u <= 0. Success = tipped

@@ -1,4 +1,5 @@
-"""Shared fixtures. Motion data is read from ../shared (never committed); tests skip clearly without it."""
+"""Shared fixtures. Motion data comes from wherever `motion.data.deepmimic_dir` finds the DeepMimic clips (never
+committed); tests skip clearly without them."""
 
 from __future__ import annotations
 

@@ -232,7 +232,8 @@ def test_recovery_episode_keeps_the_fallen_state() -> None:
 
 
 def test_fall_pool_orientations_are_fully_random() -> None:
-    """ase-facts: the pool starts from a uniformly random 3-D root rotation, so face-down is as common as face-up."""
+    """docs/method.md, "Resets and recovery": the pool starts from a uniformly random 3-D root rotation, so
+    face-down is as common as face-up."""
     from sim.rotations import quat_rotate
 
     env = HumanoidEnv(EnvConfig(num_envs=64, seed=3, nthread=1, reset=ResetConfig(mode="fall")))

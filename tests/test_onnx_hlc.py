@@ -308,8 +308,9 @@ def test_viewer_drives_an_exported_hlc_with_policy_onnx(exported):
 
 
 def test_goal_observation_is_the_documented_formula(exported):
-    """docs/game-engines.md, "Goal observations": steering [cos(a - psi), sin(a - psi), s, cos(f - psi),
-    sin(f - psi)] for a character turned by psi, as the runtime computes it from a world-frame goal."""
+    """docs/game-engines.md, "Task controllers (HLC)" (goal observations): steering [cos(a - psi), sin(a - psi),
+    s, cos(f - psi), sin(f - psi)] for a character turned by psi, as the runtime computes it from a world-frame
+    goal."""
     ctl = Controller(exported[0])
     psi, a, f, speed = 2.0, -2.5, 0.3, 1.2
     qpos = ctl.data.qpos[: ctl.nq].copy()

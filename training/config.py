@@ -4,7 +4,7 @@ Every field is saved in each checkpoint (`asdict`), so a run can be reproduced f
 
 Differences of the `cpu` preset from the ASE reference, and why:
 - networks 512-256 (actor, critic, discriminator/encoder trunk) and a 256-128 latent MLP instead of
-  1024-1024-512 / 512-256: the reference sizes update at ~550 samples/s on 2 cores (stack-notes.md).
+  1024-1024-512 / 512-256: the reference sizes update at ~550 samples/s on 2 cores (6 epochs).
 - 256 environments x 32 steps = 8192 samples per iteration (reference 4096 x 32 = 131072), minibatch 4096
   (2 per epoch) and 2 epochs instead of 16384 (8 per epoch) and 6: the update dominates CPU time, and
   2 epochs keep the full loop above 0.3x the environment's own rate (bench/RESULTS.md).
@@ -20,7 +20,7 @@ Differences of the `cpu` preset from the ASE reference, and why:
 - low-style termination (on by default, `low_style_termination`; ProtoMotions' remedy for standing still):
   measured on the humanoid, a run with it walked at 14M samples (0.74 m/s) where the run without it still
   stood at 23M (docs/campaign.md, round 0).
-- bf16 autocast for the critic and discriminator/encoder forward passes (stack-notes.md: ~2x on CPUs with
+- bf16 autocast for the critic and discriminator/encoder forward passes (bench/RESULTS.md: ~2x on CPUs with
   bf16 in hardware; training/precision.py turns it off where bf16 is emulated, ~30x slower; CUDA GPUs have
   it); the actor stays float32 so rollout and update log-probabilities are computed identically.
 """
@@ -84,7 +84,7 @@ class LLCConfig:
     low_style_termination: bool = True
     low_style_threshold: float = 0.05
     low_style_steps: int = 10
-    # the reset mix that makes get-up emerge (ase-facts.md, "Resets and recovery"; sim.env.ResetConfig)
+    # the reset mix that makes get-up emerge (docs/method.md, "Resets and recovery"; sim.env.ResetConfig)
     recovery_prob: float = 0.2  # after a fall: keep the state, start a new episode
     fall_pool_prob: float = 0.1  # otherwise: start from a fall-pool pose
     reference_prob: float = 0.5  # otherwise: a reference state (else the default pose)

@@ -8,7 +8,8 @@ One iteration =
   3. update: `epochs` x minibatches of L = L_ppo + critic_coef * L_critic (value normalization on), one Adam
      optimizer over actor and critic.
 The PPO plumbing (value normalization, RNG state, progress bar, TensorBoard, checkpoints, Ctrl-C) is shared
-with the LLC trainer: training/ppo.py; the formulas: training/losses.py. Method facts: ase-facts.md ("HLC").
+with the LLC trainer: training/ppo.py; the formulas: training/losses.py. Method: docs/method.md, "Task
+controllers (HLC)".
 As in the LLC trainer, networks, optimizer state, rollout storage and the update live on the trainer's `device`,
 and random draws come from the CPU generator. The environment (with the frozen LLC inside it) is numpy, or, with
 `TaskEnvConfig.device_arrays` (MuJoCo Warp), torch tensors on the physics device that the rollout takes as they

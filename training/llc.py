@@ -12,7 +12,7 @@ One iteration =
 Networks, normalizers, optimizer state, rollout storage, window buffers and the update live on the trainer's
 `device`; the environment stays numpy (tensors cross at the boundary), and every random draw comes from the
 CPU generator `gen`, so a run's numbers do not depend on where the networks are.
-Method facts: shared/spec/ase-facts.md. Config and presets: training/config.py.
+Method: docs/method.md. Config and presets: training/config.py.
 """
 
 from __future__ import annotations

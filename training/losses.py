@@ -1,4 +1,5 @@
-"""The math of ASE's LLC update, one small function per formula (see shared/spec/ase-facts.md)."""
+"""The math of ASE's LLC update, one small function per formula (docs/method.md, "Low-level controller (LLC)"
+and "PPO")."""
 
 from __future__ import annotations
 
