@@ -80,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = PRESETS[args.preset](**over)
     if args.skills:
         cfg.network = replace(cfg.network, conditional=True)
-    if cfg.minibatch_size > cfg.batch_size:  # small runs: one minibatch per epoch
-        cfg.minibatch_size = cfg.batch_size
+    if cfg.ppo.minibatch_size > cfg.batch_size:  # small runs: one minibatch per epoch
+        cfg.ppo.minibatch_size = cfg.batch_size
         cfg.disc_batch = min(cfg.disc_batch, cfg.batch_size)
     device_arrays = args.arrays == "device" or (args.arrays == "auto" and args.device.startswith("cuda"))
 
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     net = cfg.network
     print(
         f"preset {cfg.preset}{' (skills)' if args.skills else ''}: N={cfg.num_envs}, "
-        f"{cfg.batch_size} samples/iteration, minibatch {cfg.minibatch_size}, {cfg.epochs} epochs, "
+        f"{cfg.batch_size} samples/iteration, minibatch {cfg.ppo.minibatch_size}, {cfg.ppo.epochs} epochs, "
         f"actor {net.actor_hidden}, critic {net.critic_hidden}, "
         f"disc/enc {net.disc_hidden}, bf16 asked {cfg.bf16} (native here {cpu_bf16_native()}), "
         f"torch threads {torch.get_num_threads()}, physics {args.device} threads {args.env_threads or 'all'} "

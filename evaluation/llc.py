@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from controllers.latents import clip_preset, sample_latents
+from motion.amp import AmpDataset
 from sim.arrays import to_numpy
 from sim.env import EnvConfig, HumanoidEnv, ResetConfig
 from sim.perturbations import SHOVE_BODY, SHOVE_STRENGTH, random_shove
@@ -194,7 +195,7 @@ def lying_pose(root_quat: np.ndarray) -> np.ndarray:
 
 
 def recovery_from_fall_pool(policy: Any, cfg: EvalConfig) -> dict[str, Any]:
-    env = make_env(cfg, mode="fall", seed_offset=1)
+    env = make_env(cfg, mode="fall_pool", seed_offset=1)
     obs = env.reset()
     pose = lying_pose(np.array(env.backend.qpos[:, 3:7]))
     draw = LatentDraw(env.num_envs, policy.latent_dim, cfg.latent_steps, np.random.default_rng(cfg.seed + 1))
@@ -254,10 +255,11 @@ def coverage(policy: Any, cfg: EvalConfig, motions: Any) -> dict[str, Any]:
     env_cfg = EnvConfig(
         num_envs=n, seed=cfg.seed + 3, nthread=cfg.nthread, backend=cfg.backend, early_termination=False,
         auto_reset=False,
-        reset=ResetConfig(mode="default", fall_pool_prob=0.0),
+        reset=ResetConfig(mode="default"),
     )  # fmt: skip
     env = HumanoidEnv(env_cfg, motions)
-    presets = np.stack([clip_preset(policy.encode(env.clip_amp_windows(c))) for c in range(n)]).astype(np.float32)
+    dataset = AmpDataset.of(env)
+    presets = np.stack([clip_preset(policy.encode(dataset.clip_windows(c))) for c in range(n)]).astype(np.float32)
     _, data, clip_of = dataset_frames(env)
     std = data.std(0) + 1e-3
     obs = env.reset()

@@ -27,6 +27,7 @@ from torch import nn
 
 from controllers.latents import GETUP_PREFIX, clip_preset
 from evaluation.llc import _time_up
+from motion.amp import AmpDataset
 from sim.env import EnvConfig, HumanoidEnv, ResetConfig
 
 CLASSIFIER_PATH = Path(__file__).resolve().parent / "skill_classifier.pt"
@@ -77,8 +78,9 @@ def train_classifier(
     saved = lib.weights.copy()
     lib.weights = np.full(lib.num_clips, 1.0 / lib.num_clips)
     try:
-        x, y = env.demo_amp_windows(windows, rng, with_clips=True)
-        x_test, y_test = env.demo_amp_windows(max(windows // 10, 100), rng, with_clips=True)
+        data = AmpDataset.of(env)
+        x, y = data.sample(windows, rng)
+        x_test, y_test = data.sample(max(windows // 10, 100), rng)
     finally:
         lib.weights = saved
     model = ClipClassifier(x.shape[1], lib.num_clips)
@@ -134,14 +136,15 @@ def skill_latents(policy: Any, env: HumanoidEnv) -> tuple[np.ndarray, str]:
     names = env.motions.clip_names
     if skills and all(n in skills for n in names):
         return np.stack([skills[n] for n in names]).astype(np.float32), "named skills"
-    presets = [clip_preset(policy.encode(env.clip_amp_windows(c))) for c in range(len(names))]
+    dataset = AmpDataset.of(env)
+    presets = [clip_preset(policy.encode(dataset.clip_windows(c))) for c in range(len(names))]
     return np.stack(presets).astype(np.float32), "clip presets (this LLC names no skills for these clips)"
 
 
 def _eval_env(motions: Any, n: int, seed: int, nthread: int) -> HumanoidEnv:
     cfg = EnvConfig(
         num_envs=n, seed=seed, nthread=nthread, early_termination=False, auto_reset=False,
-        reset=ResetConfig(mode="mix", fall_pool_prob=1.0),  # builds the fall pool; every reset names its kind
+        reset=ResetConfig(mode="mix").with_mix(fall_pool=1.0),  # builds the fall pool; every reset names its kind
     )  # fmt: skip
     return HumanoidEnv(cfg, motions)
 
@@ -158,7 +161,7 @@ def _start(env: HumanoidEnv, starts: np.ndarray, walk_clip: int) -> np.ndarray:
         env.reset(np.nonzero(starts == 1)[0], mode="reference")
         env.start_weights = saved
     if (starts == 2).any():
-        env.reset(np.nonzero(starts == 2)[0], mode="fall")
+        env.reset(np.nonzero(starts == 2)[0], mode="fall_pool")
     return env.obs.copy()
 
 

@@ -2,8 +2,10 @@
 
 N characters, each in its own MuJoCo simulation, stepped together: 120 Hz
 physics, 30 Hz control, joint-space PD targets from actions in [-1, 1],
-300-step episodes, falls, resets (reference state, default pose, fall pool,
-recovery), perturbations, and the policy and discriminator observations.
+300-step episodes, falls, resets (the reset terms of sim/resets.py: reference
+state, default pose, fall pool, recovery), perturbations, and the policy and
+discriminator observations. Callers read it through methods (`elapsed_steps`,
+`episode_starts`, `character_bodies`, ...), not its buffers.
 Rewards are not computed here: the LLC's come from its discriminator and
 encoder (training/), task rewards from tasks/.
 
@@ -17,7 +19,7 @@ restarted environments' states copied to the device. Saved states are numpy.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,44 +32,33 @@ from sim.observations import (
     JointIndex,
     amp_layout,
     amp_obs,
-    clip_windows,
     joint_positions,
     layout_size,
     policy_layout,
     policy_obs,
-    window_times,
+    upgrade_amp_windows,
 )
 from sim.perturbations import PROJECTILE_DISTANCE, PROJECTILE_SPEED, apply_impulse, projectile_launch
-from sim.rotations import quat_from_axis_angle, quat_mul, quat_rotate, quat_to_matrix
+from sim.resets import (  # noqa: F401  (RESET_* and ResetConfig: the environment's vocabulary, re-exported)
+    FALL_POOL_VERSION,
+    RESET_DEFAULT,
+    RESET_FALL_POOL,
+    RESET_NONE,
+    RESET_RECOVERY,
+    RESET_REFERENCE,
+    RESET_TERMS,
+    RESET_UNSTABLE,
+    CharacterGeoms,
+    ResetConfig,
+    build_fall_pool,
+    choose_resets,
+)
+from sim.rotations import quat_from_axis_angle
 from sim.scene import build_scene, projectile_parking
 from sim.terminations import fallen
 
 if TYPE_CHECKING:
     from motion.library import MotionLibrary
-
-ResetMode = Literal["mix", "default", "reference", "fall"]
-
-# why an episode started, reported per environment in StepResult.reset_kind
-RESET_NONE, RESET_DEFAULT, RESET_REFERENCE, RESET_FALL_POOL, RESET_RECOVERY, RESET_UNSTABLE = range(6)
-
-
-@dataclass
-class ResetConfig:
-    """The reset mix that makes get-up emerge (docs/method.md, "Resets and recovery")."""
-
-    mode: ResetMode = "mix"  # "mix" for training; a single kind for evaluation or the viewer
-    recovery_prob: float = 0.2  # after a fall: keep the state, start a new episode
-    fall_pool_prob: float = 0.1  # otherwise: start from a fallen pose
-    reference_prob: float = 0.5  # otherwise: reference state (else default pose)
-    recovery_steps: int = 60  # control steps of suppressed fall termination
-    fall_pool_seconds: float = 2.5
-    fall_pool_action: float = 0.5
-    fall_pool_random_3d: bool = True  # fully random root orientation (False: random heading only)
-    lying_start_grace: bool = True  # reference starts already below the fall heights get recovery_steps of grace
-
-
-# bumped when the fall pool's recipe changes, so a resumed run rebuilds a stored pool
-FALL_POOL_VERSION = 2
 
 
 @dataclass
@@ -111,41 +102,6 @@ class StepResult:
         return self.terminated | self.truncated
 
 
-@dataclass(frozen=True)
-class _CharacterGeoms:
-    """The character's geoms (spheres, capsules/cylinders along z, boxes) for ground-clearance checks."""
-
-    body: np.ndarray  # (G,) body index in Character.bodies
-    pos: np.ndarray  # (G, 3) in the body frame
-    quat: np.ndarray  # (G, 4)
-    is_box: np.ndarray
-    half: np.ndarray  # (G, 3) box half extents, or (0, 0, capsule half length)
-    radius: np.ndarray  # (G,)
-
-    @staticmethod
-    def of(model, num_bodies: int) -> _CharacterGeoms:
-        import mujoco
-
-        ids = np.nonzero((model.geom_bodyid >= 1) & (model.geom_bodyid <= num_bodies))[0]
-        types, size = model.geom_type[ids], model.geom_size[ids]
-        is_box = types == mujoco.mjtGeom.mjGEOM_BOX
-        half = np.where(is_box[:, None], size, 0.0)
-        cap = (types == mujoco.mjtGeom.mjGEOM_CAPSULE) | (types == mujoco.mjtGeom.mjGEOM_CYLINDER)
-        half[cap, 2] = size[cap, 1]
-        radius = np.where(is_box, 0.0, size[:, 0])
-        return _CharacterGeoms(
-            model.geom_bodyid[ids] - 1, model.geom_pos[ids], model.geom_quat[ids], is_box, half, radius
-        )
-
-    def penetration(self, body_pos: np.ndarray, body_rot: np.ndarray) -> np.ndarray:
-        """How far (m) the lowest point of each pose's geoms lies below z = 0, from world body poses (n, B, .)."""
-        rot = body_rot[:, self.body]
-        z = body_pos[:, self.body, 2] + quat_rotate(rot, self.pos)[..., 2]
-        rz = quat_to_matrix(quat_mul(rot, self.quat))[..., 2, :]  # world z of each geom's local axes
-        reach = np.where(self.is_box, (np.abs(rz) * self.half).sum(-1), np.abs(rz[..., 2]) * self.half[:, 2])
-        return np.maximum(-(z - reach - self.radius).min(1), 0.0)
-
-
 class HumanoidEnv:
     def __init__(self, cfg: EnvConfig, motions: MotionLibrary | None = None):
         self.cfg = cfg
@@ -177,15 +133,16 @@ class HumanoidEnv:
         self._non_foot = np.array([n not in ch.foot_bodies for n in names])
         self._fall_height = np.array([ch.fall_height.get(n, cfg.fall_height) for n in names])
         self._key_ids = self.joints.key_bodies
-        self._fall_height_d = self._dev(self._fall_height)
-        self._action_offset_d, self._action_scale_d = self._dev(self.action_offset), self._dev(self.action_scale)
+        self._fall_height_d = self.as_array(self._fall_height)
+        self._action_offset_d = self.as_array(self.action_offset)
+        self._action_scale_d = self.as_array(self.action_scale)
 
         n = cfg.num_envs
-        self.progress = self._dev(np.zeros(n, dtype=np.int64))
-        self.suppress_fall = self._dev(np.zeros(n, dtype=np.int64))
-        self.amp_hist = self._dev(np.zeros((n, cfg.num_amp_frames, self.amp_obs_dim), dtype=np.float32))
-        self.obs = self._dev(np.zeros((n, self.obs_dim), dtype=np.float32))
-        self._ctrl = self._dev(np.tile(self.action_offset, (n, 1)))
+        self.progress = self.as_array(np.zeros(n, dtype=np.int64))
+        self.suppress_fall = self.as_array(np.zeros(n, dtype=np.int64))
+        self.amp_hist = self.as_array(np.zeros((n, cfg.num_amp_frames, self.amp_obs_dim), dtype=np.float32))
+        self.obs = self.as_array(np.zeros((n, self.obs_dim), dtype=np.float32))
+        self._ctrl = self.as_array(np.tile(self.action_offset, (n, 1)))
         self._xfrc: np.ndarray | None = None
         self._next_projectile = np.zeros(n, dtype=np.int64)
         # the clip and time a reference start began from (-1 / 0 for other starts): a skill trainer's tracking target
@@ -194,21 +151,28 @@ class HumanoidEnv:
         self.start_weights: np.ndarray | None = None  # clip weights of reference starts (None: the library's)
         self.counters = {"falls": 0, "unstable_resets": 0, "timeouts": 0, "episodes": 0, "style_terminations": 0}
 
-        self._char_geoms = _CharacterGeoms.of(self.model, self.nb)
-        self._default_qpos = np.array(self.model.qpos0[: self.nq_char])
-        self._default_qpos[2] = ch.root_height
+        self.geoms = CharacterGeoms.of(self.model, self.nb)
+        self.default_qpos = np.array(self.model.qpos0[: self.nq_char])
+        self.default_qpos[2] = ch.root_height
+        cfg.reset.validate()
         self.fall_pool: np.ndarray | None = None
-        if cfg.reset.mode == "fall" or (cfg.reset.mode == "mix" and cfg.reset.fall_pool_prob > 0):
-            self.fall_pool = self._build_fall_pool()
+        if cfg.reset.uses("fall_pool"):
+            self.fall_pool = build_fall_pool(self)
 
     # ------------------------------------------------------------------ arrays
-    def _dev(self, x: Any, dtype: Any = None) -> Any:
+    def as_array(self, x: Any, dtype: Any = None) -> Any:
         """A host array as an array of the physics' kind (numpy itself, or a tensor on its device)."""
         return as_like(x, self.backend.qpos, dtype)
 
-    def _idx(self, ids: np.ndarray) -> Any:
+    def index(self, ids: np.ndarray) -> Any:
         """Host environment indices, for indexing the environment's arrays."""
         return index_like(ids, self.backend.qpos)
+
+    @property
+    def like(self) -> Any:
+        """An array of the physics' kind and float type (`like` of sim.arrays.as_like): numpy float64, or a tensor
+        on the physics device."""
+        return self.backend.qpos
 
     # ------------------------------------------------------------------ state
     @property
@@ -229,7 +193,7 @@ class HumanoidEnv:
         qpos, qvel = self._char_state()
         return policy_obs(pos, quat, lin, ang), amp_obs(self.joints, qpos[ids], qvel[ids], pos[:, self._key_ids])
 
-    def _write_state(self, ids: np.ndarray, qpos: np.ndarray, qvel: np.ndarray) -> None:
+    def write_states(self, ids: np.ndarray, qpos: np.ndarray, qvel: np.ndarray) -> None:
         """Write character states (props keep their defaults) and hold PD targets at the current pose."""
         full_q = np.tile(self.model.qpos0, (len(ids), 1))
         full_v = np.zeros((len(ids), self.model.nv))
@@ -238,144 +202,77 @@ class HumanoidEnv:
         for k in range(self.cfg.projectiles):
             adr = self.model.jnt_qposadr[self.model.joint(f"projectile_{k}").id]
             full_q[:, adr : adr + 3] = projectile_parking(k)
-        idx = self._idx(ids)
-        self._ctrl[idx] = self._dev(joint_positions(self.joints, qpos), self._ctrl.dtype)
+        idx = self.index(ids)
+        self._ctrl[idx] = self.as_array(joint_positions(self.joints, qpos), self._ctrl.dtype)
         self.backend.set_state(ids, full_q, full_v, self._ctrl[idx])
 
-    def _default_states(self, k: int, random_yaw: bool) -> tuple[np.ndarray, np.ndarray]:
-        qpos = np.tile(self._default_qpos, (k, 1))
+    def default_states(self, k: int, random_yaw: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """k default poses at rest (qpos, qvel), facing +x or a random heading."""
+        qpos = np.tile(self.default_qpos, (k, 1))
         if random_yaw:
             yaw = self.rng.uniform(-np.pi, np.pi, k)
             qpos[:, 3:7] = quat_from_axis_angle(np.array([0.0, 0.0, 1.0]), yaw)
         return qpos, np.zeros((k, self.nv_char))
 
-    def _build_fall_pool(self) -> np.ndarray:
-        """One fallen pose per environment: the default pose with a random root orientation (lifted out of the
-        floor), random constant actions for 2.5 s, velocities zeroed."""
-        n, rc = self.num_envs, self.cfg.reset
-        ids = np.arange(n)
-        qpos, qvel = self._default_states(n, random_yaw=True)
-        if rc.fall_pool_random_3d:
-            q = self.rng.standard_normal((n, 4))
-            qpos[:, 3:7] = q / np.linalg.norm(q, axis=1, keepdims=True)
-            self._write_state(ids, qpos, qvel)
-            pos, rot = self._bodies()[:2]
-            qpos[:, 2] += self._char_geoms.penetration(to_numpy(pos), to_numpy(rot))
-        self._write_state(ids, qpos, qvel)
-        actions = self.rng.uniform(-rc.fall_pool_action, rc.fall_pool_action, (n, self.action_dim))
-        steps = int(round(rc.fall_pool_seconds / self.model.opt.timestep))
-        self.backend.step(self.actions_to_targets(actions), None, steps)
-        pool = to_numpy(self.backend.qpos[:, : self.nq_char]).astype(np.float64)
-        bad = to_numpy(self.backend.unstable()) | ~np.isfinite(pool).all(1)
-        pool[bad] = self._default_qpos
-        return pool
-
     # ------------------------------------------------------------------ resets
-    def reset(self, ids: np.ndarray | None = None, mode: ResetMode | None = None) -> np.ndarray:
-        """Start new episodes for `ids` (all by default); returns the full observation array."""
+    def reset(self, ids: np.ndarray | None = None, mode: str | None = None) -> np.ndarray:
+        """Start new episodes for `ids` (all by default) by `mode`: "mix", or the name of one reset term
+        (sim.resets.RESET_TERMS); the config's by default. Returns the full observation array."""
         ids = np.arange(self.num_envs) if ids is None else np.asarray(ids, dtype=np.int64)
         self._reset(ids, fell=np.zeros(len(ids), dtype=bool), mode=mode)
         return copy(self.obs)
 
-    def _reset(self, ids: np.ndarray, fell: np.ndarray, mode: ResetMode | None = None) -> np.ndarray:
-        kind = self._choose_resets(len(ids), fell, mode or self.cfg.reset.mode)
-        fresh = kind != RESET_RECOVERY
-        qpos, qvel = self._default_states(len(ids), random_yaw=False)
-        pool = kind == RESET_FALL_POOL
-        if pool.any():
-            assert self.fall_pool is not None
-            qpos[pool] = self.fall_pool[self.rng.integers(0, len(self.fall_pool), int(pool.sum()))]
-        hist_from_clip = kind == RESET_REFERENCE
-        self.episode_clip[ids], self.episode_time0[ids] = -1, 0.0
-        if hist_from_clip.any():
-            qpos[hist_from_clip], qvel[hist_from_clip] = self._reference_starts(ids[hist_from_clip])
-        recovery = kind == RESET_RECOVERY
-        if fresh.any():
-            self._write_state(ids[fresh], qpos[fresh], qvel[fresh])
-        if recovery.any():  # keep the state, hold the current pose
+    def _reset(self, ids: np.ndarray, fell: np.ndarray, mode: str | None = None) -> np.ndarray:
+        """Start episodes for `ids` by the reset terms (sim/resets.py); returns each one's RESET_* code."""
+        kind = choose_resets(self, fell, mode or self.cfg.reset.mode)
+        k = len(ids)
+        qpos, qvel = self.default_states(k)
+        clip, time0 = np.full(k, -1, dtype=np.int64), np.zeros(k)
+        keep, from_clip = np.zeros(k, dtype=bool), np.zeros(k, dtype=bool)
+        started = []
+        for term in RESET_TERMS.values():  # their starts draw in this order
+            sel = kind == term.code
+            if not sel.any():
+                continue
+            started.append((term, sel))
+            new = term.start(self, ids[sel])
+            if new is None:
+                keep |= sel
+                continue
+            qpos[sel], qvel[sel] = new.qpos, new.qvel
+            if new.history is not None:
+                from_clip |= sel
+                self.amp_hist[self.index(ids[sel]), 1:] = self.as_array(new.history, self.amp_hist.dtype)
+            if new.clip is not None:
+                clip[sel], time0[sel] = new.clip, new.time
+        self.episode_clip[ids], self.episode_time0[ids] = clip, time0
+        if (~keep).any():
+            self.write_states(ids[~keep], qpos[~keep], qvel[~keep])
+        if keep.any():  # the state stays: hold the current pose
             qpos_now, _ = self._char_state()
-            rec = self._idx(ids[recovery])
-            self._ctrl[rec] = self._dev(joint_positions(self.joints, qpos_now[rec]), self._ctrl.dtype)
-        idx = self._idx(ids)
+            kept = self.index(ids[keep])
+            self._ctrl[kept] = self.as_array(joint_positions(self.joints, qpos_now[kept]), self._ctrl.dtype)
+        idx = self.index(ids)
         self.progress[idx] = 0
-        rc = self.cfg.reset
-        grace = recovery | (kind == RESET_FALL_POOL)
-        if rc.lying_start_grace and hist_from_clip.any():
-            grace[hist_from_clip] = self._below_fall_height(ids[hist_from_clip])
-        self.suppress_fall[idx] = self._dev(np.where(grace, rc.recovery_steps, 0), self.suppress_fall.dtype)
+        grace = np.zeros(k, dtype=bool)
+        for term, sel in started:
+            grace[sel] = term.grace(self, ids[sel])
+        grace_steps = np.where(grace, self.cfg.reset.recovery_steps, 0)
+        self.suppress_fall[idx] = self.as_array(grace_steps, self.suppress_fall.dtype)
         obs, amp = self._observe(idx)
         self.obs[idx] = obs
-        # default and fall-pool starts repeat the current frame; reference starts took the clip's past and
-        # recovery episodes keep the real frames of the fall that just ended
-        fresh_hist, from_clip = self._idx(~hist_from_clip & ~recovery), self._idx(hist_from_clip)
-        self.amp_hist[idx[fresh_hist]] = amp[fresh_hist, None]
-        self.amp_hist[idx[from_clip], 0] = amp[from_clip]
+        # starts repeat their current frame, reference starts took the clip's past and kept states (recovery
+        # episodes) keep the real frames of the fall that just ended
+        repeat, after_clip = self.index(~from_clip & ~keep), self.index(from_clip)
+        self.amp_hist[idx[repeat]] = amp[repeat, None]
+        self.amp_hist[idx[after_clip], 0] = amp[after_clip]
         self.counters["episodes"] += len(ids)
         return kind
 
     def _below_fall_height(self, ids: np.ndarray) -> np.ndarray:
         """(len(ids),) whether a non-foot body is below its fall height (the height half of the fall rule)."""
-        height = to_numpy(self._bodies(self._idx(ids))[0][..., 2])
+        height = to_numpy(self._bodies(self.index(ids))[0][..., 2])
         return (height[:, self._non_foot] < self._fall_height[self._non_foot]).any(1)
-
-    def _choose_resets(self, k: int, fell: np.ndarray, mode: ResetMode) -> np.ndarray:
-        if mode == "default" or (mode == "reference" and self.motions is None):
-            return np.full(k, RESET_DEFAULT)
-        if mode == "reference":
-            return np.full(k, RESET_REFERENCE)
-        if mode == "fall":
-            return np.full(k, RESET_FALL_POOL)
-        rc, u = self.cfg.reset, self.rng.random((3, k))
-        ref_or_default = np.where(
-            (u[2] < rc.reference_prob) & (self.motions is not None), RESET_REFERENCE, RESET_DEFAULT
-        )
-        use_pool = (u[1] < rc.fall_pool_prob) & (self.fall_pool is not None)
-        kind = np.where(use_pool, RESET_FALL_POOL, ref_or_default)
-        return np.where(fell & (u[0] < rc.recovery_prob), RESET_RECOVERY, kind)
-
-    def _reference_starts(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Random clip states for `ids`, lifted out of the floor, with the clip's past as discriminator history."""
-        f, k = self.num_amp_frames, len(ids)
-        if self.start_weights is None:
-            clips = self.motions.sample_clips(k, self.rng)
-        else:
-            clips = self.rng.choice(self.motions.num_clips, size=k, p=self.start_weights)
-        times = self.motions.sample_times(clips, self.rng)
-        self.episode_clip[ids], self.episode_time0[ids] = clips, times
-        lagged = window_times(times, self.control_dt, f)
-        st = self.motions.sample(np.repeat(clips, f), lagged)  # frames t, t - dt, ..., current first
-        lift = self._char_geoms.penetration(st.body_pos[::f], st.body_rot[::f])
-        hist = amp_obs(self.joints, st.qpos, st.qvel, st.body_pos[:, self._key_ids]).reshape(k, f, -1)
-        hist[..., 0] += np.repeat(lift[:, None], f, axis=1)  # root height slot follows the lift
-        self.amp_hist[self._idx(ids), 1:] = self._dev(hist[:, 1:], self.amp_hist.dtype)
-        qpos = st.qpos[::f].copy()
-        qpos[:, 2] += lift
-        return qpos, st.qvel[::f]
-
-    def _motion_amp(self, clips: np.ndarray, times: np.ndarray) -> np.ndarray:
-        st = self.motions.sample(clips, times)
-        return amp_obs(self.joints, st.qpos, st.qvel, st.body_pos[:, self._key_ids])
-
-    def demo_amp_windows(
-        self, n: int, rng: np.random.Generator | None = None, with_clips: bool = False
-    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-        """Dataset windows: clip by weight, t0 uniform in [(F-1) dt, length], frames t0, t0 - dt, ...
-        with_clips: also the clip index of each window."""
-        if self.motions is None:
-            raise RuntimeError("demo_amp_windows needs a motion library")
-        rng = rng or self.rng
-        f = self.num_amp_frames
-        clips = self.motions.sample_clips(n, rng)
-        t0 = self.motions.sample_times(clips, rng, min_time=(f - 1) * self.control_dt)
-        t = window_times(t0, self.control_dt, f)
-        windows = self._motion_amp(np.repeat(clips, f), t).reshape(n, f * self.amp_obs_dim)
-        return (windows, clips) if with_clips else windows
-
-    def clip_amp_windows(self, clip: int, max_windows: int = 64) -> np.ndarray:
-        """Windows (n, frames * amp_dim) evenly along one clip, current frame first (e.g. for its latent preset)."""
-        if self.motions is None:
-            raise RuntimeError("clip_amp_windows needs a motion library")
-        return clip_windows(self.motions, self.joints, self.control_dt, clip, self.num_amp_frames, max_windows)
 
     # ------------------------------------------------------------------ stepping
     def actions_to_targets(self, actions: np.ndarray) -> np.ndarray:
@@ -384,7 +281,7 @@ class HumanoidEnv:
         return actions_to_targets(self._action_offset_d, self._action_scale_d, actions)
 
     def step(self, actions: np.ndarray) -> StepResult:
-        actions = np.asarray(actions, dtype=np.float64) if self.xp is np else self._dev(actions, self._ctrl.dtype)
+        actions = np.asarray(actions, dtype=np.float64) if self.xp is np else self.as_array(actions, self._ctrl.dtype)
         if tuple(actions.shape) != (self.num_envs, self.action_dim):
             raise ValueError(f"actions must be ({self.num_envs}, {self.action_dim}), got {tuple(actions.shape)}")
         self._ctrl[:] = self.actions_to_targets(actions)
@@ -439,7 +336,7 @@ class HumanoidEnv:
         if ids.size:
             self.counters["style_terminations"] += len(ids)
             self._reset(ids, fell=np.zeros(len(ids), dtype=bool))
-        return copy(self.obs[self._idx(ids)])
+        return copy(self.obs[self.index(ids)])
 
     def in_grace(self) -> np.ndarray:
         """(N,) whether each environment is inside a recovery / fall-pool / lying-start grace period."""
@@ -463,6 +360,42 @@ class HumanoidEnv:
 
     def amp_window(self) -> np.ndarray:
         return copy(self.amp_hist.reshape(self.num_envs, -1))
+
+    def elapsed_steps(self) -> Any:
+        """(N,) control steps each environment's episode has run (a copy, of the physics' kind)."""
+        return copy(self.progress)
+
+    def episode_starts(self) -> tuple[np.ndarray, np.ndarray]:
+        """(N,) host copies of the clip and time each episode's reference start began from (-1 and 0 for other
+        starts): a skill trainer's tracking target."""
+        return self.episode_clip.copy(), self.episode_time0.copy()
+
+    # ------------------------------------------------------------------ scene reads and props
+    def character_bodies(self) -> tuple[Any, Any, Any, Any]:
+        """World positions (N, B, 3), rotations (N, B, 4), linear and angular velocities (N, B, 3) of every
+        character's bodies (views of the physics' arrays)."""
+        return self._bodies()
+
+    def contact_forces(self) -> Any:
+        """(N, B) the norm of the external contact force on each character body (a view)."""
+        return self.backend.contact_force()[:, 1 : 1 + self.nb]
+
+    def scene_body(self, body: int) -> tuple[Any, Any, Any, Any]:
+        """World position (N, 3), rotation (N, 4), linear and angular velocity (N, 3) of scene body `body` (a
+        MuJoCo body id: a prop such as the strike target)."""
+        pos, quat, lin, ang = self.backend.bodies()
+        return pos[:, body], quat[:, body], lin[:, body], ang[:, body]
+
+    def place_free_body(self, ids: np.ndarray, joint: str, pos: Any, quat: Any) -> None:
+        """Put the free body of `joint` (a prop: the strike target) at world poses pos (k, 3), quat (k, 4), at rest,
+        in environments `ids`; the characters and their PD targets stay."""
+        jid = self.model.joint(joint).id
+        qa, va = self.model.jnt_qposadr[jid], self.model.jnt_dofadr[jid]
+        idx = self.index(ids)
+        qpos, qvel = copy(self.backend.qpos[idx]), copy(self.backend.qvel[idx])
+        qpos[:, qa : qa + 3], qpos[:, qa + 3 : qa + 7] = as_like(pos, qpos, qpos.dtype), as_like(quat, qpos, qpos.dtype)
+        qvel[:, va : va + 6] = 0.0
+        self.backend.set_state(ids, qpos, qvel, self._ctrl[idx], reset=False)
 
     # ------------------------------------------------------------------ perturbations
     def apply_impulse(self, ids, body: str, impulse) -> None:
@@ -492,7 +425,7 @@ class HumanoidEnv:
             qa, va = self.model.jnt_qposadr[jid], self.model.jnt_dofadr[jid]
             qpos[i, qa : qa + 7] = [*start, 1.0, 0.0, 0.0, 0.0]
             qvel[i, va : va + 6] = [*vel, 0.0, 0.0, 0.0]
-        self.backend.set_state(ids, qpos[ids], qvel[ids], self._ctrl[self._idx(ids)], reset=False)
+        self.backend.set_state(ids, qpos[ids], qvel[ids], self._ctrl[self.index(ids)], reset=False)
 
     # ------------------------------------------------------------------ misc
     def get_data(self, i: int = 0):
@@ -525,14 +458,20 @@ class HumanoidEnv:
         self.rng.bit_generator.state = state["rng"]
         self.fall_pool = None if state["fall_pool"] is None else state["fall_pool"].copy()
         if self.fall_pool is not None and state.get("fall_pool_version", 1) != FALL_POOL_VERSION:
-            self.fall_pool = self._build_fall_pool()  # built by an older recipe: rebuild (steps the physics)
+            self.fall_pool = build_fall_pool(self)  # built by an older recipe: rebuild (steps the physics)
         self.backend.set_full_state(state["physics"])
-        self._ctrl = copy(self._dev(state["ctrl"]))
-        self.progress = copy(self._dev(state["progress"]))
-        self.suppress_fall = copy(self._dev(state["suppress_fall"]))
-        self.amp_hist = copy(self._dev(state["amp_hist"]))
-        self.obs = copy(self._dev(state["obs"]))
+        self._ctrl = copy(self.as_array(state["ctrl"]))
+        self.progress = copy(self.as_array(state["progress"]))
+        self.suppress_fall = copy(self.as_array(state["suppress_fall"]))
+        self.amp_hist = copy(self.as_array(state["amp_hist"]))
+        self.obs = copy(self.as_array(state["obs"]))
         self.counters = {**self.counters, **state["counters"]}
         self._next_projectile = state["next_projectile"].copy()
         if "episode_clip" in state:
             self.episode_clip, self.episode_time0 = state["episode_clip"].copy(), state["episode_time0"].copy()
+
+
+def upgrade_state(state: dict[str, Any], character: Character, from_version: int) -> dict[str, Any]:
+    """A saved environment state (`HumanoidEnv.get_state`) written with observation layout `from_version`, in this
+    version's layout: its discriminator history converted (sim.observations.upgrade_amp_windows)."""
+    return {**state, "amp_hist": upgrade_amp_windows(state["amp_hist"], character, from_version)}

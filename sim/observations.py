@@ -215,17 +215,25 @@ def amp_obs(idx: JointIndex, qpos: np.ndarray, qvel: np.ndarray, key_pos: np.nda
     return xp.concat([xp.astype(p, xp.float32) for p in parts], axis=1)
 
 
+def window_lags(control_dt: float, frames: int) -> np.ndarray:
+    """(frames,) how far behind its current frame each frame of a discriminator window lies: 0, dt, 2 dt, ...
+    The one lag rule of every window: simulated histories, reference starts' histories and dataset windows (a
+    clip's first whole window ends at the last lag)."""
+    return control_dt * np.arange(frames)
+
+
 def window_times(t0: np.ndarray, control_dt: float, frames: int) -> np.ndarray:
     """(n * frames,) the times of a discriminator window's frames ending at each t0: t0, t0 - dt, ... (current
     frame first), never before the clip's start."""
-    return np.maximum(np.asarray(t0)[:, None] - control_dt * np.arange(frames)[None], 0.0).reshape(-1)
+    return np.maximum(np.asarray(t0)[:, None] - window_lags(control_dt, frames)[None], 0.0).reshape(-1)
 
 
 def clip_windows(motions, idx: JointIndex, control_dt: float, clip: int, frames: int, max_windows: int = 64):
     """Discriminator windows (n, frames * amp_dim) evenly along one clip of a motion library (anything with
     `durations` and `sample(clip_ids, times)`), current frame first, as the trainer builds dataset windows."""
     dur = float(motions.durations[clip])
-    t0 = np.linspace(min((frames - 1) * control_dt, dur), dur, max(2, min(max_windows, int(dur / control_dt))))
+    first = window_lags(control_dt, frames)[-1]
+    t0 = np.linspace(min(first, dur), dur, max(2, min(max_windows, int(dur / control_dt))))
     times = window_times(t0, control_dt, frames)
     st = motions.sample(np.full(times.shape, clip), times)
     return amp_obs(idx, st.qpos, st.qvel, st.body_pos[:, idx.key_bodies]).reshape(len(t0), -1)
@@ -283,6 +291,7 @@ __all__ = [
     "joint_positions",
     "upgrade_amp_windows",
     "clip_windows",
+    "window_lags",
     "window_times",
     "changed_amp_columns",
 ]

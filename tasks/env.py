@@ -25,11 +25,13 @@ from typing import Any
 
 import numpy as np
 
-from sim.arrays import as_like, copy, index_like, to_numpy
+from sim.arrays import as_like, copy, to_numpy
 from sim.control import HLC_HOLD_STEPS, latent_from_action
 from sim.env import EnvConfig, HumanoidEnv, ResetConfig
 from tasks import make_task
 from tasks.common import PropState, Task, TaskState, as_ids, goals_like
+
+STRIKE_TARGET = "strike_target"  # the body and free joint of the strike task's box (sim.scene)
 
 
 @dataclass
@@ -87,61 +89,49 @@ class TaskEnv:
             )
         self.character = self.env.character
         self.task.bind(self.character)
-        goals_like(self.task, self.env.backend.qpos)  # goals where the terms read them
+        goals_like(self.task, self.env.like)  # goals where the terms read them
         self.num_envs = cfg.num_envs
         self.obs_dim = self.env.obs_dim + self.task.goal_dim
         self.action_dim = llc.latent_dim
         self.control_dt = self.env.control_dt
         self.rng = np.random.default_rng(cfg.seed + 1)  # goals (the environment has its own generator)
-        self.latent = self._dev(np.zeros((self.num_envs, llc.latent_dim), dtype=np.float32))  # drives the LLC
+        self.latent = self.env.as_array(np.zeros((self.num_envs, llc.latent_dim), dtype=np.float32))  # drives the LLC
         self._target = self._find_target() if self.task.uses_strike_target else None
         self.state: TaskState = self._read_state()
 
     # ------------------------------------------------------------------ physics reads and writes
-    def _dev(self, x: Any, dtype: Any = None) -> Any:
-        """A host array as an array of the physics' kind (numpy itself, or a tensor on its device)."""
-        return as_like(x, self.env.backend.qpos, dtype)
-
-    def _idx(self, ids: np.ndarray) -> Any:
-        """Host environment indices, for indexing the environment's arrays."""
-        return index_like(ids, self.env.backend.qpos)
-
-    def _find_target(self) -> tuple[int, int, int, float]:
+    def _find_target(self) -> tuple[int, float]:
+        """The strike target's body id and mass."""
         m = self.env.model
-        body, joint = m.body("strike_target").id, m.joint("strike_target").id
-        return body, int(m.jnt_qposadr[joint]), int(m.jnt_dofadr[joint]), float(m.body_subtreemass[body])
+        body = m.body(STRIKE_TARGET).id
+        return body, float(m.body_subtreemass[body])
 
     def _read_state(self, prev_root: np.ndarray | None = None, prev_target_vel: np.ndarray | None = None) -> TaskState:
         """The world-frame state after a control step; velocities from the positions before it (None: zero)."""
-        pos, quat, lin, ang = self.env.backend.bodies()
-        xp, nb, dt = self.xp, self.env.nb, self.control_dt
-        body_pos = copy(pos[:, 1 : 1 + nb])
+        pos, quat, _, _ = self.env.character_bodies()
+        xp, dt = self.xp, self.control_dt
+        body_pos = copy(pos)
         root_pos = body_pos[:, 0]
         root_vel = xp.zeros_like(root_pos) if prev_root is None else (root_pos - prev_root) / dt
-        contact = copy(self.env.backend.contact_force()[:, 1 : 1 + nb])
+        contact = copy(self.env.contact_forces())
         target = None
         if self._target is not None:
-            b, mass = self._target[0], self._target[3]
-            t_lin = copy(lin[:, b])
+            b, mass = self._target
+            t_pos, t_quat, t_lin, t_ang = self.env.scene_body(b)
+            t_lin = copy(t_lin)
             push = xp.zeros_like(t_lin[:, 0])
             if prev_target_vel is not None:
                 push = mass * xp.linalg.vector_norm(t_lin[:, :2] - prev_target_vel[:, :2], axis=1) / dt
-            target = PropState(copy(pos[:, b]), copy(quat[:, b]), t_lin, copy(ang[:, b]), push)
-        return TaskState(root_pos, copy(quat[:, 1]), root_vel, body_pos, contact, target)
+            target = PropState(copy(t_pos), copy(t_quat), t_lin, copy(t_ang), push)
+        return TaskState(root_pos, copy(quat[:, 0]), root_vel, body_pos, contact, target)
 
     def _place_target(self) -> None:
-        """Write the strike target placements the task asked for (upright, at rest)."""
+        """Write the strike target placements the task asked for (upright, at rest; the PD targets stay)."""
         if self._target is None:
             return
         ids, pos, quat = self.task.take_placements()  # type: ignore[attr-defined]
-        if not len(ids):
-            return
-        _, qa, va, _ = self._target
-        backend, idx = self.env.backend, self._idx(ids)
-        qpos, qvel = copy(backend.qpos[idx]), copy(backend.qvel[idx])
-        qpos[:, qa : qa + 3], qpos[:, qa + 3 : qa + 7] = as_like(pos, qpos, qpos.dtype), as_like(quat, qpos, qpos.dtype)
-        qvel[:, va : va + 6] = 0.0
-        backend.set_state(ids, qpos, qvel, self.env.pd_targets[idx], reset=False)  # the PD targets stay
+        if len(ids):
+            self.env.place_free_body(ids, STRIKE_TARGET, pos, quat)
 
     # ------------------------------------------------------------------ episodes
     def observe(self) -> np.ndarray:
@@ -160,7 +150,7 @@ class TaskEnv:
         self.state = self._read_state()
         keep = np.ones(self.num_envs, dtype=bool)  # other environments keep their velocity; restarted ones rest
         keep[ids] = False
-        keep = self._idx(np.nonzero(keep)[0])
+        keep = self.env.index(np.nonzero(keep)[0])
         self.state.root_vel[keep] = old_vel[keep]
         self.task.sample(self.task.schedule.on_reset(ids, self.rng), self.state, self.rng)
         if self._target is not None:
@@ -170,7 +160,7 @@ class TaskEnv:
 
     def step(self, actions: np.ndarray) -> TaskStepResult:
         cfg, env, task, n, xp = self.cfg, self.env, self.task, self.num_envs, self.xp
-        actions = np.asarray(actions) if xp is np else self._dev(actions)
+        actions = np.asarray(actions) if xp is np else self.env.as_array(actions)
         if tuple(actions.shape) != (n, self.action_dim):
             raise ValueError(f"HLC actions must be ({n}, {self.action_dim}), got {tuple(actions.shape)}")
         z = xp.astype(latent_from_action(actions), xp.float32)
@@ -204,7 +194,7 @@ class TaskEnv:
             "style_reward": style_r,
             "success": task.success(self.state),
             "failed": task_failed,  # the task's own failure in one of the LLC steps (strike: an illegal contact)
-            "episode_lengths": copy(env.progress[done]),
+            "episode_lengths": env.elapsed_steps()[done],
         }
         ids = np.nonzero(to_numpy(done))[0] if cfg.auto_reset else []  # one host transfer per HLC step
         if len(ids):
@@ -244,8 +234,8 @@ class TaskEnv:
         self.env.set_state(state["env"])
         self.task.load_state_dict(state["task"])
         self.rng.bit_generator.state = state["rng"]
-        self.latent = self._dev(np.array(state["latent"], copy=True))
-        like = self.env.backend.qpos
+        self.latent = self.env.as_array(np.array(state["latent"], copy=True))
+        like = self.env.like
         saved = state["state"]  # a dict; a TaskState in a state written before plain-data checkpoints
         saved = TaskState.from_dict(saved) if isinstance(saved, dict) else saved
         self.state = saved.map(lambda a: as_like(np.array(a, copy=True), like, like.dtype))

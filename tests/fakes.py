@@ -1,9 +1,9 @@
 """Small stand-ins for the trainers' environments, for fast trainer tests (no physics).
 
 `FakeEnv` has sim.env.HumanoidEnv's interface: each environment is a point with `action_dim` coordinates that
-follows its PD-like action target. The "dataset" is smooth sinusoidal motion of those coordinates; the
-discriminator frame is (position, velocity). A coordinate leaving [-3, 3] is a fall; episodes time out after
-`episode_steps`.
+follows its PD-like action target. Its dataset (`FakeDataset`, motion.amp.AmpDataset's interface) is smooth
+sinusoidal motion of those coordinates; the discriminator frame is (position, velocity). A coordinate leaving
+[-3, 3] is a fall; episodes time out after `episode_steps`. `llc_trainer` builds an LLC trainer on either.
 
 `PointTaskEnv` has tasks.env.TaskEnv's interface: each environment is a point on the plane with a heading. A
 fixed random linear map stands in for the frozen LLC: the unit latent z sets the point's velocity in its heading
@@ -107,13 +107,8 @@ class FakeEnv:
     def in_grace(self) -> np.ndarray:
         return np.zeros(self.num_envs, dtype=bool)
 
-    def demo_amp_windows(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """Windows of sinusoids (amplitude 1, 1-2 Hz, random phase), current frame first."""
-        freq = rng.uniform(1.0, 2.0, (n, 1, self.action_dim)) * 2 * np.pi
-        phase = rng.uniform(0, 2 * np.pi, (n, 1, self.action_dim))
-        t = -np.arange(self.num_amp_frames)[None, :, None] * self.dt
-        pos, vel = np.sin(freq * t + phase), freq * np.cos(freq * t + phase)
-        return np.concatenate([pos, vel], -1).reshape(n, -1).astype(np.float32)
+    def elapsed_steps(self) -> np.ndarray:
+        return self.progress.copy()
 
     def get_state(self) -> dict:
         state = {k: getattr(self, k).copy() for k in ("pos", "vel", "progress", "history")}
@@ -125,6 +120,28 @@ class FakeEnv:
                 self.rng.bit_generator.state = v
             else:
                 setattr(self, k, np.array(v, copy=True))
+
+
+class FakeDataset:
+    """A FakeEnv's dataset: windows of sinusoids (amplitude 1, 1-2 Hz, random phase), current frame first."""
+
+    def __init__(self, env: FakeEnv) -> None:
+        self.action_dim, self.frames, self.dt = env.action_dim, env.num_amp_frames, env.dt
+
+    def sample(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        freq = rng.uniform(1.0, 2.0, (n, 1, self.action_dim)) * 2 * np.pi
+        phase = rng.uniform(0, 2 * np.pi, (n, 1, self.action_dim))
+        t = -np.arange(self.frames)[None, :, None] * self.dt
+        pos, vel = np.sin(freq * t + phase), freq * np.cos(freq * t + phase)
+        return np.concatenate([pos, vel], -1).reshape(n, -1).astype(np.float32), np.zeros(n, dtype=np.int64)
+
+
+def llc_trainer_on(cfg, env, **kw):
+    """training.llc.LLCTrainer on `env`: a FakeEnv with its FakeDataset, or an environment with a motion library
+    (its own dataset)."""
+    from training.llc import LLCTrainer
+
+    return LLCTrainer(cfg, env, dataset=FakeDataset(env) if isinstance(env, FakeEnv) else None, **kw)
 
 
 @dataclass

@@ -13,7 +13,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from controllers.networks import NetworkConfig
-from tests.fakes import FakeEnv, PointTaskEnv
+from tests.fakes import FakeEnv, PointTaskEnv, llc_trainer_on
 from training.config import cpu_preset
 from training.distributed import DistInfo, average_gradients, global_moments, update_norm
 from training.hlc import HLCTrainer
@@ -101,13 +101,13 @@ def _worker(rank: int, store_file: str, out_dir: str) -> None:
     info = DistInfo(rank=dist.get_rank(), world_size=2)
     try:
         # 1. one minibatch: each rank its half, gradients averaged
-        trainer = LLCTrainer(tiny_config(), FakeEnv(8, num_amp_frames=4, seed=rank), info)
+        trainer = llc_trainer_on(tiny_config(), FakeEnv(8, num_amp_frames=4, seed=rank), dist=info)
         res = grads_and_norms(trainer, half(combined_minibatch(trainer), rank))
         moments = global_moments(torch.arange(6.0).reshape(6, 1)[3 * rank : 3 * rank + 3], info)
         res["moments"] = torch.stack([moments[0][0], moments[1][0], torch.tensor(moments[2])])
         torch.save(res, Path(out_dir) / f"rank{rank}.pt")
         # 2. two iterations of training; rank 0 writes the checkpoint
-        trainer = LLCTrainer(tiny_config(), FakeEnv(8, num_amp_frames=4, seed=1000 * rank), info)
+        trainer = llc_trainer_on(tiny_config(), FakeEnv(8, num_amp_frames=4, seed=1000 * rank), dist=info)
         trainer.train(2, Path(out_dir) / "run", progress=False)
         torch.save({n: p.detach().clone() for n, p in trainer.actor.named_parameters()}, Path(out_dir) / f"w{rank}.pt")
         # 3. the HLC trainer: one minibatch, then two iterations with rank 0's checkpoint
@@ -152,7 +152,7 @@ def two_ranks(tmp_path_factory) -> Path:
 
 
 def test_two_ranks_take_the_gradient_of_the_combined_minibatch(two_ranks: Path) -> None:
-    single = LLCTrainer(tiny_config(), FakeEnv(8, num_amp_frames=4, seed=0))
+    single = llc_trainer_on(tiny_config(), FakeEnv(8, num_amp_frames=4, seed=0))
     expected = grads_and_norms(single, combined_minibatch(single))
     for rank in (0, 1):
         got = torch.load(two_ranks / f"rank{rank}.pt")
@@ -167,7 +167,7 @@ def test_ranks_keep_identical_weights_and_rank0_checkpoint_resumes_on_one(two_ra
     assert all(torch.equal(w0[k], w1[k]) for k in w0)  # the same Adam steps on every rank
     ckpt = two_ranks / "run" / "checkpoint.pt"
     assert ckpt.is_file() and (two_ranks / "run" / "llc.pt").is_file()
-    one = LLCTrainer(tiny_config(), FakeEnv(8, num_amp_frames=4, seed=0))
+    one = llc_trainer_on(tiny_config(), FakeEnv(8, num_amp_frames=4, seed=0))
     one.load(ckpt)
     assert one.iteration == 2 and one.global_step == 2 * 2 * one.cfg.batch_size  # samples of both ranks
     assert all(torch.equal(p, w0[n]) for n, p in one.actor.named_parameters())

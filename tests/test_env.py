@@ -70,7 +70,7 @@ def test_observation_is_heading_invariant() -> None:
     q[1, 0:2] = [3.0, -2.0]
     c, s = np.cos(yaw), np.sin(yaw)
     v[1, 0:2] = [c * 0.5 - s * 0.2, s * 0.5 + c * 0.2]
-    env._write_state(np.arange(2), q, v)
+    env.write_states(np.arange(2), q, v)
     obs, amp = env._observe()
     np.testing.assert_allclose(obs[0], obs[1], atol=1e-5)
     np.testing.assert_allclose(amp[0], amp[1], atol=1e-5)
@@ -152,7 +152,7 @@ def test_unstable_physics_resets_that_env_only(env: HumanoidEnv) -> None:
 
 
 def test_fall_pool_is_fallen() -> None:
-    env = HumanoidEnv(EnvConfig(num_envs=16, seed=3, nthread=1, reset=ResetConfig(mode="fall")))
+    env = HumanoidEnv(EnvConfig(num_envs=16, seed=3, nthread=1, reset=ResetConfig(mode="fall_pool")))
     assert env.fall_pool is not None
     assert np.median(env.fall_pool[:, 2]) < 0.5  # root near the ground
 
@@ -173,7 +173,7 @@ def test_state_roundtrip_continues_exactly() -> None:
 
 
 def test_fall_starts_are_exempt_from_termination_for_recovery_steps() -> None:
-    cfg = EnvConfig(num_envs=4, seed=0, nthread=1, reset=ResetConfig(mode="fall", recovery_steps=10))
+    cfg = EnvConfig(num_envs=4, seed=0, nthread=1, reset=ResetConfig(mode="fall_pool", recovery_steps=10))
     env = HumanoidEnv(cfg)
     env.reset()
     zero = np.zeros((4, 28), np.float32)
@@ -211,7 +211,7 @@ def test_recovery_episode_keeps_the_fallen_state() -> None:
     history (ASE's recovery ids re-initialize nothing), with fall grace."""
     from sim.env import RESET_RECOVERY
 
-    reset = ResetConfig(mode="mix", recovery_prob=1.0, fall_pool_prob=0.0, recovery_steps=5)
+    reset = ResetConfig(mode="mix", recovery_steps=5).with_mix(recovery=1.0, fall_pool=0.0)
     env = HumanoidEnv(EnvConfig(num_envs=4, seed=0, nthread=1, reset=reset))
     env.reset()
     zero = np.zeros((4, 28), np.float32)
@@ -236,7 +236,7 @@ def test_fall_pool_orientations_are_fully_random() -> None:
     face-down is as common as face-up."""
     from sim.rotations import quat_rotate
 
-    env = HumanoidEnv(EnvConfig(num_envs=64, seed=3, nthread=1, reset=ResetConfig(mode="fall")))
+    env = HumanoidEnv(EnvConfig(num_envs=64, seed=3, nthread=1, reset=ResetConfig(mode="fall_pool")))
     forward_z = quat_rotate(env.fall_pool[:, 3:7], np.array([1.0, 0.0, 0.0]))[:, 2]
     face_down, face_up = (forward_z < -0.5).mean(), (forward_z > 0.5).mean()
     assert face_down > 0.2 and face_up > 0.2, (face_down, face_up)
@@ -247,7 +247,7 @@ def test_resumed_state_rebuilds_a_fall_pool_of_an_older_recipe() -> None:
     a, b = HumanoidEnv(cfg), HumanoidEnv(cfg)
     a.reset()
     state = a.get_state()
-    old_pool = np.tile(a._default_qpos, (4, 1))
+    old_pool = np.tile(a.default_qpos, (4, 1))
     state.update(fall_pool=old_pool, fall_pool_version=1)
     b.set_state(state)
     assert not np.allclose(b.fall_pool, old_pool)  # rebuilt

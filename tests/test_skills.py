@@ -33,7 +33,7 @@ def skill_library(deepmimic_dir):
 def skill_env(n: int, motions, seed: int = 0):
     from sim.env import EnvConfig, HumanoidEnv, ResetConfig
 
-    reset = ResetConfig(reference_prob=0.8, fall_pool_prob=0.1)
+    reset = ResetConfig().with_mix(reference=0.8, fall_pool=0.1)
     return HumanoidEnv(EnvConfig(num_envs=n, seed=seed, nthread=1, reset=reset), motions)
 
 
@@ -231,6 +231,7 @@ def test_eval_skills_reports_recall_signatures_and_transitions(skill_library):
 
 def test_committed_classifier_labels_clean_dataset_windows(skill_library):
     from evaluation import skills as S
+    from motion.amp import AmpDataset
     from sim.env import EnvConfig, HumanoidEnv
 
     env = HumanoidEnv(EnvConfig(num_envs=2, nthread=1), skill_library)
@@ -240,7 +241,7 @@ def test_committed_classifier_labels_clean_dataset_windows(skill_library):
     lib_w = lib.weights.copy()
     lib.weights = np.full(lib.num_clips, 1.0 / lib.num_clips)
     try:
-        x, y = env.demo_amp_windows(2000, np.random.default_rng(5), with_clips=True)
+        x, y = AmpDataset.of(env).sample(2000, np.random.default_rng(5))
     finally:
         lib.weights = lib_w
     assert (model.labels(x) == y).mean() > 0.9
@@ -271,9 +272,9 @@ def test_overlapped_skill_rollouts_resume_exactly(tmp_path, skill_library):
 
 
 def test_overlapped_rollouts_act_one_update_behind():
-    from tests.fakes import FakeEnv
+    from tests.fakes import FakeEnv, llc_trainer_on
 
-    t = LLCTrainer(tiny_config(8, overlap=True), FakeEnv(8, num_amp_frames=4, episode_steps=20))
+    t = llc_trainer_on(tiny_config(8, overlap=True), FakeEnv(8, num_amp_frames=4, episode_steps=20))
     t.train_iteration()  # learned from the first rollout; the second one runs with the weights before that update
     t.finish_rollout()
     behaviour = t.behaviour.actor.state_dict()

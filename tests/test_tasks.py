@@ -304,12 +304,9 @@ def test_strike_box_is_a_real_body_and_tipping_is_detected(tiny_llc):
     assert not env.task.success(env.state).any()
     # a box leaning 30 degrees (past its 12.5 degree tipping point) 3 m away in env 0 falls over by itself
     env.set_goal(0, pos=[3.0, 0.0])
-    qa = env._target[1]
-    qpos, qvel = env.env.backend.qpos.copy(), env.env.backend.qvel.copy()
     tilt = quat_from_axis_angle(np.array([1.0, 0, 0]), np.array(math.radians(30)))
-    qpos[0, qa : qa + 3] = [3.0, -0.9 * math.sin(math.radians(30)), 0.9 * math.cos(math.radians(30)) + 0.2 * 0.5]
-    qpos[0, qa + 3 : qa + 7] = tilt
-    env.env.backend.set_state([0], qpos[[0]], qvel[[0]], env.env.backend.get_full_state()["ctrl"][[0]], reset=False)
+    leaning = [3.0, -0.9 * math.sin(math.radians(30)), 0.9 * math.cos(math.radians(30)) + 0.2 * 0.5]
+    env.env.place_free_body(np.array([0]), "strike_target", np.array([leaning]), tilt[None])
     tipped, rewards = [], []
     for _ in range(12):  # 2 s
         res = env.step(np.ones((2, 64)))

@@ -17,7 +17,7 @@ import torch
 from controllers.checkpoint import cpu_tensors, save_atomic, untrained_llc_checkpoint
 from controllers.hlc import HLCNetworkConfig
 from controllers.networks import NetworkConfig
-from tests.fakes import FakeEnv, PointTaskEnv
+from tests.fakes import FakeEnv, PointTaskEnv, llc_trainer_on
 from training import hlc as hlc_training
 from training.config import cpu_preset
 from training.distributed import DistInfo
@@ -35,7 +35,7 @@ def llc_trainer(device: str = "cpu") -> LLCTrainer:
         character="fake", num_envs=8, horizon=16, minibatch_size=64, disc_batch=32, epochs=2, demo_buffer_size=256,
         demo_refresh=32, replay_size=128, torch_threads=1, network=TINY, lr=3e-4, low_style_steps=4,
     )  # fmt: skip
-    return LLCTrainer(cfg, FakeEnv(8, num_amp_frames=4, episode_steps=20), device=device)
+    return llc_trainer_on(cfg, FakeEnv(8, num_amp_frames=4, episode_steps=20), device=device)
 
 
 def hlc_trainer(device: str = "cpu") -> HLCTrainer:
@@ -175,7 +175,7 @@ def test_rank_and_network_devices(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "1")
     assert rank_device("cuda:3") == "cuda:3"
     with pytest.raises(ValueError, match="NCCL collectives run on cuda:1"):  # NCCL takes only GPU tensors
-        LLCTrainer(llc_trainer().cfg, FakeEnv(8, num_amp_frames=4), DistInfo(1, 2, "cuda:1"), device="cpu")
+        llc_trainer_on(llc_trainer().cfg, FakeEnv(8, num_amp_frames=4), dist=DistInfo(1, 2, "cuda:1"), device="cpu")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")

@@ -558,3 +558,24 @@ def test_sigint_to_every_torchrun_process_stops_after_one_iteration_and_saves(tm
     assert stopped, text[-3000:]
     assert "Connection closed by peer" not in text and "resume with: python launch.py train hlc --resume" in text
     assert torch.load(out / "checkpoint.pt", weights_only=True)["train"]["iteration"] == int(stopped.group(1))
+
+
+def test_both_trainers_share_one_ppo_config_and_old_flat_configs_load():
+    """HLCConfig.ppo and LLCConfig.ppo are one PPOConfig; the presets take PPO's settings flat, and config dicts
+    of checkpoints written before the nesting (the committed states) load with the same values."""
+    from training.config import cpu_preset as llc_preset
+    from training.hlc import HLCConfig
+    from training.ppo import PPOConfig
+
+    hlc, llc = cpu_preset(lr=1e-4, horizon=8), llc_preset(lr=1e-4, horizon=8)
+    assert type(hlc.ppo) is type(llc.ppo) is PPOConfig and hlc.ppo.lr == llc.ppo.lr == 1e-4
+    assert (hlc.ppo.epochs, hlc.ppo.minibatch_size, hlc.batch_size) == (4, 1024, 64 * 8)
+    flat = {k: v for k, v in hlc.to_dict().items() if k != "ppo"} | {"lr": 5e-5, "epochs": 4, "gamma": 0.97}
+    old = HLCConfig.from_dict(flat)
+    assert (old.ppo.lr, old.ppo.epochs, old.ppo.gamma, old.ppo.horizon) == (5e-5, 4, 0.97, 32)
+    assert HLCConfig.from_dict(hlc.to_dict()) == hlc
+    root = Path(__file__).resolve().parent.parent
+    for state in sorted(root.glob("checkpoints/hlc_*_state.pt")):
+        saved = torch.load(state, map_location="cpu", weights_only=True)["config"]
+        cfg = HLCConfig.from_dict(saved)
+        assert (cfg.ppo.lr, cfg.ppo.epochs, cfg.batch_size) == (saved["lr"], saved["epochs"], 64 * 32), state

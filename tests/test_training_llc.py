@@ -8,6 +8,7 @@ import os
 import signal
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ import torch
 from controllers.checkpoint import load_llc, read_checkpoint, save_atomic
 from controllers.networks import DiscEnc, NetworkConfig, sample_latents
 from controllers.normalizer import RunningNorm
-from tests.fakes import FakeEnv
+from tests.fakes import FakeDataset, FakeEnv, llc_trainer_on
 from training import losses as L
 from training.config import LLCConfig, cpu_preset
 from training.llc import LLCTrainer
@@ -42,10 +43,11 @@ def tiny_config(num_envs: int, character: str = "fake", **kw) -> LLCConfig:
 def test_discriminator_separates_dataset_from_perturbed_copies():
     torch.manual_seed(0)
     env, rng, gen = FakeEnv(num_amp_frames=4), np.random.default_rng(0), torch.Generator().manual_seed(0)
+    data = FakeDataset(env)
 
     def batch(n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        demo = torch.as_tensor(env.demo_amp_windows(n, rng))
-        fake = torch.as_tensor(env.demo_amp_windows(n, rng))
+        demo = torch.as_tensor(data.sample(n, rng)[0])
+        fake = torch.as_tensor(data.sample(n, rng)[0])
         fake = fake + torch.randn(fake.shape, generator=gen)  # perturbed copies of dataset windows
         return demo, fake
 
@@ -97,7 +99,7 @@ def test_encoder_recovers_latents_on_synthetic_data():
 
 def test_trainer_runs_and_logs_on_a_fake_env(tmp_path):
     cfg = tiny_config(8, checkpoint_every=2)
-    trainer = LLCTrainer(cfg, FakeEnv(8, num_amp_frames=4, episode_steps=20))
+    trainer = llc_trainer_on(cfg, FakeEnv(8, num_amp_frames=4, episode_steps=20))
     stats = trainer.train(3, tmp_path, progress=False)
     for key in ("reward/disc", "reward/enc", "disc/agent_acc", "disc/demo_acc", "enc/alignment",
                 "episode/length", "episode/fall_rate", "loss/diversity", "perf/samples_per_s"):  # fmt: skip
@@ -109,7 +111,7 @@ def test_trainer_runs_and_logs_on_a_fake_env(tmp_path):
     a = pol.act(np.zeros((2, trainer.env.obs_dim), np.float32), sample_latents(2, 64).numpy())
     assert a.shape == (2, trainer.env.action_dim)
     # the first minibatch sees the rollout's own policy: log-probs recomputed in the update match exactly
-    trainer2 = LLCTrainer(cfg, FakeEnv(8, num_amp_frames=4, episode_steps=20))
+    trainer2 = llc_trainer_on(cfg, FakeEnv(8, num_amp_frames=4, episode_steps=20))
     buf = trainer2.rollout()
     with torch.no_grad():
         o = trainer2.obs_norm(buf["obs"].reshape(-1, trainer2.env.obs_dim))
@@ -120,9 +122,9 @@ def test_trainer_runs_and_logs_on_a_fake_env(tmp_path):
 
 def test_snapshots_keep_the_weights_every_n_iterations_across_a_resume(tmp_path):
     cfg = tiny_config(8, checkpoint_every=1, snapshot_every=2)
-    a = LLCTrainer(cfg, FakeEnv(8, num_amp_frames=4, episode_steps=20))
+    a = llc_trainer_on(cfg, FakeEnv(8, num_amp_frames=4, episode_steps=20))
     a.train(5, tmp_path, progress=False)
-    b = LLCTrainer(cfg, FakeEnv(8, num_amp_frames=4, episode_steps=20))
+    b = llc_trainer_on(cfg, FakeEnv(8, num_amp_frames=4, episode_steps=20))
     b.load(tmp_path / "checkpoint.pt")
     actors = {}
 
@@ -147,7 +149,7 @@ def comparable(stats: dict) -> dict:
 def run_and_resume(make_env, cfg: LLCConfig, tmp_path: Path, first: int, total: int, interrupt: bool = False) -> None:
     """Uninterrupted run vs run stopped after `first` iterations and resumed in a fresh trainer and env."""
     stats_a: dict[int, dict] = {}
-    a = LLCTrainer(cfg, make_env())
+    a = llc_trainer_on(cfg, make_env())
     a.train(total, tmp_path / "a", progress=False, on_iteration=lambda i, s: stats_a.__setitem__(i, s))
 
     stats_b: dict[int, dict] = {}
@@ -157,7 +159,7 @@ def run_and_resume(make_env, cfg: LLCConfig, tmp_path: Path, first: int, total: 
         if interrupt and i == first:
             os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C: the trainer finishes this iteration, saves and stops
 
-    b = LLCTrainer(cfg, make_env())
+    b = llc_trainer_on(cfg, make_env())
     if interrupt:
         with pytest.raises(KeyboardInterrupt):
             b.train(total, tmp_path / "b", progress=False, on_iteration=on_iteration)
@@ -170,7 +172,7 @@ def run_and_resume(make_env, cfg: LLCConfig, tmp_path: Path, first: int, total: 
     env = make_env()
     env.reset()
     env.step(np.zeros((cfg.num_envs, env.action_dim), np.float32))  # a different state: the checkpoint must win
-    c = LLCTrainer(cfg, env)
+    c = llc_trainer_on(cfg, env)
     c.load(tmp_path / "b" / "checkpoint.pt")
     assert c.iteration == first
     stats_c: dict[int, dict] = {}
@@ -196,11 +198,11 @@ def test_ctrl_c_saves_an_exact_resume_point(tmp_path):
 
 def test_compact_state_resumes_without_buffers(tmp_path):
     cfg = tiny_config(8, checkpoint_every=100)
-    a = LLCTrainer(cfg, FakeEnv(8, num_amp_frames=4, episode_steps=20))
+    a = llc_trainer_on(cfg, FakeEnv(8, num_amp_frames=4, episode_steps=20))
     a.train(2, None, progress=False)
     full, compact = a.save(tmp_path / "full.pt"), a.save(tmp_path / "compact.pt", buffers=False)
     assert compact.stat().st_size < full.stat().st_size
-    b = LLCTrainer(cfg, FakeEnv(8, num_amp_frames=4, episode_steps=20))
+    b = llc_trainer_on(cfg, FakeEnv(8, num_amp_frames=4, episode_steps=20))
     b.load(compact)
     assert b.iteration == 2 and len(b.replay) == 0 and len(b.demo) == 0
     for name in ("actor", "critic", "disc_enc", "obs_norm", "amp_norm", "value_norm"):
@@ -244,9 +246,9 @@ def test_ppo_raises_the_style_reward_on_the_humanoid():
     windows = np.concatenate([ref.step(hold).amp_obs for _ in range(40)][10:])
 
     env = HumanoidEnv(EnvConfig(num_envs=64, seed=0, nthread=1, reset=ResetConfig(mode="default")), None)
-    env.demo_amp_windows = lambda n, rng: windows[rng.integers(0, len(windows), n)]
+    held = SimpleNamespace(sample=lambda n, rng: (windows[rng.integers(0, len(windows), n)], np.zeros(n, np.int64)))
     cfg = tiny_config(64, character="humanoid", minibatch_size=512, disc_batch=128, enc_weight=0.0, style_weight=1.0)
-    trainer = LLCTrainer(cfg, env)
+    trainer = LLCTrainer(cfg, env, dataset=held)
 
     def freeze(module: torch.nn.Module, frozen: bool) -> None:
         for p in module.parameters():
@@ -309,7 +311,7 @@ def test_cli_trains_and_resumes(tmp_path, walk_library, capsys):
 def test_low_style_termination_ends_episodes_the_discriminator_rejects():
     cfg = tiny_config(8, low_style_steps=10)
     env = FakeEnv(8, num_amp_frames=4, episode_steps=1000)
-    trainer = LLCTrainer(cfg, env)
+    trainer = llc_trainer_on(cfg, env)
     with torch.no_grad():
         trainer.disc_enc.logit.weight.zero_()
         trainer.disc_enc.logit.bias.fill_(-10.0)  # D ~ 0: every window looks fake
@@ -317,15 +319,15 @@ def test_low_style_termination_ends_episodes_the_discriminator_rejects():
     ends = buf["terminated"].float().sum(1)  # per step
     assert ends[:9].sum() == 0 and ends[9] == 8  # all at the 10th low step, none earlier
     assert buf["stats"]["episode/style_terminations"] == 1.0 and buf["stats"]["episode/length"] == 10
-    assert (env.progress == cfg.horizon - 10).all()  # new episodes began after the 10th step
+    assert (env.progress == cfg.ppo.horizon - 10).all()  # new episodes began after the 10th step
     # inside a grace period nothing ends
     env2 = FakeEnv(8, num_amp_frames=4, episode_steps=1000)
     env2.in_grace = lambda: np.ones(8, dtype=bool)
-    t2 = LLCTrainer(cfg, env2)
+    t2 = llc_trainer_on(cfg, env2)
     t2.disc_enc.load_state_dict(trainer.disc_enc.state_dict())
     assert not t2.rollout()["terminated"].any()
     # switched off: nothing ends
-    t3 = LLCTrainer(replace(cfg, low_style_termination=False), FakeEnv(8, num_amp_frames=4, episode_steps=1000))
+    t3 = llc_trainer_on(replace(cfg, low_style_termination=False), FakeEnv(8, num_amp_frames=4, episode_steps=1000))
     t3.disc_enc.load_state_dict(trainer.disc_enc.state_dict())
     assert not t3.rollout()["terminated"].any()
 
@@ -336,7 +338,7 @@ def test_resume_applies_changeable_flags_and_refuses_fixed_ones():
     cfg = tiny_config(8)
     args = parse_args(["--resume", "x.pt", "--lr", "1e-5", "--threads", "2", "--checkpoint-every", "7"])
     changes = apply_resume_overrides(cfg, args)
-    assert cfg.lr == 1e-5 and cfg.torch_threads == 2 and cfg.checkpoint_every == 7 and len(changes) == 3
+    assert cfg.ppo.lr == 1e-5 and cfg.torch_threads == 2 and cfg.checkpoint_every == 7 and len(changes) == 3
     bf16 = replace(tiny_config(8), bf16=True)  # numerics only: a resume may switch it off
     assert apply_resume_overrides(bf16, parse_args(["--resume", "x.pt", "--no-bf16"])) == ["bf16 True -> False"]
     assert bf16.bf16 is False
@@ -350,24 +352,24 @@ def test_a_resume_may_take_larger_batches_and_the_discriminator_share_follows():
 
     cfg = tiny_config(8)  # 8 x 16 = 128 samples, minibatch 64, disc 64
     changes = apply_resume_overrides(cfg, parse_args(["--resume", "x.pt", "--horizon", "32", "--minibatch", "128"]))
-    assert (cfg.batch_size, cfg.minibatch_size, cfg.disc_batch) == (256, 128, 32)
+    assert (cfg.batch_size, cfg.ppo.minibatch_size, cfg.disc_batch) == (256, 128, 32)
     assert changes == ["horizon 16 -> 32", "minibatch_size 64 -> 128", "disc_batch 64 -> 32"]
     cfg.validate()
     same = tiny_config(8)  # no batch flag: the recorded discriminator share stays
     assert apply_resume_overrides(same, parse_args(["--resume", "x.pt", "--horizon", "32"])) == ["horizon 16 -> 32"]
     assert same.disc_batch == 64
     fresh = build_config(parse_args(["--horizon", "64", "--minibatch", "8192"]))
-    assert (fresh.batch_size, fresh.minibatch_size, fresh.disc_batch) == (16384, 8192, 2048)
+    assert (fresh.batch_size, fresh.ppo.minibatch_size, fresh.disc_batch) == (16384, 8192, 2048)
     with pytest.raises(ValueError, match="must divide"):
         build_config(parse_args(["--minibatch", "5000"])).validate()  # checked, not silently rounded
 
 
 def test_resume_applies_a_new_learning_rate_to_the_optimizer(tmp_path):
     cfg = tiny_config(8)
-    a = LLCTrainer(cfg, FakeEnv(8, num_amp_frames=4))
+    a = llc_trainer_on(cfg, FakeEnv(8, num_amp_frames=4))
     a.train(1, None, progress=False)
     a.save(tmp_path / "c.pt")
-    b = LLCTrainer(replace(cfg, lr=1e-6), FakeEnv(8, num_amp_frames=4))
+    b = llc_trainer_on(replace(cfg, ppo=replace(cfg.ppo, lr=1e-6)), FakeEnv(8, num_amp_frames=4))
     b.load(tmp_path / "c.pt")
     assert all(g["lr"] == 1e-6 for g in b.optimizer.param_groups)
 
@@ -413,10 +415,10 @@ def test_bf16_autocast_only_where_the_cpu_has_it(monkeypatch):
     assert "avx512_bf16" in cpu_flags(zen4) and "bf16" in cpu_flags(arm)
     cfg = replace(tiny_config(8), bf16=True)
     monkeypatch.setattr(llc_module, "cpu_bf16_native", lambda: False)
-    assert LLCTrainer(cfg, FakeEnv(8, num_amp_frames=4)).bf16 is False
+    assert llc_trainer_on(cfg, FakeEnv(8, num_amp_frames=4)).bf16 is False
     monkeypatch.setattr(llc_module, "cpu_bf16_native", lambda: True)
-    assert LLCTrainer(cfg, FakeEnv(8, num_amp_frames=4)).bf16 is True
-    assert LLCTrainer(replace(cfg, bf16=False), FakeEnv(8, num_amp_frames=4)).bf16 is False
+    assert llc_trainer_on(cfg, FakeEnv(8, num_amp_frames=4)).bf16 is True
+    assert llc_trainer_on(replace(cfg, bf16=False), FakeEnv(8, num_amp_frames=4)).bf16 is False
 
 
 def test_set_changes_training_settings_fresh_and_on_resume():
@@ -427,13 +429,21 @@ def test_set_changes_training_settings_fresh_and_on_resume():
     assert cfg.div_coef == 0.05 and cfg.low_style_termination is False and cfg.low_style_steps == 20
     mix = build_config(parse_args(["--set", "fall_pool_prob=0.3", "--set", "recovery_prob=0.5"]))
     reset = env_config(mix, seed=0, nthread=1, device="cpu").reset  # the reset mix reaches the environment
-    assert (reset.fall_pool_prob, reset.recovery_prob, reset.reference_prob) == (0.3, 0.5, 0.5)
+    assert reset.mix == {"recovery": 0.5, "fall_pool": 0.3, "reference": 0.5}  # the draw order stays
     with pytest.raises(ValueError, match="fall_pool_prob must be in"):
         build_config(parse_args(["--set", "fall_pool_prob=1.5"])).validate()
     resumed = tiny_config(8)
     changes = apply_resume_overrides(resumed, parse_args(["--resume", "x.pt", "--set", "enc_coef=2.5"]))
     assert resumed.enc_coef == 2.5 and changes == ["enc_coef 5.0 -> 2.5"]
+    # PPO's settings by their flat or dotted names, the reset mix by `<term>_prob`, on a resume too
+    args = parse_args(
+        ["--resume", "x.pt", "--set", "clip=0.1", "--set", "ppo.gamma=0.98", "--set", "fall_pool_prob=0.3"]
+    )
+    changes = apply_resume_overrides(resumed, args)
+    assert changes == ["clip 0.2 -> 0.1", "gamma 0.99 -> 0.98", "fall_pool_prob 0.1 -> 0.3"]
+    assert (resumed.ppo.clip, resumed.ppo.gamma, resumed.reset.mix["fall_pool"]) == (0.1, 0.98, 0.3)
     for flag, message in (("num_envs=8", "its own flag or fixes the run's shape"), ("nope=1", "not a field"),
+                          ("epochs=3", "its own flag"), ("ppo.lr=1", "its own flag"),
                           ("div_coef=abc", "expected a float"), ("eps_greedy=maybe", "expected a bool"),
                           ("div_coef", "expected NAME=VALUE")):  # fmt: skip
         with pytest.raises(ValueError, match=message):
@@ -446,3 +456,23 @@ def test_cli_reports_a_bad_setting_in_one_line(capsys):
     assert train_llc(["--set", "hidden=3", "--iterations", "1"]) == 2
     err = capsys.readouterr().err
     assert "--set hidden" in err and "settable:" in err and "Traceback" not in err
+
+
+def test_flat_config_dicts_of_older_checkpoints_load_nested():
+    """Checkpoints written before PPOConfig and ResetConfig were nested hold their fields flat (every committed
+    state): they load into the nested config with the same values, and the reset mix keeps its draw order."""
+    flat = {k: v for k, v in tiny_config(8).to_dict().items() if k not in ("ppo", "reset")}
+    flat.update(horizon=16, minibatch_size=64, epochs=2, lr=3e-4, clip=0.1, gamma=0.98, normalize_value=True,
+                recovery_prob=0.25, fall_pool_prob=0.3, reference_prob=0.7)  # fmt: skip
+    cfg = LLCConfig.from_dict(flat)
+    assert (cfg.ppo.horizon, cfg.ppo.minibatch_size, cfg.ppo.epochs, cfg.ppo.lr) == (16, 64, 2, 3e-4)
+    assert (cfg.ppo.clip, cfg.ppo.gamma, cfg.batch_size) == (0.1, 0.98, 128)
+    assert list(cfg.reset.mix.items()) == [("recovery", 0.25), ("fall_pool", 0.3), ("reference", 0.7)]
+    assert LLCConfig.from_dict(cfg.to_dict()) == cfg  # and the nested dict a checkpoint now holds
+    assert "lr" not in cfg.to_dict() and cfg.to_dict()["ppo"]["lr"] == 3e-4
+    older = {k: v for k, v in flat.items() if not k.endswith("_prob")}  # before the reset mix was a setting
+    assert LLCConfig.from_dict(older).reset.mix == {"recovery": 0.2, "fall_pool": 0.1, "reference": 0.5}
+    for state in sorted(ROOT.glob("checkpoints/llc*_state.pt")):  # the committed resumable states
+        saved = torch.load(state, map_location="cpu", weights_only=True)["config"]
+        cfg = LLCConfig.from_dict(saved)
+        assert cfg.setting("fall_pool_prob") == saved["fall_pool_prob"] and cfg.ppo.lr == saved["lr"], state

@@ -92,7 +92,7 @@ def host_and_device(deepmimic_dir) -> tuple[HumanoidEnv, HumanoidEnv]:
 
     def make(device_arrays: bool) -> HumanoidEnv:
         cfg = EnvConfig(num_envs=6, seed=3, nthread=1, backend="warp-cpu", device_arrays=device_arrays,
-                        episode_steps=12, reset=ResetConfig(fall_pool_prob=0.3, recovery_prob=0.6))  # fmt: skip
+                        episode_steps=12, reset=ResetConfig().with_mix(fall_pool=0.3, recovery=0.6))  # fmt: skip
         return HumanoidEnv(cfg, lib)
 
     return make(False), make(True)
@@ -327,7 +327,7 @@ def test_skill_llc_trainer_runs_on_device_arrays(deepmimic_dir) -> None:
     lib = MotionLibrary.from_path(Path(__file__).resolve().parent.parent / "datasets" / "deepmimic_skills.yaml",
                                   load_character("humanoid"))  # fmt: skip
     env = HumanoidEnv(EnvConfig(num_envs=3, nthread=1, backend="warp-cpu", device_arrays=True,
-                                reset=ResetConfig(reference_prob=1.0, fall_pool_prob=0.0)), lib)  # fmt: skip
+                                reset=ResetConfig().with_mix(reference=1.0, fall_pool=0.0)), lib)  # fmt: skip
     cfg = cpu_preset(num_envs=3, horizon=4, minibatch_size=12, disc_batch=6, epochs=1, skills=True,
                      demo_buffer_size=64, demo_refresh=8, replay_size=64, torch_threads=1)  # fmt: skip
     cfg.network = replace(cfg.network, conditional=True)

@@ -23,6 +23,7 @@ from typing import Any
 
 import cli_common
 from controllers.checkpoint import CheckpointError, read_checkpoint, trusting_checkpoints
+from training import ppo
 from training.config import PRESETS, LLCConfig
 from training.precision import cpu_bf16_native
 from training.runner import checkpoint_to_resume, network_device, resume_into, run_to_end
@@ -149,15 +150,16 @@ def build_config(args: argparse.Namespace) -> LLCConfig:
     if args.hidden:
         cfg.network = replace(cfg.network, actor_hidden=args.hidden, critic_hidden=args.hidden, disc_hidden=args.hidden)
     # small runs: keep the preset's minibatch dividing the batch (a --minibatch given is checked, not changed)
-    if args.minibatch is None and (cfg.batch_size < cfg.minibatch_size or cfg.batch_size % cfg.minibatch_size):
-        mb = min(cfg.minibatch_size, cfg.batch_size)
+    mb = cfg.ppo.minibatch_size
+    if args.minibatch is None and (cfg.batch_size < mb or cfg.batch_size % mb):
+        mb = min(mb, cfg.batch_size)
         while cfg.batch_size % mb:
             mb -= 1
-        cfg = replace(cfg, minibatch_size=mb, disc_batch=min(cfg.disc_batch, mb))
+        cfg = replace(cfg, ppo=replace(cfg.ppo, minibatch_size=mb), disc_batch=min(cfg.disc_batch, mb))
     return cfg
 
 
-# what a resumed run may change, and what it cannot (the networks, environments and data layout are fixed)
+# what a resumed run may change (flag: setting), and what it cannot (the networks, environments and data layout)
 RESUME_CHANGEABLE = {
     "samples": "total_samples",
     "checkpoint_every": "checkpoint_every",
@@ -185,16 +187,16 @@ def apply_resume_overrides(cfg: LLCConfig, args: argparse.Namespace) -> list[str
         flags = ", ".join(f"--{name.replace('_', '-')}" for name in fixed)
         what = ", ".join(RESUME_FIXED[name] for name in fixed)
         raise ValueError(f"{flags}: the checkpoint fixes {what}, which cannot change on resume; start a new run")
-    changes, recorded_minibatch = [], cfg.minibatch_size
+    changes, recorded_minibatch = [], cfg.ppo.minibatch_size
     for flag, name in RESUME_CHANGEABLE.items():
-        value = getattr(args, flag)
+        value, holder = getattr(args, flag), ppo.owner(cfg, name)
         if value is None:
             continue
-        value = type(getattr(cfg, name))(value) if name != "motions" else str(value)
-        if value != getattr(cfg, name):
-            changes.append(f"{name} {getattr(cfg, name)} -> {value}")
-            setattr(cfg, name, value)
-    if cfg.minibatch_size != recorded_minibatch:
+        value = type(getattr(holder, name))(value) if name != "motions" else str(value)
+        if value != getattr(holder, name):
+            changes.append(f"{name} {getattr(holder, name)} -> {value}")
+            setattr(holder, name, value)
+    if cfg.ppo.minibatch_size != recorded_minibatch:
         follow_minibatch(cfg, changes)
     if getattr(args, "no_bf16", False) and cfg.bf16:  # numerics only: the weights are float32 either way
         changes.append("bf16 True -> False")
@@ -204,7 +206,7 @@ def apply_resume_overrides(cfg: LLCConfig, args: argparse.Namespace) -> list[str
 
 def follow_minibatch(cfg: LLCConfig, changes: list[str] | None = None) -> None:
     """Keep the discriminator's windows per minibatch at a quarter of it (the reference's 4096 per 16384)."""
-    disc = max(1, cfg.minibatch_size // 4)
+    disc = max(1, cfg.ppo.minibatch_size // 4)
     if disc != cfg.disc_batch:
         if changes is not None:
             changes.append(f"disc_batch {cfg.disc_batch} -> {disc}")
@@ -222,24 +224,22 @@ def apply_settings(cfg: LLCConfig, args: argparse.Namespace) -> list[str]:
         name, sep, text = item.partition("=")
         if not sep:
             raise ValueError(f"--set {item}: expected NAME=VALUE")
-        old = getattr(cfg, name.strip(), None)
-        change = cfg.set_field(name.strip(), text.strip())
-        if getattr(cfg, name.strip()) != old:
+        name = ppo.flat_name(name.strip())
+        old = cfg.setting(name) if name in cfg.settable() else None
+        change = cfg.set_field(name, text.strip())
+        if cfg.setting(name) != old:
             changes.append(change)
     return changes
 
 
 def env_config(cfg: LLCConfig, seed: int, nthread: int, device: str):
-    """The training environment of an LLC run: its characters, physics device and reset mix."""
-    from sim.env import EnvConfig, ResetConfig
+    """The training environment of an LLC run: its characters, physics device and the config's resets."""
+    from sim.env import EnvConfig
 
-    reset = ResetConfig(
-        recovery_prob=cfg.recovery_prob, fall_pool_prob=cfg.fall_pool_prob, reference_prob=cfg.reference_prob
-    )
     return EnvConfig(
         character=cfg.character, num_envs=cfg.num_envs, seed=seed, nthread=nthread, backend=device,
         device_arrays=device.startswith("cuda"),  # on the GPU: observations and bookkeeping stay there
-        reset=reset,
+        reset=cfg.reset,
     )  # fmt: skip
 
 
@@ -280,7 +280,7 @@ def _train_llc(args: argparse.Namespace, watcher_factory: WatcherFactory | None)
         except ValueError as exc:
             return _error(str(exc))
         if args.set:
-            print("settings: " + ", ".join(f"{name} = {getattr(cfg, name)}" for name in setting_names(args)))
+            print("settings: " + ", ".join(f"{name} = {cfg.setting(name)}" for name in setting_names(args)))
         out = Path(cfg.out_dir)
     if not cfg.motions:
         cfg.motions = str(DEFAULT_MOTIONS)

@@ -1,6 +1,9 @@
 """Dataclass configs of LLC training, with the `reference` (ASE, GPU scale) and `cpu` presets.
 
-Every field is saved in each checkpoint (`asdict`), so a run can be reproduced from its checkpoint.
+Every field is saved in each checkpoint (`asdict`), so a run can be reproduced from its checkpoint. The PPO
+settings are a `training.ppo.PPOConfig` (`ppo`, shared with the HLC trainer) and the reset mix the environment's
+own `sim.resets.ResetConfig` (`reset`); checkpoints written before that hold them flat (`lr`, `fall_pool_prob`),
+which `LLCConfig.from_dict` converts, and the presets, `--set` and the flags take the flat names too.
 
 Differences of the `cpu` preset from the ASE reference, and why:
 - networks 512-256 (actor, critic, discriminator/encoder trunk) and a 256-128 latent MLP instead of
@@ -30,6 +33,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 
 from controllers.networks import NetworkConfig
+from sim.resets import RESET_TERMS, ResetConfig, reference_mix
+from training.ppo import PPO_FIELDS, PPOConfig, flat_name, nest_ppo
 
 
 @dataclass
@@ -48,17 +53,8 @@ class LLCConfig:
     checkpoint_every: int = 50  # iterations between resume checkpoints
     snapshot_every: int = 0  # iterations between kept inference snapshots (snapshots/llc_<samples>.pt); 0: none
     # rollout / PPO
-    horizon: int = 32
-    minibatch_size: int = 16384
-    epochs: int = 6
-    lr: float = 2e-5
-    adam_eps: float = 1e-8
-    gamma: float = 0.99
-    gae_lambda: float = 0.95
-    clip: float = 0.2
-    critic_coef: float = 5.0
+    ppo: PPOConfig = field(default_factory=PPOConfig)
     bound_coef: float = 10.0
-    normalize_value: bool = True
     eps_greedy: bool = True  # ~10% of envs act with the mean action
     # rewards
     style_weight: float = 0.5
@@ -84,10 +80,8 @@ class LLCConfig:
     low_style_termination: bool = True
     low_style_threshold: float = 0.05
     low_style_steps: int = 10
-    # the reset mix that makes get-up emerge (docs/method.md, "Resets and recovery"; sim.env.ResetConfig)
-    recovery_prob: float = 0.2  # after a fall: keep the state, start a new episode
-    fall_pool_prob: float = 0.1  # otherwise: start from a fall-pool pose
-    reference_prob: float = 0.5  # otherwise: a reference state (else the default pose)
+    # the training environment's resets: the mix that makes get-up emerge (docs/method.md, "Resets and recovery")
+    reset: ResetConfig = field(default_factory=ResetConfig)
     # named skills (training/skills.py): every clip of the dataset is a skill with its own anchor latent
     skills: bool = False
     init_from: str = ""  # the checkpoint a skill run was warm-started from (weights only), for the record
@@ -122,29 +116,44 @@ class LLCConfig:
 
     @property
     def batch_size(self) -> int:
-        return self.num_envs * self.horizon
+        return self.num_envs * self.ppo.horizon
 
-    # fields that have their own flag, that fix the run's shape (networks, environments, buffers, batch) or whose
-    # change would reinterpret trained values (normalize_value); every other scalar field is a training setting
-    # that `train llc --set NAME=VALUE` may set, on a fresh run or a resumed one
+    # settings that have their own flag, that fix the run's shape (networks, environments, buffers, batch) or whose
+    # change would reinterpret trained values (normalize_value); every other scalar setting (of PPO's too, and the
+    # reset mix's probabilities as `<term>_prob`) is a training setting that `train llc --set NAME=VALUE` may set,
+    # on a fresh run or a resumed one
     NOT_SETTABLE = frozenset({
         "preset", "character", "motions", "seed", "num_envs", "total_samples", "torch_threads", "out_dir",
         "checkpoint_every", "snapshot_every", "horizon", "minibatch_size", "epochs", "lr", "disc_batch",
-        "demo_buffer_size", "replay_size", "normalize_value", "bf16", "network", "skills", "init_from",
+        "demo_buffer_size", "replay_size", "normalize_value", "bf16", "network", "skills", "init_from", "ppo",
+        "reset",
     })  # fmt: skip
 
     @classmethod
     def settable(cls) -> dict[str, type]:
-        """{name: type} of the fields `--set` may change."""
-        return {f.name: f.type for f in fields(cls) if f.name not in cls.NOT_SETTABLE}
+        """{name: type} of the settings `--set` may change: flat names (`clip` is `ppo.clip`, `fall_pool_prob`
+        the fall pool's probability in `reset.mix`)."""
+        every = [*fields(cls), *fields(PPOConfig)]
+        probs = {f"{term}_prob": "float" for term in RESET_TERMS if term != "default"}
+        return {**{f.name: f.type for f in every if f.name not in cls.NOT_SETTABLE}, **probs}
+
+    def setting(self, name: str) -> object:
+        """The value of a setting by its flat name (`clip`: `ppo.clip`; `fall_pool_prob`: `reset.mix["fall_pool"]`)."""
+        name = flat_name(name)
+        term = name.removesuffix("_prob")
+        if name.endswith("_prob") and term in RESET_TERMS:
+            return self.reset.mix.get(term, 0.0)
+        return getattr(self.ppo if name in PPO_FIELDS else self, name)
 
     def set_field(self, name: str, text: str) -> str:
-        """Set a settable field from its text (bool: true/false/1/0/yes/no); returns "name old -> new".
-        ValueError naming the field and the allowed ones."""
+        """Set a settable field from its text (bool: true/false/1/0/yes/no); returns "name old -> new". `name` is
+        flat (`clip`, `fall_pool_prob`) or PPO's dotted (`ppo.clip`). ValueError naming the field and the allowed
+        ones."""
         kinds = {"bool": bool, "int": int, "float": float}
         settable = self.settable()
+        name = flat_name(name)
         if name not in settable:
-            known = {f.name for f in fields(self)}
+            known = {f.name for f in fields(self)} | PPO_FIELDS
             why = "has its own flag or fixes the run's shape" if name in known else "is not a field of LLCConfig"
             raise ValueError(f"--set {name}: {why}; settable: {', '.join(sorted(settable))}")
         kind = kinds[settable[name]] if isinstance(settable[name], str) else settable[name]
@@ -157,20 +166,22 @@ class LLCConfig:
                 value = kind(float(text)) if kind is int and float(text).is_integer() else kind(text)
         except ValueError:
             raise ValueError(f"--set {name}={text}: expected a {kind.__name__}") from None
-        old = getattr(self, name)
-        setattr(self, name, value)
+        old, term = self.setting(name), name.removesuffix("_prob")
+        if name.endswith("_prob") and term in RESET_TERMS:  # a reset term's probability in the mix
+            self.reset.mix[term] = value
+        else:
+            setattr(self.ppo if name in PPO_FIELDS else self, name, value)
         return f"{name} {old} -> {value}"
 
     def validate(self) -> None:
         if self.num_envs < 2:
             raise ValueError("num_envs must be at least 2")
-        for name in ("recovery_prob", "fall_pool_prob", "reference_prob"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
-        if self.minibatch_size > self.batch_size or self.batch_size % self.minibatch_size:
-            raise ValueError(f"minibatch_size {self.minibatch_size} must divide num_envs*horizon = {self.batch_size}")
-        if self.disc_batch > self.minibatch_size:
-            raise ValueError(f"disc_batch {self.disc_batch} exceeds minibatch_size {self.minibatch_size}")
+        self.reset.validate()
+        mb = self.ppo.minibatch_size
+        if mb > self.batch_size or self.batch_size % mb:
+            raise ValueError(f"minibatch_size {mb} must divide num_envs*horizon = {self.batch_size}")
+        if self.disc_batch > mb:
+            raise ValueError(f"disc_batch {self.disc_batch} exceeds minibatch_size {mb}")
         if not 1 <= self.latent_steps_min < self.latent_steps_max:
             raise ValueError("need 1 <= latent_steps_min < latent_steps_max")
         if not 1 <= self.skill_steps_min < self.skill_steps_max:
@@ -185,14 +196,29 @@ class LLCConfig:
 
     @staticmethod
     def from_dict(d: dict) -> LLCConfig:
+        """A config from its checkpoint dict, flat (written before PPOConfig and ResetConfig nested) or not."""
+        d = nest(d)
         d = {k: v for k, v in d.items() if k in {f.name for f in fields(LLCConfig)}}
         d["network"] = NetworkConfig.from_dict(d.get("network", {}))
         return LLCConfig(**d)
 
 
+def nest(d: dict) -> dict:
+    """A config dict or a preset's overrides with the PPO settings as a PPOConfig and the reset settings as a
+    ResetConfig: the flat names (`lr`, `epochs`; `recovery_prob`, `fall_pool_prob`, `reference_prob`, the reset
+    terms' probabilities) are moved in, over what `ppo` and `reset` hold."""
+    d = nest_ppo(d)
+    probs = {k: d.pop(k) for k in list(d) if k.endswith("_prob") and k.removesuffix("_prob") in RESET_TERMS}
+    reset = d.get("reset")
+    if not isinstance(reset, ResetConfig):
+        reset = ResetConfig.from_dict(reset) if reset else ResetConfig(mix=reference_mix())
+    mix = {**reset.mix, **{k.removesuffix("_prob"): float(v) for k, v in probs.items()}}
+    return {**d, "reset": ResetConfig(**{**asdict(reset), "mix": mix})}
+
+
 def reference_preset(**overrides) -> LLCConfig:
     """ASE's sizes and hyperparameters (GPU scale)."""
-    return LLCConfig(preset="reference", **overrides)
+    return LLCConfig(**nest({"preset": "reference", **overrides}))
 
 
 def cpu_preset(**overrides) -> LLCConfig:
@@ -212,7 +238,7 @@ def cpu_preset(**overrides) -> LLCConfig:
         network=NetworkConfig.cpu(),
     )
     base.update(overrides)
-    return LLCConfig(**base)
+    return LLCConfig(**nest(base))
 
 
 PRESETS = {"reference": reference_preset, "cpu": cpu_preset}

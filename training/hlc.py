@@ -39,6 +39,7 @@ from sim.control import HLC_HOLD_STEPS
 from training import distributed as D
 from training import losses as L
 from training import ppo
+from training.ppo import PPOConfig, nest_ppo
 
 
 @dataclass
@@ -63,17 +64,7 @@ class HLCConfig:
     task_weight: float = 0.9
     style_weight: float = 0.1
     episode_steps: int = 300  # LLC steps
-    # PPO
-    horizon: int = 32
-    minibatch_size: int = 16384
-    epochs: int = 6
-    lr: float = 2e-5
-    adam_eps: float = 1e-8
-    gamma: float = 0.99
-    gae_lambda: float = 0.95
-    clip: float = 0.2
-    critic_coef: float = 5.0
-    normalize_value: bool = True
+    ppo: PPOConfig = field(default_factory=PPOConfig)  # gamma and lambda per HLC step
     network: HLCNetworkConfig = field(default_factory=HLCNetworkConfig.reference)
     init_from: str = ""  # the other task's controller this run started from (`HLCTrainer.warm_start`), if any
     critic_warmup: int = 0  # first iterations that fit only the critic (warm starts: its values are another task's)
@@ -83,13 +74,14 @@ class HLCConfig:
 
     @property
     def batch_size(self) -> int:
-        return self.num_envs * self.horizon
+        return self.num_envs * self.ppo.horizon
 
     def validate(self) -> None:
         if self.num_envs < 1:
             raise ValueError("num_envs must be at least 1")
-        if self.minibatch_size > self.batch_size or self.batch_size % self.minibatch_size:
-            raise ValueError(f"minibatch_size {self.minibatch_size} must divide num_envs*horizon = {self.batch_size}")
+        mb = self.ppo.minibatch_size
+        if mb > self.batch_size or self.batch_size % mb:
+            raise ValueError(f"minibatch_size {mb} must divide num_envs*horizon = {self.batch_size}")
         if self.llc_steps < 1:
             raise ValueError("llc_steps must be at least 1")
 
@@ -98,6 +90,8 @@ class HLCConfig:
 
     @staticmethod
     def from_dict(d: dict) -> HLCConfig:
+        """A config from its checkpoint dict, with PPO's settings flat (written before PPOConfig) or not."""
+        d = nest_ppo(d)
         d = {k: v for k, v in d.items() if k in {f.name for f in fields(HLCConfig)}}
         d["network"] = HLCNetworkConfig.from_dict(d.get("network", {}))
         return HLCConfig(**d)
@@ -142,7 +136,8 @@ def shared_goal_slices(src: dict, dst: dict) -> dict[str, tuple[int, int, int]]:
 
 
 def reference_preset(**overrides) -> HLCConfig:
-    return HLCConfig(preset="reference", **overrides)
+    """ASE's sizes and hyperparameters; overrides may name PPO's settings flat (`lr=...`)."""
+    return HLCConfig(**nest_ppo({"preset": "reference", **overrides}))
 
 
 def cpu_preset(**overrides) -> HLCConfig:
@@ -153,7 +148,7 @@ def cpu_preset(**overrides) -> HLCConfig:
     # 10M samples, lr 5e-5: what the first location and steering runs needed (docs/campaign.md); the task reward stays
     # flat for the first ~3M, so a shorter default would stop inside that stretch
     base.update(overrides)
-    return HLCConfig(**base)
+    return HLCConfig(**nest_ppo(base))
 
 
 PRESETS = {"reference": reference_preset, "cpu": cpu_preset}
@@ -189,7 +184,7 @@ class HLCTrainer:
             self.obs_norm = RunningNorm(env.obs_dim).to(dev)
             self.value_norm = RunningNorm(1).to(dev)
         self.params = [*self.actor.parameters(), *self.critic.parameters()]
-        self.optimizer = torch.optim.Adam(self.params, lr=cfg.lr, eps=cfg.adam_eps)
+        self.optimizer = torch.optim.Adam(self.params, lr=cfg.ppo.lr, eps=cfg.ppo.adam_eps)
         D.broadcast_parameters([self.actor, self.critic, self.obs_norm, self.value_norm], self.dist)
         self.action_std = math.exp(cfg.network.action_log_std)
 
@@ -363,7 +358,7 @@ class HLCTrainer:
     # ------------------------------------------------------------------ rollout
     @torch.no_grad()
     def rollout(self) -> dict:
-        T, N, env, dev = self.cfg.horizon, self.cfg.num_envs, self.env, self.device
+        T, N, env, dev = self.cfg.ppo.horizon, self.cfg.num_envs, self.env, self.device
         buf = {
             "obs": torch.zeros(T, N, env.obs_dim, device=dev),
             "final_obs": torch.zeros(T, N, env.obs_dim, device=dev),
@@ -409,7 +404,7 @@ class HLCTrainer:
 
     @torch.no_grad()
     def compute_advantages(self, buf: dict) -> None:
-        cfg, flat = self.cfg, lambda x: x.reshape(-1, x.shape[-1])
+        cfg, flat = self.cfg.ppo, lambda x: x.reshape(-1, x.shape[-1])
         T, N = buf["rewards"].shape
         values = ppo.critic_values(self.value_norm, self.critic(self.obs_norm(flat(buf["obs"]))), cfg.normalize_value)
         next_values = self.critic(self.obs_norm(flat(buf["final_obs"])))
@@ -423,14 +418,14 @@ class HLCTrainer:
         cfg, B = self.cfg, self.cfg.batch_size
         obs, actions, old_logp = buf["obs"].reshape(B, -1), buf["actions"].reshape(B, -1), buf["logp"].reshape(B)
         adv = ppo.normalize_advantages(buf["advantages"].reshape(B), self.dist)
-        returns_n = ppo.value_targets(self.value_norm, buf["returns"].reshape(B, 1), cfg.normalize_value, self.dist)
+        returns_n = ppo.value_targets(self.value_norm, buf["returns"].reshape(B, 1), cfg.ppo.normalize_value, self.dist)
 
         sums: dict[str, torch.Tensor] = {}
         count = 0
-        for _epoch in range(cfg.epochs):
+        for _epoch in range(cfg.ppo.epochs):
             perm = torch.randperm(B, generator=self.gen, device=self.gen.device).to(self.device)
-            for start in range(0, B, cfg.minibatch_size):
-                idx = perm[start : start + cfg.minibatch_size]
+            for start in range(0, B, cfg.ppo.minibatch_size):
+                idx = perm[start : start + cfg.ppo.minibatch_size]
                 mb = {"obs": obs[idx], "actions": actions[idx], "old_logp": old_logp[idx], "adv": adv[idx],
                       "returns_n": returns_n[idx]}  # fmt: skip
                 loss, mb_stats = self.minibatch_loss(mb)
@@ -450,10 +445,10 @@ class HLCTrainer:
         D.update_norm(self.obs_norm, mb["obs"], self.dist)
         o = self.obs_norm(mb["obs"])
         new_logp = self.actor.log_prob(self.actor(o), mb["actions"])
-        actor_loss, clip_frac = L.ppo_actor_loss(new_logp, mb["old_logp"], mb["adv"], self.cfg.clip)
+        actor_loss, clip_frac = L.ppo_actor_loss(new_logp, mb["old_logp"], mb["adv"], self.cfg.ppo.clip)
         critic_loss = L.value_loss(self.critic(o), mb["returns_n"])
         actor_on = float(self.iteration >= self.cfg.critic_warmup)
-        loss = actor_on * actor_loss + self.cfg.critic_coef * critic_loss
+        loss = actor_on * actor_loss + self.cfg.ppo.critic_coef * critic_loss
         bc_w = self.bc_weight()  # also during the critic warm-up: the actor follows the moving normalizer
         bc_loss = torch.zeros((), device=self.device)
         if bc_w > 0:  # pulls the mean towards demonstrated actions: L += w |mean(s_demo) - a_demo|^2
@@ -561,7 +556,7 @@ class HLCTrainer:
             getattr(self, name).load_state_dict(ckpt[name])
         tr = ckpt["train"]
         self.optimizer.load_state_dict(tr["optimizer"])
-        ppo.set_lr(self.optimizer, self.cfg.lr)
+        ppo.set_lr(self.optimizer, self.cfg.ppo.lr)
         self.iteration, self.global_step = tr["iteration"], tr["global_step"]
         if self.dist.is_main:  # the checkpoint holds rank 0's environments; other ranks keep their fresh ones
             ppo.load_rng_state(tr, self.gen)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import cli_common
 from controllers.checkpoint import CheckpointError, read_checkpoint, trusting_checkpoints
+from training import ppo
 from training.hlc import PRESETS, HLCConfig
 from training.runner import checkpoint_to_resume, network_device, resume_into, run_to_end
 
@@ -98,14 +99,16 @@ def build_config(args: argparse.Namespace) -> HLCConfig:
     cfg = PRESETS[args.preset or "cpu"](**over)
     if args.hidden:
         cfg.network = replace(cfg.network, actor_hidden=args.hidden, critic_hidden=args.hidden)
-    if cfg.batch_size < cfg.minibatch_size or cfg.batch_size % cfg.minibatch_size:  # small runs
-        mb = min(cfg.minibatch_size, cfg.batch_size)
+    mb = cfg.ppo.minibatch_size
+    if cfg.batch_size < mb or cfg.batch_size % mb:  # small runs
+        mb = min(mb, cfg.batch_size)
         while cfg.batch_size % mb:
             mb -= 1
-        cfg = replace(cfg, minibatch_size=mb)
+        cfg.ppo = replace(cfg.ppo, minibatch_size=mb)
     return cfg
 
 
+# flag: setting (PPO's by their flat names)
 RESUME_CHANGEABLE = {"samples": "total_samples", "checkpoint_every": "checkpoint_every", "lr": "lr",
                      "threads": "torch_threads", "bc_coef": "bc_coef", "bc_anneal": "bc_anneal"}  # fmt: skip
 RESUME_FIXED = ("task", "preset", "envs", "seed", "hidden", "epochs", "task_option", "critic_warmup")
@@ -122,13 +125,13 @@ def resume_config(path: Path, args: argparse.Namespace) -> HLCConfig:
         flags = ", ".join(f"--{name.replace('_', '-')}" for name in fixed)
         raise ValueError(f"{path}: {flags} cannot change on resume; start a new run")
     for flag, name in RESUME_CHANGEABLE.items():
-        value = getattr(args, flag)
+        value, holder = getattr(args, flag), ppo.owner(cfg, name)
         if value is None:
             continue
-        value = type(getattr(cfg, name))(value)
-        if value != getattr(cfg, name):
-            print(f"resume: {name} {getattr(cfg, name)} -> {value}")
-            setattr(cfg, name, value)
+        value = type(getattr(holder, name))(value)
+        if value != getattr(holder, name):
+            print(f"resume: {name} {getattr(holder, name)} -> {value}")
+            setattr(holder, name, value)
     if args.llc:
         cfg.llc = str(args.llc)
     return cfg

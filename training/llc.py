@@ -33,7 +33,9 @@ from controllers.checkpoint import check_compatible, llc_checkpoint, read_checkp
 from controllers.latents import GETUP_PREFIX
 from controllers.networks import Actor, Critic, DiscEnc, encoder_reward, sample_latents, style_reward
 from controllers.normalizer import RunningNorm
+from motion.amp import AmpDataset
 from sim.arrays import to_numpy
+from sim.env import upgrade_state
 from sim.observations import OBS_LAYOUT_VERSION
 from training import distributed as D
 from training import losses as L
@@ -59,10 +61,19 @@ def bf16_native(device: torch.device) -> bool:
 
 
 class LLCTrainer:
-    def __init__(self, cfg: LLCConfig, env, dist: D.DistInfo | None = None, device: torch.device | str = "cpu") -> None:
+    def __init__(
+        self,
+        cfg: LLCConfig,
+        env,
+        dist: D.DistInfo | None = None,
+        device: torch.device | str = "cpu",
+        dataset: AmpDataset | None = None,
+    ) -> None:
         """`env` follows sim.env.HumanoidEnv's interface (tests/fakes.py has a tiny stand-in).
         `dist`: this process's rank under torchrun (training/distributed.py); its env should be seeded by rank.
-        `device`: where the networks, buffers and update run (under NCCL, the rank's GPU: dist.device)."""
+        `device`: where the networks, buffers and update run (under NCCL, the rank's GPU: dist.device).
+        `dataset`: the discriminator's dataset windows (motion.amp.AmpDataset: `sample(n, rng)` -> windows, clips);
+        by default the environment's motion library's."""
         cfg.validate()
         if env.num_envs != cfg.num_envs:
             raise ValueError(f"environment has {env.num_envs} envs, config says {cfg.num_envs}")
@@ -84,6 +95,7 @@ class LLCTrainer:
         if cfg.overlap and self.dist.active:
             raise ValueError("overlapped rollouts (overlap) do not run under torchrun yet: set overlap=false")
         self.np_rng = np.random.default_rng(rank_seed + 2)  # dataset windows
+        self.dataset = dataset if dataset is not None else AmpDataset.of(env)
 
         n, net = cfg.num_envs, cfg.network
         self.window_dim = env.amp_obs_dim * env.num_amp_frames
@@ -95,22 +107,21 @@ class LLCTrainer:
             self.amp_norm = RunningNorm(self.window_dim).to(dev)  # discriminator/encoder window
             self.value_norm = RunningNorm(1).to(dev)  # the critic predicts normalized values
         self.params = [*self.actor.parameters(), *self.critic.parameters(), *self.disc_enc.parameters()]
-        self.optimizer = torch.optim.Adam(self.params, lr=cfg.lr, eps=cfg.adam_eps)
+        self.optimizer = torch.optim.Adam(self.params, lr=cfg.ppo.lr, eps=cfg.ppo.adam_eps)
         D.broadcast_parameters([self.actor, self.critic, self.disc_enc], self.dist)
 
         self.replay = ReplayBuffer(cfg.replay_size, self.window_dim, cfg.replay_keep_prob, dev)
         self.skill_names: list[str] = []
         if cfg.skills:  # every clip is a named skill with its own anchor latent (training/skills.py)
-            if getattr(env, "motions", None) is None:
-                raise ValueError("a skill LLC needs an environment with a motion library")
-            self.skill_names = list(env.motions.clip_names)
+            motions = self.dataset.motions
+            self.skill_names = list(motions.clip_names)
             if len(set(self.skill_names)) != len(self.skill_names):
                 raise ValueError(f"skill names must differ (name the clips in the dataset YAML): {self.skill_names}")
             self.anchors = skill_anchors(len(self.skill_names), net.latent_dim).to(dev)
-            self.base_weights = np.asarray(env.motions.weights, dtype=np.float64).copy()
+            self.base_weights = np.asarray(motions.weights, dtype=np.float64).copy()
             self.skill_score = np.zeros(len(self.skill_names))  # running mean conditional reward per skill
             self.getup_skills = [i for i, name in enumerate(self.skill_names) if name.startswith(GETUP_PREFIX)]
-            self.speed_targets = torch.as_tensor(steady_speeds(env.motions), dtype=torch.float32, device=dev)
+            self.speed_targets = torch.as_tensor(steady_speeds(motions), dtype=torch.float32, device=dev)
             self.demo: WindowBuffer | LabelledWindows = LabelledWindows(cfg.demo_buffer_size, self.window_dim, dev)
             self.latents: LatentSchedule | SkillSchedule = SkillSchedule(
                 n, self.anchors, cfg.anchor_prob, cfg.anchor_noise, (cfg.skill_steps_min, cfg.skill_steps_max),
@@ -170,7 +181,7 @@ class LLCTrainer:
         (actor, obs_norm, disc_enc, amp_norm) act and judge low style; the trainer's own by default."""
         nets = nets or self
         t_start = time.perf_counter()
-        T, N, env, dev = self.cfg.horizon, self.cfg.num_envs, self.env, self.device
+        T, N, env, dev = self.cfg.ppo.horizon, self.cfg.num_envs, self.env, self.device
         buf = {
             "obs": torch.zeros(T, N, env.obs_dim, device=dev),
             "final_obs": torch.zeros(T, N, env.obs_dim, device=dev),
@@ -218,7 +229,7 @@ class LLCTrainer:
                 ended = self.low_style_ends(amp, done, z, nets)
                 if ended.any():
                     ids = ended.nonzero()[:, 0].cpu().numpy()
-                    ep_lengths += [int(x) for x in env.progress[ids]]
+                    ep_lengths += [int(x) for x in to_numpy(env.elapsed_steps())[ids]]
                     self.obs[ids] = self.tensor(env.terminate(ids))
                     terminated, done = terminated | ended, done | ended
                     style_ends += len(ids)
@@ -269,10 +280,8 @@ class LLCTrainer:
     # ------------------------------------------------------------------ skills
     def start_skill_episodes(self, done: torch.Tensor) -> None:
         """Latents for new episodes: a reference start of clip c anchors skill c and tracks the clip."""
-        m = self.env.motions
-        self.latents.start_episodes(
-            done, self.env.episode_clip, self.env.episode_time0, m.durations, m._loop, self.cfg.track_loop_seconds
-        )
+        m, (clip, time0) = self.dataset.motions, self.env.episode_starts()
+        self.latents.start_episodes(done, clip, time0, m.durations, m._loop, self.cfg.track_loop_seconds)
 
     def tracking_rewards(self, done: np.ndarray) -> np.ndarray:
         """(N,) this step's tracking reward of the envs tracking a clip (0 elsewhere); tracking stops at the
@@ -282,14 +291,14 @@ class LLCTrainer:
         ids = np.nonzero((sched.track_clip >= 0) & ~done)[0]
         if not len(ids):
             return reward
-        t = sched.track_t0[ids] + to_numpy(env.progress)[ids] * env.control_dt
+        t = sched.track_t0[ids] + to_numpy(env.elapsed_steps())[ids] * env.control_dt
         over = t > sched.track_until[ids]
         sched.track_clip[ids[over]] = -1
         ids, t = ids[~over], t[~over]
         if len(ids):
             pos, rot, qvel = env.body_states()
-            ref = env.motions.sample(sched.track_clip[ids], t)
-            r, err = tracking_reward(pos[ids], rot[ids], qvel[ids], ref, env.joints.key_bodies)
+            ref = self.dataset.motions.sample(sched.track_clip[ids], t)
+            r, err = tracking_reward(pos[ids], rot[ids], qvel[ids], ref, self.dataset.joints.key_bodies)
             reward[ids] = r
             sched.track_clip[ids[err > self.cfg.track_max_error]] = -1
         return reward
@@ -327,7 +336,7 @@ class LLCTrainer:
 
     def value_from_critic(self, v: torch.Tensor) -> torch.Tensor:
         """The critic predicts normalized values (running statistics of the returns) when normalize_value."""
-        return ppo.critic_values(self.value_norm, v, self.cfg.normalize_value)
+        return ppo.critic_values(self.value_norm, v, self.cfg.ppo.normalize_value)
 
     @torch.no_grad()
     def compute_rewards_and_advantages(self, buf: dict) -> None:
@@ -366,7 +375,7 @@ class LLCTrainer:
             self.skill_reward_stats(buf, r_cond, anchored)
         values = self.value_from_critic(values_n.float()).reshape(T, N)
         next_values = self.value_from_critic(next_values_n.float()).reshape(T, N)
-        adv = L.gae(rewards, values, next_values, buf["terminated"], buf["done"], cfg.gamma, cfg.gae_lambda)
+        adv = L.gae(rewards, values, next_values, buf["terminated"], buf["done"], cfg.ppo.gamma, cfg.ppo.gae_lambda)
         buf.update(rewards=rewards, values=values, advantages=adv, returns=adv + values)
         buf["stats"].update(
             {
@@ -405,17 +414,17 @@ class LLCTrainer:
         old_logp, stochastic = buf["logp"].reshape(B), buf["stochastic"].reshape(B)
         amp = buf["amp"].reshape(B, -1)
         adv = ppo.normalize_advantages(buf["advantages"].reshape(B), self.dist, stochastic)
-        returns_n = ppo.value_targets(self.value_norm, buf["returns"].reshape(B, 1), cfg.normalize_value, self.dist)
+        returns_n = ppo.value_targets(self.value_norm, buf["returns"].reshape(B, 1), cfg.ppo.normalize_value, self.dist)
 
         # dataset windows: refresh part of the demo buffer (the minibatches draw from it below)
         self.refresh_demo(cfg.demo_refresh)
         skill = buf["skill"].reshape(B) if cfg.skills else None
 
         k, sums, count = cfg.disc_batch, {}, 0
-        for _epoch in range(cfg.epochs):
+        for _epoch in range(cfg.ppo.epochs):
             perm = torch.randperm(B, generator=self.gen, device=self.gen.device).to(self.device)
-            for start in range(0, B, cfg.minibatch_size):
-                idx = perm[start : start + cfg.minibatch_size]
+            for start in range(0, B, cfg.ppo.minibatch_size):
+                idx = perm[start : start + cfg.ppo.minibatch_size]
                 di = idx[:k]
                 # policy windows from earlier iterations; on the first iteration the current batch stands in
                 replay_w = self.replay.sample(len(di), self.gen) if len(self.replay) else amp[idx[-len(di) :]]
@@ -454,7 +463,7 @@ class LLCTrainer:
         o, zi = self.obs_norm(mb["obs"]), mb["z"]
         mean = self.actor_mean(o, zi)
         new_logp = self.actor.log_prob(mean, mb["actions"])
-        actor_loss, clip_frac = L.ppo_actor_loss(new_logp, mb["old_logp"], mb["adv"], cfg.clip, mask)
+        actor_loss, clip_frac = L.ppo_actor_loss(new_logp, mb["old_logp"], mb["adv"], cfg.ppo.clip, mask)
         bound_loss = L.bound_loss(mean, mask)
         z_new = mb["z_new"]
         mean_new = self.actor_mean(o, z_new, low_precision=True)  # no ratio here: bf16 is fine
@@ -487,7 +496,7 @@ class LLCTrainer:
 
         loss = (
             actor_loss
-            + cfg.critic_coef * critic_loss
+            + cfg.ppo.critic_coef * critic_loss
             + cfg.bound_coef * bound_loss
             + cfg.disc_coef * disc_loss
             + cfg.enc_coef * enc_loss
@@ -565,11 +574,11 @@ class LLCTrainer:
 
     def refresh_demo(self, n: int) -> None:
         """Store n fresh dataset windows (with their clip labels for a skill LLC)."""
+        windows, clips = self.dataset.sample(n, self.np_rng)
         if self.cfg.skills:
-            windows, clips = self.env.demo_amp_windows(n, self.np_rng, with_clips=True)
             self.demo.store(self.tensor(windows), self.tensor(clips, torch.long))
         else:
-            self.demo.store(self.tensor(self.env.demo_amp_windows(n, self.np_rng)))
+            self.demo.store(self.tensor(windows))
 
     # ------------------------------------------------------------------ loop
     def train_iteration(self) -> dict[str, float]:
@@ -730,11 +739,12 @@ class LLCTrainer:
             getattr(self, name).load_state_dict(ckpt[name])
         tr = ckpt["train"]
         self.optimizer.load_state_dict(tr["optimizer"])
-        ppo.set_lr(self.optimizer, self.cfg.lr)  # the config's rate wins: a resume may change it
+        ppo.set_lr(self.optimizer, self.cfg.ppo.lr)  # the config's rate wins: a resume may change it
         self.iteration, self.global_step = tr["iteration"], tr["global_step"]
         if self.dist.is_main:  # the checkpoint holds rank 0's environments; other ranks keep their fresh ones
             ppo.load_rng_state(tr, self.gen, self.np_rng)
-            self.env.set_state(tr["env_state"])
+            env_state = upgrade_state(tr["env_state"], self.env.character, old_layout) if upgrade else tr["env_state"]
+            self.env.set_state(env_state)
             self.obs = tr["obs"].to(self.device, copy=True)
             self.latents.load_state_dict(tr["latents"])
             if "low_style_count" in tr:
@@ -766,18 +776,18 @@ class LLCTrainer:
             self.restored_launch = True
 
     def upgrade_layout(self, old: int) -> None:
-        """Continue a run whose discriminator features used layout `old` (the policy observation is the same):
-        convert the stored windows exactly, and re-estimate the normalizer of the changed columns from the
-        dataset (the discriminator and encoder then adapt to the new features as training goes on)."""
+        """Continue a run whose discriminator features used layout `old` (the policy observation is the same; the
+        environment's saved history was converted as it loaded): convert the stored windows exactly, and
+        re-estimate the normalizer of the changed columns from the dataset (the discriminator and encoder then
+        adapt to the new features as training goes on)."""
         from sim.observations import changed_amp_columns, upgrade_amp_windows
 
-        ch, env = self.env.character, self.env
-        env.amp_hist = upgrade_amp_windows(env.amp_hist, ch, old)
+        ch = self.env.character
         for buf in (self.demo, self.replay):
             if len(buf):
                 buf.data[: len(buf)] = self.tensor(upgrade_amp_windows(buf.data[: len(buf)].cpu().numpy(), ch, old))
-        cols = self.tensor(changed_amp_columns(ch, env.num_amp_frames, old))
-        demo = self.tensor(env.demo_amp_windows(4096, np.random.default_rng(0)), dtype=torch.float64)
+        cols = self.tensor(changed_amp_columns(ch, self.env.num_amp_frames, old))
+        demo = self.tensor(self.dataset.sample(4096, np.random.default_rng(0))[0], dtype=torch.float64)
         var, mean = torch.var_mean(demo[:, cols], dim=0, unbiased=False)
         self.amp_norm.mean[cols], self.amp_norm.var[cols] = mean, var
         print(f"upgraded discriminator features from layout {old} to {OBS_LAYOUT_VERSION} ({len(cols)} columns)")

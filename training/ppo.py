@@ -11,6 +11,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -24,6 +25,47 @@ from training.distributed import DistInfo, any_rank, global_moments, mean_over_r
 # torchrun's launcher forwards a SIGINT to its workers at once; one sent to every process (`pkill -INT -f`) thus
 # reaches each worker twice: a second SIGINT this soon after the first is that copy, not a request to abort
 TORCHRUN_FORWARD_S = 5.0
+
+
+# ---------------------------------------------------------------------------------------------- config
+@dataclass
+class PPOConfig:
+    """The PPO settings of both trainers (LLCConfig.ppo, HLCConfig.ppo); defaults are ASE's reference values."""
+
+    horizon: int = 32  # steps of every environment per iteration: the batch is num_envs x horizon
+    minibatch_size: int = 16384  # samples per gradient step
+    epochs: int = 6  # passes over the batch per iteration
+    lr: float = 2e-5
+    adam_eps: float = 1e-8
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip: float = 0.2
+    critic_coef: float = 5.0
+    normalize_value: bool = True  # the critic predicts normalized values (running statistics of the returns)
+
+
+PPO_FIELDS = frozenset(f.name for f in fields(PPOConfig))
+
+
+def nest_ppo(d: dict) -> dict:
+    """A config dict or a preset's overrides with PPO's fields under "ppo": flat names (`lr=...`, as checkpoints
+    written before PPOConfig hold them and presets take them) are moved there, over what "ppo" already holds."""
+    flat = {k: v for k, v in d.items() if k in PPO_FIELDS}
+    nested = d.get("ppo") or {}
+    nested = asdict(nested) if isinstance(nested, PPOConfig) else dict(nested)
+    rest = {k: v for k, v in d.items() if k not in PPO_FIELDS}
+    return {**rest, "ppo": PPOConfig(**{k: v for k, v in {**nested, **flat}.items() if k in PPO_FIELDS})}
+
+
+def flat_name(name: str) -> str:
+    """A setting's flat name: `ppo.clip` is `clip` (the flags and `--set` take either)."""
+    return name.removeprefix("ppo.") if name.removeprefix("ppo.") in PPO_FIELDS else name
+
+
+def owner(cfg: Any, name: str) -> Any:
+    """The object holding a trainer config's setting `name`: its `ppo` for PPO's fields, else the config itself
+    (flags and `--set` name settings flat: `lr`, `epochs`, `clip`)."""
+    return cfg.ppo if name in PPO_FIELDS else cfg
 
 
 # ---------------------------------------------------------------------------------------------- values
