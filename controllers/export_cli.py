@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from controllers.files import TRUST_HELP
-from controllers.latents import HLC_HOLD_STEPS
+from sim.control import HLC_HOLD_STEPS
 
 EXAMPLES = """examples:
   python launch.py export --llc checkpoints/llc.pt --out exports/llc

@@ -10,10 +10,6 @@ from typing import Any
 
 import numpy as np
 
-# ASE: a task controller (HLC) picks a latent every 5 LLC control steps and the LLC holds it in between (an HLC
-# at 6 Hz over a 30 Hz LLC). The one default of the project: HLC configs, task environments, the viewer's driver
-# and exports start from it; an HLC checkpoint or export records its own number.
-HLC_HOLD_STEPS = 5
 # a skill LLC's skills whose name starts with this are get-ups (training rewards them after falls; eval judges them
 # from lying starts)
 GETUP_PREFIX = "getup"

@@ -1,8 +1,8 @@
-"""Control facts shared by the batched environment and the viewer's single simulation.
+"""Control facts shared by the batched environment, the task environment, the viewer and the runtime.
 
-120 Hz physics comes from the model (`opt.timestep`); a control step is `CONTROL_SUBSTEPS`
-physics steps (30 Hz). Actions in [-1, 1] map to joint PD targets as `offset + scale * a`
-(`Character.action_offset_scale`).
+120 Hz physics comes from the model (`opt.timestep`); a control step is `CONTROL_SUBSTEPS` physics steps
+(30 Hz); a task controller decides every `HLC_HOLD_STEPS` control steps (6 Hz). Actions in [-1, 1] map to
+joint PD targets as `offset + scale * a` (`Character.action_offset_scale`).
 """
 
 from __future__ import annotations
@@ -13,6 +13,10 @@ import numpy as np
 from sim.character import Character
 
 CONTROL_SUBSTEPS = 4  # physics steps per control step: 120 Hz physics, 30 Hz control
+# ASE: a task controller (HLC) picks a latent every 5 LLC control steps and the LLC holds it in between (an HLC
+# at 6 Hz over a 30 Hz LLC): the decision period. The one default of the project: HLC configs, task environments,
+# the viewer's driver and exports start from it; an HLC checkpoint or export records its own number.
+HLC_HOLD_STEPS = 5
 
 
 def control_dt(model: mujoco.MjModel, substeps: int = CONTROL_SUBSTEPS) -> float:

@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 
 from controllers.hlc import latent_from_action
-from controllers.latents import HLC_HOLD_STEPS
 from sim.arrays import as_like, copy, index_like, to_numpy
+from sim.control import HLC_HOLD_STEPS
 from sim.env import EnvConfig, HumanoidEnv, ResetConfig
 from tasks import make_task
 from tasks.common import PropState, Task, TaskState, as_ids, goals_like

@@ -12,8 +12,8 @@ from typing import Any
 import mujoco
 import numpy as np
 
-from controllers.latents import HLC_HOLD_STEPS
 from sim.backend import body_velocities
+from sim.control import HLC_HOLD_STEPS
 from tasks import make_task
 from tasks.common import PropState, TaskState
 

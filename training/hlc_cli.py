@@ -24,6 +24,7 @@ from pathlib import Path
 
 from controllers.checkpoint import CheckpointError, read_checkpoint, trusting_checkpoints
 from controllers.files import TRUST_HELP
+from sim.control import HLC_HOLD_STEPS
 from training.hlc import PRESETS, HLCConfig
 
 
@@ -50,7 +51,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--preset", choices=sorted(PRESETS), help="cpu (default) or reference")
     p.add_argument("--envs", type=int, help="number of environments (preset default: cpu 64, reference 4096)")
     p.add_argument("--seed", type=int)
-    p.add_argument("--samples", type=float, help="total HLC samples to train for (each is 5 LLC steps)")
+    p.add_argument("--samples", type=float, help=f"total HLC samples to train for (each is {HLC_HOLD_STEPS} LLC steps)")
     p.add_argument("--iterations", type=int, help="stop once this many iterations are done in total")
     p.add_argument("--out", help="output folder (default runs/hlc_TASK; on resume the checkpoint's folder)")
     p.add_argument("--resume", nargs="?", const="auto", help="resume from a checkpoint.pt (default: OUT/checkpoint.pt)")

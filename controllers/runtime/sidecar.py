@@ -19,15 +19,15 @@ from typing import Any
 
 import numpy as np
 
-from controllers.latents import HLC_HOLD_STEPS
 from sim.character import Character
+from sim.control import HLC_HOLD_STEPS
 from sim.observations import describe_layouts
 
 SIDECAR_NAME = "controller.json"
 FORMAT = "ase-runtime/controller"
 FORMAT_VERSION = 1
 # an export with an HLC records its checkpoint's own number (training.hlc.HLCConfig.llc_steps); without one, the
-# project's default (controllers.latents.HLC_HOLD_STEPS)
+# project's default (sim.control.HLC_HOLD_STEPS)
 REQUIRED = ("format", "format_version", "character", "rates", "joints", "action", "latent", "observations",
             "goal_layouts", "models", "sources")  # fmt: skip
 
