@@ -13,7 +13,6 @@ from typing import Any
 
 HLC_UNAVAILABLE = ("no HLC checkpoint (--hlc PATH; the bundled checkpoints/hlc_*.pt go with the bundled LLC): "
                    "train one with `python launch.py train hlc --task location --llc LLC`")  # fmt: skip
-TASK_ORDER = ("steering", "speed", "location", "reach", "strike")  # HLC mode starts with the first one loaded
 
 
 class SessionError(ValueError):
@@ -88,7 +87,7 @@ def bundled_llcs() -> dict[str, Path]:
 
 def bundled_hlcs(cfg: SessionConfig) -> tuple[list[TaskController], str]:
     """The checkpoints/hlc_*.pt the viewer can drive when it drives the bundled LLC (torch): one per task (the
-    first file by name), in `TASK_ORDER`; one trained on another bundled LLC (checkpoints/llc*.pt, found by
+    first file by name), in the task registry's order; one trained on another bundled LLC (checkpoints/llc*.pt, found by
     SHA-256) comes with that LLC. Also why the refused ones were refused ("" when none was). Only safe loading:
     a file dropped into checkpoints/ that needs unpickling is refused, whatever --trust-checkpoint says."""
     if cfg.hlc or cfg.policy_backend != "torch" or not cfg.llc or Path(cfg.llc).resolve() != BUNDLED_LLC.resolve():
@@ -139,8 +138,12 @@ def _scan_bundled_hlcs(cfg: SessionConfig) -> tuple[list[TaskController], str]:
 
 
 def task_rank(task: str) -> int:
-    """Where `task` comes in `TASK_ORDER` (unknown tasks last)."""
-    return TASK_ORDER.index(task) if task in TASK_ORDER else len(TASK_ORDER)
+    """Where `task` comes in the task registry's order (`tasks.TASKS`; unknown tasks last): HLC mode starts with
+    the first one loaded."""
+    from tasks import TASKS
+
+    order = list(TASKS)
+    return order.index(task) if task in order else len(order)
 
 
 def load_policy(cfg: SessionConfig) -> tuple[Any | None, str]:

@@ -5,9 +5,10 @@ No window and no OpenGL here: the window (app/window.py), the headless recorder
 and its action methods (shove, throw, reset, set_mode, ...).
 
 HLC mode drives a task controller's task on the viewer's own MjData through `tasks.single`
-(task state, goal observation, reward, success and markers are the task module's): the user's
-goals (`app.controls.Goals`: keys, sticks, clicks, the goals panel) go to the task's `set_goal`,
-the HLC picks a latent every few control steps and the frozen LLC acts on it (`app.task_mode`).
+(task state, goal observation, reward, success, markers and how the viewer's inputs make its goal are the
+task module's): the user's goals (`app.controls.Goals`: keys, sticks, clicks, the goals panel) go to the
+task's `set_goal`, the HLC picks a latent every few control steps and the frozen LLC acts on it
+(`app.task_mode`).
 
 The rest lives beside it, one job each: what is loaded (`app.loading`), the presets (`app.presets`), the
 HUD's rows and timings (`app.hud`), the physics (`app.simulation`), modes, clock and falls (`app.state`).
@@ -30,7 +31,6 @@ from app.loading import (  # noqa: F401 - re-exported: the loaders were part of 
     BUNDLED_LLC,
     HLC_UNAVAILABLE,
     REPO,
-    TASK_ORDER,
     SessionConfig,
     SessionError,
     TaskController,
@@ -279,7 +279,7 @@ class Session(TaskModeMixin):
     def _targets(self) -> np.ndarray:
         """PD targets for this control step, from the policy or the sim-mode hold rule.
 
-        HLC mode: every `llc_steps` (5) control steps the HLC turns (policy observation, the task's goal
+        HLC mode: every `llc_steps` control steps the HLC turns (policy observation, the task's goal
         observation) into `self.latent` (tasks.single.HLCDriver, as in training), then the LLC acts on it.
         """
         if self.mode in (Mode.LLC, Mode.HLC) and self.policy is not None and self.latent is not None:
@@ -395,7 +395,7 @@ class Session(TaskModeMixin):
         self.goals.strike_active = True
         self.target_failed = False  # a new box: a new attempt
         self.task_targets += 1
-        self.event("strike target placed" + self._unused_goal_note("strike") + "; R removes it")
+        self.event("strike target placed" + self._unused_goal_note("box") + "; R removes it")
 
     def ground_click(self, point: np.ndarray, ctrl: bool = False) -> None:
         """A click on the ground at world `point`: the location target, with ctrl the reach target's x, y; in
@@ -405,13 +405,13 @@ class Session(TaskModeMixin):
         if ctrl:
             g.reach = np.array([point[0], point[1], g.reach[2]])
             g.reach_active = True
-            self.event(f"reach target ({point[0]:.1f}, {point[1]:.1f})" + self._unused_goal_note("reach"))
+            self.event(f"reach target ({point[0]:.1f}, {point[1]:.1f})" + self._unused_goal_note("ctrl+click"))
         elif self._strike_task():
             self.spawn_strike_target(np.asarray(point)[:2])
             self.event(f"strike target at ({point[0]:.1f}, {point[1]:.1f})")
         else:
             g.set_location(point)
-            self.event(f"location target ({point[0]:.1f}, {point[1]:.1f})" + self._unused_goal_note("location"))
+            self.event(f"location target ({point[0]:.1f}, {point[1]:.1f})" + self._unused_goal_note("click"))
         if switched:
             self.last_event += f"; task: {switched} ({self.hlc_name})"
         if self.mode is Mode.HLC:
