@@ -107,6 +107,16 @@ class Controller:
         return self.sim.num_actuators
 
     @property
+    def substeps(self) -> int:
+        """Physics steps per control step (controller.json rates)."""
+        return self.sim.substeps
+
+    @property
+    def body_ids(self) -> np.ndarray:
+        """The character's body ids in the model, in the sidecar's body order."""
+        return self.sim.body_ids
+
+    @property
     def control_steps(self) -> int:
         """Control steps since the reset: the HLC decides when this is a multiple of hold_steps."""
         return self.sim.steps
