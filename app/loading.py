@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from controllers.protocols import Policy, TaskPolicy
 
 HLC_UNAVAILABLE = ("no HLC checkpoint (--hlc PATH; the bundled checkpoints/hlc_*.pt go with the bundled LLC): "
                    "train one with `python launch.py train hlc --task location --llc LLC`")  # fmt: skip
@@ -66,9 +69,9 @@ class TaskController:
     """A task controller HLC mode can drive: the HLC, its file name, and the LLC it drives when that is not the
     session's own (`llc` None): a bundled HLC trained on another bundled LLC brings that one along."""
 
-    hlc: Any
+    hlc: TaskPolicy
     name: str
-    llc: Any = None
+    llc: Policy | None = None
     llc_name: str = ""
     llc_note: str | None = None  # the measured summary of `llc` (its JSON card), for the HUD
 
@@ -146,7 +149,7 @@ def task_rank(task: str) -> int:
     return order.index(task) if task in order else len(order)
 
 
-def load_policy(cfg: SessionConfig) -> tuple[Any | None, str]:
+def load_policy(cfg: SessionConfig) -> tuple[Policy | None, str]:
     """The LLC, or None and a one-line reason (no checkpoint is not an error)."""
     if not cfg.llc:
         if not BUNDLED_LLC.is_file():
@@ -176,7 +179,7 @@ def load_policy(cfg: SessionConfig) -> tuple[Any | None, str]:
         return None, str(exc)
 
 
-def load_hlc_pair(cfg: SessionConfig) -> tuple[Any, Any]:
+def load_hlc_pair(cfg: SessionConfig) -> tuple[TaskPolicy, Policy]:
     """(HLCPolicy, LLCPolicy) of `cfg.hlc`: the task controller and the frozen LLC it was trained with
     (`cfg.llc`, default the recorded file; checked by SHA-256 unless `cfg.allow_other_llc`). SessionError
     (one line) when it cannot be had. With `policy_backend="onnx"`, `cfg.hlc` is a `launch.py export --hlc`

@@ -12,15 +12,19 @@ from __future__ import annotations
 
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from app import hud
 from app.controls import RUN_SPEED
 from app.loading import HLC_UNAVAILABLE, SessionConfig, SessionError, TaskController, load_hlc_pair, task_rank
 from app.state import Mode
+from sim.task_state import TaskState
 from tasks import TASKS
 from tasks.common import ViewerInput
-from tasks.single import HLCDriver, task_state_from_data
+from tasks.single import HLCDriver
+
+if TYPE_CHECKING:
+    from controllers.protocols import Policy, TaskPolicy
 
 TASK_WINDOW_S = 3.0  # s: the task reward's running mean and the success share cover this much simulated time
 
@@ -42,11 +46,11 @@ class TaskModeMixin:
 
     def _init_task_mode(self) -> None:
         # HLC mode: the task controller, its task on this MjData, the last task state and the HUD's numbers
-        self.hlc: Any = None
+        self.hlc: TaskPolicy | None = None
         self.driver: HLCDriver | None = None
         self.hlc_name = ""
         self.task_llc: TaskController | None = None  # the current controller, when it brings its own LLC
-        self.task_state: Any = None  # tasks.common.TaskState after the last control step
+        self.task_state: TaskState | None = None  # what the task read after the last control step
         self.task_reward = float("nan")  # last control step's task reward
         self.task_success = False
         self.task_failed = False  # the task's own failure (strike: a foul) at the last control step
@@ -68,7 +72,9 @@ class TaskModeMixin:
         hlc, pol = load_hlc_pair(cfg)
         self.attach_hlc(hlc, pol, name=Path(path).name)
 
-    def attach_hlc(self, hlc: Any, llc: Any = None, name: str = "", *, current: bool = True) -> None:
+    def attach_hlc(
+        self, hlc: TaskPolicy | None, llc: Policy | None = None, name: str = "", *, current: bool = True
+    ) -> None:
         """Add `hlc` (controllers.hlc.HLCPolicy) to the task controllers, replacing the one of its task, and drive
         it in HLC mode (`current`; else it waits for `select_task`). None: no task controller at all. `llc`
         replaces the LLC (None: keep the current one, which must be the LLC the HLC was trained with); then the
@@ -81,14 +87,14 @@ class TaskModeMixin:
             return
         self.attach_controller(TaskController(hlc, name), llc, current=current)
 
-    def attach_controller(self, c: TaskController, llc: Any = None, *, current: bool = True) -> None:
+    def attach_controller(self, c: TaskController, llc: Policy | None = None, *, current: bool = True) -> None:
         """`attach_hlc` for a `TaskController`: one with its own LLC (`c.llc`) drives that LLC while its task is
         current, and the session's LLC stays for LLC mode and the other tasks."""
         hlc, name = c.hlc, c.name
         if hlc.character != self.character.name:
             raise SessionError(f"{name or 'HLC'}: trained for {hlc.character!r}, the viewer shows "
                                f"{self.character.name!r}")  # fmt: skip
-        driver = HLCDriver(hlc, self.character)
+        driver = HLCDriver(hlc, self.sim)
         pol = llc if llc is not None else c.llc if c.llc is not None else self.policy
         if pol is None or (pol.latent_dim, pol.obs_dim + driver.task.goal_dim) != (hlc.latent_dim, hlc.obs_dim):
             raise SessionError(f"{name or 'HLC'}: needs an LLC with latent {hlc.latent_dim} and observation "
@@ -114,7 +120,7 @@ class TaskModeMixin:
         self.task_state = None
 
     @property
-    def acting_llc(self) -> Any:
+    def acting_llc(self) -> Policy | None:
         """The LLC acting now: in HLC mode the current task controller's own LLC when it brings one."""
         if self.mode is Mode.HLC and self.task_llc is not None:
             return self.task_llc.llc
@@ -130,7 +136,7 @@ class TaskModeMixin:
         if self.driver is not None and self.driver.task.name == task:
             return True
         c = self.controllers[task]
-        self._use_controller(c, HLCDriver(c.hlc, self.character))
+        self._use_controller(c, HLCDriver(c.hlc, self.sim))
         if self.mode is Mode.HLC:
             self.steering.speed_range = self._speed_range()
             self._start_task()
@@ -166,20 +172,13 @@ class TaskModeMixin:
             if name in live and self._switch_for(source):
                 break
 
-    def _read_task_state(self, prev: Any = None) -> Any:
-        """The task's view of the simulation now; velocities over the control step since `prev` (None: zero)."""
-        root = None if prev is None else prev.root_pos[0]
-        target_vel = None if prev is None or prev.target is None else prev.target.lin_vel[0]
-        sim = self.sim
-        return task_state_from_data(sim.model, sim.data, self.character, sim.control_dt, root, target_vel)
-
     def _start_task(self) -> None:
         """An HLC-mode episode starts (the character in its default pose): the HLC decides afresh, and
         the goals the user has not set yet start where the character can see them."""
         task = self.driver.task
         self.driver.reset()
         self.goals.set_inputs(**task.viewer_start(self.sim.root_pos(), self.sim.root_heading()))
-        self.task_state = self._read_task_state()
+        self.task_state = self.sim.task_state()
         self.task_targets = self.task_failures = 0
         if task.uses_strike_target:
             self.spawn_strike_target()
@@ -229,7 +228,7 @@ class TaskModeMixin:
 
     def _score_task(self) -> None:
         """After an HLC-mode control step: the task's state, reward and success (HUD, task window)."""
-        self.task_state = self._read_task_state(self.task_state)
+        self.task_state = self.sim.task_state()
         self.task_reward, self.task_success, failed = self.driver.score(self.task_state)
         self.task_failures += failed and not self.target_failed
         self.task_failed, self.target_failed = failed, self.target_failed or failed
