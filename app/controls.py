@@ -1,8 +1,8 @@
 """User input -> task goals. Pure: no window, no OpenGL, testable with plain key codes.
 
-`Goals` holds what the HLC's task consumes (heading/speed/facing, location, reach, strike target;
-HLC mode feeds them to the task's `set_goal`). Directions are world yaw angles (radians, 0 = +x, z
-up); keyboard and gamepad input is camera-relative: "forward" is where the camera looks.
+`Goals` holds what the HLC's task consumes (heading/speed/facing, location, reach, strike target; HLC mode
+feeds them to the task's `set_goal` through its `viewer_goal`). Directions are world yaw angles (radians,
+0 = +x, z up); keyboard and gamepad input is camera-relative: "forward" is where the camera looks.
 """
 
 from __future__ import annotations
@@ -66,16 +66,17 @@ def key_applies(modes: str, mode: str) -> bool:
     return modes == "" or modes == mode or (modes == "physics" and mode != "playback")
 
 
-# HLC mode: which inputs feed the loaded task's goal (the task window lists them).
-TASK_INPUTS: dict[str, tuple[tuple[str, str], ...]] = {
-    "steering": (("W A S D / arrows / left stick", "direction and speed (shift: the task's top speed)"),
-                 ("Q / E / right stick, F", "facing; F: facing follows the direction")),
-    "speed": (("W A S D / arrows / left stick", "direction and speed (shift: the task's top speed)"),),
-    "location": (("click the ground", "the point to walk to"),),
-    "reach": (("I K J L U O", "move the point (camera-relative; U / O: up / down)"),
-              ("ctrl+click the ground", "the point's x, y"), ("goals panel", "reach x, y, z")),
-    "strike": (("V", "the box, 1.5 m in front (again: stand it up)"), ("click the ground", "the box there")),
-}  # fmt: skip
+# HLC mode: the keys, sticks and clicks of each goal input a task can take (`tasks.common.ViewerInput.source`;
+# the task window lists the current task's, with what each sets for it)
+INPUT_KEYS = {
+    "move input": "W A S D / arrows / left stick",
+    "facing input": "Q / E / right stick, F",
+    "reach keys": "I K J L U O",
+    "click": "click the ground",
+    "ctrl+click": "ctrl+click the ground",
+    "box": "V",
+    "goals panel": "goals panel",
+}
 
 
 @dataclass
@@ -99,6 +100,14 @@ class Goals:
 
     def set_location(self, xy) -> None:
         self.location = np.asarray(xy, dtype=np.float64)[:2].copy()
+
+    def set_inputs(self, location=None, reach=None) -> None:
+        """Inputs as a task starts them (`Task.viewer_start`): a ground point, a point in space (shown from now)."""
+        if location is not None:
+            self.set_location(location)
+        if reach is not None:
+            self.reach = np.array(reach, dtype=np.float64)
+            self.reach_active = True
 
     def as_dict(self) -> dict:
         return {

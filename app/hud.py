@@ -15,6 +15,7 @@ import numpy as np
 
 from app.presets import short_names
 from app.state import Mode
+from tasks.common import STANDING_SPEED
 
 if TYPE_CHECKING:
     from app.session import Session
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 WARM_FRAMES = 10  # frames timed before the frame rate is shown
 WARM_MS = 300.0  # ... and at least this much wall time
 MOTION_WINDOW_S = 0.5  # s: the measured speed is an exponential average over about this much simulated time
-MOVING = 0.2  # m/s: slower than this the character stands (no direction of travel to compare)
+MOVING = STANDING_SPEED  # m/s: slower than this the character stands (no direction of travel to compare)
 
 
 @dataclass
@@ -90,11 +91,6 @@ class MeasuredMotion:
         return math.atan2(self.velocity[1], self.velocity[0]) if self.speed > MOVING else None
 
 
-def angle_between(a: float, b: float) -> float:
-    """|a - b| in degrees, wrapped to [0, 180]."""
-    return abs(math.degrees((a - b + math.pi) % (2 * math.pi) - math.pi))
-
-
 def motion_text(s: Session) -> str:
     """ "1.02 m/s towards 85 deg" or "standing" (the measured motion, every physics mode)."""
     m = s.motion
@@ -102,31 +98,11 @@ def motion_text(s: Session) -> str:
 
 
 def measured_goal(s: Session) -> str:
-    """HLC mode: what the character does beside what its task asks, in the task's own terms ("" without a task):
-    steering/speed: measured speed and how far the travel (and facing) is off the goal; location, reach: the
-    distance the task measures and its success radius; strike: the distance to the box."""
+    """HLC mode: what the character does beside what its task asks, in the task's own terms (`measured_text`;
+    "" without a task)."""
     if s.driver is None or s.task_state is None:
         return ""
-    t, st, m = s.driver.task, s.task_state, s.motion
-    if t.name in ("steering", "speed"):
-        goal_speed = float(t.speed[0])
-        text = f"speed {m.speed:.2f} m/s (asked {goal_speed:.2f})"
-        if goal_speed < MOVING:  # asked to stand: no direction to compare
-            text += ", standing" if m.heading is None else ""
-        elif m.heading is not None:
-            text += f", travel {angle_between(m.heading, float(t.direction[0])):.0f} deg off the direction"
-        else:
-            text += ", standing"
-        if t.name == "steering":
-            text += f", facing {angle_between(s.sim.root_heading(), float(t.facing[0])):.0f} deg off"
-        return text
-    if t.name in ("location", "reach"):
-        radius = getattr(getattr(t, "cfg", None), "success_dist", None)
-        text = f"{float(t.distance(st)[0]):.2f} m from the target"
-        return text + (f" (success within {radius:g} m)" if radius is not None else "")
-    if t.name == "strike" and st.target is not None:
-        return f"{float(np.linalg.norm(st.target.pos[0, :2] - st.root_pos[0, :2])):.2f} m from the box"
-    return ""
+    return s.driver.task.measured_text(0, s.task_state, s.motion)
 
 
 def status_rows(s: Session) -> list[tuple[str, str]]:

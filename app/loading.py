@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from controllers.protocols import Policy, TaskPolicy
 
 HLC_UNAVAILABLE = ("no HLC checkpoint (--hlc PATH; the bundled checkpoints/hlc_*.pt go with the bundled LLC): "
                    "train one with `python launch.py train hlc --task location --llc LLC`")  # fmt: skip
-TASK_ORDER = ("steering", "speed", "location", "reach", "strike")  # HLC mode starts with the first one loaded
 
 
 class SessionError(ValueError):
@@ -67,9 +69,9 @@ class TaskController:
     """A task controller HLC mode can drive: the HLC, its file name, and the LLC it drives when that is not the
     session's own (`llc` None): a bundled HLC trained on another bundled LLC brings that one along."""
 
-    hlc: Any
+    hlc: TaskPolicy
     name: str
-    llc: Any = None
+    llc: Policy | None = None
     llc_name: str = ""
     llc_note: str | None = None  # the measured summary of `llc` (its JSON card), for the HUD
 
@@ -88,7 +90,7 @@ def bundled_llcs() -> dict[str, Path]:
 
 def bundled_hlcs(cfg: SessionConfig) -> tuple[list[TaskController], str]:
     """The checkpoints/hlc_*.pt the viewer can drive when it drives the bundled LLC (torch): one per task (the
-    first file by name), in `TASK_ORDER`; one trained on another bundled LLC (checkpoints/llc*.pt, found by
+    first file by name), in the task registry's order; one trained on another bundled LLC (checkpoints/llc*.pt, found by
     SHA-256) comes with that LLC. Also why the refused ones were refused ("" when none was). Only safe loading:
     a file dropped into checkpoints/ that needs unpickling is refused, whatever --trust-checkpoint says."""
     if cfg.hlc or cfg.policy_backend != "torch" or not cfg.llc or Path(cfg.llc).resolve() != BUNDLED_LLC.resolve():
@@ -139,11 +141,15 @@ def _scan_bundled_hlcs(cfg: SessionConfig) -> tuple[list[TaskController], str]:
 
 
 def task_rank(task: str) -> int:
-    """Where `task` comes in `TASK_ORDER` (unknown tasks last)."""
-    return TASK_ORDER.index(task) if task in TASK_ORDER else len(TASK_ORDER)
+    """Where `task` comes in the task registry's order (`tasks.TASKS`; unknown tasks last): HLC mode starts with
+    the first one loaded."""
+    from tasks import TASKS
+
+    order = list(TASKS)
+    return order.index(task) if task in order else len(order)
 
 
-def load_policy(cfg: SessionConfig) -> tuple[Any | None, str]:
+def load_policy(cfg: SessionConfig) -> tuple[Policy | None, str]:
     """The LLC, or None and a one-line reason (no checkpoint is not an error)."""
     if not cfg.llc:
         if not BUNDLED_LLC.is_file():
@@ -173,7 +179,7 @@ def load_policy(cfg: SessionConfig) -> tuple[Any | None, str]:
         return None, str(exc)
 
 
-def load_hlc_pair(cfg: SessionConfig) -> tuple[Any, Any]:
+def load_hlc_pair(cfg: SessionConfig) -> tuple[TaskPolicy, Policy]:
     """(HLCPolicy, LLCPolicy) of `cfg.hlc`: the task controller and the frozen LLC it was trained with
     (`cfg.llc`, default the recorded file; checked by SHA-256 unless `cfg.allow_other_llc`). SessionError
     (one line) when it cannot be had. With `policy_backend="onnx"`, `cfg.hlc` is a `launch.py export --hlc`

@@ -18,13 +18,14 @@ import numpy as np
 from imgui_bundle import imgui
 
 from app import hud
-from app.controls import KEY_GROUPS, KEY_HELP, TASK_INPUTS, key_applies
+from app.controls import INPUT_KEYS, KEY_GROUPS, KEY_HELP, key_applies
 from app.latents import place_labels
 from app.layout import MARGIN, layout
 from app.presets import short_names  # noqa: F401 - the panels' name for clip names (tests import it from here)
 from app.render import GHOST_RGBA, LOCATION_RGBA, REACH_RGBA, SceneRenderer
 from app.session import HLC_UNAVAILABLE, SHOVE_DIRECTIONS, Session
 from app.state import SLOW_MOTION, Camera, Mode
+from app.task_mode import input_takers
 
 SHOVE_RANGE = (0.0, 400.0)  # N s
 SHOVE_DIRECTION_LABELS = {"camera": "away from the camera", "random": "random bearing"}
@@ -309,10 +310,10 @@ def _task_window(s: Session, ps: PanelState, lay) -> None:
         imgui.text_disabled("Tab: next; moving, a ground click or V switches to the task that takes it")
     imgui.text_disabled(f"picks a latent every {s.driver.llc_steps} control steps; the frozen LLC acts on it")
     imgui.separator_text("Goal input")
-    for keys, what in TASK_INPUTS.get(task.name, ()):
-        imgui.bullet_text(keys)
+    for i in task.viewer_inputs:
+        imgui.bullet_text(INPUT_KEYS.get(i.source, i.source))
         imgui.indent()
-        imgui.text_disabled(what)
+        imgui.text_disabled(i.what)
         imgui.unindent()
     imgui.text(f"goal: {s.task_goal()}")
     _remember(ps, "task goal")
@@ -556,8 +557,9 @@ def hint_lines(s: Session) -> list[str]:
     lines = []
     if s.controllers:
         lines.append("4: HLC mode, then W A S D to steer it (shift: run)")
-        if "location" in s.controllers:
-            lines.append("click the ground (HLC mode): it walks there")
+        clicks = [i.what for t, i in input_takers("click") if i.switches and t in s.controllers]
+        if clicks:  # a loaded controller follows ground clicks
+            lines.append(f"click the ground (HLC mode): {clicks[0]}")
     elif s.policy is not None:
         lines.append("3: LLC mode; the presets on the right pick its latent")
     lines.append("B: shove it; X: throw a ball; drag a body to pull it")

@@ -4,13 +4,15 @@ No window and no OpenGL here: the window (app/window.py), the headless recorder
 (app/record.py) and the tests all drive a `Session` through `frame(real_dt, camera_yaw)`
 and its action methods (shove, throw, reset, set_mode, ...).
 
-HLC mode drives a task controller's task on the viewer's own MjData through `tasks.single`
-(task state, goal observation, reward, success and markers are the task module's): the user's
-goals (`app.controls.Goals`: keys, sticks, clicks, the goals panel) go to the task's `set_goal`,
-the HLC picks a latent every few control steps and the frozen LLC acts on it (`app.task_mode`).
+The physics is one `sim.single.SingleCharacter` (`self.sim`): each control step the acting controller's action
+goes to its `step`, which maps it to PD targets and steps the physics, as the training environment does.
+HLC mode drives a task controller on it through `tasks.single.HLCDriver` (task state, goal observation,
+reward, success, markers and how the viewer's inputs make its goal are the task module's): the user's goals
+(`app.controls.Goals`: keys, sticks, clicks, the goals panel) go to the task's `set_goal`, the HLC picks a
+latent every few control steps and the frozen LLC acts on it (`app.task_mode`).
 
 The rest lives beside it, one job each: what is loaded (`app.loading`), the presets (`app.presets`), the
-HUD's rows and timings (`app.hud`), the physics (`app.simulation`), modes, clock and falls (`app.state`).
+HUD's rows and timings (`app.hud`), modes, clock and falls (`app.state`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,7 +32,6 @@ from app.loading import (  # noqa: F401 - re-exported: the loaders were part of 
     BUNDLED_LLC,
     HLC_UNAVAILABLE,
     REPO,
-    TASK_ORDER,
     SessionConfig,
     SessionError,
     TaskController,
@@ -42,12 +43,15 @@ from app.loading import (  # noqa: F401 - re-exported: the loaders were part of 
     task_rank,
 )
 from app.presets import Presets, blend_label, clip_presets, short_names, skill_presets
-from app.simulation import Simulation
 from app.state import FallMonitor, Mode, SimClock
 from app.task_mode import TaskModeMixin
 from controllers.latents import clip_preset, recognise_skill
 from sim.observations import clip_windows
 from sim.perturbations import SHOVE_STRENGTH
+from sim.single import AmpHistory, SingleCharacter
+
+if TYPE_CHECKING:
+    from controllers.protocols import Policy
 
 GHOST_OFFSET = np.array([0.0, 1.2, 0.0])  # the reference ghost stands beside the simulated character
 STRIKE_AHEAD = 1.5  # m: where the strike target is placed in front of the character
@@ -64,9 +68,12 @@ class Session(TaskModeMixin):
     only the defaults fall back (no bundled checkpoint: playback; no clips: physics alone).
     """
 
-    def __init__(self, cfg: SessionConfig, *, motions: Any = None, policy: Any = None, load: bool = True) -> None:
+    def __init__(
+        self, cfg: SessionConfig, *, motions: Any = None, policy: Policy | None = None, load: bool = True
+    ) -> None:
         self.cfg = cfg
-        self.seen, self._amp_hist, self._seen_step = "", None, 0  # the skill the encoder sees (named-skill LLCs)
+        # the skill the encoder sees in the acting LLC's last discriminator frames (named-skill LLCs)
+        self.seen, self._amp, self._seen_step = "", None, 0
         self.rng = np.random.default_rng(cfg.seed)
         hlc = None
         if cfg.hlc and load:  # first: the task controller says which character and which LLC
@@ -74,7 +81,7 @@ class Session(TaskModeMixin):
             cfg.character = hlc.character
         cfg.character = cfg.character or "humanoid"
         try:
-            self.sim = Simulation(cfg.character, device=cfg.device)
+            self.sim = SingleCharacter.scene(cfg.character, device=cfg.device)
         except (RuntimeError, ValueError) as exc:  # CudaUnavailableError is a RuntimeError: one line
             raise SessionError(f"--device {cfg.device}: {exc}") from None
         self.character = self.sim.character
@@ -210,12 +217,13 @@ class Session(TaskModeMixin):
         self.last_event = ""  # events belong to the episode that just ended
         self.fall.reset(falls=True)  # the falls count is this episode's
         self.motion.reset()
-        self.seen, self._amp_hist = "", None
+        self.seen, self._amp = "", None
         if self.mode is Mode.PLAYBACK and self.motions is not None:
             st = self._sample(self.clip_time)
             self.sim.reset(st.qpos[0], st.qvel[0])  # kinematic replay, or physics from the clip's state
         else:
             self.sim.reset()
+        self.sim.park_strike_target()  # out of sight until placed
         self.goals.location = None
         self.goals.strike_active = False
         self._held_targets = self.sim.pd_targets_from_qpos(self.sim.data.qpos[: self.sim.char_nq])
@@ -258,45 +266,43 @@ class Session(TaskModeMixin):
         return n
 
     def control_step(self) -> None:
-        if self.mode is Mode.PLAYBACK:
+        """One control step: playback's clip, or the acting controller's action (`_action`) on the physics."""
+        if self.mode is Mode.PLAYBACK:  # its twin tracks a clip open-loop: its falls are not counted
             self._playback_step()
-        else:
-            task = self.mode is Mode.HLC and self.driver is not None
-            if task:
-                self.feed_task_goal()
-            targets = self._targets()
-            t0 = time.perf_counter()
-            self.sim.step(targets)
-            self.timings.add("physics_ms", 1e3 * (time.perf_counter() - t0))
-            if task:
-                self._score_task()
-        if self.mode is not Mode.PLAYBACK:  # playback's twin tracks a clip open-loop: its falls are not counted
-            self._track_seen_skill()
-            root_rel, head_rel = self.sim.heights_rel()
-            self.fall.update(self.sim.time, self.sim.fallen(), root_rel, head_rel, airborne=self.sim.airborne())
-            self.motion.update(self.sim.root_pos(), self.sim.control_dt)
+            return
+        task = self.mode is Mode.HLC and self.driver is not None
+        if task:
+            self.feed_task_goal()
+        action = self._action()
+        t0 = time.perf_counter()
+        if action is not None:
+            self.sim.step(action)
+        else:  # sim mode holds PD targets: the default pose's, or those of the pose at the reset
+            default = self.sim_hold == "default"
+            self.sim.hold(self.sim.pd_targets_from_qpos(self.sim.default_qpos()) if default else self._held_targets)
+        self.timings.add("physics_ms", 1e3 * (time.perf_counter() - t0))
+        if task:
+            self._score_task()
+        self._track_seen_skill()
+        self.fall.update(self.sim.time, self.sim.fallen(), *self.sim.heights_rel(), airborne=self.sim.airborne())
+        self.motion.update(self.sim.root_pos(), self.sim.control_dt)
 
-    def _targets(self) -> np.ndarray:
-        """PD targets for this control step, from the policy or the sim-mode hold rule.
+    def _action(self) -> np.ndarray | None:
+        """This control step's action: the LLC's on the latent, sim mode's zero action, or None when sim mode holds
+        PD targets (`sim_hold` "pose": the pose at the reset, "default": the default pose).
 
-        HLC mode: every `llc_steps` (5) control steps the HLC turns (policy observation, the task's goal
+        HLC mode: every `llc_steps` control steps the HLC turns (policy observation, the task's goal
         observation) into `self.latent` (tasks.single.HLCDriver, as in training), then the LLC acts on it.
         """
         if self.mode in (Mode.LLC, Mode.HLC) and self.policy is not None and self.latent is not None:
-            obs = self.sim.policy_obs()
+            obs = self.sim.observe()
             t0 = time.perf_counter()
             if self.mode is Mode.HLC and self.driver is not None:
-                if self.task_state is None:
-                    self.task_state = self._read_task_state()
-                self.latent = self.driver.latent(obs, self.task_state)[0]
+                self.latent = self.driver.latent(obs)[0]
             action = self.acting_llc.act(obs, self.latent[None])[0]
             self.timings.add("policy_ms", 1e3 * (time.perf_counter() - t0))
-            return self.sim.targets_from_action(action)
-        if self.sim_hold == "zero_action":
-            return self.sim.targets_from_action(np.zeros(self.sim.num_actuators))
-        if self.sim_hold == "default":
-            return self.sim.pd_targets_from_qpos(self.sim.default_qpos())
-        return self._held_targets
+            return action
+        return np.zeros(self.sim.num_actuators) if self.sim_hold == "zero_action" else None
 
     def _sample(self, t: float):
         return self.motions.sample(np.array([self.clip]), np.array([t]))
@@ -314,7 +320,7 @@ class Session(TaskModeMixin):
         st = self._sample(self.clip_time)
         if self.ghost:  # physics tracks the clip's joint angles open-loop; the kinematic reference is the ghost
             t0 = time.perf_counter()
-            self.sim.step(self.sim.pd_targets_from_qpos(st.qpos[0]))
+            self.sim.hold(self.sim.pd_targets_from_qpos(st.qpos[0]))
             self.timings.add("physics_ms", 1e3 * (time.perf_counter() - t0))
         else:
             self.sim.set_kinematic(st.qpos[0], st.qvel[0])
@@ -385,17 +391,15 @@ class Session(TaskModeMixin):
         if xy is None:
             xy = root[:2] + STRIKE_AHEAD * np.array([np.cos(yaw), np.sin(yaw)])
         if self._strike_task():
-            task = self.driver.task
-            task.set_goal(0, pos=np.asarray(xy)[:2], yaw=yaw)
-            _, pos, quat = task.take_placements()
-            xy, yaw = pos[0, :2], 2.0 * math.atan2(quat[0, 3], quat[0, 0])
-        self.sim.place_strike_target(np.asarray(xy), yaw)
-        if self.task_state is not None:  # moved by hand: no push, no velocity
-            self.task_state.target = self._read_task_state().target
+            self.driver.set_goal(pos=np.asarray(xy)[:2], yaw=yaw)  # the task's placement, written to self.sim
+        else:
+            self.sim.place_strike_target(np.asarray(xy), yaw)
+        if self.task_state is not None:  # moved by hand: the task sees it where it stands, at rest
+            self.task_state = self.sim.task_state()
         self.goals.strike_active = True
         self.target_failed = False  # a new box: a new attempt
         self.task_targets += 1
-        self.event("strike target placed" + self._unused_goal_note("strike") + "; R removes it")
+        self.event("strike target placed" + self._unused_goal_note("box") + "; R removes it")
 
     def ground_click(self, point: np.ndarray, ctrl: bool = False) -> None:
         """A click on the ground at world `point`: the location target, with ctrl the reach target's x, y; in
@@ -405,13 +409,13 @@ class Session(TaskModeMixin):
         if ctrl:
             g.reach = np.array([point[0], point[1], g.reach[2]])
             g.reach_active = True
-            self.event(f"reach target ({point[0]:.1f}, {point[1]:.1f})" + self._unused_goal_note("reach"))
+            self.event(f"reach target ({point[0]:.1f}, {point[1]:.1f})" + self._unused_goal_note("ctrl+click"))
         elif self._strike_task():
             self.spawn_strike_target(np.asarray(point)[:2])
             self.event(f"strike target at ({point[0]:.1f}, {point[1]:.1f})")
         else:
             g.set_location(point)
-            self.event(f"location target ({point[0]:.1f}, {point[1]:.1f})" + self._unused_goal_note("location"))
+            self.event(f"location target ({point[0]:.1f}, {point[1]:.1f})" + self._unused_goal_note("click"))
         if switched:
             self.last_event += f"; task: {switched} ({self.hlc_name})"
         if self.mode is Mode.HLC:
@@ -510,19 +514,17 @@ class Session(TaskModeMixin):
     def _track_seen_skill(self) -> None:
         """Keep the last discriminator frames and, every few steps, the named skill the LLC's encoder sees in
         them (an LLC with named skills: the encoder was trained to map each clip's windows onto its anchor)."""
-        skills = getattr(self.acting_llc, "skills", None) or {}
-        if not skills or not hasattr(self.acting_llc, "encode"):
+        llc = self.acting_llc
+        skills = getattr(llc, "skills", None) or {}
+        if not skills or not hasattr(llc, "encode"):
             self.seen = ""
             return
-        frame = self.sim.amp_frame()
-        frames = self.acting_llc.num_amp_frames
-        hist = self._amp_hist
-        if hist is None or hist.shape != (frames, frame.shape[0]):
-            hist = np.repeat(frame[None], frames, axis=0)
-        self._amp_hist = np.concatenate([frame[None], hist[:-1]])  # current frame first
+        if self._amp is None or self._amp.frames != llc.num_amp_frames:
+            self._amp = AmpHistory(llc.num_amp_frames)  # starts from the first frame it is given
+        self._amp.push(self.sim.amp_frame())
         self._seen_step += 1
         if self._seen_step % 5 == 0 or not self.seen:
-            name, cos = recognise_skill(self.acting_llc.encode(self._amp_hist.reshape(1, -1))[0], skills)
+            name, cos = recognise_skill(llc.encode(self._amp.window())[0], skills)
             self.seen = f"{name} (cos {cos:.2f})"
 
     def seen_skill(self) -> str:

@@ -1,38 +1,44 @@
 """HLC mode: the task controllers the viewer can drive, the one it drives now, and its task on the viewer's MjData.
 
 `TaskModeMixin` is the part of `app.session.Session` that loads and switches task controllers (Tab, or the
-input that the current task does not take: `INPUT_TASKS`), feeds the user's goals (`app.controls.Goals`: keys,
+input that the current task does not take: `input_tasks`), feeds the user's goals (`app.controls.Goals`: keys,
 sticks, clicks, the goals panel) to the task's `set_goal`, reads the task's state and scores each control step
-(reward, success, the task's own failure) over the last `TASK_WINDOW_S` seconds. It uses the session's
-simulation, goals, mode, LLC and event line.
+(reward, success, the task's own failure) over the last `TASK_WINDOW_S` seconds. What is task-specific is the
+task's own (`tasks.common.Task`: `viewer_inputs`, `viewer_goal`, `viewer_start`, `goal_text`). It uses the
+session's simulation, goals, mode, LLC and event line.
 """
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from app import hud
 from app.controls import RUN_SPEED
 from app.loading import HLC_UNAVAILABLE, SessionConfig, SessionError, TaskController, load_hlc_pair, task_rank
 from app.state import Mode
-from tasks.single import HLCDriver, task_state_from_data
+from sim.task_state import TaskState
+from tasks import TASKS
+from tasks.common import ViewerInput
+from tasks.single import HLCDriver
+
+if TYPE_CHECKING:
+    from controllers.protocols import Policy, TaskPolicy
 
 TASK_WINDOW_S = 3.0  # s: the task reward's running mean and the success share cover this much simulated time
-LOCATION_AHEAD = 3.0  # m: HLC location mode's first target, straight ahead
-# HLC mode, an input -> (the task controllers it switches to, in order; other tasks that take it too)
-INPUT_TASKS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "facing input": (("steering",), ()),
-    "move input": (("steering", "speed"), ()),
-    "reach keys": (("reach",), ()),
-    "click": (("location",), ("strike",)),  # strike takes a click: it places the box there
-    "ctrl+click": (("reach",), ()),
-    "box": (("strike",), ()),
-}
+
+
+def input_takers(source: str) -> list[tuple[str, ViewerInput]]:
+    """The registered tasks that take the viewer's input `source`, in registry order, with what it sets."""
+    return [(name, i) for name, (cls, _) in TASKS.items() for i in cls.viewer_inputs if i.source == source]
+
+
+def input_tasks(source: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """HLC mode, an input -> (the tasks it switches to, in order; other tasks that take it too, e.g. strike
+    takes a click: it places the box there)."""
+    takers = input_takers(source)
+    return tuple(t for t, i in takers if i.switches), tuple(t for t, i in takers if not i.switches)
 
 
 class TaskModeMixin:
@@ -40,11 +46,11 @@ class TaskModeMixin:
 
     def _init_task_mode(self) -> None:
         # HLC mode: the task controller, its task on this MjData, the last task state and the HUD's numbers
-        self.hlc: Any = None
+        self.hlc: TaskPolicy | None = None
         self.driver: HLCDriver | None = None
         self.hlc_name = ""
         self.task_llc: TaskController | None = None  # the current controller, when it brings its own LLC
-        self.task_state: Any = None  # tasks.common.TaskState after the last control step
+        self.task_state: TaskState | None = None  # what the task read after the last control step
         self.task_reward = float("nan")  # last control step's task reward
         self.task_success = False
         self.task_failed = False  # the task's own failure (strike: a foul) at the last control step
@@ -66,7 +72,9 @@ class TaskModeMixin:
         hlc, pol = load_hlc_pair(cfg)
         self.attach_hlc(hlc, pol, name=Path(path).name)
 
-    def attach_hlc(self, hlc: Any, llc: Any = None, name: str = "", *, current: bool = True) -> None:
+    def attach_hlc(
+        self, hlc: TaskPolicy | None, llc: Policy | None = None, name: str = "", *, current: bool = True
+    ) -> None:
         """Add `hlc` (controllers.hlc.HLCPolicy) to the task controllers, replacing the one of its task, and drive
         it in HLC mode (`current`; else it waits for `select_task`). None: no task controller at all. `llc`
         replaces the LLC (None: keep the current one, which must be the LLC the HLC was trained with); then the
@@ -79,14 +87,14 @@ class TaskModeMixin:
             return
         self.attach_controller(TaskController(hlc, name), llc, current=current)
 
-    def attach_controller(self, c: TaskController, llc: Any = None, *, current: bool = True) -> None:
+    def attach_controller(self, c: TaskController, llc: Policy | None = None, *, current: bool = True) -> None:
         """`attach_hlc` for a `TaskController`: one with its own LLC (`c.llc`) drives that LLC while its task is
         current, and the session's LLC stays for LLC mode and the other tasks."""
         hlc, name = c.hlc, c.name
         if hlc.character != self.character.name:
             raise SessionError(f"{name or 'HLC'}: trained for {hlc.character!r}, the viewer shows "
                                f"{self.character.name!r}")  # fmt: skip
-        driver = HLCDriver(hlc, self.character)
+        driver = HLCDriver(hlc, self.sim)
         pol = llc if llc is not None else c.llc if c.llc is not None else self.policy
         if pol is None or (pol.latent_dim, pol.obs_dim + driver.task.goal_dim) != (hlc.latent_dim, hlc.obs_dim):
             raise SessionError(f"{name or 'HLC'}: needs an LLC with latent {hlc.latent_dim} and observation "
@@ -112,7 +120,7 @@ class TaskModeMixin:
         self.task_state = None
 
     @property
-    def acting_llc(self) -> Any:
+    def acting_llc(self) -> Policy | None:
         """The LLC acting now: in HLC mode the current task controller's own LLC when it brings one."""
         if self.mode is Mode.HLC and self.task_llc is not None:
             return self.task_llc.llc
@@ -128,7 +136,7 @@ class TaskModeMixin:
         if self.driver is not None and self.driver.task.name == task:
             return True
         c = self.controllers[task]
-        self._use_controller(c, HLCDriver(c.hlc, self.character))
+        self._use_controller(c, HLCDriver(c.hlc, self.sim))
         if self.mode is Mode.HLC:
             self.steering.speed_range = self._speed_range()
             self._start_task()
@@ -136,7 +144,7 @@ class TaskModeMixin:
         return True
 
     def next_task(self) -> bool:
-        """The next loaded task controller (Tab), in `TASK_ORDER`."""
+        """The next loaded task controller (Tab), in the task registry's order."""
         tasks = list(self.controllers)
         if len(tasks) < 2:
             self.event("one task controller loaded" if tasks else HLC_UNAVAILABLE)
@@ -145,11 +153,11 @@ class TaskModeMixin:
         return self.select_task(tasks[(tasks.index(now) + 1) % len(tasks)])
 
     def _switch_for(self, source: str) -> str:
-        """HLC mode: when the current task does not take input `source` (`INPUT_TASKS`), drive the first loaded
+        """HLC mode: when the current task does not take input `source` (`input_tasks`), drive the first loaded
         controller that does. Returns the task switched to ("" when none)."""
         if self.mode is not Mode.HLC or self.driver is None:
             return ""
-        switch_to, also_taken_by = INPUT_TASKS[source]
+        switch_to, also_taken_by = input_tasks(source)
         if self.driver.task.name in switch_to + also_taken_by:
             return ""
         task = next((t for t in switch_to if t in self.controllers), "")
@@ -164,26 +172,13 @@ class TaskModeMixin:
             if name in live and self._switch_for(source):
                 break
 
-    def _read_task_state(self, prev: Any = None) -> Any:
-        """The task's view of the simulation now; velocities over the control step since `prev` (None: zero)."""
-        root = None if prev is None else prev.root_pos[0]
-        target_vel = None if prev is None or prev.target is None else prev.target.lin_vel[0]
-        sim = self.sim
-        return task_state_from_data(sim.model, sim.data, self.character, sim.control_dt, root, target_vel)
-
     def _start_task(self) -> None:
         """An HLC-mode episode starts (the character in its default pose): the HLC decides afresh, and
         the goals the user has not set yet start where the character can see them."""
-        task, g = self.driver.task, self.goals
+        task = self.driver.task
         self.driver.reset()
-        yaw = self.sim.root_heading()
-        root, ahead = self.sim.root_pos(), np.array([math.cos(yaw), math.sin(yaw)])
-        if task.name == "location":
-            g.set_location(root[:2] + LOCATION_AHEAD * ahead)
-        if task.name == "reach":  # in front, a little to the right (the right hand's side), chest high
-            g.reach = np.array([*(root[:2] + 0.6 * ahead + 0.3 * np.array([ahead[1], -ahead[0]])), 1.2])
-            g.reach_active = True
-        self.task_state = self._read_task_state()
+        self.goals.set_inputs(**task.viewer_start(self.sim.root_pos(), self.sim.root_heading()))
+        self.task_state = self.sim.task_state()
         self.task_targets = self.task_failures = 0
         if task.uses_strike_target:
             self.spawn_strike_target()
@@ -195,21 +190,20 @@ class TaskModeMixin:
 
     def feed_task_goal(self) -> None:
         """The viewer's goals (keys, sticks, clicks, the goals panel) -> the HLC task's `set_goal` (world
-        frame; pinned, so never redrawn). The strike target is placed instead (`spawn_strike_target`)."""
+        frame; pinned, so never redrawn), through its `viewer_goal`. An input it reads that was cleared (the
+        goals panel) starts again where the task starts it (`viewer_start`: a new location ahead). The strike
+        target is placed instead (`spawn_strike_target`)."""
         if self.driver is None:
             return
         task, g = self.driver.task, self.goals
-        if task.name == "steering":
-            task.set_goal(0, direction=g.heading, speed=g.speed, facing=g.facing)
-        elif task.name == "speed":
-            task.set_goal(0, direction=g.heading, speed=g.speed)
-        elif task.name == "location":
-            if g.location is None:  # cleared in the goals panel: a new one ahead
-                yaw = self.sim.root_heading()
-                g.set_location(self.sim.root_pos()[:2] + LOCATION_AHEAD * np.array([math.cos(yaw), math.sin(yaw)]))
-            task.set_goal(0, target=g.location)
-        elif task.name == "reach":
-            task.set_goal(0, target=g.reach)
+        goal = task.viewer_goal(g)
+        if goal is None:
+            start = task.viewer_start(self.sim.root_pos(), self.sim.root_heading())
+            if not start:  # none from the viewer's inputs (strike: the box is placed)
+                return
+            g.set_inputs(**start)
+            goal = task.viewer_goal(g)
+        task.set_goal(0, **goal)
 
     def _speed_range(self) -> tuple[float, float]:
         """What no input .. full stick (or shift) means in m/s: the HLC task's own range in HLC mode."""
@@ -221,20 +215,10 @@ class TaskModeMixin:
         return self.mode is Mode.HLC and self.driver is not None and self.driver.task.uses_strike_target
 
     def task_goal(self) -> str:
-        """The goal the HLC's task holds now, read back from the task, in words."""
+        """The goal the HLC's task holds now, read back from the task, in words (`goal_text`)."""
         if self.driver is None or self.task_state is None:
             return "-"
-        t, st = self.driver.task, self.task_state
-        if t.name in ("steering", "speed"):
-            text = f"direction {math.degrees(t.direction[0]):.0f} deg, speed {t.speed[0]:.2f} m/s"
-            return text + (f", facing {math.degrees(t.facing[0]):.0f} deg" if t.name == "steering" else "")
-        if t.name in ("location", "reach"):
-            where = ", ".join(f"{v:.2f}" for v in t.target[0])
-            return f"target ({where}), {t.distance(st)[0]:.2f} m away"
-        if t.name == "strike" and st.target is not None:
-            x, y = st.target.pos[0, :2]
-            return f"box at ({x:.1f}, {y:.1f}), {np.linalg.norm(st.target.pos[0, :2] - st.root_pos[0, :2]):.1f} m away"
-        return "-"
+        return self.driver.task.goal_text(0, self.task_state)
 
     def markers(self) -> list:
         """The HLC task's markers (tasks.common.Marker, world frame) in HLC mode, else none."""
@@ -244,16 +228,21 @@ class TaskModeMixin:
 
     def _score_task(self) -> None:
         """After an HLC-mode control step: the task's state, reward and success (HUD, task window)."""
-        self.task_state = self._read_task_state(self.task_state)
+        self.task_state = self.sim.task_state()
         self.task_reward, self.task_success, failed = self.driver.score(self.task_state)
         self.task_failures += failed and not self.target_failed
         self.task_failed, self.target_failed = failed, self.target_failed or failed
         self.task_rewards.append(self.task_reward)
         self.task_successes.append(self.task_success)
 
-    def _unused_goal_note(self, task: str) -> str:
-        """When no loaded task controller follows a goal of `task` now, why: " (no reach controller loaded:
-        steering ignores it)", or outside HLC mode where it is used; "" when the current task takes it."""
+    def _unused_goal_note(self, source: str) -> str:
+        """When no loaded task controller follows the goal that input `source` set now, why: " (no reach
+        controller loaded: steering ignores it)", or outside HLC mode where it is used; "" when the current task
+        takes it (the task named is the first loaded one that switches on `source`, else the first registered)."""
+        takers = input_tasks(source)[0]
+        if not takers:
+            return ""
+        task = next((t for t in takers if t in self.controllers), takers[0])
         if self.mode is not Mode.HLC:
             return f" (a {task} controller follows it in HLC mode: 4)" if task in self.controllers else (
                 f" (only a {task} task controller follows it; none loaded)")  # fmt: skip

@@ -11,11 +11,11 @@ that goal on this LLC; round 0's candidates are random latents (what an untraine
 
     python launch.py eval --latent-search reach [--llc checkpoints/llc.pt] [--goals 8] [--rounds 6]
 
-Per goal it reports the mean task reward and the task's own measure (reach: the hand's distance at the
-end; location: the distance at the end and whether it came within 0.5 m; strike: tipped with no foul
-first; steering/speed: none beyond the reward) for random latents, the best sequence found, and the
-search's last round. It does not search closed-loop policies, goals from other starts, or longer than
-`seconds` (defaults: the eval's horizons).
+Per goal it reports the mean task reward and success (a success before the task's own failure), the
+distance at the end and the closest (tasks with a `distance`: reach, location), tipped and fouled first
+(tasks with a failure of their own: strike) for random latents, the best sequence found, and the search's
+last round. It does not search closed-loop policies, goals from other starts, or longer than `seconds`
+(default: the task's `eval_seconds`).
 """
 
 from __future__ import annotations
@@ -29,11 +29,8 @@ from typing import Any
 import numpy as np
 
 from controllers.demos import DemoError, Demos, load_demos
-from evaluation.tasks import goal_kwargs
 from tasks.env import TaskEnv, TaskEnvConfig
-
-# the horizon of each task's eval measure (evaluation/tasks.py), seconds
-DEFAULT_SECONDS = {"reach": 2.0, "strike": 10.0, "location": 10.0, "steering": 4.0, "speed": 4.0}
+from tasks.measure import hlc_steps
 
 
 @dataclass
@@ -44,7 +41,7 @@ class LatentSearchConfig:
     rounds: int = 6  # round 0 draws random latents
     elite_fraction: float = 0.1
     min_std: float = 0.05  # keeps the search from collapsing onto one sequence too early
-    seconds: float | None = None  # horizon; None: DEFAULT_SECONDS[task]
+    seconds: float | None = None  # horizon; None: the task's `eval_seconds`
     hold: int = 1  # HLC steps each searched latent is held: fewer dimensions for long horizons
     seed: int = 0
     nthread: int = 1
@@ -82,7 +79,7 @@ def play(env: TaskEnv, goal: dict[str, Any], actions: np.ndarray, record: bool =
     out = {"reward": reward / steps, "fallen": fallen, "success": t_hit < t_foul}
     if hasattr(env.task, "distance"):
         out["distance"], out["closest"] = distance, closest
-    if env.task.name == "strike":
+    if env.task.failure:  # a success only counts before the task's own failure
         out["tipped"], out["fouled"] = np.isfinite(t_hit), np.isfinite(t_foul) & (t_foul <= t_hit)
     if record:
         out["obs"], out["t_success"] = obs, np.where(t_hit < t_end, t_hit, np.inf)
@@ -161,7 +158,7 @@ def draw_goals(env: TaskEnv, count: int, seed: int) -> list[dict[str, Any]]:
     rng, goals = np.random.default_rng(seed + 12), []
     while len(goals) < count:
         env.task.sample(np.arange(env.num_envs), env.state, rng)
-        goals += [goal_kwargs(env.task, i) for i in range(min(count - len(goals), env.num_envs))]
+        goals += [env.task.goal_of(i) for i in range(min(count - len(goals), env.num_envs))]
     return goals
 
 
@@ -171,11 +168,10 @@ def latent_search(
     """Search every goal; per-goal rows and their means (random latents, best found, last round).
     With `cfg.demos` the clean successes go to that file after every goal; an existing file from the same
     search (task, LLC, seed, hold, horizon) is continued after its last goal, whose rows are not repeated."""
-    seconds = cfg.seconds if cfg.seconds is not None else DEFAULT_SECONDS[cfg.task]
     env_cfg = TaskEnvConfig(task=cfg.task, num_envs=cfg.candidates, seed=cfg.seed, nthread=cfg.nthread,
                             early_termination=False, auto_reset=False)  # fmt: skip
     env = TaskEnv(env_cfg, llc)
-    steps = max(1, round(seconds / (env.control_dt * env.cfg.llc_steps)))
+    steps = hlc_steps(env, cfg.seconds if cfg.seconds is not None else env.task.eval_seconds)
     goals = draw_goals(env, cfg.goals, cfg.seed)
     demos, meta = None, {}
     if cfg.demos:
@@ -213,8 +209,8 @@ def latent_search(
     if rows:
         summary = {part: {k: float(np.mean([row[part][k] for row in rows])) for k in rows[0][part]} for part in parts}
     out = {"task": cfg.task, "horizon_s": steps * env.control_dt * env.cfg.llc_steps, "hlc_steps": steps,
-           "hold": cfg.hold, "candidates": cfg.candidates, "rounds": cfg.rounds, "goals": len(rows),
-           "summary": summary, "per_goal": rows}  # fmt: skip
+           "llc_steps": env.cfg.llc_steps, "hold": cfg.hold, "candidates": cfg.candidates, "rounds": cfg.rounds,
+           "goals": len(rows), "summary": summary, "per_goal": rows}  # fmt: skip
     if demos is not None:
         out["demos"] = {"file": cfg.demos, "goals": demos.goals, "sequences": demos.sequences, "steps": demos.samples}
     return out
@@ -247,8 +243,8 @@ def format_search(res: dict[str, Any]) -> str:
              "success": "success", "tipped": "tipped", "fouled": "fouled first", "fallen": "fallen"}  # fmt: skip
     lines = [
         f"latent search, {res['task']}: {res['goals']} goals, {res['horizon_s']:.1f} s ({res['hlc_steps']} HLC "
-        f"steps of 5 LLC steps, {-(-res['hlc_steps'] // res['hold'])} latents each held {res['hold']}), "
-        f"{res['candidates']} sequences x {res['rounds']} rounds per goal",
+        f"steps of {res['llc_steps']} LLC steps, {-(-res['hlc_steps'] // res['hold'])} latents each held "
+        f"{res['hold']}), {res['candidates']} sequences x {res['rounds']} rounds per goal",
     ]
     if "prior" in s:  # round 0 is the prior's neighbourhood, not random latents
         lines.append(f"{'':28}{'the prior HLC':>16}{'round 0':>12}{'best found':>12}{'last round':>12}")

@@ -1,4 +1,4 @@
-"""Control facts shared by the batched environment and the viewer's single simulation.
+"""Control facts shared by the batched environment, the task environment, the viewer and the runtime.
 
 120 Hz physics comes from the model (`opt.timestep`); a control step is `CONTROL_SUBSTEPS`
 physics steps (30 Hz). Actions in [-1, 1] map to joint PD targets as `offset + scale * a`

@@ -26,7 +26,7 @@ import numpy as np
 from sim.arrays import as_like, copy, index_like, namespace, to_numpy
 from sim.backend import Backend, make_backend
 from sim.character import Character, load_character
-from sim.control import CONTROL_SUBSTEPS, actions_to_targets
+from sim.control import CONTROL_SUBSTEPS, actions_to_targets, character_state_size
 from sim.observations import (
     NUM_AMP_FRAMES,
     JointIndex,
@@ -38,7 +38,7 @@ from sim.observations import (
     policy_obs,
     upgrade_amp_windows,
 )
-from sim.perturbations import PROJECTILE_DISTANCE, PROJECTILE_SPEED, apply_impulse, projectile_launch
+from sim.perturbations import PROJECTILE_DISTANCE, PROJECTILE_SPEED, apply_impulse, projectile_state
 from sim.resets import (  # noqa: F401  (RESET_* and ResetConfig: the environment's vocabulary, re-exported)
     FALL_POOL_VERSION,
     RESET_DEFAULT,
@@ -55,7 +55,7 @@ from sim.resets import (  # noqa: F401  (RESET_* and ResetConfig: the environmen
 )
 from sim.rotations import quat_from_axis_angle
 from sim.scene import build_scene, projectile_parking
-from sim.terminations import fallen
+from sim.terminations import FALL_CONTACT_FORCE, FALL_HEIGHT, FallRule
 
 if TYPE_CHECKING:
     from motion.library import MotionLibrary
@@ -73,8 +73,8 @@ class EnvConfig:
     num_amp_frames: int = NUM_AMP_FRAMES
     early_termination: bool = True
     fall_check_after: int = 1  # falls count once progress > this
-    fall_contact_force: float = 0.1  # N
-    fall_height: float = 0.15  # m, per-body overrides in Character.fall_height
+    fall_contact_force: float = FALL_CONTACT_FORCE  # N
+    fall_height: float = FALL_HEIGHT  # m, per-body overrides in Character.fall_height
     auto_reset: bool = True
     reset: ResetConfig = field(default_factory=ResetConfig)
     projectiles: int = 0
@@ -120,8 +120,7 @@ class HumanoidEnv:
         ch = self.character
         self.joints = JointIndex.build(ch)
         self.nb = ch.num_bodies
-        self.nq_char = 7 + sum(4 if b.joint == "ball" else 1 for b in ch.actuated)
-        self.nv_char = 6 + ch.num_dof
+        self.nq_char, self.nv_char = character_state_size(ch)
         self.action_offset, self.action_scale = ch.action_offset_scale()
         self.action_dim = ch.num_dof
         self.obs_dim = layout_size(policy_layout(ch))
@@ -129,11 +128,9 @@ class HumanoidEnv:
         self.num_amp_frames = cfg.num_amp_frames
         self.control_dt = self.model.opt.timestep * cfg.control_substeps
 
-        names = ch.body_names
-        self._non_foot = np.array([n not in ch.foot_bodies for n in names])
-        self._fall_height = np.array([ch.fall_height.get(n, cfg.fall_height) for n in names])
+        self.fall_rule = FallRule.of(ch, cfg.fall_height, cfg.fall_contact_force)  # host arrays (restarts)
+        self._fall_rule_d = self.fall_rule.like(self.backend.qpos)  # the per-step check, on the physics' arrays
         self._key_ids = self.joints.key_bodies
-        self._fall_height_d = self.as_array(self._fall_height)
         self._action_offset_d = self.as_array(self.action_offset)
         self._action_scale_d = self.as_array(self.action_scale)
 
@@ -271,8 +268,7 @@ class HumanoidEnv:
 
     def _below_fall_height(self, ids: np.ndarray) -> np.ndarray:
         """(len(ids),) whether a non-foot body is below its fall height (the height half of the fall rule)."""
-        height = to_numpy(self._bodies(self.index(ids))[0][..., 2])
-        return (height[:, self._non_foot] < self._fall_height[self._non_foot]).any(1)
+        return self.fall_rule.low(to_numpy(self._bodies(self.index(ids))[0][..., 2]))
 
     # ------------------------------------------------------------------ stepping
     def actions_to_targets(self, actions: np.ndarray) -> np.ndarray:
@@ -343,10 +339,9 @@ class HumanoidEnv:
         return self.suppress_fall > 0
 
     def fallen(self) -> np.ndarray:
-        """(any non-foot body touches something) and (any non-foot body is below its height threshold)."""
+        """(N,) ASE's fall rule (`sim.terminations.FallRule`) on every character now."""
         force = self.backend.contact_force()[:, 1 : 1 + self.nb]
-        height = self._bodies()[0][..., 2]
-        return fallen(force, height, self._non_foot, self._fall_height_d, self.cfg.fall_contact_force)
+        return self._fall_rule_d(force, self._bodies()[0][..., 2])
 
     def body_states(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Host copies of every character's world body positions (N, B, 3), rotations (N, B, 4) and its joint
@@ -420,11 +415,9 @@ class HumanoidEnv:
         for i in ids:
             k = int(self._next_projectile[i] % self.cfg.projectiles)
             self._next_projectile[i] += 1
-            start, vel = projectile_launch(pos[i, tb], self.rng, speed=speed, distance=distance)
             jid = self.model.joint(f"projectile_{k}").id
             qa, va = self.model.jnt_qposadr[jid], self.model.jnt_dofadr[jid]
-            qpos[i, qa : qa + 7] = [*start, 1.0, 0.0, 0.0, 0.0]
-            qvel[i, va : va + 6] = [*vel, 0.0, 0.0, 0.0]
+            qpos[i, qa : qa + 7], qvel[i, va : va + 6] = projectile_state(pos[i, tb], self.rng, speed, distance)
         self.backend.set_state(ids, qpos[ids], qvel[ids], self._ctrl[self.index(ids)], reset=False)
 
     # ------------------------------------------------------------------ misc

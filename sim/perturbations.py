@@ -64,3 +64,12 @@ def projectile_launch(
     vel = (target - start) / flight
     vel[2] += 0.5 * GRAVITY * flight
     return start, vel
+
+
+def projectile_state(
+    target: np.ndarray, rng: np.random.Generator, speed: float = PROJECTILE_SPEED, distance: float = PROJECTILE_DISTANCE
+) -> tuple[np.ndarray, np.ndarray]:
+    """A ball thrown at `target` (`projectile_launch`) as its free joint's qpos (7: start, no rotation) and
+    qvel (6: velocity, no spin): what the environment and the single-character core write."""
+    start, vel = projectile_launch(target, rng, speed=speed, distance=distance)
+    return np.array([*start, 1.0, 0.0, 0.0, 0.0]), np.array([*vel, 0.0, 0.0, 0.0])

@@ -1,6 +1,9 @@
-"""High-level tasks: one module per task (goal sampling, an external goal, the goal observation in the heading
-frame, the reward, a success measure, viewer markers, the goal layout), composed with the humanoid and a
-frozen low-level controller by `tasks.env.TaskEnv`. Method: docs/method.md ("Task controllers (HLC)", "Tasks")."""
+"""High-level tasks: one module per task (goal sampling, an external goal and its inverse, the goal observation
+in the heading frame, the reward, a success measure, viewer markers, the goal layout, its eval measure and what
+the viewer's inputs mean for it: the contract `tasks.common.Task`), composed with the humanoid and a frozen
+low-level controller by `tasks.env.TaskEnv`. A new task is a module and a line in `TASKS`: training,
+evaluation and the viewer read everything task-specific from the task. Method: docs/method.md
+("Task controllers (HLC)", "Tasks")."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Small parts every task is built from: the state a task reads, heading-frame helpers, the goal schedule,
-viewer markers and the goal layout description.
+"""Small parts every task is built from: the state a task reads (`sim.task_state`, re-exported here),
+heading-frame helpers, the goal schedule, viewer markers, the goal layout description, the viewer's goal
+inputs, and the contract (`Task`).
 
 Tasks read a `TaskState` (plain arrays, world frame, one row per environment) and return plain arrays. The
 heading frame is the root's yaw only (docs/architecture.md): x forward, y left, z up.
@@ -7,7 +8,8 @@ heading frame is the root's yaw only (docs/architecture.md): x forward, y left, 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -15,69 +17,7 @@ import numpy as np
 from sim.arrays import as_like, copy, index_like, namespace, to_numpy
 from sim.observations import Slice
 from sim.rotations import heading_angle
-
-
-@dataclass
-class PropState:
-    """A free body of the scene (the strike target), world frame."""
-
-    pos: np.ndarray  # (n, 3)
-    rot: np.ndarray  # (n, 4) wxyz
-    lin_vel: np.ndarray  # (n, 3)
-    ang_vel: np.ndarray  # (n, 3)
-    push: np.ndarray  # (n,) N: horizontal net force over the last control step, mass * |dv_xy| / dt
-
-
-@dataclass
-class TaskState:
-    """What a task reads after a control step (the character and, for strike, the target). Host numpy arrays,
-    or torch tensors on the physics device for an environment with device arrays; tasks' terms return arrays
-    of the same kind."""
-
-    root_pos: np.ndarray  # (n, 3)
-    root_rot: np.ndarray  # (n, 4) wxyz
-    root_vel: np.ndarray  # (n, 3) root displacement over the last control step / dt (the reference's velocity)
-    body_pos: np.ndarray  # (n, B, 3) world positions of the character's bodies (Character.bodies order)
-    contact: np.ndarray  # (n, B) contact force norm per body (N)
-    target: PropState | None = None
-
-    @property
-    def num_envs(self) -> int:
-        return len(self.root_pos)
-
-    def map(self, fn: Any) -> TaskState:
-        """The same state with every array passed through `fn` (e.g. host copies for a checkpoint)."""
-        t = self.target
-        sub = None if t is None else PropState(*(fn(getattr(t, f.name)) for f in fields(t)))
-        return TaskState(*(fn(getattr(self, f.name)) for f in fields(self) if f.name != "target"), sub)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The fields as a plain dict (`target` a dict or None): what a checkpoint stores (plain data only)."""
-        t = self.target
-        out: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "target"}
-        return {**out, "target": None if t is None else {f.name: getattr(t, f.name) for f in fields(t)}}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TaskState:
-        """`to_dict`'s inverse."""
-        t = d.get("target")
-        names = [f.name for f in fields(cls) if f.name != "target"]
-        return cls(*(d[name] for name in names), None if t is None else PropState(**t))
-
-    def none(self) -> np.ndarray:
-        """(n,) all False, of the state's kind."""
-        if isinstance(self.root_pos, np.ndarray):
-            return np.zeros(self.num_envs, dtype=bool)
-        xp = namespace(self.root_pos)
-        return xp.zeros(self.num_envs, dtype=xp.bool, device=self.root_pos.device)
-
-    def select(self, ids: np.ndarray) -> TaskState:
-        """The rows `ids` only."""
-        t = self.target
-        sub = None if t is None else PropState(t.pos[ids], t.rot[ids], t.lin_vel[ids], t.ang_vel[ids], t.push[ids])
-        return TaskState(
-            self.root_pos[ids], self.root_rot[ids], self.root_vel[ids], self.body_pos[ids], self.contact[ids], sub
-        )
+from sim.task_state import PropState, TaskState  # noqa: F401 - the state tasks read; built in sim/
 
 
 # ---------------------------------------------------------------------------------------------- heading frame
@@ -136,6 +76,11 @@ def goals_like(task: Any, like: Any) -> None:
 def goal_state(task: Any) -> dict[str, Any]:
     """Host copies of the goal arrays and the schedule (checkpoints resume on any device)."""
     return {**{k: to_numpy(getattr(task, k)).copy() for k in task.goal_arrays}, "schedule": task.schedule.state_dict()}
+
+
+def host_goals(task: Any, ids: Any, **attrs: str) -> dict[str, np.ndarray]:
+    """{keyword: host copy of task.<attribute>[ids]}: a task's `goal_of` (`set_goal`'s keywords, world frame)."""
+    return {k: np.array(to_numpy(getattr(task, attr))[ids], copy=True) for k, attr in attrs.items()}
 
 
 def load_goal_state(task: Any, state: dict[str, Any]) -> None:
@@ -229,9 +174,48 @@ def goal_layout(
     return out
 
 
+# ---------------------------------------------------------------------------------------------- the viewer
+STANDING_SPEED = 0.2  # m/s: slower than this a character stands (no direction of travel to compare)
+
+
+@dataclass(frozen=True)
+class ViewerInput:
+    """A goal input of the viewer that a task takes, and what it sets for that task. The viewer binds keys,
+    sticks and clicks to each `source` (app/controls.py `INPUT_KEYS`): "move input", "facing input",
+    "reach keys", "click", "ctrl+click", "box", "goals panel". In HLC mode, using a source that the current
+    task does not take switches to the first loaded task that takes it with `switches`."""
+
+    source: str
+    what: str
+    switches: bool = True
+
+
+class ViewerGoals(Protocol):
+    """The goals the viewer's inputs hold (app.controls.Goals), world frame: what `Task.viewer_goal` reads."""
+
+    heading: float  # direction of travel, world yaw (rad)
+    speed: float  # m/s
+    facing: float  # world yaw (rad)
+    location: np.ndarray | None  # (2,) a point on the ground, None when cleared
+    reach: np.ndarray  # (3,) a point in space
+
+
+class Motion(Protocol):
+    """What the viewer measures of its character (app.hud.MeasuredMotion), for a task's HUD line."""
+
+    speed: float  # m/s, horizontal, averaged over about half a second
+    heading: float | None  # world yaw of travel, None while standing (slower than STANDING_SPEED)
+
+
+# a row of `eval --hlc`'s table: its label, and the cell text from one column's metrics (evaluation/tasks.py)
+Row = tuple[str, Callable[[dict[str, Any]], str]]
+
+
 # ---------------------------------------------------------------------------------------------- the contract
 class Task(Protocol):
-    """What TaskEnv, the trainer, evaluation and the viewer use. Goals are per environment, world frame."""
+    """What TaskEnv, the trainer, evaluation and the viewer use. Goals are per environment, world frame.
+    A new task is one module implementing this and one line in `tasks.TASKS`: training, `eval --hlc`,
+    `eval --latent-search` and the viewer's HLC mode read everything task-specific from here."""
 
     name: str
     goal_dim: int
@@ -239,12 +223,20 @@ class Task(Protocol):
     schedule: GoalSchedule
     goal_arrays: tuple[str, ...]  # attributes holding per-environment goals the terms read (see `goals_like`)
     failure: str  # "name: what it is" of the task's own failure (`failed`), "" when it has none
+    # the goal slice that starts with the goal's position (x, y) relative to the root in the heading frame, None
+    # when it has none: a warm start from another task carries those columns over (training.hlc.shared_goal_slices)
+    goal_position: str | None
+    eval_seconds: float  # how long `eval --hlc` measures (`evaluate`'s default) and `--latent-search`'s horizon
+    viewer_inputs: tuple[ViewerInput, ...]  # the viewer's inputs that set its goal (HLC mode)
 
     def bind(self, character: Any) -> None: ...  # resolve body indices of the character
 
     def sample(self, ids: np.ndarray, state: TaskState, rng: np.random.Generator) -> None: ...
 
+    # the goal round trip: set_goal(ids, **goal_of(ids)) sets what is set
     def set_goal(self, ids: np.ndarray, **goal: Any) -> None: ...  # external goal: sets and pins
+
+    def goal_of(self, ids: Any) -> dict[str, np.ndarray]: ...  # set_goal's keywords for ids (host copies)
 
     def observe(self, state: TaskState) -> np.ndarray: ...  # (n, goal_dim) float32, heading frame
 
@@ -261,6 +253,21 @@ class Task(Protocol):
     def state_dict(self) -> dict[str, Any]: ...
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+    # evaluation (tasks/measure.py has the parts): the metrics of `policy` on `env` (a TaskEnv of this task,
+    # nothing restarting) over `seconds`, goals drawn from `seed`; keywords: the task's own eval options
+    def evaluate(self, policy: Any, env: Any, seconds: float, seed: int, **options: Any) -> dict[str, Any]: ...
+
+    def table_rows(self, metrics: dict[str, Any]) -> list[Row]: ...  # the eval table, from `evaluate`'s metrics
+
+    # the viewer (HLC mode on one character, environment i)
+    def viewer_goal(self, goals: ViewerGoals) -> dict[str, Any] | None: ...  # set_goal's keywords, None: none
+
+    def viewer_start(self, root: np.ndarray, yaw: float) -> dict[str, Any]: ...  # first inputs (ViewerGoals' names)
+
+    def goal_text(self, i: int, state: TaskState) -> str: ...  # the goal as the task holds it, in words
+
+    def measured_text(self, i: int, state: TaskState, motion: Motion) -> str: ...  # what the character does
 
 
 def as_ids(ids: Any, num_envs: int) -> np.ndarray:

@@ -6,10 +6,14 @@ d the horizontal distance, u the unit direction to the target, v the root's xy v
 (target speed 1 m/s), the velocity term 0 when v.u <= 0, f the facing; within d^2 < 0.5 (d < 0.707 m) the
 velocity and facing terms count as 1. Targets uniform in a +-10 m square around the character, redrawn every
 100-199 control steps. Success: within 0.5 m.
+Eval (`eval --hlc`): targets drawn as in training; success = the root within `success_dist` at some point in
+`eval_seconds` (10 s), with the median time to get there. Viewer: a ground click sets the target (the first
+one 3 m ahead).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,18 +23,26 @@ from sim.arrays import namespace, to_numpy
 from tasks.common import (
     GoalSchedule,
     Marker,
+    Motion,
+    Row,
     TaskState,
+    ViewerGoals,
+    ViewerInput,
     as_ids,
     broadcast,
     facing_xy,
     goal_layout,
     goal_state,
+    host_goals,
     host_rows,
     load_goal_state,
     put,
     to_heading_xy,
     unit_xy,
 )
+from tasks.measure import COMMON_ROWS, hlc_steps, number, pin_sampled_goals, run, seconds_at
+
+VIEWER_AHEAD = 3.0  # m: the viewer's first target, straight ahead
 
 
 @dataclass
@@ -70,6 +82,9 @@ class LocationTask:
     failure = ""
     uses_strike_target = False
     goal_arrays = ("target",)
+    goal_position = "target_xy"
+    eval_seconds = 10.0
+    viewer_inputs = (ViewerInput("click", "the point to walk to"),)
 
     def __init__(self, num_envs: int, cfg: LocationConfig | None = None) -> None:
         self.cfg = cfg or LocationConfig()
@@ -89,6 +104,9 @@ class LocationTask:
         ids = as_ids(ids, self.num_envs)
         put(self.target, ids, broadcast(np.asarray(target, dtype=np.float64)[..., :2], len(ids), 2))
         self.schedule.pin(ids)
+
+    def goal_of(self, ids: Any) -> dict[str, np.ndarray]:
+        return host_goals(self, ids, target="target")
 
     def distance(self, state: TaskState) -> np.ndarray:
         return namespace(self.target).linalg.vector_norm(self.target - state.root_pos[:, :2], axis=1)
@@ -110,6 +128,51 @@ class LocationTask:
         x, y = to_numpy(self.target[i])
         return [Marker("point", (float(x), float(y), 0.0), (0.0, 0.0, 1.0), radius=0.1, color=(0.9, 0.2, 0.2, 1.0),
                        label="location")]  # fmt: skip
+
+    # evaluation
+    def evaluate(self, policy: Any, env: Any, seconds: float, seed: int) -> dict[str, Any]:
+        env.reset()
+        pin_sampled_goals(self, env, seed + 11)
+        n = env.num_envs
+        reached, t_reach = np.zeros(n, dtype=bool), np.full(n, np.nan)
+        start = self.distance(env.state).copy()
+
+        def each(t: int, res: Any) -> None:
+            now = self.distance(env.state) < self.cfg.success_dist
+            t_reach[now & ~reached] = seconds_at(env, t + 1)
+            reached[now] = True
+
+        reward, fallen = run(policy, env, hlc_steps(env, seconds), each)
+        return {
+            "success": float(reached.mean()),
+            "median_seconds": float(np.nanmedian(t_reach)) if reached.any() else float("nan"),
+            "start_distance": float(start.mean()),
+            "final_distance": float(self.distance(env.state).mean()),
+            "fallen": float(fallen.mean()),
+            "task_reward": reward,
+        }
+
+    def table_rows(self, metrics: dict[str, Any]) -> list[Row]:
+        return [
+            (f"success within {self.cfg.success_dist:g} m in {self.eval_seconds:g} s", number("success", digits=2)),
+            ("  median time (s)", number("median_seconds", digits=1)),
+            ("final distance (m)", number("final_distance", digits=2)),
+            *COMMON_ROWS,
+        ]
+
+    # the viewer
+    def viewer_goal(self, goals: ViewerGoals) -> dict[str, Any] | None:
+        return None if goals.location is None else {"target": goals.location}
+
+    def viewer_start(self, root: np.ndarray, yaw: float) -> dict[str, Any]:
+        return {"location": root[:2] + VIEWER_AHEAD * np.array([math.cos(yaw), math.sin(yaw)])}
+
+    def goal_text(self, i: int, state: TaskState) -> str:
+        where = ", ".join(f"{v:.2f}" for v in self.target[i])
+        return f"target ({where}), {self.distance(state)[i]:.2f} m away"
+
+    def measured_text(self, i: int, state: TaskState, motion: Motion) -> str:
+        return f"{float(self.distance(state)[i]):.2f} m from the target (success within {self.cfg.success_dist:g} m)"
 
     def goal_layout(self) -> dict[str, Any]:
         return goal_layout(

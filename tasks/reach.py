@@ -7,10 +7,14 @@ p the effector body's origin. Targets: x, y uniform in +-1 m around the characte
 0.2-2.0 m (absolute height), redrawn every 50-99 control steps. The reference draws x, y around the
 environment origin, where the character starts; drawing around the character keeps the task the same
 wherever it has walked to. Success: within 0.1 m.
+Eval (`eval --hlc`): targets drawn as in training; the effector's distance after `eval_seconds` (2 s), mean
+and median. Viewer: the reach keys, ctrl+click (x, y) and the goals panel move the target (the first one in
+front of the character, a little to the right, chest high).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,17 +24,23 @@ from sim.arrays import namespace, to_numpy
 from tasks.common import (
     GoalSchedule,
     Marker,
+    Motion,
+    Row,
     TaskState,
+    ViewerGoals,
+    ViewerInput,
     as_ids,
     broadcast,
     goal_layout,
     goal_state,
+    host_goals,
     host_rows,
     load_goal_state,
     put,
     to_heading_xy,
     xyz,
 )
+from tasks.measure import COMMON_ROWS, hlc_steps, number, pin_sampled_goals, run
 
 
 @dataclass
@@ -53,6 +63,13 @@ class ReachTask:
     failure = ""
     uses_strike_target = False
     goal_arrays = ("target",)
+    goal_position = "target_pos"
+    eval_seconds = 2.0
+    viewer_inputs = (
+        ViewerInput("reach keys", "move the point (camera-relative; U / O: up / down)"),
+        ViewerInput("ctrl+click", "the point's x, y"),
+        ViewerInput("goals panel", "reach x, y, z", switches=False),
+    )
 
     def __init__(self, num_envs: int, cfg: ReachConfig | None = None) -> None:
         self.cfg = cfg or ReachConfig()
@@ -81,6 +98,9 @@ class ReachTask:
         put(self.target, ids, broadcast(target, len(ids), 3))
         self.schedule.pin(ids)
 
+    def goal_of(self, ids: Any) -> dict[str, np.ndarray]:
+        return host_goals(self, ids, target="target")
+
     def distance(self, state: TaskState) -> np.ndarray:
         return namespace(self.target).linalg.vector_norm(self.target - self.effector(state), axis=1)
 
@@ -99,6 +119,37 @@ class ReachTask:
 
     def markers(self, i: int, state: TaskState) -> list[Marker]:
         return [Marker("point", xyz(to_numpy(self.target[i])), radius=0.05, color=(0.9, 0.2, 0.9, 1.0), label="reach")]
+
+    # evaluation
+    def evaluate(self, policy: Any, env: Any, seconds: float, seed: int) -> dict[str, Any]:
+        env.reset()
+        pin_sampled_goals(self, env, seed + 12)
+        reward, fallen = run(policy, env, hlc_steps(env, seconds))
+        dist = self.distance(env.state)
+        return {"distance": float(dist.mean()), "median_distance": float(np.median(dist)),
+                "fallen": float(fallen.mean()), "task_reward": reward}  # fmt: skip
+
+    def table_rows(self, metrics: dict[str, Any]) -> list[Row]:
+        return [
+            (f"distance after {self.eval_seconds:g} s (m)", number("distance", digits=2)),
+            ("  median (m)", number("median_distance", digits=2)),
+            *COMMON_ROWS,
+        ]
+
+    # the viewer
+    def viewer_goal(self, goals: ViewerGoals) -> dict[str, Any]:
+        return {"target": goals.reach}
+
+    def viewer_start(self, root: np.ndarray, yaw: float) -> dict[str, Any]:
+        ahead = np.array([math.cos(yaw), math.sin(yaw)])  # in front, a little to the right (the right hand's side)
+        return {"reach": np.array([*(root[:2] + 0.6 * ahead + 0.3 * np.array([ahead[1], -ahead[0]])), 1.2])}
+
+    def goal_text(self, i: int, state: TaskState) -> str:
+        where = ", ".join(f"{v:.2f}" for v in self.target[i])
+        return f"target ({where}), {self.distance(state)[i]:.2f} m away"
+
+    def measured_text(self, i: int, state: TaskState, motion: Motion) -> str:
+        return f"{float(self.distance(state)[i]):.2f} m from the target (success within {self.cfg.success_dist:g} m)"
 
     def goal_layout(self) -> dict[str, Any]:
         return goal_layout(

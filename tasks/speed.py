@@ -4,7 +4,8 @@ In the ASE paper but not in the released code; defined here as the steering task
 (docs/method.md, "Tasks"): goal observation (3, heading frame) [target direction (2), target speed (1)], reward
     exp(-0.25 ((s* - v.d)^2 + 0.1 t^2)), 0 when v.d <= 0
 (`tasks.steering.heading_reward`, weight 1). Goals as in steering: direction uniform in [-pi, pi), speed
-uniform in 0-3.5 m/s, redrawn every 100-199 control steps.
+uniform in 0-3.5 m/s, redrawn every 100-199 control steps. Eval and viewer inputs as in steering, without
+the facing.
 """
 
 from __future__ import annotations
@@ -19,18 +20,31 @@ from sim.arrays import namespace, to_numpy
 from tasks.common import (
     GoalSchedule,
     Marker,
+    Motion,
+    Row,
     TaskState,
+    ViewerGoals,
     as_ids,
     broadcast,
     goal_layout,
     goal_state,
+    host_goals,
     load_goal_state,
     put,
     to_heading_xy,
     xyz,
     yaw_vec,
 )
-from tasks.steering import heading_reward, velocity_errors
+from tasks.steering import (
+    EVAL_MEASURE_SECONDS,
+    EVAL_SPEEDS,
+    MOVE_INPUT,
+    heading_reward,
+    measured_speed_text,
+    velocity_errors,
+    velocity_metrics,
+    velocity_rows,
+)
 
 
 @dataclass
@@ -49,6 +63,9 @@ class SpeedTask:
     failure = ""
     uses_strike_target = False
     goal_arrays = ("direction", "speed")
+    goal_position = None
+    eval_seconds = 4.0  # settling on each goal; then measured over EVAL_MEASURE_SECONDS
+    viewer_inputs = (MOVE_INPUT,)
 
     def __init__(self, num_envs: int, cfg: SpeedConfig | None = None) -> None:
         self.cfg = cfg or SpeedConfig()
@@ -70,6 +87,9 @@ class SpeedTask:
         put(self.direction, ids, broadcast(direction, len(ids)))
         put(self.speed, ids, broadcast(speed, len(ids)))
         self.schedule.pin(ids)
+
+    def goal_of(self, ids: Any) -> dict[str, np.ndarray]:
+        return host_goals(self, ids, direction="direction", speed="speed")
 
     def observe(self, state: TaskState) -> np.ndarray:
         d = to_heading_xy(state.root_rot, yaw_vec(self.direction))
@@ -93,6 +113,34 @@ class SpeedTask:
         base = to_numpy(state.root_pos[i]) * np.array([1.0, 1.0, 0.0]) + np.array([0.0, 0.0, 0.05])
         vec = (0.3 + 0.4 * float(self.speed[i])) * yaw_vec(float(self.direction[i]))
         return [Marker("arrow", xyz(base), xyz([*vec, 0.0]), color=(0.9, 0.6, 0.1, 1.0), label="speed")]
+
+    # evaluation
+    def evaluate(
+        self,
+        policy: Any,
+        env: Any,
+        seconds: float,
+        seed: int,
+        speeds: tuple[float, ...] = EVAL_SPEEDS,
+        measure_seconds: float = EVAL_MEASURE_SECONDS,
+    ) -> dict[str, Any]:
+        return velocity_metrics(policy, env, seconds, measure_seconds, speeds, facing=False)
+
+    def table_rows(self, metrics: dict[str, Any]) -> list[Row]:
+        return velocity_rows(metrics, facing=False)
+
+    # the viewer
+    def viewer_goal(self, goals: ViewerGoals) -> dict[str, Any]:
+        return {"direction": goals.heading, "speed": goals.speed}
+
+    def viewer_start(self, root: np.ndarray, yaw: float) -> dict[str, Any]:
+        return {}
+
+    def goal_text(self, i: int, state: TaskState) -> str:
+        return f"direction {math.degrees(self.direction[i]):.0f} deg, speed {self.speed[i]:.2f} m/s"
+
+    def measured_text(self, i: int, state: TaskState, motion: Motion) -> str:
+        return measured_speed_text(motion, float(self.direction[i]), float(self.speed[i]))
 
     def goal_layout(self) -> dict[str, Any]:
         return goal_layout(

@@ -8,6 +8,12 @@ as the reference computes it), the direction term 0 when v.d <= 0, f the charact
 Goals: direction and facing uniform in [-pi, pi), independently; speed uniform in `speed_range`; redrawn every
 100-199 control steps.
 
+Eval (`eval --hlc`): for each target speed, directions spread evenly around the circle, facing the direction
+of travel; after `eval_seconds` of settling, the mean root velocity over `measure_seconds` gives the direction
+error (degrees between it and the target direction), the speed error (|speed along the direction - target|,
+m/s) and the facing error (degrees). Viewer: the move keys and left stick set direction and speed, the facing
+keys and right stick the facing.
+
 Project option `tangent_norm` (off by default): t^2 is the sideways speed squared. The reference's signed sum
 vanishes for some directions (at 45 deg a sideways (0.5, -0.5) sums to 0), so only with it does a larger
 `tangent_weight` hold the character to the asked direction everywhere; at the reference's 0.1, 10 deg off at
@@ -22,27 +28,40 @@ formula exact.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from sim.arrays import namespace, to_numpy
+from sim.rotations import heading_angle
 from tasks.common import (
+    STANDING_SPEED,
     GoalSchedule,
     Marker,
+    Motion,
+    Row,
     TaskState,
+    ViewerGoals,
+    ViewerInput,
     as_ids,
     broadcast,
     facing_xy,
     goal_layout,
     goal_state,
+    host_goals,
     load_goal_state,
     put,
     to_heading_xy,
     xyz,
     yaw_vec,
 )
+from tasks.measure import COMMON_ROWS, hlc_steps, number, pair, run, seconds_at
+
+EVAL_SPEEDS = (0.5, 1.0, 1.5, 2.5)  # m/s: eval's target speeds (steering and speed)
+EVAL_MEASURE_SECONDS = 3.0  # eval: the velocity is measured over this long, after `eval_seconds` of settling
+MOVE_INPUT = ViewerInput("move input", "direction and speed (shift: the task's top speed)")
 
 
 @dataclass
@@ -103,12 +122,117 @@ def velocity_errors(tar_dir: np.ndarray, tar_speed: np.ndarray, root_vel: np.nda
     return along - tar_speed, side, angle
 
 
+def direction_errors(directions: np.ndarray, vel: np.ndarray) -> dict[str, float]:
+    """How far the xy velocities `vel` (n, 2) head from the target `directions` (n,) (yaw, rad; each character
+    starts facing +x, so a positive yaw is a target to its left): mean, 90th percentile, mean over the targets
+    to the left and to the right, and the mean signed angle (positive: left of the target), in degrees."""
+    d = yaw_vec(directions)
+    signed = np.degrees(np.arctan2(d[:, 0] * vel[:, 1] - d[:, 1] * vel[:, 0], (vel * d).sum(-1)))
+    err, left = np.abs(signed), directions > 0
+    return {
+        "direction_error_deg": float(err.mean()),
+        "direction_error_p90_deg": float(np.percentile(err, 90)),
+        "direction_error_left_deg": float(err[left].mean()) if left.any() else math.nan,
+        "direction_error_right_deg": float(err[~left].mean()) if (~left).any() else math.nan,
+        "direction_bias_deg": float(signed.mean()),
+    }
+
+
+def velocity_metrics(
+    policy: Any, env: Any, settle_seconds: float, measure_seconds: float, speeds: tuple[float, ...], facing: bool
+) -> dict[str, Any]:
+    """Steering's and speed's eval (the module's docstring), per target speed and their mean; `facing`: the goal
+    faces the direction of travel and the facing error is measured (steering)."""
+    n = env.num_envs
+    directions = -math.pi + 2 * math.pi * (np.arange(n) + 0.5) / n
+    settle, measure = hlc_steps(env, settle_seconds), hlc_steps(env, measure_seconds)
+    per_speed = {f"{s:g}": velocity_row(policy, env, directions, s, settle, measure, facing) for s in speeds}
+    keys = next(iter(per_speed.values())).keys()
+    mean = {k: float(np.mean([r[k] for r in per_speed.values()])) for k in keys if k != "speed"}
+    return {**mean, "per_speed": per_speed}
+
+
+def velocity_row(
+    policy: Any, env: Any, directions: np.ndarray, speed: float, settle: int, measure: int, facing: bool
+) -> dict[str, float]:
+    """One target speed of `velocity_metrics`: `settle` HLC steps, then `measure` measured ones."""
+    env.reset()
+    env.set_goal(None, direction=directions, speed=speed, **({"facing": directions} if facing else {}))
+    start, facing_err = [], []
+
+    def each(t: int, res: Any) -> None:
+        if t == settle - 1:  # the measurement starts here
+            start.append(env.state.root_pos[:, :2].copy())
+        if t >= settle:
+            cos = (yaw_vec(directions) * facing_xy(env.state.root_rot)).sum(-1)
+            facing_err.append(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
+
+    reward, fallen = run(policy, env, settle + measure, each)
+    vel = (env.state.root_pos[:, :2] - start[0]) / seconds_at(env, measure)
+    along = (vel * yaw_vec(directions)).sum(-1)
+    row = {
+        **direction_errors(directions, vel),
+        "speed_error": float(np.abs(along - speed).mean()),
+        "speed": float(along.mean()),
+        "fallen": float(fallen.mean()),
+        "task_reward": reward,
+    }
+    if facing:
+        row["facing_error_deg"] = float(np.mean(facing_err))
+    return row
+
+
+def velocity_rows(metrics: dict[str, Any], facing: bool) -> list[Row]:
+    """Steering's and speed's table: the direction and speed errors (and the facing error), then per speed."""
+    rows: list[Row] = [
+        ("direction error (deg)", number("direction_error_deg", digits=1)),
+        ("  90th percentile", number("direction_error_p90_deg", digits=1)),
+        ("  targets to the left / right", pair("direction_error_left_deg", "direction_error_right_deg")),
+        ("  mean signed (+: left of the target)", number("direction_bias_deg", digits=1)),
+        ("speed error (m/s)", number("speed_error", digits=2)),
+    ]
+    if facing:
+        rows.append(("facing error (deg)", number("facing_error_deg", digits=1)))
+    rows += COMMON_ROWS
+    for s in metrics["per_speed"]:
+        rows.append((f"  at {s} m/s: direction / speed error", per_speed_cell(s)))
+    return rows
+
+
+def per_speed_cell(speed: str) -> Callable[[dict[str, Any]], str]:
+    """The cell of one target speed's direction and speed errors ("12 / 0.45")."""
+
+    def cell(metrics: dict[str, Any]) -> str:
+        v = metrics.get("per_speed", {}).get(speed)
+        return "-" if v is None else f"{v['direction_error_deg']:.0f} / {v['speed_error']:.2f}"
+
+    return cell
+
+
+def measured_speed_text(motion: Motion, direction: float, speed: float) -> str:
+    """The HUD's measured line of steering and speed: the measured speed, and how far the travel is off."""
+    text = f"speed {motion.speed:.2f} m/s (asked {speed:.2f})"
+    if speed < STANDING_SPEED:  # asked to stand: no direction to compare
+        return text + (", standing" if motion.heading is None else "")
+    if motion.heading is None:
+        return text + ", standing"
+    return text + f", travel {angle_between(motion.heading, direction):.0f} deg off the direction"
+
+
+def angle_between(a: float, b: float) -> float:
+    """|a - b| in degrees, wrapped to [0, 180]."""
+    return abs(math.degrees((a - b + math.pi) % (2 * math.pi) - math.pi))
+
+
 class SteeringTask:
     name = "steering"
     goal_dim = 5
     failure = ""
     uses_strike_target = False
     goal_arrays = ("direction", "speed", "facing")
+    goal_position = None
+    eval_seconds = 4.0  # settling on each goal; then measured over EVAL_MEASURE_SECONDS
+    viewer_inputs = (MOVE_INPUT, ViewerInput("facing input", "facing; F: facing follows the direction"))
 
     def __init__(self, num_envs: int, cfg: SteeringConfig | None = None) -> None:
         self.cfg = cfg or SteeringConfig()
@@ -135,6 +259,9 @@ class SteeringTask:
         put(self.speed, ids, broadcast(speed, len(ids)))
         put(self.facing, ids, broadcast(direction if facing is None else facing, len(ids)))
         self.schedule.pin(ids)
+
+    def goal_of(self, ids: Any) -> dict[str, np.ndarray]:
+        return host_goals(self, ids, direction="direction", speed="speed", facing="facing")
 
     # terms
     def observe(self, state: TaskState) -> np.ndarray:
@@ -174,6 +301,37 @@ class SteeringTask:
             Marker("arrow", xyz(base + [0, 0, 0.02]), xyz([*(0.6 * f), 0.0]), color=(0.2, 0.4, 0.9, 1.0),
                    label="facing"),
         ]  # fmt: skip
+
+    # evaluation
+    def evaluate(
+        self,
+        policy: Any,
+        env: Any,
+        seconds: float,
+        seed: int,
+        speeds: tuple[float, ...] = EVAL_SPEEDS,
+        measure_seconds: float = EVAL_MEASURE_SECONDS,
+    ) -> dict[str, Any]:
+        return velocity_metrics(policy, env, seconds, measure_seconds, speeds, facing=True)
+
+    def table_rows(self, metrics: dict[str, Any]) -> list[Row]:
+        return velocity_rows(metrics, facing=True)
+
+    # the viewer
+    def viewer_goal(self, goals: ViewerGoals) -> dict[str, Any]:
+        return {"direction": goals.heading, "speed": goals.speed, "facing": goals.facing}
+
+    def viewer_start(self, root: np.ndarray, yaw: float) -> dict[str, Any]:
+        return {}
+
+    def goal_text(self, i: int, state: TaskState) -> str:
+        return (f"direction {math.degrees(self.direction[i]):.0f} deg, speed {self.speed[i]:.2f} m/s, "
+                f"facing {math.degrees(self.facing[i]):.0f} deg")  # fmt: skip
+
+    def measured_text(self, i: int, state: TaskState, motion: Motion) -> str:
+        text = measured_speed_text(motion, float(self.direction[i]), float(self.speed[i]))
+        yaw = float(heading_angle(to_numpy(state.root_rot[i])))
+        return text + f", facing {angle_between(yaw, float(self.facing[i])):.0f} deg off"
 
     def goal_layout(self) -> dict[str, Any]:
         return goal_layout(

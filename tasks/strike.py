@@ -12,6 +12,10 @@ The box's horizontal force is its mass times its horizontal velocity change over
 is vertical, so this is the net horizontal contact force, averaged over the step).
 Placement at each episode start: distance U(0.5, 1.5) m with probability 0.5, else U(0.5, 10) m, random
 bearing and yaw, around the character's root; no redraws during an episode.
+Eval (`eval --hlc`): boxes placed as in training; success = tipped within `eval_seconds` (10 s) with no foul
+before it (a foul in the same HLC step as the tipping counts against it, as it ends a training episode);
+tipped at all and fouled are reported beside it. Viewer: V places the box in front of the character, a
+ground click places it there (the box is the scene's body: the viewer writes the placement the task asks for).
 """
 
 from __future__ import annotations
@@ -28,15 +32,21 @@ from sim.scene import STRIKE_TARGET_SIZE
 from tasks.common import (
     GoalSchedule,
     Marker,
+    Motion,
+    Row,
     TaskState,
+    ViewerGoals,
+    ViewerInput,
     as_ids,
     broadcast,
     goal_layout,
+    host_goals,
     host_rows,
     to_heading_xy,
     unit_xy,
     xyz,
 )
+from tasks.measure import COMMON_ROWS, hlc_steps, number, pin_sampled_goals, run, seconds_at
 
 Z_AXIS = np.array([0.0, 0.0, 1.0])
 
@@ -94,6 +104,12 @@ class StrikeTask:
     failure = "foul: the box pushed while a body other than the feet or the striking arm touched something"
     uses_strike_target = True
     goal_arrays = ()  # the terms read the simulated box, not a set value
+    goal_position = "target_pos"
+    eval_seconds = 10.0
+    viewer_inputs = (
+        ViewerInput("box", "the box, 1.5 m in front (again: stand it up)"),
+        ViewerInput("click", "the box there", switches=False),
+    )
 
     def __init__(self, num_envs: int, cfg: StrikeConfig | None = None) -> None:
         self.cfg = cfg or StrikeConfig()
@@ -127,6 +143,9 @@ class StrikeTask:
         self.spawn_yaw[ids] = broadcast(yaw, len(ids))
         self.pending[ids] = True
         self.schedule.pin(ids)
+
+    def goal_of(self, ids: Any) -> dict[str, np.ndarray]:
+        return host_goals(self, ids, pos="spawn_xy", yaw="spawn_yaw")
 
     def take_placements(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(ids, centre positions (k, 3), quaternions (k, 4)) of placements to write, and clears them."""
@@ -168,6 +187,57 @@ class StrikeTask:
         quat = tuple(float(q) for q in rot)  # the box as it lies: upright, leaning or down
         pos = xyz(to_numpy(t.pos[i]))
         return [Marker("box", pos, STRIKE_TARGET_SIZE, quat=quat, color=color, label="strike target")]
+
+    # evaluation
+    def evaluate(self, policy: Any, env: Any, seconds: float, seed: int) -> dict[str, Any]:
+        env.reset()
+        pin_sampled_goals(self, env, seed + 13)
+        n = env.num_envs
+        t_hit, t_foul = np.full(n, np.inf), np.full(n, np.inf)
+
+        def each(t: int, res: Any) -> None:
+            now = seconds_at(env, t + 1)
+            t_hit[res.info["success"] & np.isinf(t_hit)] = now
+            t_foul[res.info["failed"] & np.isinf(t_foul)] = now
+
+        reward, fallen = run(policy, env, hlc_steps(env, seconds), each)
+        clean = t_hit < t_foul  # a foul in the same HLC step as the tipping counts against it
+        return {
+            "success": float(clean.mean()),
+            "median_seconds": float(np.median(t_hit[clean])) if clean.any() else float("nan"),
+            "tipped": float(np.isfinite(t_hit).mean()),
+            "fouled": float((np.isfinite(t_foul) & (t_foul <= t_hit)).mean()),
+            "fallen": float(fallen.mean()),
+            "task_reward": reward,
+        }
+
+    def table_rows(self, metrics: dict[str, Any]) -> list[Row]:
+        return [
+            (f"success (tipped, no foul) in {self.eval_seconds:g} s", number("success", digits=2)),
+            ("  median time (s)", number("median_seconds", digits=1)),
+            ("tipped, fouls included", number("tipped", digits=2)),
+            ("fouled before tipping", number("fouled", digits=2)),
+            *COMMON_ROWS,
+        ]
+
+    # the viewer: the box is placed through `set_goal` and `take_placements` (app.session.spawn_strike_target)
+    def viewer_goal(self, goals: ViewerGoals) -> None:
+        return None
+
+    def viewer_start(self, root: np.ndarray, yaw: float) -> dict[str, Any]:
+        return {}
+
+    def goal_text(self, i: int, state: TaskState) -> str:
+        if state.target is None:
+            return "-"
+        x, y = state.target.pos[i, :2]
+        return f"box at ({x:.1f}, {y:.1f}), {self._box_distance(i, state):.1f} m away"
+
+    def measured_text(self, i: int, state: TaskState, motion: Motion) -> str:
+        return "" if state.target is None else f"{self._box_distance(i, state):.2f} m from the box"
+
+    def _box_distance(self, i: int, state: TaskState) -> float:
+        return float(np.linalg.norm(to_numpy(state.target.pos[i, :2] - state.root_pos[i, :2])))
 
     def goal_layout(self) -> dict[str, Any]:
         return goal_layout(

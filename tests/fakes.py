@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sim.control import latent_from_action
+from sim.control import HLC_HOLD_STEPS, latent_from_action
 from sim.rotations import quat_from_axis_angle
 from tasks import make_task
 from tasks.common import TaskState
@@ -208,7 +208,8 @@ class PointTaskEnv:
         final_obs = self._obs()
         truncated = self.progress >= self.episode_steps
         info = {"task_reward": reward, "style_reward": np.zeros(self.num_envs), "success": self.task.success(st),
-                "failed": self.task.failed(st), "episode_lengths": self.progress[truncated] * 5}  # fmt: skip
+                "failed": self.task.failed(st),
+                "episode_lengths": self.progress[truncated] * HLC_HOLD_STEPS}  # fmt: skip
         if truncated.any():
             self._start(np.nonzero(truncated)[0])
         terminated = np.zeros(self.num_envs, dtype=bool)

@@ -113,7 +113,7 @@ def test_save_refuses_what_would_not_load_safely(tmp_path):
     from tasks.common import TaskState
 
     state = TaskState(*(np.zeros((1, 3)) for _ in range(5)))
-    with pytest.raises(TypeError, match=r"cannot hold .*tasks\.common\.TaskState"):
+    with pytest.raises(TypeError, match=r"cannot hold .*sim\.task_state\.TaskState"):
         save_atomic({"state": state}, tmp_path / "x.pt")
     with pytest.raises(TypeError, match="dtype object"):
         save_atomic({"a": np.array([{"x": 1}], dtype=object)}, tmp_path / "x.pt")
@@ -143,11 +143,13 @@ def old_format_state(path: Path) -> dict:
 
 
 def test_old_format_files_load_only_when_trusted_and_convert_once(tmp_path, capsys):
+    from sim import task_state
     from tasks.common import TaskState
 
+    assert TaskState is task_state.TaskState  # a state pickled when it lived in tasks.common finds it there still
     path = tmp_path / "old_state.pt"
     old = old_format_state(path)
-    with pytest.raises(UnsafeCheckpointError, match=r"old_state\.pt: needs numpy\..*tasks\.common\.TaskState"):
+    with pytest.raises(UnsafeCheckpointError, match=r"old_state\.pt: needs numpy\..*sim\.task_state\.TaskState"):
         read_checkpoint(path)
     with trusting_checkpoints():
         trusted = read_checkpoint(path)

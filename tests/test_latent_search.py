@@ -22,7 +22,7 @@ class DirectionEnv:
 
     def __init__(self, n: int, dim: int = 6) -> None:
         self.num_envs, self.action_dim, self.obs_dim = n, dim, dim + 1
-        self.task = SimpleNamespace(name="speed")
+        self.task = SimpleNamespace(name="speed", failure="")
         self.env = SimpleNamespace(fallen=lambda: np.zeros(n, dtype=bool))
         self.goal = np.zeros(dim)
         self.played: list[np.ndarray] = []

@@ -319,20 +319,22 @@ def test_strike_box_is_a_real_body_and_tipping_is_detected(tiny_llc):
 
 
 def test_one_simulation_sees_the_same_goal_as_the_batch(tiny_llc):
-    """tasks/single.py (the viewer's or a game's MjData) reads the same TaskState as TaskEnv."""
-    import mujoco
-
-    from tasks.single import HLCDriver, task_state_from_data
+    """The single-character core (the viewer's or a game's MjData) reads the same TaskState as TaskEnv, and the
+    task driver built on it decides every `llc_steps` control steps."""
+    from sim.single import SingleCharacter
+    from tasks.single import HLCDriver
 
     env = task_env(tiny_llc, task="strike", n=2)
     env.reset()
     for _ in range(3):
         env.step(np.ones((2, 64)))
     data = env.env.get_data(1)
-    mujoco.mj_forward(env.env.model, data)
-    st = task_state_from_data(env.env.model, data, env.character, env.control_dt)
+    sim = SingleCharacter(env.character, env.env.model)
+    sim.reset(data.qpos, data.qvel)
+    st = sim.task_state()
     np.testing.assert_allclose(env.task.observe(st)[0], env.observe()[1, -15:], atol=1e-4)
     np.testing.assert_allclose(st.body_pos[0], env.state.body_pos[1], atol=1e-9)
+    np.testing.assert_allclose(st.target.pos[0], env.state.target.pos[1], atol=1e-9)
 
     class FixedHLC:
         task, task_config, calls = "strike", {}, 0
@@ -342,6 +344,6 @@ def test_one_simulation_sees_the_same_goal_as_the_batch(tiny_llc):
             assert obs.shape == (1, env.obs_dim)
             return np.eye(1, 64, self.calls, dtype=np.float32)
 
-    driver = HLCDriver(FixedHLC(), env.character)
-    zs = [driver.latent(env.env.obs[1], st) for _ in range(11)]
+    driver = HLCDriver(FixedHLC(), sim)
+    zs = [driver.latent(env.env.obs[1]) for _ in range(11)]
     assert driver.hlc.calls == 3 and all(np.array_equal(zs[0], z) for z in zs[:5]) and zs[5][0, 2] == 1.0

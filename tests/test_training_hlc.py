@@ -258,12 +258,18 @@ def test_eval_hlc_reports_task_metrics_beside_random_latents(tmp_path, llc_file,
     from evaluation.cli import main as eval_main
     from evaluation.tasks import TaskEvalConfig, evaluate_hlc, table
 
-    short = TaskEvalConfig(num_envs=2, speeds=(1.0,), settle_seconds=0.5, measure_seconds=0.5, location_seconds=1.0,
-                           reach_seconds=0.5, strike_seconds=1.0)  # fmt: skip
-    for task, key in (("steering", "direction_error_deg"), ("location", "success"), ("reach", "distance"),
-                      ("strike", "success"), ("speed", "speed_error")):  # fmt: skip
+    velocity = {"speeds": (1.0,), "measure_seconds": 0.5}  # steering's and speed's own eval options
+    cases = (
+        ("steering", "direction_error_deg", 0.5, velocity),
+        ("location", "success", 1.0, {}),
+        ("reach", "distance", 0.5, {}),
+        ("strike", "success", 1.0, {}),
+        ("speed", "speed_error", 0.5, velocity),
+    )
+    for task, key, seconds, options in cases:
         trainer = humanoid_trainer(llc_file, task=task)
         trainer.save(tmp_path / f"{task}.pt", inference_only=True)
+        short = TaskEvalConfig(num_envs=2, seconds=seconds, options=options)
         res = evaluate_hlc(*load_hlc(tmp_path / f"{task}.pt"), short)
         assert math.isfinite(res["hlc"][key]) and math.isfinite(res["random_latents"][key]), task
         assert table(res).startswith(f"task: {task}")
@@ -283,7 +289,7 @@ def test_eval_hlc_reports_task_metrics_beside_random_latents(tmp_path, llc_file,
 def test_direction_errors_split_left_right_and_keep_the_sign():
     """Targets at +90 deg (left) and -90 deg (right): headings 10 deg left of the first and 30 deg right of
     the second give errors 10 and 30, signed +10 and -30."""
-    from evaluation.tasks import direction_errors
+    from tasks.steering import direction_errors
 
     directions = np.array([math.pi / 2, -math.pi / 2])
     headings = directions + np.radians([10.0, -30.0])
@@ -304,7 +310,7 @@ def test_strike_eval_counts_a_tip_after_a_foul_as_no_success():
     takes the success away, as it ends a training episode; tipped and fouled are reported beside it."""
     from types import SimpleNamespace
 
-    from evaluation.tasks import TaskEvalConfig, strike_metrics
+    from tasks.strike import StrikeTask
 
     n = 4
     # per HLC step (1-based): tipped (a tipped box stays down) and fouled
@@ -315,8 +321,6 @@ def test_strike_eval_counts_a_tip_after_a_foul_as_no_success():
         cfg = SimpleNamespace(llc_steps=5)
         env = SimpleNamespace(fallen=lambda: np.zeros(n, dtype=bool))
         state = None
-        task = SimpleNamespace(name="strike", spawn_xy=np.zeros((n, 2)), spawn_yaw=np.zeros(n),
-                               sample=lambda ids, state, rng: None)  # fmt: skip
         t = 0
 
         def reset(self):
@@ -334,7 +338,9 @@ def test_strike_eval_counts_a_tip_after_a_foul_as_no_success():
             return SimpleNamespace(obs=self.observe(), info=info)
 
     policy = SimpleNamespace(act=lambda obs: np.zeros((n, 64)))
-    res = strike_metrics(policy, ScriptedStrikeEnv(), TaskEvalConfig(num_envs=n, strike_seconds=1.0))
+    task = StrikeTask(n)
+    task.sample = lambda ids, state, rng: None  # the script places nothing
+    res = task.evaluate(policy, ScriptedStrikeEnv(), seconds=1.0, seed=0)
     assert res["success"] == 0.25  # env 0 only: env 1 fouled first, env 2 fouled in the tipping step
     assert res["tipped"] == 0.75 and res["fouled"] == 0.5
     assert res["median_seconds"] == pytest.approx(2 * 5 / 30)
@@ -346,7 +352,8 @@ def test_bundled_task_controllers_go_with_the_bundled_llc_and_carry_their_eval()
     --hlc ... --json`), measured on that pair."""
     import json
 
-    from app.session import TASK_ORDER, bundled_llcs
+    from app.session import bundled_llcs
+    from tasks import TASKS
 
     root = Path(__file__).resolve().parents[1] / "checkpoints"
     bundled = sorted(p for p in root.glob("hlc_*.pt") if not p.name.endswith("_state.pt"))
@@ -355,7 +362,7 @@ def test_bundled_task_controllers_go_with_the_bundled_llc_and_carry_their_eval()
     for path in bundled:
         hlc, _ = load_hlc(path)  # the recorded LLC, else the bundled file with its SHA-256
         assert hlc.llc["sha256"] in llcs, f"{path.name}: its LLC is not bundled"
-        assert path.name == f"hlc_{hlc.task}.pt" and hlc.task in TASK_ORDER
+        assert path.name == f"hlc_{hlc.task}.pt" and hlc.task in TASKS
         results = json.loads(path.with_suffix(".json").read_text())["results"]
         assert results["task"] == hlc.task and results["llc"]["sha256"] == hlc.llc["sha256"], path.name
         assert Path(results["checkpoint"]).name == path.name and results["hlc"] and results["random_latents"]

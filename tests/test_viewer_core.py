@@ -152,22 +152,24 @@ def test_skill_map_labels_never_overlap():
 
 # ---- simulation seam -----------------------------------------------------------------------------
 def test_simulation_matches_the_environment():
-    """The viewer's single MjData gives the same states and policy observations as HumanoidEnv."""
-    from app.simulation import Simulation
+    """The single-character core (the viewer's, the runtime's) gives the same states and observations as
+    HumanoidEnv, before and after the same shove, and the same fall rule."""
     from sim.env import EnvConfig, HumanoidEnv, ResetConfig
+    from sim.single import SingleCharacter
 
     env = HumanoidEnv(EnvConfig(num_envs=1, early_termination=False, auto_reset=False, projectiles=6,
                                 strike_target=True, nthread=1, reset=ResetConfig(mode="default")))  # fmt: skip
     env.reset()
-    s = Simulation()
+    s = SingleCharacter.scene()
     assert s.model.nq == env.model.nq and s.char_nq == env.nq_char
     rng = np.random.default_rng(1)
     for _ in range(4):
         a = rng.uniform(-0.5, 0.5, (1, env.action_dim))
         r = env.step(a)
-        s.step(s.targets_from_action(a[0]))
+        s.step(a[0])
     assert np.allclose(env.get_data(0).qpos[: s.char_nq], s.data.qpos[: s.char_nq], atol=1e-9)
-    assert np.allclose(r.obs, s.policy_obs(), atol=1e-5)
+    assert np.allclose(r.obs, s.observe(), atol=1e-5)
+    assert np.allclose(r.amp_obs[0, : env.amp_obs_dim], s.amp_frame(), atol=1e-5)
     assert s.control_dt == env.control_dt == pytest.approx(s.model.opt.timestep * s.substeps)
     # one shove semantics: the same impulse on the same body moves both simulations identically
     from sim.perturbations import shove_impulse
@@ -177,41 +179,45 @@ def test_simulation_matches_the_environment():
     s.apply_impulse("torso", imp)
     a = rng.uniform(-0.5, 0.5, (1, env.action_dim))
     r = env.step(a)
-    s.step(s.targets_from_action(a[0]))
+    s.step(a[0])
     assert np.allclose(env.get_data(0).qvel[: s.char_nv], s.data.qvel[: s.char_nv], atol=1e-7)
-    assert np.allclose(r.obs, s.policy_obs(), atol=1e-5)
+    assert np.allclose(r.obs, s.observe(), atol=1e-5)
+    # one fall rule: the same object's inputs, gathered once from the character
+    assert np.array_equal(s.fall_rule.non_foot, env.fall_rule.non_foot)
+    assert np.array_equal(s.fall_rule.height_limit, env.fall_rule.height_limit)
+    assert s.fall_rule.min_force == env.fall_rule.min_force == env.cfg.fall_contact_force
 
 
 def test_shove_delivers_its_impulse():
     """A shove changes the character's momentum by the impulse (free-floating, no gravity or contacts)."""
     import mujoco
 
-    from app.simulation import Simulation
+    from sim.single import SingleCharacter
 
-    s = Simulation()
+    s = SingleCharacter.scene()
     s.model.opt.gravity[:] = 0.0
     s.data.qpos[2] += 2.0  # in the air: no contacts
     mujoco.mj_forward(s.model, s.data)
     mass = s.model.body_subtreemass[s.root_id]
     v0 = s.data.subtree_linvel[s.root_id].copy()
     imp = s.shove(90.0, math.radians(30))
-    s.step(s.pd_targets_from_qpos(s.data.qpos[: s.char_nq]))
+    s.hold(s.pd_targets_from_qpos(s.data.qpos[: s.char_nq]))
     mujoco.mj_subtreeVel(s.model, s.data)
     assert np.allclose(mass * (s.data.subtree_linvel[s.root_id] - v0), imp, rtol=0.02, atol=0.5)
 
 
 def test_shove_and_projectile_knock_the_character_over():
-    from app.simulation import Simulation
     from sim.perturbations import SHOVE_STRENGTH
+    from sim.single import SingleCharacter
 
-    s = Simulation()
+    s = SingleCharacter.scene()
     hold = s.pd_targets_from_qpos(s.default_qpos())
     for _ in range(15):
-        s.step(hold)
+        s.hold(hold)
     assert not s.fallen() and s.heights_rel()[1] > 0.95  # stands on its own for a moment
     s.shove(SHOVE_STRENGTH, yaw=0.0)
     for _ in range(60):
-        s.step(hold)
+        s.hold(hold)
     assert s.fallen()
     s.reset()
     s.launch_projectile(np.random.default_rng(0))
@@ -393,10 +399,10 @@ def test_one_latent_sampler_for_training_and_viewer():
 
 
 def test_control_rate_comes_from_the_model():
-    from app.simulation import Simulation
     from sim.control import CONTROL_SUBSTEPS, control_dt
+    from sim.single import SingleCharacter
 
-    s = Simulation()
+    s = SingleCharacter.scene()
     assert s.substeps == CONTROL_SUBSTEPS and s.control_dt == control_dt(s.model) == pytest.approx(1 / 30)
 
 
@@ -495,7 +501,7 @@ def test_a_skill_llc_shows_its_skills_and_what_the_encoder_sees(tmp_path):
         s.control_step()
     name = s.seen_skill().split(" ")[0]
     assert name in ("walk", "run", "idle") and ("seen", s.seen_skill()) in s.hud()
-    window = s._amp_hist.reshape(1, -1)
+    window = s._amp.window()
     mu = s.policy.encode(window)[0]
     best = max(s.policy.skills, key=lambda k: float(mu @ s.policy.skills[k]))
     assert s.seen_skill().startswith(best) and torch.is_tensor(ckpt["skills"]["anchors"])

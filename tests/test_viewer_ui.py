@@ -349,7 +349,7 @@ def b_next_task(win, hlc_file):
     assert "no HLC checkpoint" in s.last_event
     s.load_hlc(hlc_file("location"))
     s.load_hlc(hlc_file("steering"))
-    assert list(s.controllers) == ["steering", "location"] and s.hlc.task == "steering"  # TASK_ORDER
+    assert list(s.controllers) == ["steering", "location"] and s.hlc.task == "steering"  # the task registry's order
     tap(win, "4")
     assert s.mode.value == "hlc" and s.driver.task.name == "steering"
     pump(win, 5)

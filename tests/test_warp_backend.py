@@ -191,15 +191,15 @@ def test_device_arrays_need_the_warp_backend() -> None:
 
 def test_viewer_simulation_steps_with_warp_like_mujoco() -> None:
     """`view --device warp-cpu|cuda`: the viewer's one MjData stepped by a Warp world, shove included."""
-    from app.simulation import Simulation
+    from sim.single import SingleCharacter
 
-    cpu, warp = Simulation("humanoid"), Simulation("humanoid", device="warp-cpu")
+    cpu, warp = SingleCharacter.scene("humanoid"), SingleCharacter.scene("humanoid", device="warp-cpu")
     hold = cpu.pd_targets_from_qpos(cpu.data.qpos[: cpu.char_nq])
     start = warp.root_pos()
     for t in range(6):
         if t == 2:
             cpu.shove(80.0, 0.5), warp.shove(80.0, 0.5)
-        cpu.step(hold), warp.step(hold)
+        cpu.hold(hold), warp.hold(hold)
     assert warp.time == pytest.approx(cpu.time, abs=1e-6)
     np.testing.assert_allclose(warp.data.qpos, cpu.data.qpos, atol=2e-3)  # float32 solver, 6 control steps
     assert np.linalg.norm(warp.root_pos()[:2] - start[:2]) > 0.05  # the shove pushed it

@@ -108,9 +108,13 @@ class HLCConfig:
         )  # fmt: skip
 
 
-# the goal slice that starts with the goal's position relative to the root in the heading frame (x, y): what a
-# warm start carries from one task to another
-GOAL_POSITION_XY = {"location": "target_xy", "reach": "target_pos", "strike": "target_pos"}
+def goal_position(task: str) -> str | None:
+    """The goal slice of `task` that starts with the goal's position relative to the root in the heading frame
+    (x, y), the task's `goal_position` (None: none, or a task no longer registered): what a warm start carries
+    from one task to another."""
+    from tasks import TASKS
+
+    return TASKS[task][0].goal_position if task in TASKS else None
 
 
 def goal_slice_start(layout: dict, name: str | None) -> int | None:
@@ -121,14 +125,14 @@ def goal_slice_start(layout: dict, name: str | None) -> int | None:
 def shared_goal_slices(src: dict, dst: dict) -> dict[str, tuple[int, int, int]]:
     """The goal inputs two tasks' layouts share, as {name: (start in src, start in dst, size)}: slices of the
     same name, size, frame and units (steering's target direction and speed are speed's whole goal), and the
-    goal position relative to the root (x, y) where both observe one (`GOAL_POSITION_XY`), named 'a -> b'."""
+    goal position relative to the root (x, y) where both observe one (`goal_position`), named 'a -> b'."""
     out: dict[str, tuple[int, int, int]] = {}
     theirs = {s["name"]: s for s in src["slices"]}
     for mine in dst["slices"]:
         other = theirs.get(mine["name"])
         if other and all(other[k] == mine[k] for k in ("size", "frame", "units")):
             out[mine["name"]] = (other["start"], mine["start"], mine["size"])
-    names = GOAL_POSITION_XY.get(src["task"]), GOAL_POSITION_XY.get(dst["task"])
+    names = goal_position(src["task"]), goal_position(dst["task"])
     src_xy, dst_xy = goal_slice_start(src, names[0]), goal_slice_start(dst, names[1])
     if src_xy is not None and dst_xy is not None and names[0] not in out:
         out[f"{names[0]} -> {names[1]}" if names[0] != names[1] else names[0]] = (src_xy, dst_xy, 2)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import cli_common
 from controllers.checkpoint import CheckpointError, read_checkpoint, trusting_checkpoints
+from sim.control import HLC_HOLD_STEPS
 from training import ppo
 from training.hlc import PRESETS, HLCConfig
 from training.runner import checkpoint_to_resume, network_device, resume_into, run_to_end
@@ -43,7 +44,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     cli_common.add_allow_other_llc(p, "on resume (--llc)")
     cli_common.add_training_flags(p, list(PRESETS), "hlc")
     p.add_argument("--envs", type=int, help="number of environments (preset default: cpu 64, reference 4096)")
-    p.add_argument("--samples", type=float, help="total HLC samples to train for (each is 5 LLC steps)")
+    p.add_argument("--samples", type=float, help=f"total HLC samples to train for (each is {HLC_HOLD_STEPS} LLC steps)")
     p.add_argument("--out", help="output folder (default runs/hlc_TASK; on resume the checkpoint's folder)")
     p.add_argument(
         "--init-from", metavar="CKPT", help="start from another task's controller on the same LLC (its checkpoint.pt "
