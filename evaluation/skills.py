@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from controllers.getup import GetupAssist
 from controllers.latents import GETUP_PREFIX, clip_preset
 from evaluation.llc import _time_up
 from motion.amp import AmpDataset
@@ -298,19 +299,60 @@ def transitions(policy: Any, motions: Any, classifier: ClipClassifier, cfg: Skil
     return {"switches": total, "success": ok / max(total, 1)}
 
 
+DOWN_HEAD = 1.0  # m: a head below this counts as down for the get-up assist (lying, sitting or kneeling)
+
+
+def assisted_getup(policy: Any, motions: Any, cfg: SkillEvalConfig) -> dict[str, float]:
+    """Up from lying within `seconds` with `controllers.getup.GetupAssist` on (what the viewer does), per skill
+    that is not a get-up: the held skill's anchor, replaced by the posture's get-up while the head is low. {}
+    when the LLC names no get-up skill."""
+    skills = getattr(policy, "skills", {}) or {}
+    held = [n for n in motions.clip_names if n in skills and not n.startswith(GETUP_PREFIX)]
+    if not held or not GetupAssist(skills).available:
+        return {}
+    R = cfg.rollouts
+    n = len(held) * R
+    env = _eval_env(motions, n, cfg.seed + 23, cfg.nthread)
+    z_held = np.repeat(np.stack([skills[k] for k in held]).astype(np.float32), R, axis=0)
+    assists = [GetupAssist(skills) for _ in range(n)]
+    obs = _start(env, np.full(n, 2), 0)
+    dt = env.control_dt
+    T = int(round(cfg.seconds / dt))
+    head = _body(env, "head")
+    up = np.zeros((T, n), dtype=bool)
+    pos, quat = env.backend.bodies()[:2]
+    for t in range(T):
+        z = np.stack(
+            [
+                a.latent(z_held[i], pos[i, head, 2] < DOWN_HEAD, pos[i, head, 2] > 1.2, quat[i, 1], dt)
+                for i, a in enumerate(assists)
+            ]
+        ).astype(np.float32)
+        obs = env.step(policy.act(obs, z)).obs
+        pos, quat = env.backend.bodies()[:2]
+        up[t] = (pos[:, 1, 2] > 0.7) & (pos[:, head, 2] > 1.2)
+    t_up = _time_up(up, int(round(1.0 / dt)), T, dt)
+    return {k: float(np.isfinite(t_up[i * R : (i + 1) * R]).mean()) for i, k in enumerate(held)}
+
+
 def evaluate_skills(policy: Any, motions: Any, cfg: SkillEvalConfig, classifier: ClipClassifier) -> dict[str, Any]:
     out = skill_rollouts(policy, motions, classifier, cfg)
+    for name, frac in assisted_getup(policy, motions, cfg).items():
+        out["skills"][name]["up_from_lying_assisted"] = frac
     out["transitions"] = transitions(policy, motions, classifier, cfg)
     return out
 
 
 def skills_summary(r: dict[str, Any]) -> str:
     lines = [f"latents: {r['latents']}; distinct skills: {len(r['distinct'])} of {len(r['skills'])}"]
-    lines.append(f"{'skill':<16}{'recall':>8}{'confused':>16}{'speed':>8}{'hand v':>8}{'foot z':>8}{'up':>6}")
+    lines.append(
+        f"{'skill':<16}{'recall':>8}{'confused':>16}{'speed':>8}{'hand v':>8}{'foot z':>8}{'up':>6}{'assisted':>9}"
+    )
     for name, s in r["skills"].items():
         lines.append(
             f"{name:<16}{s['recall']:>8.2f}{s['most_confused_with']:>16}{s['mean_speed']:>8.2f}"
             f"{s['peak_hand_speed']:>8.2f}{s['peak_foot_height']:>8.2f}{s['up_from_lying']:>6.2f}"
+            + (f"{s['up_from_lying_assisted']:>9.2f}" if "up_from_lying_assisted" in s else f"{'-':>9}")
             + ("  distinct" if s["distinct"] else "")
         )
     t = r.get("transitions")

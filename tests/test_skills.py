@@ -318,3 +318,27 @@ def test_an_exported_skill_llc_names_its_skills_without_torch(tmp_path):
     for runtime in (OnnxLLC(tmp_path / "out"), Controller(tmp_path / "out")):
         assert list(runtime.skills) == ["walk", "idle"]
         assert np.allclose(runtime.skills["idle"], anchors[1].numpy(), atol=1e-6)
+
+
+def test_getup_assist_takes_over_after_a_while_down_with_the_posture_s_getup_and_hands_back():
+    from controllers.getup import GetupAssist, getup_skill, lying_face_up
+    from sim.rotations import quat_from_axis_angle
+
+    face_up = quat_from_axis_angle(np.array([0.0, 1.0, 0.0]), -np.pi / 2)  # forward (+x) turned to +z
+    face_down = quat_from_axis_angle(np.array([0.0, 1.0, 0.0]), np.pi / 2)
+    assert lying_face_up(face_up) and not lying_face_up(face_down)
+    skills = {n: np.eye(4)[i] for i, n in enumerate(("idle", "getup_faceup", "getup_facedown", "walk"))}
+    assert getup_skill(skills, face_down) == "getup_facedown"
+    assert getup_skill({"idle": skills["idle"], "getup_faceup": skills["getup_faceup"]}, face_down) == "getup_faceup"
+    assert getup_skill({"idle": skills["idle"]}, face_up) is None
+    a, held, dt = GetupAssist(skills, down_seconds=1.0, up_seconds=0.5), skills["idle"], 0.1
+    zs = [a.latent(held, True, False, face_down, dt) for _ in range(9)]
+    assert all(np.array_equal(z, held) for z in zs) and not a.active  # not yet a second down
+    assert np.array_equal(a.latent(held, True, False, face_down, dt), skills["getup_facedown"]) and a.active
+    for _ in range(3):  # rising but not yet upright: the get-up keeps going
+        assert np.array_equal(a.latent(held, False, False, face_up, dt), skills["getup_facedown"])
+    zs = [a.latent(held, False, True, face_up, dt) for _ in range(5)]
+    assert np.array_equal(zs[-1], held) and not a.active  # upright for 0.5 s: the held skill is back
+    a.enabled = False
+    assert all(np.array_equal(a.latent(held, True, False, face_up, 1.0), held) for _ in range(3))
+    assert not GetupAssist({"idle": held}).available
