@@ -118,10 +118,10 @@ def _run(args) -> int:
         session = Session(cfg)
     except SessionError as exc:
         return fail(str(exc))
-    if args.clip and session.motions is not None and session.find_clip(args.clip) is None:
+    if args.clip and session.motions is not None and session.playback.find_clip(args.clip) is None:
         from app.presets import short_names
 
-        return fail(f"no clip named {args.clip!r}; clips: {', '.join(short_names(session.clip_names))}")
+        return fail(f"no clip named {args.clip!r}; clips: {', '.join(short_names(session.playback.clip_names))}")
     if needs_physics(script) and not args.mode and session.mode is Mode.PLAYBACK:
         session.set_mode(Mode.SIM)  # shoves and throws need physics; playback is kinematic
         print("viewer: --script shoves or throws: starting in sim mode (playback is kinematic)", file=sys.stderr)
@@ -177,7 +177,7 @@ def _interactive(session, args, frames: int | None, script) -> int:
     try:
         if args.record:  # fixed time step per frame, so the video plays at real speed
             writer = VideoWriter(args.record, args.fps)
-            win.frame_hooks.append(writer)
+            win.capture.hooks.append(writer)
             session.recording = True
             dt = 1.0 / args.fps
             while not win.closed and (frames is None or win.frames < frames):

@@ -26,7 +26,7 @@ REACH_KEYS = {"i": (1, 0, 0), "k": (-1, 0, 0), "j": (0, 1, 0), "l": (0, -1, 0), 
 RUN_KEYS = {"lshift", "rshift"}
 
 # What the keys panel lists: (keys or gesture, what it does, the modes it works in: "" every mode, "physics" sim,
-# LLC and HLC, else one mode's name), grouped by `KEY_GROUPS`. The window binds each one (app/window.py) and
+# LLC and HLC, else one mode's name), grouped by `KEY_GROUPS`. The window binds each one (app/window_input.py) and
 # tests/test_viewer_ui.py presses every row.
 KEY_HELP: tuple[tuple[str, str, str], ...] = (
     ("W A S D / arrows", "direction and speed goal (shift: run)", "hlc"),

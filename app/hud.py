@@ -8,6 +8,9 @@ A rate is shown only once it is measured: the first frames say "measuring" inste
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -46,6 +49,13 @@ class Timings:
         tot = self.totals.setdefault(name, [0.0, 0])
         tot[0] += ms
         tot[1] += 1
+
+    @contextmanager
+    def timed(self, name: str) -> Iterator[None]:
+        """Time the `with` block's wall time into `name`."""
+        t0 = time.perf_counter()
+        yield
+        self.add(name, 1e3 * (time.perf_counter() - t0))
 
     def mean(self, name: str) -> float:
         total, count = self.totals.get(name, (0.0, 0))
@@ -100,9 +110,9 @@ def motion_text(s: Session) -> str:
 def measured_goal(s: Session) -> str:
     """HLC mode: what the character does beside what its task asks, in the task's own terms (`measured_text`;
     "" without a task)."""
-    if s.driver is None or s.task_state is None:
+    if s.tasks.driver is None or s.tasks.score.state is None:
         return ""
-    return s.driver.task.measured_text(0, s.task_state, s.motion)
+    return s.tasks.driver.task.measured_text(0, s.tasks.score.state, s.motion)
 
 
 def status_rows(s: Session) -> list[tuple[str, str]]:
@@ -110,8 +120,8 @@ def status_rows(s: Session) -> list[tuple[str, str]]:
     t, live, physics, c = s.timings, not s.recording, s.physics_mode(), s.clock
     rows = [("mode", s.mode.value + (" (paused)" if c.paused else "") + (f" x{c.speed:g}" if c.speed != 1 else ""))]
     if s.mode is Mode.PLAYBACK and s.motions is not None:
-        name = short_names(s.clip_names)[s.clip]
-        rows.append(("clip", f"{name} {s.clip_time:.2f}/{s.clip_duration:.2f} s"))
+        name = short_names(s.playback.clip_names)[s.playback.clip]
+        rows.append(("clip", f"{name} {s.playback.clip_time:.2f}/{s.playback.clip_duration:.2f} s"))
     if physics:
         rows.append(("time", f"{s.sim.time:.2f} s simulated"))
     if live:
@@ -126,7 +136,7 @@ def status_rows(s: Session) -> list[tuple[str, str]]:
     if s.mode is not Mode.PLAYBACK:
         rows.append(("moving", motion_text(s)))
         rows.append(("posture", s.fall.label(s.sim.time) + f"; falls {s.fall.falls}"))
-    elif s.ghost:
+    elif s.playback.ghost:
         rows.append(("twin", "tracks the clip open-loop (no controller)"))
     if s.last_event:
         rows.append(("event", s.last_event))
@@ -140,12 +150,12 @@ def hud_rows(s: Session) -> list[tuple[str, str]]:
     event = rows.pop() if s.last_event else None
     if s.mode in (Mode.LLC, Mode.HLC):
         rows.append(("skill", s.nearest_preset()))
-        if s.seen_skill():
-            rows.append(("seen", s.seen_skill()))
+        if s.seen.text:
+            rows.append(("seen", s.seen.text))
         note = s.acting_note()
         if note:  # one measured fact per row, so the HUD stays narrow
             rows += [("controller" if i == 0 else "", part) for i, part in enumerate(note.split("; "))]
-    if s.mode is Mode.HLC and s.driver is not None:
+    if s.mode is Mode.HLC and s.tasks.driver is not None:
         rows += task_rows(s)
     return rows + ([event] if event else [])
 
@@ -153,17 +163,17 @@ def hud_rows(s: Session) -> list[tuple[str, str]]:
 def task_rows(s: Session) -> list[tuple[str, str]]:
     """HLC mode's rows: the task, the measured motion beside its goal, its reward (last control step, running
     mean) and success."""
-    rows = [("task", f"{s.driver.task.name} ({s.hlc_name or 'HLC'})")]
-    if s.task_llc is not None:
-        rows.append(("LLC", f"{s.task_llc.llc_name} (this task's own; LLC mode drives the other)"))
+    rows = [("task", f"{s.tasks.driver.task.name} ({s.tasks.hlc_name or 'HLC'})")]
+    if s.tasks.task_llc is not None:
+        rows.append(("LLC", f"{s.tasks.task_llc.llc_name} (this task's own; LLC mode drives the other)"))
     if measured := measured_goal(s):
         rows.append(("measured", measured))
-    if not s.task_rewards:
+    if not s.tasks.score.rewards:
         return [*rows, ("task reward", "- (starts with the first step)"), ("success", "-")]
-    span = len(s.task_rewards) * s.sim.control_dt
-    mean, share = float(np.mean(s.task_rewards)), float(np.mean(s.task_successes))
-    rows.append(("task reward", f"{s.task_reward:.3f} last step, {mean:.3f} mean of {span:.1f} s"))
-    rows.append(("success", f"{'yes' if s.task_success else 'no'} ({share:.0%} of the last {span:.1f} s)"))
+    span = len(s.tasks.score.rewards) * s.sim.control_dt
+    mean, share = float(np.mean(s.tasks.score.rewards)), float(np.mean(s.tasks.score.successes))
+    rows.append(("task reward", f"{s.tasks.score.reward:.3f} last step, {mean:.3f} mean of {span:.1f} s"))
+    rows.append(("success", f"{'yes' if s.tasks.score.success else 'no'} ({share:.0%} of the last {span:.1f} s)"))
     failure = task_failure_row(s)
     return rows if failure is None else [*rows, failure]
 
@@ -172,8 +182,8 @@ def task_failure_row(s: Session) -> tuple[str, str] | None:
     """(name, "yes/no on this target (k of n targets this episode)") of the task's own failure, e.g. strike's
     fouls. A foul ends a training episode; here it marks the current target as failed until another one is
     placed, and counts once per target. None when the task has none."""
-    if not s.driver.task.failure:
+    if not s.tasks.driver.task.failure:
         return None
-    name = s.driver.task.failure.split(":")[0]
-    now = "yes" if s.target_failed else "no"
-    return name, f"{now} on this target ({s.task_failures} of {s.task_targets} targets this episode)"
+    name = s.tasks.driver.task.failure.split(":")[0]
+    now = "yes" if s.tasks.score.target_failed else "no"
+    return name, f"{now} on this target ({s.tasks.score.failures} of {s.tasks.score.targets} targets this episode)"

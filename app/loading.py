@@ -149,6 +149,30 @@ def task_rank(task: str) -> int:
     return order.index(task) if task in order else len(order)
 
 
+def load_clips_and_llc(
+    cfg: SessionConfig, character, motions: Any, policy: Policy | None, *, load: bool = True
+) -> tuple[Any, Policy | None, str | None, list[str]]:
+    """The motion clips and the LLC (those not given, when `load`), the LLC's measured summary (its JSON card, for
+    a torch checkpoint) and one message for each thing loaded. An LLC asked for (`cfg.llc`) that does not load
+    raises SessionError; without one the bundled LLC is tried (none: no LLC, said in the message)."""
+    messages = []
+    if motions is None and load:
+        motions, msg = load_motions(cfg, character)
+        messages.append(msg)
+    if policy is None and load:
+        explicit = bool(cfg.llc)
+        policy, msg = load_policy(cfg)
+        if policy is None and explicit:
+            raise SessionError(msg)
+        messages.append(msg)
+    note = None
+    if policy is not None and cfg.llc and cfg.policy_backend == "torch":
+        from controllers.checkpoint import controller_summary
+
+        note = controller_summary(cfg.llc)
+    return motions, policy, note, messages
+
+
 def load_policy(cfg: SessionConfig) -> tuple[Policy | None, str]:
     """The LLC, or None and a one-line reason (no checkpoint is not an error)."""
     if not cfg.llc:

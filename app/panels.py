@@ -21,11 +21,12 @@ from app import hud
 from app.controls import INPUT_KEYS, KEY_GROUPS, KEY_HELP, key_applies
 from app.latents import place_labels
 from app.layout import MARGIN, layout
+from app.perturb import SHOVE_DIRECTIONS
 from app.presets import short_names  # noqa: F401 - the panels' name for clip names (tests import it from here)
 from app.render import GHOST_RGBA, LOCATION_RGBA, REACH_RGBA, SceneRenderer
-from app.session import HLC_UNAVAILABLE, SHOVE_DIRECTIONS, Session
+from app.routing import input_takers
+from app.session import HLC_UNAVAILABLE, SIM_HOLDS, Session
 from app.state import SLOW_MOTION, Camera, Mode
-from app.task_mode import input_takers
 
 SHOVE_RANGE = (0.0, 400.0)  # N s
 SHOVE_DIRECTION_LABELS = {"camera": "away from the camera", "random": "random bearing"}
@@ -37,7 +38,8 @@ UNTRAINED_RGBA = (0.3, 0.3, 0.33, 1.0)  # not trained on (or unknown)
 
 @dataclass
 class PanelState:
-    screenshot: bool = False
+    shown: bool = True  # the panels are drawn (H hides them: the HUD's rows go to MuJoCo's overlay then)
+    screenshot: bool = False  # a screenshot was asked for (F12, the Simulation panel's button): the next frame's
     show_help: bool = False
     show_hint: bool = False  # the first-run "try this" window (app/window.py decides, from the settings file)
     hint_dismissed: bool = False  # set when the user closes the hint (the window remembers it)
@@ -101,9 +103,9 @@ def draw(s: Session, r: SceneRenderer, ps: PanelState, height: int, width: int =
     _status_window(s, ps, lay)
     keys_in_side = ps.show_help and lay.middle.w < 300  # no room in the middle: the keys take the right column
     if not keys_in_side:
-        if s.mode is Mode.LLC and s.latent is not None:
+        if s.mode is Mode.LLC and s.latents.latent is not None:
             _latent_window(s, ps, lay)
-        if s.mode is Mode.HLC and s.driver is not None:
+        if s.mode is Mode.HLC and s.tasks.driver is not None:
             _task_window(s, ps, lay)
     if ps.show_help:
         _keys_window(s, ps, lay.side if keys_in_side else lay.middle)
@@ -145,7 +147,7 @@ def _mode_panel(s: Session, ps: PanelState, compact: bool) -> None:
         _remember(ps, f"mode {m.value}")
         if avail[m]:
             imgui.set_item_tooltip(avail[m])
-    if s.driver is None:
+    if s.tasks.driver is None:
         imgui.text_colored(imgui.ImVec4(1.0, 0.75, 0.3, 1.0), "HLC: none loaded (view --hlc CKPT)")
         imgui.set_item_tooltip(HLC_UNAVAILABLE)
     opened = imgui.tree_node_ex(f"Loaded ({len(s.messages)} notes)###loaded", 0)
@@ -162,21 +164,21 @@ def _playback_panel(s: Session, ps: PanelState) -> None:
         imgui.text_wrapped("No motion clips. Run: python launch.py motions download")
         return
     imgui.set_next_item_width(-50)
-    changed, idx = imgui.combo("clip", s.clip, short_names(s.clip_names))
+    changed, idx = imgui.combo("clip", s.playback.clip, short_names(s.playback.clip_names))
     if changed:
         s.select_clip(idx)
     imgui.set_next_item_width(-50)
-    changed, t = imgui.slider_float("time", s.clip_time, 0.0, max(s.clip_duration, 1e-3), "%.2f s")
+    changed, t = imgui.slider_float("time", s.playback.clip_time, 0.0, max(s.playback.clip_duration, 1e-3), "%.2f s")
     if changed:
         s.scrub(t)
-    _, s.loop = imgui.checkbox("loop", s.loop)
+    _, s.playback.loop = imgui.checkbox("loop", s.playback.loop)
     imgui.same_line()
-    changed, ghost = imgui.checkbox("simulate beside the clip (G)", s.ghost)
+    changed, ghost = imgui.checkbox("simulate beside the clip (G)", s.playback.ghost)
     _remember(ps, "ghost")
     if changed:
-        s.ghost = ghost
+        s.playback.ghost = ghost
         s.reset()
-    if s.ghost:
+    if s.playback.ghost:
         imgui.text_colored(imgui.ImVec4(*GHOST_RGBA[:3], 1.0), "translucent green: the clip (kinematic)")
         _wrapped_disabled("solid: simulated, tracking the clip's joints open-loop (no controller; its falls are "
                           "not counted)")  # fmt: skip
@@ -184,25 +186,25 @@ def _playback_panel(s: Session, ps: PanelState) -> None:
 
 def _sim_panel(s: Session) -> None:
     imgui.separator_text("Physics without a controller")
-    holds = ["pose", "default", "zero_action"]
     imgui.set_next_item_width(-90)
-    changed, i = imgui.combo("PD targets", holds.index(s.sim_hold), ["hold start pose", "default pose", "zero action"])
+    labels = ["hold start pose", "default pose", "zero action"]
+    changed, i = imgui.combo("PD targets", SIM_HOLDS.index(s.sim_hold), labels)
     if changed:
-        s.sim_hold = holds[i]
+        s.sim_hold = SIM_HOLDS[i]
 
 
 def _perturb_panel(s: Session, ps: PanelState) -> None:
     imgui.separator_text("Perturbation")
     imgui.set_next_item_width(-90)
     frame = imgui.calc_item_width()
-    _, s.shove_strength = imgui.slider_float("strength", s.shove_strength, *SHOVE_RANGE, "%.0f N s")
+    _, s.perturb.strength = imgui.slider_float("strength", s.perturb.strength, *SHOVE_RANGE, "%.0f N s")
     _remember(ps, "shove strength", frame)
     imgui.set_next_item_width(-90)
-    i = SHOVE_DIRECTIONS.index(s.shove_direction)
+    i = SHOVE_DIRECTIONS.index(s.perturb.direction)
     changed, i = imgui.combo("direction", i, [SHOVE_DIRECTION_LABELS[d] for d in SHOVE_DIRECTIONS])
     _remember(ps, "shove direction")
     if changed:
-        s.shove_direction = SHOVE_DIRECTIONS[i]
+        s.perturb.direction = SHOVE_DIRECTIONS[i]
     if imgui.button("shove (B)"):
         s.shove()
     _remember(ps, "shove")
@@ -264,7 +266,7 @@ def _controls_panel(s: Session, r: SceneRenderer, ps: PanelState) -> None:
 
 def _goals_panel(s: Session, ps: PanelState) -> None:
     """HLC mode: the goals the user sets, as the viewer holds them (the task window shows the task's own)."""
-    if s.mode is not Mode.HLC or s.driver is None:
+    if s.mode is not Mode.HLC or s.tasks.driver is None:
         return
     opened = imgui.collapsing_header("Task goals###goals")
     imgui.set_item_tooltip("what the keys, the sticks and the clicks set; the task window shows the task's own")
@@ -293,59 +295,60 @@ def _goals_panel(s: Session, ps: PanelState) -> None:
 def _task_window(s: Session, ps: PanelState, lay) -> None:
     """The loaded task controller: its task, which inputs set the goal, the goal as the task holds it beside what
     the character measurably does, the task reward and success, what the markers mean."""
-    task = s.driver.task
+    tm, score = s.tasks, s.tasks.score
+    task = tm.driver.task
     _place(lay.side.x, lay.side.y, lay.side.w, lay.side.h)
     imgui.begin("Task controller (HLC)", None, FIXED)
     imgui.push_text_wrap_pos(0.0)  # wrap at the window's edge
-    imgui.text(f"task: {task.name}   controller: {s.hlc_name or '-'}")
-    if s.task_llc is not None:
-        imgui.text_disabled(f"drives its own LLC, {s.task_llc.llc_name} (LLC mode and other tasks: the bundled one)")
-    if len(s.controllers) > 1:  # the bundled ones: switch by hand (Tab) or by using another task's input
-        for i, name in enumerate(s.controllers):
+    imgui.text(f"task: {task.name}   controller: {tm.hlc_name or '-'}")
+    if tm.task_llc is not None:
+        imgui.text_disabled(f"drives its own LLC, {tm.task_llc.llc_name} (LLC mode and other tasks: the bundled one)")
+    if len(tm.controllers) > 1:  # the bundled ones: switch by hand (Tab) or by using another task's input
+        for i, name in enumerate(tm.controllers):
             if i:
                 imgui.same_line()
             if imgui.radio_button(f"{name}##task", name == task.name):
-                s.select_task(name)
+                tm.select_task(name)
             _remember(ps, f"task {name}")
         imgui.text_disabled("Tab: next; moving, a ground click or V switches to the task that takes it")
-    imgui.text_disabled(f"picks a latent every {s.driver.llc_steps} control steps; the frozen LLC acts on it")
+    imgui.text_disabled(f"picks a latent every {tm.driver.llc_steps} control steps; the frozen LLC acts on it")
     imgui.separator_text("Goal input")
     for i in task.viewer_inputs:
         imgui.bullet_text(INPUT_KEYS.get(i.source, i.source))
         imgui.indent()
         imgui.text_disabled(i.what)
         imgui.unindent()
-    imgui.text(f"goal: {s.task_goal()}")
+    imgui.text(f"goal: {tm.task_goal()}")
     _remember(ps, "task goal")
     measured = hud.measured_goal(s)
     if measured:
         imgui.text_colored(imgui.ImVec4(0.6, 0.85, 1.0, 1.0), f"measured: {measured}")
         _remember(ps, "task measured")
     imgui.separator_text("Task reward and success")
-    if s.task_rewards:
-        span = len(s.task_rewards) * s.sim.control_dt
-        imgui.text(f"reward {s.task_reward:.3f} last step, {np.mean(s.task_rewards):.3f} mean of {span:.1f} s")
+    if score.rewards:
+        span = len(score.rewards) * s.sim.control_dt
+        imgui.text(f"reward {score.reward:.3f} last step, {np.mean(score.rewards):.3f} mean of {span:.1f} s")
         _remember(ps, "task reward")
-        values = np.asarray(s.task_rewards, dtype=np.float32)
+        values = np.asarray(score.rewards, dtype=np.float32)
         imgui.plot_lines("##task reward", values, scale_min=0.0, scale_max=1.0, graph_size=imgui.ImVec2(-1, 40))
-        ok = imgui.ImVec4(0.3, 0.9, 0.4, 1.0) if s.task_success else imgui.ImVec4(0.9, 0.5, 0.3, 1.0)
-        imgui.text_colored(ok, f"success: {'yes' if s.task_success else 'no'}")
+        ok = imgui.ImVec4(0.3, 0.9, 0.4, 1.0) if score.success else imgui.ImVec4(0.9, 0.5, 0.3, 1.0)
+        imgui.text_colored(ok, f"success: {'yes' if score.success else 'no'}")
         imgui.same_line()
-        imgui.text(f"({np.mean(s.task_successes):.0%} of the last {span:.1f} s)")
-        failure = s.task_failure_row()
+        imgui.text(f"({np.mean(score.successes):.0%} of the last {span:.1f} s)")
+        failure = hud.task_failure_row(s)
         if failure is not None:
             imgui.text(": ".join(failure))
             imgui.text_disabled(f"{task.failure} (ends a training episode; counted here)")
     else:
         imgui.text_disabled("starts with the first control step")
     imgui.separator_text("Markers")
-    for i, mk in enumerate(s.markers()):
+    for i, mk in enumerate(tm.markers()):
         imgui.color_button(f"##marker{i}", imgui.ImVec4(*mk.color), 0, imgui.ImVec2(12, 12))
         imgui.same_line()
         imgui.text(f"{mk.label or mk.kind} ({mk.kind})")
     imgui.text(f"skill now: {s.nearest_preset()}")
-    if s.seen_skill():
-        imgui.text(f"encoder sees: {s.seen_skill()}")
+    if s.seen.text:
+        imgui.text(f"encoder sees: {s.seen.text}")
     if note := s.acting_note():
         imgui.text_disabled(f"LLC (measured): {note}")
     if imgui.button("reset episode (R)"):
@@ -364,23 +367,23 @@ def _latent_window(s: Session, ps: PanelState, lay) -> None:
     _remember(ps, "random latent")
     imgui.push_text_wrap_pos(0.0)
     imgui.text(f"nearest preset: {s.nearest_preset()}")
-    if s.seen_skill():
-        imgui.text(f"encoder sees: {s.seen_skill()}")
+    if s.seen.text:
+        imgui.text(f"encoder sees: {s.seen.text}")
     imgui.pop_text_wrap_pos()
     if imgui.begin_tab_bar("latent tabs"):
-        kind = "skills" if s.presets is not None and s.presets.kind == "skills" else "presets"
+        kind = "skills" if s.latents.presets is not None and s.latents.presets.kind == "skills" else "presets"
         if imgui.begin_tab_item(f"{kind}###presets" if lay.compact else f"{kind} and map###presets")[0]:
             _presets(s, ps)
             if not lay.compact:
                 _skill_map(s, ps, lay.map_size)
             imgui.end_tab_item()
         _remember(ps, "tab presets")
-        if lay.compact and s.skill_map is not None:  # short windows: the map gets a tab of its own
+        if lay.compact and s.latents.skill_map is not None:  # short windows: the map gets a tab of its own
             if imgui.begin_tab_item("map")[0]:
                 _skill_map(s, ps, lay.map_size)
                 imgui.end_tab_item()
             _remember(ps, "tab map")
-        if imgui.begin_tab_item("all 64 dimensions" if len(s.latent) == 64 else "all dimensions")[0]:
+        if imgui.begin_tab_item("all 64 dimensions" if len(s.latents.latent) == 64 else "all dimensions")[0]:
             _dimensions(s, ps, lay.compact)
             imgui.end_tab_item()
         _remember(ps, "tab dimensions")
@@ -389,22 +392,22 @@ def _latent_window(s: Session, ps: PanelState, lay) -> None:
 
 
 def _preset_colour(s: Session, name: str) -> tuple[float, float, float, float] | None:
-    if s.presets.kind == "skills":
+    if s.latents.presets.kind == "skills":
         return None
-    info = s.presets.info.get(name)
+    info = s.latents.presets.info.get(name)
     if info is None or not info.trained:
         return UNTRAINED_RGBA
     return REPRODUCES_RGBA if info.reproduces else TRAINED_RGBA
 
 
 def _presets(s: Session, ps: PanelState) -> None:
-    sm = s.skill_map
+    sm = s.latents.skill_map
     if sm is None:
         imgui.text_wrapped("No presets: this LLC names no skills, and clip presets come from the motion clips "
                            "(python launch.py motions download).")  # fmt: skip
         return
-    _wrapped_disabled(s.presets.summary())
-    if s.presets.kind == "clips":
+    _wrapped_disabled(s.latents.presets.summary())
+    if s.latents.presets.kind == "clips":
         for rgba, what in ((REPRODUCES_RGBA, "reproduces its clip"), (TRAINED_RGBA, "trained on, does not (or not "
                            "measured)"), (UNTRAINED_RGBA, "not trained on")):  # fmt: skip
             imgui.color_button(f"##legend{what}", imgui.ImVec4(*rgba), 0, imgui.ImVec2(10, 10))
@@ -423,14 +426,14 @@ def _presets(s: Session, ps: PanelState) -> None:
         if rgba is not None:
             imgui.push_style_color(imgui.Col_.button, imgui.ImVec4(*rgba))
         if imgui.button(f"{name}##p{i}", imgui.ImVec2(button_w, 0)):
-            s.use_preset(name)
+            s.latents.use_preset(name)
         if rgba is not None:
             imgui.pop_style_color()
         _remember(ps, f"preset {name}")
-        info = s.presets.info.get(name)
-        tip = "named skill of this LLC" if s.presets.kind == "skills" else info.note() if info else ""
-        imgui.set_item_tooltip(f"{s.presets.clip_of.get(name, name)}: {tip}")
-    a, b, t = s.blend
+        info = s.latents.presets.info.get(name)
+        tip = "named skill of this LLC" if s.latents.presets.kind == "skills" else info.note() if info else ""
+        imgui.set_item_tooltip(f"{s.latents.presets.clip_of.get(name, name)}: {tip}")
+    a, b, t = s.latents.blend
     imgui.align_text_to_frame_padding()
     imgui.text("blend")
     imgui.same_line()
@@ -449,12 +452,12 @@ def _presets(s: Session, ps: PanelState) -> None:
     ct, t = imgui.slider_float("##blend t", t, 0.0, 1.0, f"{labels[a]} -> {labels[b]} %.2f")
     _remember(ps, "blend t")
     if ca or cb or ct:
-        s.set_blend(a, b, t)
+        s.latents.set_blend(a, b, t)
 
 
 def _skill_map(s: Session, ps: PanelState, map_size: int) -> None:
     """The presets on a 2-D PCA map; click or drag anywhere to pick the latent there."""
-    sm = s.skill_map
+    sm = s.latents.skill_map
     if sm is None:
         return
     _wrapped_disabled("map (first two principal axes): click or drag")
@@ -466,7 +469,7 @@ def _skill_map(s: Session, ps: PanelState, map_size: int) -> None:
     if imgui.is_item_active():
         mp = imgui.get_mouse_pos()
         xy = ((mp.x - origin.x) / size * 2 - 1, 1 - (mp.y - origin.y) / size * 2)
-        s.set_latent(sm.to_latent(np.clip(xy, -1.2, 1.2)))
+        s.latents.set_latent(sm.to_latent(np.clip(xy, -1.2, 1.2)))
     dl = imgui.get_window_draw_list()
     x1, y1 = origin.x + size, origin.y + size
     dl.add_rect_filled(origin, imgui.ImVec2(x1, y1), _rgba(0.1, 0.12, 0.16, 1.0))
@@ -484,8 +487,8 @@ def _skill_map(s: Session, ps: PanelState, map_size: int) -> None:
         if spot is not None:
             dl.add_text(imgui.ImVec2(*spot), _rgba(0.8, 0.85, 0.9), name)
             ps.map_labels.append((spot[0], spot[1], spot[0] + w, spot[1] + h))
-    if s.latent is not None:
-        cx, cy = to_px(sm.project(s.latent))
+    if s.latents.latent is not None:
+        cx, cy = to_px(sm.project(s.latents.latent))
         dl.add_circle_filled(imgui.ImVec2(cx, cy), 6.0, _rgba(1.0, 0.4, 0.2))
     if hovered:  # name the preset under the cursor (its label may have had no room)
         mp = imgui.get_mouse_pos()
@@ -496,7 +499,7 @@ def _skill_map(s: Session, ps: PanelState, map_size: int) -> None:
 
 def _dimensions(s: Session, ps: PanelState, compact: bool) -> None:
     """Sliders along the presets' principal axes, then every raw dimension (folded): all of the latent."""
-    sm, z = s.skill_map, s.latent
+    sm, z = s.latents.skill_map, s.latents.latent
     row = imgui.get_frame_height_with_spacing()
     _wrapped_disabled("Principal axes of the presets, then every raw dimension. A slider sets one component "
                       "exactly; the others rescale together to stay on the unit sphere.")  # fmt: skip
@@ -510,7 +513,7 @@ def _dimensions(s: Session, ps: PanelState, compact: bool) -> None:
             changed, v = imgui.slider_float(f"PC{i + 1} ({share:.0%})##pc{i}", float(coords[i]), -1.0, 1.0, "%.3f")
             _remember(ps, f"pc {i}", frame)
             if changed:
-                s.set_latent_component(axis, v)
+                s.latents.set_latent_component(axis, v)
         imgui.end_child()
     else:
         imgui.text_disabled("no principal axes without presets (no motion clips)")
@@ -521,10 +524,10 @@ def _dimensions(s: Session, ps: PanelState, compact: bool) -> None:
         for i in range(len(z)):
             imgui.set_next_item_width(-60)
             frame = imgui.calc_item_width()
-            changed, v = imgui.slider_float(f"z[{i}]", float(s.latent[i]), -1.0, 1.0, "%.3f")
+            changed, v = imgui.slider_float(f"z[{i}]", float(s.latents.latent[i]), -1.0, 1.0, "%.3f")
             _remember(ps, f"z {i}", frame)
             if changed:
-                s.set_latent_component(np.eye(len(z))[i], v)
+                s.latents.set_latent_component(np.eye(len(z))[i], v)
         imgui.end_child()
 
 
@@ -555,9 +558,9 @@ def _keys_window(s: Session, ps: PanelState, where) -> None:
 def hint_lines(s: Session) -> list[str]:
     """The first-run "try this" lines, for what is loaded."""
     lines = []
-    if s.controllers:
+    if s.tasks.controllers:
         lines.append("4: HLC mode, then W A S D to steer it (shift: run)")
-        clicks = [i.what for t, i in input_takers("click") if i.switches and t in s.controllers]
+        clicks = [i.what for t, i in input_takers("click") if i.switches and t in s.tasks.controllers]
         if clicks:  # a loaded controller follows ground clicks
             lines.append(f"click the ground (HLC mode): {clicks[0]}")
     elif s.policy is not None:

@@ -1,4 +1,4 @@
-"""Viewer state that needs no window: modes, the simulation clock, the fall/get-up monitor. Pure."""
+"""Viewer state that needs no window: modes, the event line, the simulation clock, the fall/get-up monitor. Pure."""
 
 from __future__ import annotations
 
@@ -11,6 +11,17 @@ class Mode(str, Enum):
     SIM = "sim"  # physics, PD targets held (no policy): for shoves and projectiles without a checkpoint
     LLC = "llc"  # low-level controller, the user drives the latent
     HLC = "hlc"  # a task controller (HLC) picks the latent for its task; the goals come from the user
+
+
+@dataclass
+class EventLine:
+    """The last thing the user did or was refused, in words (the HUD's event row). The session's parts share one:
+    whichever part acts says so here."""
+
+    text: str = ""
+
+    def say(self, text: str) -> None:
+        self.text = text
 
 
 class Camera(str, Enum):

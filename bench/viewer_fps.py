@@ -97,7 +97,7 @@ def bench_window(args, ckpt: Path) -> dict[str, float]:
                present_ms=tm.mean("present_ms"))  # fmt: skip
     # baselines in the same run: bare physics, bare policy call, bare scene render
     out["base_physics_ms"] = baseline_physics(session.sim.model)
-    out["base_policy_ms"] = baseline_policy(policy, session.sim.observe(), session.latent[None])
+    out["base_policy_ms"] = baseline_policy(policy, session.sim.observe(), session.latents.latent[None])
     r, w, h = win.renderer, *win.size
     scn, ctx, d = r.scene, r.ctx, session.sim.data
     mujoco.mjr_setBuffer(mujoco.mjtFramebuffer.mjFB_WINDOW, ctx)

@@ -249,5 +249,5 @@ def test_the_viewer_scan_of_checkpoints_never_unpickles(tmp_path, monkeypatch):
         assert [c.hlc.task for c in found] == ["location"] and not marker.exists()
         assert f"{path}: needs posix.system, which safe loading refuses" in why and "loads plain data only" in why
     s = session.Session(session.SessionConfig(trust_checkpoint=True), motions=None)
-    assert not marker.exists() and list(s.controllers) == ["location"]
+    assert not marker.exists() and list(s.tasks.controllers) == ["location"]
     assert any("hlc_evil.pt: needs posix.system" in m for m in s.messages)

@@ -292,8 +292,8 @@ def test_viewer_drives_an_exported_hlc_with_policy_onnx(exported):
 
     folder = exported[0]
     s = Session(SessionConfig(hlc=str(folder), policy_backend="onnx"), motions=None, load=True)
-    assert isinstance(s.hlc, OnnxHLC) and isinstance(s.policy, OnnxLLC)
-    assert s.mode.value == "hlc" and s.driver.task.name == "steering" and s.driver.llc_steps == 5
+    assert isinstance(s.tasks.hlc, OnnxHLC) and isinstance(s.policy, OnnxLLC)
+    assert s.mode.value == "hlc" and s.tasks.driver.task.name == "steering" and s.tasks.driver.llc_steps == 5
     for _ in range(6):
         s.frame(1 / 30)
     assert np.isfinite(s.sim.data.qpos).all()

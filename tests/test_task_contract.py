@@ -163,8 +163,8 @@ def test_a_toy_task_trains_evaluates_and_is_steered_in_the_viewer(compass, tmp_p
     """The compass task, defined and registered here only: `train hlc --task compass`, `eval --hlc` and
     `eval --latent-search compass` run on it and print its rows; the viewer's HLC mode feeds its facing keys to
     the task's goal and shows its goal and measured lines."""
+    from app.routing import input_tasks
     from app.session import Session, SessionConfig
-    from app.task_mode import input_tasks
     from evaluation.cli import main as eval_main
 
     llc = tiny_llc_checkpoint(tmp_path / "llc.pt")
@@ -184,13 +184,13 @@ def test_a_toy_task_trains_evaluates_and_is_steered_in_the_viewer(compass, tmp_p
 
     assert input_tasks("facing input") == (("steering", "compass"), ())  # the registry's order
     s = Session(SessionConfig(hlc=str(hlc), llc=str(llc)), motions=None, load=True)
-    assert s.mode.value == "hlc" and s.driver.task.name == "compass"
+    assert s.mode.value == "hlc" and s.tasks.driver.task.name == "compass"
     s.steering.key_down("q")  # turn the facing goal left: the compass task takes it, no switch
     for _ in range(5):
         s.frame(1 / 30)
-    task = s.driver.task
+    task = s.tasks.driver.task
     assert s.goals.facing > 0.1 and task.facing[0] == pytest.approx(s.goals.facing) and task.schedule.pinned[0]
-    assert s.task_goal() == f"face {math.degrees(s.goals.facing):.0f} deg"
+    assert s.tasks.task_goal() == f"face {math.degrees(s.goals.facing):.0f} deg"
     hud = dict(s.hud())
     assert hud["task"].startswith("compass") and hud["measured"].startswith("cosine ")
-    assert np.isfinite(s.task_reward) and s.markers()[0].label == "compass"
+    assert np.isfinite(s.tasks.score.reward) and s.tasks.markers()[0].label == "compass"

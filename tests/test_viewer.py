@@ -38,7 +38,7 @@ def capture(win, frames: int = 2):
     for _ in range(frames - 1):
         win.frame(1 / 30)
     win.frame(1 / 30, capture=True)
-    return win.last_image.astype(np.int16)
+    return win.capture.last_image.astype(np.int16)
 
 
 def test_window_shows_character_and_panels(viewer, tmp_path):
@@ -52,13 +52,13 @@ def test_window_shows_character_and_panels(viewer, tmp_path):
     try:
         full = capture(viewer)
         assert full.std() > 20, "blank screenshot"
-        viewer.show_panels = False
+        viewer.panel_state.shown = False
         no_panels = capture(viewer)
-        viewer.show_panels = True
+        viewer.panel_state.shown = True
         s.sim.set_kinematic(s.sim.data.qpos[: s.sim.char_nq] + np.r_[100.0, np.zeros(s.sim.char_nq - 1)])
         no_character = capture(viewer)
     finally:
-        viewer.show_panels = True
+        viewer.panel_state.shown = True
         s.clock.paused = False
         r.camera_mode = Camera.FOLLOW
         s.reset()
@@ -70,7 +70,7 @@ def test_window_shows_character_and_panels(viewer, tmp_path):
     ys, xs = np.nonzero(char)
     assert char.mean() > 0.01, "character not drawn"
     assert abs(xs.mean() - w / 2) < w / 8 and abs(ys.mean() - h / 2) < h / 4  # where the camera looks
-    viewer.save_screenshot(viewer.last_image, tmp_path / "shot.png")
+    viewer.capture.save(viewer.capture.last_image, tmp_path / "shot.png")
     assert (tmp_path / "shot.png").stat().st_size > 10_000
 
 
@@ -96,7 +96,7 @@ def test_many_frames_do_not_grow_memory(viewer):
             viewer.frame(1 / 30, capture=(i % 10 == 0))
 
     def settle() -> None:
-        viewer.last_image = None  # the last captured frame is kept on purpose: not a leak
+        viewer.capture.last_image = None  # the last captured frame is kept on purpose: not a leak
         gc.collect()
 
     run(120)  # warm-up

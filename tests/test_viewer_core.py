@@ -249,17 +249,17 @@ def test_playback_replays_the_clip(motions):
     x0 = s.sim.root_pos()[0]
     for _ in range(15):
         s.control_step()
-    assert s.clip_time == pytest.approx(1.0) and s.sim.root_pos()[0] > x0 + 0.3  # walks forward
-    s.loop = True
-    s.scrub(s.clip_duration - 0.01)
+    assert s.playback.clip_time == pytest.approx(1.0) and s.sim.root_pos()[0] > x0 + 0.3  # walks forward
+    s.playback.loop = True
+    s.scrub(s.playback.clip_duration - 0.01)
     s.control_step()
-    assert s.clip_time == 0.0  # looped
-    s.ghost = True  # physics tracks the clip beside a kinematic ghost
+    assert s.playback.clip_time == 0.0  # looped
+    s.playback.ghost = True  # physics tracks the clip beside a kinematic ghost
     s.reset()
     for _ in range(3):
         s.control_step()
-    assert s.ghost_data is not None
-    assert s.ghost_data.qpos[1] == pytest.approx(s.sim.data.qpos[1] + 1.2, abs=0.2)
+    assert s.playback.ghost_data is not None
+    assert s.playback.ghost_data.qpos[1] == pytest.approx(s.sim.data.qpos[1] + 1.2, abs=0.2)
 
 
 def test_modes_without_checkpoint_or_clips():
@@ -302,40 +302,45 @@ def test_the_bundled_llc_brings_its_bundled_task_controllers(tmp_path, monkeypat
     shutil.copy(tiny_hlc_checkpoint(tmp_path / "run", tmp_path / "llc.pt", "location"), tmp_path / "hlc_location.pt")
     shutil.copy(tmp_path / "run" / "checkpoint.pt", tmp_path / "hlc_a_state.pt")  # a resumable state: not a choice
     s = session.Session(session.SessionConfig(), motions=None)
-    assert s.mode is Mode.LLC and s.hlc is not None and s.hlc.task == "location"  # LLC mode first, HLC a click away
-    assert s.hlc_name == "hlc_location.pt" and any("hlc_location.pt" in m for m in s.messages)
-    assert s.set_mode("hlc") and s.driver.task.name == "location"
-    assert not s.next_task() and s.last_event == "one task controller loaded"
+    assert (
+        s.mode is Mode.LLC and s.tasks.hlc is not None and s.tasks.hlc.task == "location"
+    )  # LLC mode first, HLC a click away
+    assert s.tasks.hlc_name == "hlc_location.pt" and any("hlc_location.pt" in m for m in s.messages)
+    assert s.set_mode("hlc") and s.tasks.driver.task.name == "location"
+    assert not s.tasks.next_task() and s.last_event == "one task controller loaded"
     # a second task: HLC mode starts with steering (the keyboard's task); inputs pick the controller that takes them
     shutil.copy(tiny_hlc_checkpoint(tmp_path / "run3", tmp_path / "llc.pt", "steering"), tmp_path / "hlc_steering.pt")
     s = session.Session(session.SessionConfig(), motions=None)
-    assert list(s.controllers) == ["steering", "location"] and s.hlc_name == "hlc_steering.pt"
+    assert list(s.tasks.controllers) == ["steering", "location"] and s.tasks.hlc_name == "hlc_steering.pt"
     assert any("steering (hlc_steering.pt), location (hlc_location.pt)" in m for m in s.messages)
-    assert s.set_mode("hlc") and s.driver.task.name == "steering"
+    assert s.set_mode("hlc") and s.tasks.driver.task.name == "steering"
     for _ in range(10):
         s.frame(1 / 30)
     t0, root = s.sim.time, s.sim.root_pos()[:2].copy()
-    s.ground_click(np.array([root[0] + 2.0, root[1], 0.0]))
-    assert s.driver.task.name == "location" and s.hlc_name == "hlc_location.pt"
-    assert np.allclose(s.driver.task.target[0], root + [2.0, 0.0]) and "task: location" in s.last_event
+    s.inputs.ground_click(np.array([root[0] + 2.0, root[1], 0.0]))
+    assert s.tasks.driver.task.name == "location" and s.tasks.hlc_name == "hlc_location.pt"
+    assert np.allclose(s.tasks.driver.task.target[0], root + [2.0, 0.0]) and "task: location" in s.last_event
     s.frame(1 / 30)
     assert s.sim.time > t0  # the character went on: a switch is not a reset
     s.steering.key_down("w")
     s.frame(1 / 30)
-    assert s.driver.task.name == "steering" and s.driver.task.schedule.pinned[0]
+    assert s.tasks.driver.task.name == "steering" and s.tasks.driver.task.schedule.pinned[0]
     s.steering.key_up("w")
-    assert s.next_task() and s.driver.task.name == "location"
-    assert not s.select_task("reach") and "no reach task controller loaded (loaded: steering, location)" in s.last_event
+    assert s.tasks.next_task() and s.tasks.driver.task.name == "location"
+    assert (
+        not s.tasks.select_task("reach")
+        and "no reach task controller loaded (loaded: steering, location)" in s.last_event
+    )
     s.attach_hlc(None)
-    assert not s.controllers and s.mode is Mode.LLC and s.driver is None
+    assert not s.tasks.controllers and s.mode is Mode.LLC and s.tasks.driver is None
     # another LLC: the bundled task controllers do not apply
     tiny_llc_checkpoint(tmp_path / "other.pt")
-    assert session.Session(session.SessionConfig(llc=str(tmp_path / "other.pt")), motions=None).hlc is None
+    assert session.Session(session.SessionConfig(llc=str(tmp_path / "other.pt")), motions=None).tasks.hlc is None
     # a bundled one trained on another LLC is refused in one line, and the viewer goes on without it
     (tmp_path / "hlc_steering.pt").unlink()
     shutil.copy(tiny_hlc_checkpoint(tmp_path / "run2", tmp_path / "other.pt", "location"), tmp_path / "hlc_location.pt")
     s = session.Session(session.SessionConfig(), motions=None)
-    assert s.hlc is None and s.mode is Mode.LLC and not s.controllers
+    assert s.tasks.hlc is None and s.mode is Mode.LLC and not s.tasks.controllers
     assert any(m.startswith("bundled task controller not loaded") and "sha256" in m.lower() for m in s.messages)
 
 
@@ -351,11 +356,13 @@ def test_a_bundled_task_controller_on_another_bundled_llc_drives_that_llc(tmp_pa
     shutil.copy(tiny_hlc_checkpoint(tmp_path / "a", tmp_path / "llc.pt", "steering"), tmp_path / "hlc_steering.pt")
     shutil.copy(tiny_hlc_checkpoint(tmp_path / "b", tmp_path / "llc_other.pt", "strike"), tmp_path / "hlc_strike.pt")
     s = session.Session(session.SessionConfig(), motions=None)
-    assert list(s.controllers) == ["steering", "strike"] and s.controllers["strike"].llc_name == "llc_other.pt"
-    assert s.controllers["steering"].llc is None and s.controllers["strike"].llc is not s.policy
+    assert (
+        list(s.tasks.controllers) == ["steering", "strike"] and s.tasks.controllers["strike"].llc_name == "llc_other.pt"
+    )
+    assert s.tasks.controllers["steering"].llc is None and s.tasks.controllers["strike"].llc is not s.policy
     assert any("strike (hlc_strike.pt on llc_other.pt)" in m for m in s.messages)
     calls = {"own": 0, "other": 0}
-    for key, pol in (("own", s.policy), ("other", s.controllers["strike"].llc)):
+    for key, pol in (("own", s.policy), ("other", s.tasks.controllers["strike"].llc)):
         act = pol.act
         monkeypatch.setattr(
             pol, "act", lambda obs, z, _act=act, _k=key: calls.__setitem__(_k, calls[_k] + 1) or _act(obs, z)
@@ -363,7 +370,7 @@ def test_a_bundled_task_controller_on_another_bundled_llc_drives_that_llc(tmp_pa
     assert s.set_mode("hlc") and s.acting_llc is s.policy
     s.frame(1 / 30)
     assert calls["own"] > 0 and calls["other"] == 0
-    assert s.select_task("strike") and s.acting_llc is s.controllers["strike"].llc
+    assert s.tasks.select_task("strike") and s.acting_llc is s.tasks.controllers["strike"].llc
     assert "llc_other.pt" in s.last_event and s.nearest_preset().startswith("-")
     own = calls["own"]
     for _ in range(5):
@@ -373,8 +380,10 @@ def test_a_bundled_task_controller_on_another_bundled_llc_drives_that_llc(tmp_pa
     assert s.set_mode("llc") and s.acting_llc is s.policy  # LLC mode: the session's LLC
     s.frame(1 / 30)
     assert calls["own"] > own
-    assert s.set_mode("hlc") and s.driver.task.name == "strike" and s.acting_llc is s.controllers["strike"].llc
-    assert s.next_task() and s.acting_llc is s.policy  # steering: back on the bundled LLC
+    assert (
+        s.set_mode("hlc") and s.tasks.driver.task.name == "strike" and s.acting_llc is s.tasks.controllers["strike"].llc
+    )
+    assert s.tasks.next_task() and s.acting_llc is s.policy  # steering: back on the bundled LLC
 
 
 def test_one_latent_sampler_for_training_and_viewer():
@@ -394,8 +403,8 @@ def test_one_latent_sampler_for_training_and_viewer():
     assert isinstance(t, torch.Tensor) and torch.allclose(t.norm(dim=1), torch.ones(3))
     policy = SimpleNamespace(latent_dim=16, num_amp_frames=10)
     a, b = (Session(SessionConfig(seed=3), policy=policy, load=False) for _ in range(2))
-    assert np.allclose(a.latent, b.latent) and np.linalg.norm(a.latent) == pytest.approx(1.0)
-    assert a.random_latent() and not np.allclose(a.latent, b.latent)
+    assert np.allclose(a.latents.latent, b.latents.latent) and np.linalg.norm(a.latents.latent) == pytest.approx(1.0)
+    assert a.random_latent() and not np.allclose(a.latents.latent, b.latents.latent)
 
 
 def test_control_rate_comes_from_the_model():
@@ -475,7 +484,10 @@ def test_clips_by_the_name_the_panel_shows(motions):
     from app.session import Session, SessionConfig
 
     s = Session(SessionConfig(clip="walk"), motions=motions, load=False)
-    assert s.find_clip("walk") == s.find_clip("humanoid3d_walk") == 0 and s.find_clip("run") is None
+    assert (
+        s.playback.find_clip("walk") == s.playback.find_clip("humanoid3d_walk") == 0
+        and s.playback.find_clip("run") is None
+    )
     s.select_clip("walk")
     with pytest.raises(ValueError, match="no clip named 'run'"):
         s.select_clip("run")
@@ -495,15 +507,15 @@ def test_a_skill_llc_shows_its_skills_and_what_the_encoder_sees(tmp_path):
     ckpt["skills"] = {"names": ["walk", "run", "idle"], "anchors": skill_anchors(3, 64)}
     save_atomic(ckpt, tmp_path / "llc.pt")
     s = Session(SessionConfig(llc=str(tmp_path / "llc.pt"), mode="llc"), motions=None)
-    assert s.mode is Mode.LLC and s.presets is not None and s.presets.kind == "skills"
-    assert s.seen_skill() == ""  # nothing seen before the first step
+    assert s.mode is Mode.LLC and s.latents.presets is not None and s.latents.presets.kind == "skills"
+    assert s.seen.text == ""  # nothing seen before the first step
     for _ in range(5):  # the encoder looks every 5th step
         s.control_step()
-    name = s.seen_skill().split(" ")[0]
-    assert name in ("walk", "run", "idle") and ("seen", s.seen_skill()) in s.hud()
-    window = s._amp.window()
+    name = s.seen.text.split(" ")[0]
+    assert name in ("walk", "run", "idle") and ("seen", s.seen.text) in s.hud()
+    window = s.seen.history.window()
     mu = s.policy.encode(window)[0]
     best = max(s.policy.skills, key=lambda k: float(mu @ s.policy.skills[k]))
-    assert s.seen_skill().startswith(best) and torch.is_tensor(ckpt["skills"]["anchors"])
+    assert s.seen.text.startswith(best) and torch.is_tensor(ckpt["skills"]["anchors"])
     s.reset()
-    assert s.seen_skill() == ""
+    assert s.seen.text == ""

@@ -58,7 +58,7 @@ def ui(display, llc_file, tmp_path_factory):
 def fresh(ui):
     """The same starting point for every test: sim mode, standing, default camera, panels shown, keys closed."""
     from app.controls import Goals
-    from app.session import SHOVE_DIRECTIONS
+    from app.perturb import SHOVE_DIRECTIONS
     from app.state import Camera
     from sim.perturbations import SHOVE_STRENGTH
 
@@ -68,15 +68,15 @@ def fresh(ui):
     ui.window.dispatch_event("on_mouse_motion", 640, 700, 0, 0)  # park the mouse over the sky
     for button in (LEFT, RIGHT):
         ui.window.dispatch_event("on_mouse_release", 640, 700, button, 0)
-    ui._press = None
-    ui.closed = False
-    ui.show_panels = True
+    ui.input._press = None
+    ui.input.closed = False
+    ui.panel_state.shown = True
     ui.panel_state.show_help = ui.panel_state.show_hint = False
     resize(ui, 1280, 720)
     s.clock.paused, s.clock.speed = False, 1.0
-    s.ghost = False
+    s.playback.ghost = False
     s.sim_hold = "default"
-    s.shove_strength, s.shove_direction = SHOVE_STRENGTH, SHOVE_DIRECTIONS[0]
+    s.perturb.strength, s.perturb.direction = SHOVE_STRENGTH, SHOVE_DIRECTIONS[0]
     s.steering.goals = Goals()
     s.steering.stick_move = s.steering.stick_face = (0.0, 0.0)
     s.sim.pert = None
@@ -160,7 +160,7 @@ def body_pixel(win) -> tuple[int, int]:
     w, h = win.size
     for y in range(h // 2, h // 5, -10):
         for x in range(w // 2 - 150, w // 2 + 150, 10):
-            body, _, _ = win.pick(x, y)
+            body, _, _ = win.input.pick(x, y)
             if body > 0 and win.renderer.char_bodies[body]:
                 return x, y
     raise AssertionError("no character body found near the centre of the view")
@@ -170,7 +170,7 @@ def empty_pixel(win) -> tuple[int, int]:
     """A pixel of sky or floor, clear of the character and the panels."""
     w, h = win.size
     for x, y in ((w // 2, h - 60), (w // 2 + 60, h - 100), (w // 2, h // 8)):
-        body, _, _ = win.pick(x, y)
+        body, _, _ = win.input.pick(x, y)
         if body <= 0:
             return x, y
     raise AssertionError("no empty pixel found")
@@ -319,9 +319,9 @@ def b_random_latent(win):
     tap(win, "Z")
     assert "no LLC" not in s.last_event  # sim mode still has the checkpoint's latent
     tap(win, "3")
-    z0 = s.latent.copy()
+    z0 = s.latents.latent.copy()
     tap(win, "Z")
-    assert not np.allclose(z0, s.latent) and np.linalg.norm(s.latent) == pytest.approx(1.0)
+    assert not np.allclose(z0, s.latents.latent) and np.linalg.norm(s.latents.latent) == pytest.approx(1.0)
 
 
 def b_modes(win):
@@ -349,28 +349,30 @@ def b_next_task(win, hlc_file):
     assert "no HLC checkpoint" in s.last_event
     s.load_hlc(hlc_file("location"))
     s.load_hlc(hlc_file("steering"))
-    assert list(s.controllers) == ["steering", "location"] and s.hlc.task == "steering"  # the task registry's order
+    assert (
+        list(s.tasks.controllers) == ["steering", "location"] and s.tasks.hlc.task == "steering"
+    )  # the task registry's order
     tap(win, "4")
-    assert s.mode.value == "hlc" and s.driver.task.name == "steering"
+    assert s.mode.value == "hlc" and s.tasks.driver.task.name == "steering"
     pump(win, 5)
     t0 = s.sim.time
     tap(win, "TAB")
-    assert s.driver.task.name == "location" and s.last_event.startswith("task: location")
-    assert s.sim.time > t0 and s.hlc_name == "hlc.pt"  # went on: not reset
+    assert s.tasks.driver.task.name == "location" and s.last_event.startswith("task: location")
+    assert s.sim.time > t0 and s.tasks.hlc_name == "hlc.pt"  # went on: not reset
     tap(win, "TAB")  # round again
-    assert s.driver.task.name == "steering"
+    assert s.tasks.driver.task.name == "steering"
     win.renderer.camera_mode = Camera.FREE  # the point under the cursor stays put
     w, h = win.size
     x, y = int(w * 0.6), int(h * 0.12)
-    _, _, point = win.pick(x, y)
+    _, _, point = win.input.pick(x, y)
     click(win, x, y)  # a ground click: the location controller, aimed there
-    assert s.driver.task.name == "location" and np.allclose(s.driver.task.target[0], point[:2], atol=0.05)
+    assert s.tasks.driver.task.name == "location" and np.allclose(s.tasks.driver.task.target[0], point[:2], atol=0.05)
     assert "task: location" in s.last_event and s.sim.time > t0
     tap(win, "W", hold=2)  # moving: the steering controller
-    assert s.driver.task.name == "steering" and "move input" in s.last_event
+    assert s.tasks.driver.task.name == "steering" and "move input" in s.last_event
     pump(win)
     click_item(win, "task location")  # the task window's buttons
-    assert s.driver.task.name == "location"
+    assert s.tasks.driver.task.name == "location"
 
 
 def b_clips(win):
@@ -378,12 +380,12 @@ def b_clips(win):
     if s.motions is None:
         pytest.skip("no motion clips")
     tap(win, "1")
-    c = s.clip
+    c = s.playback.clip
     tap(win, "BRACKETRIGHT")
-    assert s.clip == (c + 1) % len(s.clip_names)
+    assert s.playback.clip == (c + 1) % len(s.playback.clip_names)
     tap(win, "BRACKETLEFT")
     tap(win, "BRACKETLEFT")
-    assert s.clip == (c - 1) % len(s.clip_names)
+    assert s.playback.clip == (c - 1) % len(s.playback.clip_names)
 
 
 def b_ghost(win):
@@ -393,32 +395,32 @@ def b_ghost(win):
     tap(win, "1")
     tap(win, "G")
     pump(win, 3)
-    assert s.ghost and s.ghost_data is not None
-    assert s.ghost_data.qpos[1] == pytest.approx(s.sim.data.qpos[1] + 1.2, abs=0.3)  # beside the simulated one
+    assert s.playback.ghost and s.playback.ghost_data is not None
+    assert s.playback.ghost_data.qpos[1] == pytest.approx(s.sim.data.qpos[1] + 1.2, abs=0.3)  # beside the simulated one
     tap(win, "G")
-    assert not s.ghost and s.ghost_data is None
+    assert not s.playback.ghost and s.playback.ghost_data is None
 
 
 def b_panels(win):
     tap(win, "H")
-    assert not win.show_panels and "controls" not in win.panel_state.windows
+    assert not win.panel_state.shown and "controls" not in win.panel_state.windows
     tap(win, "B")  # keys still work without panels
     assert win.session.last_event.startswith("shove")
     tap(win, "H")
-    assert win.show_panels and "controls" in win.panel_state.windows
+    assert win.panel_state.shown and "controls" in win.panel_state.windows
 
 
 def b_screenshot(win):
-    shots = set(Path(win.screenshot_dir).glob("*.png"))
+    shots = set(Path(win.capture.folder).glob("*.png"))
     tap(win, "F12")
-    new = set(Path(win.screenshot_dir).glob("*.png")) - shots
+    new = set(Path(win.capture.folder).glob("*.png")) - shots
     assert len(new) == 1 and next(iter(new)).stat().st_size > 10_000
 
 
 def b_quit(win):
     tap(win, "ESCAPE")
     assert win.closed and not win.window.has_exit  # the viewer closes the window itself, in destroy()
-    win.closed = False
+    win.input.closed = False
     pump(win)  # still usable: the viewer closes the window itself
 
 
@@ -492,7 +494,7 @@ def b_location(win):
     s = win.session
     w, h = win.size
     x, y = int(w * 0.6), int(h * 0.12)  # low on the screen: the floor in front of the camera
-    body, geom, point = win.pick(x, y)
+    body, geom, point = win.input.pick(x, y)
     assert body == 0 and geom >= 0
     click(win, x, y)
     assert s.goals.location is not None and np.allclose(s.goals.location, point[:2], atol=0.05)
@@ -506,7 +508,7 @@ def b_reach_click(win):
     r.camera_mode = Camera.FREE  # the point under the cursor stays put between frames
     w, h = win.size
     x, y = int(w * 0.6), int(h * 0.12)
-    _, _, point = win.pick(x, y)
+    _, _, point = win.input.pick(x, y)
     click(win, x, y, modifiers=CTRL)
     assert s.goals.reach_active and np.allclose(s.goals.reach[:2], point[:2], atol=0.05)
     assert s.goals.location is None
@@ -590,9 +592,9 @@ def test_shove_strength_slider_and_direction(fresh):
     h = fresh.size[1]
     y = h - (y0 + y1) / 2
     drag(fresh, (x0 + 0.5 * (x1 - x0), y), (x0 + 0.1 * (x1 - x0), y), steps=5)  # towards the low end
-    assert s.shove_strength < 100
-    weak = s.shove_strength
-    s.shove_direction = "random"
+    assert s.perturb.strength < 100
+    weak = s.perturb.strength
+    s.perturb.direction = "random"
     tap(fresh, "B")
     assert s.last_event.startswith(f"shove {weak:.0f} N s")
 
@@ -601,26 +603,26 @@ def test_latent_window_presets_map_and_every_dimension(fresh):
     s, ps = fresh.session, fresh.panel_state
     tap(fresh, "3")
     pump(fresh)
-    if s.skill_map is None:
+    if s.latents.skill_map is None:
         pytest.skip("no presets without motion clips")
     name = next(k for k in ps.items if k.startswith("preset "))
     click_item(fresh, name)
     assert s.nearest_preset().split(" ")[0].endswith(name.removeprefix("preset "))
-    z0 = s.latent.copy()
+    z0 = s.latents.latent.copy()
     x0, y0, x1, y1 = ps.items["skill map"]
     click(fresh, x0 + 0.8 * (x1 - x0), fresh.size[1] - (y0 + 0.2 * (y1 - y0)))
-    assert not np.allclose(z0, s.latent) and np.linalg.norm(s.latent) == pytest.approx(1.0)
+    assert not np.allclose(z0, s.latents.latent) and np.linalg.norm(s.latents.latent) == pytest.approx(1.0)
     click_item(fresh, "tab dimensions")
     pump(fresh)
-    pc = s.skill_map.components[0]
+    pc = s.latents.skill_map.components[0]
     x0, y0, x1, y1 = ps.items["pc 0"]
     click(fresh, x0 + 0.9 * (x1 - x0), fresh.size[1] - (y0 + y1) / 2)  # near +1 on the first principal axis
-    assert s.latent @ pc > 0.6 and np.linalg.norm(s.latent) == pytest.approx(1.0)
+    assert s.latents.latent @ pc > 0.6 and np.linalg.norm(s.latents.latent) == pytest.approx(1.0)
     click_item(fresh, "raw header")
     pump(fresh)
     x0, y0, x1, y1 = ps.items["z 3"]
     click(fresh, x0 + 0.1 * (x1 - x0), fresh.size[1] - (y0 + y1) / 2)  # raw dimension 3 near -1
-    assert s.latent[3] < -0.6 and np.linalg.norm(s.latent) == pytest.approx(1.0)
+    assert s.latents.latent[3] < -0.6 and np.linalg.norm(s.latents.latent) == pytest.approx(1.0)
     click_item(fresh, "raw header")  # fold it again
     click_item(fresh, "tab presets")
 
@@ -679,7 +681,7 @@ def test_panels_fit(fresh, mode, size, hlc_file):
         if mode == "hlc":
             if "task" in wins:
                 tx, _, tw, _, _ = wins["task"]
-                for task in s.controllers:  # every task's button inside the task window
+                for task in s.tasks.controllers:  # every task's button inside the task window
                     assert ps.items[f"task {task}"][2] <= tx + tw, task
         if mode == "llc" and "latent" in wins:
             from imgui_bundle import imgui
@@ -728,7 +730,7 @@ def test_a_quick_click_on_a_panel_stays_in_the_panel(fresh):
     fresh.renderer.cam.elevation = -60.0  # looking down: the floor fills the view, behind the panels too
     pump(fresh, 2)
     x, y = item_center(fresh, "loaded")
-    body, geom, _ = fresh.pick(x, y)
+    body, geom, _ = fresh.input.pick(x, y)
     assert body == 0 and geom >= 0  # the ground is behind the header
     folded = ps.windows["controls"][3]
     distance = fresh.renderer.cam.distance
@@ -761,8 +763,8 @@ def use_hlc(win, hlc_file, task: str):
     s = win.session
     s.load_hlc(hlc_file(task))
     tap(win, "4")
-    assert s.mode.value == "hlc" and s.driver.task.name == task
-    return s.driver.task
+    assert s.mode.value == "hlc" and s.tasks.driver.task.name == task
+    return s.tasks.driver.task
 
 
 def test_hlc_steering_keys_set_the_tasks_goal_and_the_hud_scores_it(fresh, hlc_file):
@@ -791,20 +793,22 @@ def test_hlc_steering_keys_set_the_tasks_goal_and_the_hud_scores_it(fresh, hlc_f
     assert math.sin(task.direction[0]) == pytest.approx(1.0)
     assert math.cos(task.facing[0]) == pytest.approx(-1.0)  # right stick left: face the camera's left
     s.steering.stick_move = s.steering.stick_face = (0.0, 0.0)
-    arrow = next(m for m in s.markers() if m.label == "direction")
+    arrow = next(m for m in s.tasks.markers() if m.label == "direction")
     assert math.atan2(arrow.vector[1], arrow.vector[0]) == pytest.approx(math.pi / 2, abs=1e-6)
     # the HUD and the task window: the task's reward and success, last step and running mean
-    n = len(s.task_rewards)
+    n = len(s.tasks.score.rewards)
     pump(fresh, 10)
-    assert len(s.task_rewards) > n and np.isfinite(s.task_reward)
-    reward, success, failed = s.driver.score(s.task_state)
-    assert (reward, success) == (s.task_reward, s.task_success)  # the task's own numbers
+    assert len(s.tasks.score.rewards) > n and np.isfinite(s.tasks.score.reward)
+    reward, success, failed = s.tasks.driver.score(s.tasks.score.state)
+    assert (reward, success) == (s.tasks.score.reward, s.tasks.score.success)  # the task's own numbers
     hud = dict(s.hud())
-    assert not failed and s.task_failures == 0 and "foul" not in hud  # steering has no failure of its own
-    assert hud["task"].startswith("steering") and hud["task reward"].startswith(f"{s.task_reward:.3f} last step")
-    assert f"{np.mean(s.task_rewards):.3f} mean" in hud["task reward"] and hud["success"].startswith(("yes", "no"))
+    assert not failed and s.tasks.score.failures == 0 and "foul" not in hud  # steering has no failure of its own
+    assert hud["task"].startswith("steering") and hud["task reward"].startswith(f"{s.tasks.score.reward:.3f} last step")
+    assert f"{np.mean(s.tasks.score.rewards):.3f} mean" in hud["task reward"] and hud["success"].startswith(
+        ("yes", "no")
+    )
     assert "task" in ps.windows and "task reward" in ps.items and "latent" not in ps.windows
-    assert np.linalg.norm(s.latent) == pytest.approx(1.0, abs=1e-5) and s.timings.policy_ms > 0
+    assert np.linalg.norm(s.latents.latent) == pytest.approx(1.0, abs=1e-5) and s.timings.policy_ms > 0
     tap(fresh, "Z")  # the HLC owns the latent: said, not done
     assert "task controller picks the latent" in s.last_event
 
@@ -818,15 +822,15 @@ def test_hlc_ground_click_sets_the_location_goal(fresh, hlc_file):
     fresh.renderer.camera_mode = Camera.FREE  # the point under the cursor stays put while it walks
     w, h = fresh.size
     x, y = int(w * 0.6), int(h * 0.12)
-    body, _, point = fresh.pick(x, y)
+    body, _, point = fresh.input.pick(x, y)
     assert body == 0
     click(fresh, x, y)
     assert np.allclose(task.target[0], point[:2], atol=0.05) and np.allclose(s.goals.location, task.target[0])
     assert s.last_event.startswith("location target")
-    (post,) = s.markers()
+    (post,) = s.tasks.markers()
     assert post.kind == "point" and np.allclose(post.pos[:2], task.target[0])
     pump(fresh, 3)
-    assert dict(s.hud())["success"].startswith("no") and f"{task.target[0, 0]:.2f}" in s.task_goal()
+    assert dict(s.hud())["success"].startswith("no") and f"{task.target[0, 0]:.2f}" in s.tasks.task_goal()
 
 
 def test_hlc_reach_keys_and_the_strike_box(fresh, hlc_file):
@@ -841,39 +845,41 @@ def test_hlc_reach_keys_and_the_strike_box(fresh, hlc_file):
     r0 = task.target[0].copy()
     tap(fresh, "I", hold=5)
     assert task.target[0, 0] > r0[0] + 0.05 and np.allclose(task.target[0], s.goals.reach)
-    assert "strike" not in s.controllers  # a box with no strike controller to take it: the viewer says so
+    assert "strike" not in s.tasks.controllers  # a box with no strike controller to take it: the viewer says so
     tap(fresh, "V")
     assert s.last_event == "strike target placed (no strike controller loaded: reach ignores it); R removes it"
     # strike: the box is the scene's body, placed through the task
     task = use_hlc(fresh, hlc_file, "strike")
     m, d = s.sim.model, s.sim.data
     box = m.body("strike_target").id
-    assert np.allclose(task.spawn_xy[0], d.xpos[box, :2]) and np.allclose(s.task_state.target.pos[0], d.xpos[box])
+    assert np.allclose(task.spawn_xy[0], d.xpos[box, :2]) and np.allclose(
+        s.tasks.score.state.target.pos[0], d.xpos[box]
+    )
     fresh.renderer.camera_mode = Camera.FREE
     w, h = fresh.size
     x, y = int(w * 0.4), int(h * 0.12)
-    _, _, point = fresh.pick(x, y)
+    _, _, point = fresh.input.pick(x, y)
     click(fresh, x, y)
     assert np.allclose(d.xpos[box, :2], point[:2], atol=0.05) and np.allclose(task.spawn_xy[0], d.xpos[box, :2])
-    (outline,) = s.markers()
+    (outline,) = s.tasks.markers()
     assert outline.kind == "box" and np.allclose(outline.pos, d.xpos[box], atol=1e-6)
     qa = m.jnt_qposadr[s.sim.strike_joint]  # knock it over by hand: the task sees it tipped
     d.qpos[qa : qa + 3] = [*d.xpos[box, :2], 0.25]
     d.qpos[qa + 3 : qa + 7] = quat_from_axis_angle(np.array([1.0, 0.0, 0.0]), np.array(math.pi / 2))
     mujoco.mj_forward(m, d)
     pump(fresh, 2)
-    assert s.task_success and s.task_reward == 1.0
-    (outline,) = s.markers()  # the outline lies down with the box
+    assert s.tasks.score.success and s.tasks.score.reward == 1.0
+    (outline,) = s.tasks.markers()  # the outline lies down with the box
     lying = np.zeros(9)
     mujoco.mju_quat2Mat(lying, np.asarray(outline.quat))
     assert np.allclose(lying.reshape(3, 3), d.xmat[box].reshape(3, 3), atol=1e-6) and abs(lying[8]) < 1e-6
     # a foul (the box shoved while the torso touches it) marks this box and counts once, not an episode end
-    assert dict(s.hud())["foul"] == "no on this target (0 of 2 targets this episode)" and s.task_failures == 0
+    assert dict(s.hud())["foul"] == "no on this target (0 of 2 targets this episode)" and s.tasks.score.failures == 0
     torso = d.xpos[m.body("torso").id]
     yaw = s.sim.root_heading()
     s.spawn_strike_target(torso[:2] + 0.25 * np.array([math.cos(yaw), math.sin(yaw)]))
     pump(fresh, 6)
-    assert s.target_failed and s.task_failures == 1  # however many steps the torso keeps shoving it
+    assert s.tasks.score.target_failed and s.tasks.score.failures == 1  # however many steps the torso keeps shoving it
     assert dict(s.hud())["foul"] == "yes on this target (1 of 3 targets this episode)"
     s.spawn_strike_target()  # a new box starts clean; the count stays
     assert dict(s.hud())["foul"] == "no on this target (1 of 4 targets this episode)"
@@ -926,7 +932,7 @@ def test_hlc_on_another_llc_with_allow_other_llc_and_headless(tmp_path, llc_file
     other = save_atomic(untrained_llc_checkpoint("humanoid"), tmp_path / "other.pt")
     hlc = hlc_file("location")
     s = Session(SessionConfig(hlc=str(hlc), llc=str(other), allow_other_llc=True), motions=None, load=True)
-    assert s.mode.value == "hlc" and s.driver.task.name == "location" and "LLC other.pt" in " ".join(s.messages)
+    assert s.mode.value == "hlc" and s.tasks.driver.task.name == "location" and "LLC other.pt" in " ".join(s.messages)
     s.frame(1 / 30)
     out = tmp_path / "hlc.mp4"
     root = Path(__file__).resolve().parent.parent
@@ -977,13 +983,13 @@ def test_the_status_is_a_panel_clicks_on_it_stay_there(fresh, hlc_file):
     fresh.renderer.camera_mode = __import__("app.state", fromlist=["Camera"]).Camera.FREE
     fresh.renderer.cam.elevation = -45.0  # the floor fills the lower half: behind the status window
     pump(fresh, 2)
-    target = s.driver.task.target[0].copy()
+    target = s.tasks.driver.task.target[0].copy()
     x, y, ww, hh, _ = ps.windows["status"]
     px, py = x + ww / 2, fresh.size[1] - (y + hh / 2)
-    body, geom, _ = fresh.pick(px, py)
+    body, geom, _ = fresh.input.pick(px, py)
     assert body == 0 and geom >= 0  # the ground is behind it
     click(fresh, px, py)
-    assert np.allclose(s.driver.task.target[0], target) and not s.last_event.startswith("location")
+    assert np.allclose(s.tasks.driver.task.target[0], target) and not s.last_event.startswith("location")
 
 
 def test_goal_keys_outside_hlc_mode_say_so_and_draw_nothing(fresh, hlc_file):
@@ -994,7 +1000,7 @@ def test_goal_keys_outside_hlc_mode_say_so_and_draw_nothing(fresh, hlc_file):
     for key in ("W", "Q", "I"):
         tap(fresh, key)
         assert "nothing follows them in llc mode" in s.last_event and "no task controller loaded" in s.last_event
-        assert s.scene()["goals"] is None and s.markers() == []
+        assert s.scene()["goals"] is None and s.tasks.markers() == []
     w, h = fresh.size
     click(fresh, int(w * 0.5), int(h * 0.12), modifiers=CTRL)
     assert s.last_event.startswith("reach target") and "only a reach task controller follows it" in s.last_event
@@ -1043,9 +1049,9 @@ def test_screenshots_go_to_runs_screenshots_and_the_event_says_where(fresh, tmp_
     cwd_before = set(Path.cwd().glob("*.png"))
     tap(fresh, "F12")
     shot = Path(fresh.session.last_event.removeprefix("screenshot "))
-    assert shot.parent == Path(fresh.screenshot_dir) and shot.is_file() and shot.stat().st_size > 10_000
+    assert shot.parent == Path(fresh.capture.folder) and shot.is_file() and shot.stat().st_size > 10_000
     assert set(Path.cwd().glob("*.png")) == cwd_before
-    assert fresh.panel_state.screenshot_dir == str(fresh.screenshot_dir)
+    assert fresh.panel_state.screenshot_dir == str(fresh.capture.folder)
 
 
 def test_first_run_hint_is_shown_until_dismissed(fresh, tmp_path):
@@ -1055,14 +1061,14 @@ def test_first_run_hint_is_shown_until_dismissed(fresh, tmp_path):
     from app.panels import hint_lines
 
     ps = fresh.panel_state
-    fresh.settings_file = tmp_path / "viewer.json"
+    fresh.settings.path = tmp_path / "viewer.json"
     ps.show_hint, ps.hint_dismissed = True, False
     pump(fresh, 2)
     assert "hint" in ps.windows and any(line.startswith("B: shove") for line in hint_lines(fresh.session))
     click_item(fresh, "hint dismiss")
     pump(fresh, 2)
-    assert "hint" not in ps.windows and json.loads(fresh.settings_file.read_text()) == {"hint_dismissed": True}
-    assert fresh._settings()["hint_dismissed"]
+    assert "hint" not in ps.windows and json.loads(fresh.settings.path.read_text()) == {"hint_dismissed": True}
+    assert fresh.settings.read()["hint_dismissed"]
 
 
 def test_props_not_in_play_are_not_drawn_and_the_box_is_see_through(fresh):
@@ -1101,16 +1107,18 @@ def test_named_skills_replace_the_clip_presets(fresh):
 
     s, ps = fresh.session, fresh.panel_state
     rng = np.random.default_rng(0)
-    s.presets = skill_presets({n: rng.standard_normal(s.policy.latent_dim) for n in ("walk", "run", "crouch")})
-    s.blend = s._default_blend()
+    s.latents.presets = skill_presets({n: rng.standard_normal(s.policy.latent_dim) for n in ("walk", "run", "crouch")})
+    s.latents.blend = s.latents.default_blend()
     tap(fresh, "3")
     ps.items.clear()
     pump(fresh, 2)
     assert {k for k in ps.items if k.startswith("preset ")} == {"preset walk", "preset run", "preset crouch"}
     click_item(fresh, "preset crouch")
     assert s.last_event == "skill crouch" and s.nearest_preset().startswith("crouch (cos 1.00)")
-    assert s.blend_text() == "blend walk -> run 0.00"
-    s.set_blend(0, 1, 0.3)
-    assert s.last_event == s.blend_text() == "blend walk -> run 0.30"
-    s.presets = s._build_presets()  # back to the clip presets (the window is shared by the module's tests)
-    s.blend = s._default_blend()
+    assert s.latents.blend_text() == "blend walk -> run 0.00"
+    s.latents.set_blend(0, 1, 0.3)
+    assert s.last_event == s.latents.blend_text() == "blend walk -> run 0.30"
+    s.latents.presets = (
+        s.latents.build_presets()
+    )  # back to the clip presets (the window is shared by the module's tests)
+    s.latents.blend = s.latents.default_blend()
