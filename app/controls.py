@@ -42,6 +42,7 @@ KEY_HELP: tuple[tuple[str, str, str], ...] = (
     ("R", "reset", ""),
     ("C", "camera: follow, orbit, free", ""),
     ("Z", "random latent", "llc"),
+    ("Y", "get-up assist on/off (a skill LLC: its get-up skill while down)", "llc"),
     ("1 2 3 4", "mode: playback, sim, LLC, HLC", ""),
     ("Tab", "next task controller", "hlc"),
     ("[ ]", "previous / next clip", "playback"),

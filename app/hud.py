@@ -152,6 +152,8 @@ def hud_rows(s: Session) -> list[tuple[str, str]]:
         rows.append(("skill", s.nearest_preset()))
         if s.seen.text:
             rows.append(("seen", s.seen.text))
+        if s.mode is Mode.LLC and s.latents.getup.active:
+            rows.append(("assist", f"getting up: {s.latents.getup.skill} (Y: assist off)"))
         note = s.acting_note()
         if note:  # one measured fact per row, so the HUD stays narrow
             rows += [("controller" if i == 0 else "", part) for i, part in enumerate(note.split("; "))]

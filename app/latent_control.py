@@ -11,6 +11,7 @@ from app.latents import SkillMap, normalize, set_component, slerp
 from app.loading import SessionConfig
 from app.presets import Presets, blend_label, clip_presets, skill_presets
 from app.state import EventLine
+from controllers.getup import GetupAssist
 from controllers.latents import clip_preset, sample_latents
 from sim.observations import clip_windows
 from sim.single import SingleCharacter
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from controllers.protocols import Policy
 
 NEAR_COS = 0.5  # a latent this close (cosine) to a preset is shown as near it
+DOWN_HEAD_REL, UP_HEAD_REL = 0.65, 0.8  # get-up assist: head height over standing (about 1.0 m and 1.2 m)
 
 
 class LatentControl:
@@ -34,6 +36,7 @@ class LatentControl:
         self.latent: np.ndarray | None = None
         self.presets: Presets | None = None
         self.blend = (0, 1, 0.0)  # preset a, preset b, t
+        self.getup = GetupAssist({})  # a skill LLC's get-up assist (LLC mode)
         if llc is not None:
             self.use_llc(llc)
             self.blend = self.default_blend()
@@ -43,6 +46,7 @@ class LatentControl:
         self.llc = llc
         self.latent = self.sample(llc.latent_dim)
         self.presets = self.build_presets()
+        self.getup = GetupAssist(dict(getattr(llc, "skills", None) or {}), enabled=self.getup.enabled)
 
     def sample(self, dim: int) -> np.ndarray:
         """One latent from ASE's prior: the trainer's own sampler (`controllers.latents`), without torch."""
@@ -82,6 +86,11 @@ class LatentControl:
     def skill_map(self) -> SkillMap | None:
         """The presets' names, latents and 2-D map (None without presets)."""
         return self.presets.map if self.presets is not None else None
+
+    def acting_latent(self, head_rel: float, root_quat: np.ndarray, dt: float) -> np.ndarray:
+        """The latent the LLC acts on this control step: the held one, or its get-up skill while the assist has
+        taken over (head below DOWN_HEAD_REL of standing for its `down_seconds`, until above UP_HEAD_REL)."""
+        return self.getup.latent(self.latent, head_rel < DOWN_HEAD_REL, head_rel > UP_HEAD_REL, root_quat, dt)
 
     def set_latent(self, z: np.ndarray) -> None:
         self.latent = normalize(z)

@@ -183,12 +183,23 @@ class Session:
         self.reset()
         return True
 
+    def toggle_getup_assist(self) -> None:
+        """The get-up assist on or off (a skill LLC: its get-up skill takes over while the character is down)."""
+        g = self.latents.getup
+        if not g.available:
+            self.event("get-up assist: this LLC names no get-up skill")
+            return
+        g.enabled = not g.enabled
+        g.reset()
+        self.event(f"get-up assist: {'on' if g.enabled else 'off'}")
+
     def reset(self) -> None:
         """Restart the current mode: playback/physics from the clip's current frame, or the default pose."""
         self.event("")  # events belong to the episode that just ended
         self.fall.reset(falls=True)  # the falls count is this episode's
         self.motion.reset()
         self.seen.reset()
+        self.latents.getup.reset()
         playing = self.mode is Mode.PLAYBACK
         if playing and self.motions is not None:
             st = self.playback.sample()
@@ -289,7 +300,10 @@ class Session:
             with self.timings.timed("policy_ms"):
                 if task:
                     latents.latent = self.tasks.decide(obs)
-                return llc.act(obs, latents.latent[None])[0]
+                    return llc.act(obs, latents.latent[None])[0]
+                root_quat = self.sim.data.xquat[self.sim.root_id]
+                z = latents.acting_latent(self.sim.heights_rel()[1], root_quat, self.sim.control_dt)
+                return llc.act(obs, z[None])[0]
         return np.zeros(self.sim.num_actuators) if self.sim_hold == "zero_action" else None
 
     # ---- the user's actions ------------------------------------------------------------------

@@ -70,6 +70,7 @@ class WindowInput:
             "z": s.random_latent,
             "tab": s.tasks.next_task,
             "g": self._toggle_ghost,
+            "y": s.toggle_getup_assist,
             "h": self._toggle_panels,
             "f": self._toggle_facing_follow,
             "f12": self._request_screenshot,

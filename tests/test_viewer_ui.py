@@ -324,6 +324,35 @@ def b_random_latent(win):
     assert not np.allclose(z0, s.latents.latent) and np.linalg.norm(s.latents.latent) == pytest.approx(1.0)
 
 
+def b_getup_assist(win):
+    from controllers.getup import GetupAssist
+    from sim.rotations import quat_from_axis_angle
+
+    s = win.session
+    tap(win, "3")
+    tap(win, "Y")
+    assert "no get-up skill" in s.last_event  # the tiny LLC names no skills
+    rng = np.random.default_rng(0)
+    names = ("idle", "getup_faceup", "getup_facedown")
+    vecs = rng.standard_normal((3, len(s.latents.latent)))
+    s.latents.getup = GetupAssist({n: v / np.linalg.norm(v) for n, v in zip(names, vecs)})
+    tap(win, "Y")
+    assert "off" in s.last_event and not s.latents.getup.enabled
+    tap(win, "Y")
+    assert "on" in s.last_event and s.latents.getup.enabled
+    held = s.latents.latent.copy()
+    qpos = s.sim.default_qpos().copy()
+    qpos[2], qpos[3:7] = 0.2, quat_from_axis_angle(np.array([0.0, 1.0, 0.0]), -math.pi / 2)  # on its back
+    s.sim.reset(qpos)
+    pump(win, int(2.5 / DT))
+    g = s.latents.getup
+    assert g.active and g.skill in ("getup_faceup", "getup_facedown")
+    assert np.array_equal(s.latents.latent, held)  # the user's latent stays; the assist only acts on top of it
+    assert dict(s.hud()).get("assist", "").startswith(f"getting up: {g.skill}")
+    tap(win, "R")
+    assert not s.latents.getup.active
+
+
 def b_modes(win):
     s = win.session
     tap(win, "3")
@@ -528,6 +557,7 @@ BINDINGS = {
     "R": b_reset,
     "C": b_camera,
     "Z": b_random_latent,
+    "Y": b_getup_assist,
     "1 2 3 4": b_modes,
     "Tab": b_next_task,
     "[ ]": b_clips,
