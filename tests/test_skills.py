@@ -144,7 +144,7 @@ def test_speed_weight_adds_the_pace_reward_to_anchored_steady_skills_only(skill_
     base = buf["rewards"].clone()
     t.cfg.speed_weight = 0.3
     t.compute_rewards_and_advantages(buf)
-    target = t.speed_targets[buf["skill"].clamp(min=0)]
+    target = t.skills.speed_targets[buf["skill"].clamp(min=0)]
     paced = (buf["skill"] >= 0) & ~buf["grace"] & ~buf["done"] & ~torch.isnan(target)
     assert paced.any() and (~paced).any()
     expected = 0.3 * speed_reward(buf["speed"], target.nan_to_num())
@@ -277,12 +277,12 @@ def test_overlapped_rollouts_act_one_update_behind():
     t = llc_trainer_on(tiny_config(8, overlap=True), FakeEnv(8, num_amp_frames=4, episode_steps=20))
     t.train_iteration()  # learned from the first rollout; the second one runs with the weights before that update
     t.finish_rollout()
-    behaviour = t.behaviour.actor.state_dict()
+    behaviour = t.overlap.behaviour.actor.state_dict()
     assert any(not torch.equal(v, t.actor.state_dict()[k]) for k, v in behaviour.items())
     before = {k: v.clone() for k, v in t.actor.state_dict().items()}
     stats = t.train_iteration()
     assert np.isfinite(stats["loss/total"])
-    assert all(torch.equal(v, before[k]) for k, v in t.behaviour.actor.state_dict().items())
+    assert all(torch.equal(v, before[k]) for k, v in t.overlap.behaviour.actor.state_dict().items())
     t.finish_rollout()
 
 

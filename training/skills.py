@@ -8,7 +8,9 @@ anchor) to each clip of its dataset:
 - the rest are ASE's uniform-sphere draws, trained exactly as before, so any z an HLC picks stays valid;
 - an episode that starts from a reference state of clip c is anchored to skill c (most of the time) and,
   while the clip lasts, rewarded for tracking the clip from the phase it started at.
-The discriminator's conditional head, the supervised encoder term and the reward mix live in training/llc.py.
+`SkillTerms` (below) is what a skill LLC adds to ASE's trainer (training/llc.py): the reward mix of anchored
+envs, tracking, the pace reward, per-skill scores and the focal weights they drive, and the losses of the
+discriminator's conditional head and the supervised encoder.
 """
 
 from __future__ import annotations
@@ -16,8 +18,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from controllers.networks import sample_latents
+from controllers.latents import GETUP_PREFIX
+from controllers.networks import sample_latents, style_reward
+from sim.arrays import to_numpy
 from sim.rotations import quat_conj, quat_mul
+from training.losses import gradient_penalty
 
 
 def skill_anchors(k: int, dim: int, seed: int = 0) -> torch.Tensor:
@@ -218,3 +223,149 @@ class LabelledWindows:
     def load_state_dict(self, state: dict) -> None:
         self.windows.load_state_dict(state)
         self.labels[: len(state["labels"])] = state["labels"].to(self.labels.device)
+
+
+class SkillTerms:
+    """A skill LLC's named skills and the terms beside ASE's: anchors of the dataset's clips, the reward mix of
+    anchored envs (conditional style, a get-up bonus after a fall, tracking, pace), the running per-skill score
+    and the focal weights it drives, and the conditional discriminator and supervised encoder losses. `cfg` is
+    the trainer's LLCConfig (read live)."""
+
+    def __init__(self, cfg, dataset, device: torch.device) -> None:
+        motions = dataset.motions
+        self.cfg, self.dataset = cfg, dataset
+        self.names: list[str] = list(motions.clip_names)
+        if len(set(self.names)) != len(self.names):
+            raise ValueError(f"skill names must differ (name the clips in the dataset YAML): {self.names}")
+        self.anchors = skill_anchors(len(self.names), cfg.network.latent_dim).to(device)
+        self.base_weights = np.asarray(motions.weights, dtype=np.float64).copy()
+        self.score = np.zeros(len(self.names))  # running mean conditional reward per skill
+        self.getup = [i for i, name in enumerate(self.names) if name.startswith(GETUP_PREFIX)]
+        self.speed_targets = torch.as_tensor(steady_speeds(motions), dtype=torch.float32, device=device)
+
+    def entry(self) -> dict:
+        """What a checkpoint stores about the skills."""
+        return {"names": self.names, "anchors": self.anchors.cpu()}
+
+    def start_episodes(self, latents: SkillSchedule, env, done: torch.Tensor) -> None:
+        """Latents for new episodes: a reference start of clip c anchors skill c and tracks the clip."""
+        m, (clip, time0) = self.dataset.motions, env.episode_starts()
+        latents.start_episodes(done, clip, time0, m.durations, m._loop, self.cfg.track_loop_seconds)
+
+    def tracking(self, latents: SkillSchedule, env, done: np.ndarray) -> np.ndarray:
+        """(N,) this step's tracking reward of the envs tracking a clip (0 elsewhere); tracking stops at the
+        clip's end or once the body is `track_max_error` off the reference."""
+        reward = np.zeros(self.cfg.num_envs, dtype=np.float32)
+        ids = np.nonzero((latents.track_clip >= 0) & ~done)[0]
+        if not len(ids):
+            return reward
+        t = latents.track_t0[ids] + to_numpy(env.elapsed_steps())[ids] * env.control_dt
+        over = t > latents.track_until[ids]
+        latents.track_clip[ids[over]] = -1
+        ids, t = ids[~over], t[~over]
+        if len(ids):
+            pos, rot, qvel = env.body_states()
+            ref = self.dataset.motions.sample(latents.track_clip[ids], t)
+            r, err = tracking_reward(pos[ids], rot[ids], qvel[ids], ref, self.dataset.joints.key_bodies)
+            reward[ids] = r
+            latents.track_clip[ids[err > self.cfg.track_max_error]] = -1
+        return reward
+
+    def track_weight(self, global_step: int) -> float:
+        cfg = self.cfg
+        return cfg.track_weight * max(0.0, 1.0 - global_step / max(cfg.track_anneal_samples, 1.0))
+
+    def rewards(
+        self, buf: dict, rewards: torch.Tensor, r_disc: torch.Tensor, r_enc: torch.Tensor, enc_mu: torch.Tensor,
+        cond_logit: torch.Tensor, global_step: int,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
+        """ASE's (T, N) `rewards` with the skill terms: anchored envs outside grace get the conditional mix,
+        fallen anchored ones a get-up encoder reward, tracked ones the tracking term, steady skills the pace
+        term. Returns (rewards, conditional style reward, anchored mask)."""
+        cfg = self.cfg
+        T, N = rewards.shape
+        r_cond = style_reward(cond_logit).reshape(T, N)
+        anchored = (buf["skill"] >= 0) & ~buf["grace"]
+        mix = cfg.cond_reward_weight * r_cond + cfg.anchored_style_weight * r_disc + cfg.anchored_enc_weight * r_enc
+        rewards = torch.where(anchored, mix, rewards)
+        if cfg.grace_getup_reward and self.getup:
+            # after a fall, whatever skill is held: the encoder term rewards looking like a get-up (holding
+            # idle or walk while lying would otherwise pay for lying still)
+            r_getup = (enc_mu.float() @ self.anchors[self.getup].T).max(-1).values.clamp(min=0.0).reshape(T, N)
+            fallen = (buf["skill"] >= 0) & buf["grace"]
+            rewards = torch.where(fallen, cfg.style_weight * r_disc + cfg.enc_weight * r_getup, rewards)
+        rewards = rewards + self.track_weight(global_step) * buf["track"]
+        if cfg.speed_weight:
+            target = self.speed_targets[buf["skill"].clamp(min=0)]
+            paced = anchored & ~buf["done"] & ~torch.isnan(target)
+            r_speed = speed_reward(buf["speed"], target.nan_to_num())
+            rewards = rewards + cfg.speed_weight * torch.where(paced, r_speed, 0.0)
+        return rewards, r_cond, anchored
+
+    def record(self, buf: dict, r_cond: torch.Tensor, anchored: torch.Tensor, global_step: int) -> None:
+        """Per-skill conditional reward (its running mean drives the focal weights) and tracking statistics."""
+        stats, skill = buf["stats"], buf["skill"]
+        for c, name in enumerate(self.names):
+            m = anchored & (skill == c)
+            if m.any():
+                r = r_cond[m].mean().item()
+                self.score[c] = r if self.score[c] == 0 else 0.9 * self.score[c] + 0.1 * r
+                stats[f"skill_cond/{name}"] = r
+                stats[f"skill_speed/{name}"] = buf["speed"][m & ~buf["done"]].mean().item()
+        tracked = buf["tracked"]
+        stats.update({
+            "reward/cond": r_cond[anchored].mean().item() if anchored.any() else float("nan"),
+            "reward/track": buf["track"][tracked].mean().item() if tracked.any() else float("nan"),
+            "skills/tracked_frac": tracked.float().mean().item(),
+            "skills/anchored_frac": (skill >= 0).float().mean().item(),
+            "skills/track_weight": self.track_weight(global_step),
+        })  # fmt: skip
+
+    def focal_weights(self) -> np.ndarray:
+        """Skills whose conditional reward is low get drawn (and started from) more: w ~ base (1.5 - s / max s)."""
+        s = self.score
+        w = self.base_weights * (1.5 - s / s.max()) if s.max() > 0 else self.base_weights.copy()
+        return w / w.sum()
+
+    def losses(
+        self, de, mb: dict, h_agent: torch.Tensor, agent_logit: torch.Tensor, h_demo: torch.Tensor,
+        demo_logit: torch.Tensor, demo_n: torch.Tensor, gen: torch.Generator, autocast,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:  # fmt: skip
+        """A skill LLC's extra terms: the conditional discriminator and the supervised encoder.
+        Conditional logit = unconditional logit (detached: ASE's head trains as before) + cond(h) . z.
+        Positives: dataset windows of skill c with z near c's anchor; negatives: anchored rollout windows with
+        their own z, and mismatches: dataset windows with another skill's z. Supervised encoder: a dataset
+        window of skill c encodes to c's anchor: -mean(mu . a_c). `de`: the discriminator/encoder (DiscEnc), `h_*`
+        its trunk features of the minibatch's rollout and dataset windows; `autocast`: the trainer's."""
+        cfg, anchors, dev = self.cfg, self.anchors, self.anchors.device
+        labels, K = mb["demo_c"], len(self.names)
+        z_pos = near_anchor(anchors.cpu(), labels.cpu(), cfg.anchor_noise, gen).to(dev)
+        m = int(len(labels) * cfg.mismatch_frac)
+        other = (labels[:m] + torch.randint(1, K, (m,), generator=gen).to(dev)) % K
+        z_mis = near_anchor(anchors.cpu(), other.cpu(), cfg.anchor_noise, gen).to(dev)
+        with autocast():
+            res_pos = de.cond_residual(h_demo, z_pos).float()
+            res_mis = de.cond_residual(h_demo[:m], z_mis).float()
+            res_agent = de.cond_residual(h_agent, mb["agent_z"]).float()
+            mu_demo = torch.nn.functional.normalize(de.enc(h_demo).float(), dim=-1)
+        pos = demo_logit.detach() + res_pos
+        mis = demo_logit[:m].detach() + res_mis
+        agent = agent_logit.detach() + res_agent
+        anchored = (mb["agent_skill"] >= 0).float()
+        bce = torch.nn.functional.binary_cross_entropy_with_logits
+        n_anch = anchored.sum().clamp(min=1)
+        agent_bce = (bce(agent, torch.zeros_like(agent), reduction="none") * anchored).sum() / n_anch
+        cond_bce = 0.5 * bce(pos, torch.ones_like(pos)) + 0.25 * bce(mis, torch.zeros_like(mis)) + 0.25 * agent_bce
+        cond_gp = gradient_penalty(res_pos, demo_n)
+        sup_enc = -(mu_demo * anchors[labels]).sum(-1).mean()
+        loss = cfg.cond_coef * (cond_bce + cfg.cond_grad_penalty * cond_gp) + cfg.skill_enc_coef * sup_enc
+        with torch.no_grad():
+            stats = {
+                "cond/bce": cond_bce,
+                "cond/grad_penalty": cond_gp,
+                "cond/pos_acc": (pos > 0).float().mean(),
+                "cond/mismatch_acc": (mis < 0).float().mean(),
+                "cond/agent_acc": ((agent < 0).float() * anchored).sum() / n_anch,
+                "enc/skill_alignment": -sup_enc,
+            }
+        return loss, stats
