@@ -32,13 +32,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from controllers.checkpoint import check_compatible, hlc_checkpoint, read_checkpoint, save_atomic
+from controllers.checkpoint import save_atomic
 from controllers.hlc import HLCActor, HLCCritic, HLCNetworkConfig
 from controllers.normalizer import RunningNorm
 from sim.control import HLC_HOLD_STEPS
 from training import distributed as D
 from training import losses as L
 from training import ppo
+from training.hlc_demos import Demonstrations, imitate
+from training.hlc_state import hlc_state, restore, warm_start
 from training.ppo import PPOConfig, nest_ppo
 
 
@@ -108,37 +110,6 @@ class HLCConfig:
         )  # fmt: skip
 
 
-def goal_position(task: str) -> str | None:
-    """The goal slice of `task` that starts with the goal's position relative to the root in the heading frame
-    (x, y), the task's `goal_position` (None: none, or a task no longer registered): what a warm start carries
-    from one task to another."""
-    from tasks import TASKS
-
-    return TASKS[task][0].goal_position if task in TASKS else None
-
-
-def goal_slice_start(layout: dict, name: str | None) -> int | None:
-    """Where the goal slice `name` starts in a goal layout (tasks.common.goal_layout), None if absent."""
-    return next((s["start"] for s in layout["slices"] if s["name"] == name), None) if name else None
-
-
-def shared_goal_slices(src: dict, dst: dict) -> dict[str, tuple[int, int, int]]:
-    """The goal inputs two tasks' layouts share, as {name: (start in src, start in dst, size)}: slices of the
-    same name, size, frame and units (steering's target direction and speed are speed's whole goal), and the
-    goal position relative to the root (x, y) where both observe one (`goal_position`), named 'a -> b'."""
-    out: dict[str, tuple[int, int, int]] = {}
-    theirs = {s["name"]: s for s in src["slices"]}
-    for mine in dst["slices"]:
-        other = theirs.get(mine["name"])
-        if other and all(other[k] == mine[k] for k in ("size", "frame", "units")):
-            out[mine["name"]] = (other["start"], mine["start"], mine["size"])
-    names = goal_position(src["task"]), goal_position(dst["task"])
-    src_xy, dst_xy = goal_slice_start(src, names[0]), goal_slice_start(dst, names[1])
-    if src_xy is not None and dst_xy is not None and names[0] not in out:
-        out[f"{names[0]} -> {names[1]}" if names[0] != names[1] else names[0]] = (src_xy, dst_xy, 2)
-    return out
-
-
 def reference_preset(**overrides) -> HLCConfig:
     """ASE's sizes and hyperparameters; overrides may name PPO's settings flat (`lr=...`)."""
     return HLCConfig(**nest_ppo({"preset": "reference", **overrides}))
@@ -196,164 +167,28 @@ class HLCTrainer:
         self.obs = torch.as_tensor(env.reset(), device=dev)
         self.iteration, self.global_step = 0, 0
         self.on_env_step: Callable[[], None] | None = None
-        self.demo_obs: torch.Tensor | None = None  # demonstrations (set_demos), for imitate and the BC term
+        self.demos: Demonstrations | None = None  # set_demos / imitate: for the behaviour-cloning term
 
     # ------------------------------------------------------------------ warm start
-    @torch.no_grad()
     def warm_start(self, path: str | Path) -> str:
-        """Start from another task's controller on the same LLC (its checkpoint.pt, or an hlc.pt for the actor
-        alone): every weight is copied, except that the first layers' goal columns are rebuilt for this task
-        (a controller of the same task, with the same goal layout, carries over whole).
-        The LLC observation columns carry over one to one, and so do the goal inputs both tasks observe
-        (`shared_goal_slices`: the same named slice, or the goal position relative to the root in the heading
-        frame); this task's other goal columns start at zero. The observation normalizer is copied for the
-        columns that carry over (with its count, so that they stay put) and starts at mean 0, variance 1 for the
-        rest (this task's goal inputs are of order 1). Returns what was copied, in one line; ValueError when
-        the controllers do not fit.
-        Pair it with `critic_warmup` iterations when the critic comes too: its values are the other task's."""
-        ckpt = read_checkpoint(path, "hlc")
-        check_compatible(ckpt, path, self.cfg.character, None)
-        src_sha = ckpt["llc"]["sha256"]
-        if self.cfg.llc_sha256 and src_sha != self.cfg.llc_sha256:
-            raise ValueError(f"{path}: trained on another LLC (sha256 {src_sha[:12]}, this run's is "
-                             f"{self.cfg.llc_sha256[:12]}); a warm start needs the same frozen LLC")  # fmt: skip
-        src_net = HLCNetworkConfig.from_dict(ckpt["network"])
-        if (src_net.actor_hidden, src_net.critic_hidden, src_net.latent_dim) != (
-            self.cfg.network.actor_hidden,
-            self.cfg.network.critic_hidden,
-            self.cfg.network.latent_dim,
-        ):
-            mine = self.cfg.network
-            raise ValueError(f"{path}: networks {src_net.actor_hidden}/{src_net.critic_hidden}, this run "
-                             f"{mine.actor_hidden}/{mine.critic_hidden} (--hidden)")  # fmt: skip
-        src_goal, dst_goal = ckpt["goal_layout"], self.env.task.goal_layout()
-        proprio = ckpt["obs_dim"] - src_goal["size"]
-        if proprio != self.env.obs_dim - dst_goal["size"]:
-            mine = self.env.obs_dim - dst_goal["size"]
-            raise ValueError(f"{path}: observes {proprio} LLC numbers, this environment {mine}")
-        src_cols, dst_cols = list(range(proprio)), list(range(proprio))
-        shared = ""
-        if src_goal == dst_goal:  # the same task: every goal column carries over
-            src_cols = dst_cols = list(range(self.env.obs_dim))
-            shared = " and the whole goal"
-        else:
-            pairs = shared_goal_slices(src_goal, dst_goal)
-            for src_start, dst_start, size in pairs.values():
-                src_cols += range(proprio + src_start, proprio + src_start + size)
-                dst_cols += range(proprio + dst_start, proprio + dst_start + size)
-            if pairs:
-                shared = f" and the goal's {', '.join(pairs)}"
-        nets = [("actor", self.actor, None), ("critic", self.critic, "value_norm")]
-        copied = []
-        for name, net, norm in nets:
-            if name not in ckpt:
-                continue
-            state = dict(ckpt[name])
-            first = state["trunk.0.weight"]
-            w = torch.zeros(first.shape[0], self.env.obs_dim, dtype=first.dtype)
-            w[:, dst_cols] = first[:, src_cols]
-            state["trunk.0.weight"] = w
-            net.load_state_dict(state)
-            if norm is not None:
-                getattr(self, norm).load_state_dict(ckpt[norm])
-            copied.append(name)
-        src_norm, norm = ckpt["obs_norm"], self.obs_norm
-        norm.mean.zero_(), norm.var.fill_(1.0)
-        norm.mean[dst_cols] = src_norm["mean"][src_cols].to(norm.mean)
-        norm.var[dst_cols] = src_norm["var"][src_cols].to(norm.var)
-        norm.count.copy_(src_norm["count"].to(norm.count))
-        D.broadcast_parameters([self.actor, self.critic, self.obs_norm, self.value_norm], self.dist)
-        self.cfg.init_from = str(path)
-        return f"started from {path} ({ckpt['task']}): {' and '.join(copied)}, the LLC observation{shared}"
+        """Start from another task's controller on the same LLC (training/hlc_state.py); returns what was copied,
+        in one line; ValueError when the controllers do not fit. Pair it with `critic_warmup` iterations."""
+        return warm_start(self, path)
 
     # ------------------------------------------------------------------ behaviour cloning
     def set_demos(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
-        """Hold demonstrations (controllers/demos.py: HLC observations and the actions played on them) for
-        `imitate` and for the PPO update's behaviour-cloning term (`bc_coef`). The target of an action a is
-        clamp(a, -0.95, 0.95): the environment clamps to [-1, 1] anyway, and tanh reaches +-0.95 at finite
-        weights. ValueError when the demonstrations do not fit this run (task, sizes, LLC)."""
-        cfg, dev = self.cfg, self.device
-        if meta.get("task") != cfg.task:
-            raise ValueError(f"demonstrations of task {meta.get('task')!r}, this run trains {cfg.task!r}")
-        if meta.get("obs_dim") != self.env.obs_dim or meta.get("action_dim") != self.env.action_dim:
-            theirs, mine = (meta.get("obs_dim"), meta.get("action_dim")), (self.env.obs_dim, self.env.action_dim)
-            raise ValueError(f"demonstrations observe and act in {theirs[0]} and {theirs[1]} numbers, this run "
-                             f"{mine[0]} and {mine[1]}")  # fmt: skip
-        sha = meta.get("llc_sha256", "")
-        if cfg.llc_sha256 and sha and sha != cfg.llc_sha256:
-            raise ValueError(f"demonstrations played on another LLC (sha256 {sha[:12]}, this run's is "
-                             f"{cfg.llc_sha256[:12]})")  # fmt: skip
-        self.demo_obs = torch.as_tensor(arrays["obs"], dtype=torch.float32, device=dev)
-        self.demo_target = torch.as_tensor(arrays["actions"], dtype=torch.float32, device=dev).clamp(-0.95, 0.95)
+        """Hold demonstrations for the PPO update's behaviour-cloning term (training/hlc_demos.py)."""
+        self.demos = Demonstrations(arrays, meta, self.cfg, self.env, self.device)
 
-    def demo_loss(self, idx: torch.Tensor) -> torch.Tensor:
-        """Mean over the demonstrations `idx` of |mean(s) - target|^2 (summed over the latent's dimensions)."""
-        return (self.actor(self.obs_norm(self.demo_obs[idx])) - self.demo_target[idx]).square().sum(-1).mean()
-
-    def imitate(
-        self,
-        arrays: dict[str, np.ndarray],
-        meta: dict,
-        steps: int = 3000,
-        lr: float = 1e-3,
-        minibatch: int = 512,
-        holdout: float = 0.1,
-        norm_rollouts: int = 4,
-    ) -> dict[str, float]:
-        """Fit the actor's mean to demonstrations before PPO (behaviour cloning, `set_demos`): the observation
-        normalizer takes the statistics of `norm_rollouts` rollouts of the environment (as training will see it:
-        without them, PPO's first updates move the normalizer under the fitted weights and undo the fit) and of
-        the demonstrations, then Adam (its own, at `lr`) runs `steps` minibatches of `demo_loss`. A `holdout`
-        fraction of the goals is kept out to report how well the fit carries to new goals (sequences that start
-        from the same observation share a goal: the search plays every sequence of a goal from the same start).
-        Returns the losses and the mean cosine between fitted and demonstrated latents. The critic is
-        untouched: pair it with `critic_warmup`."""
-        self.set_demos(arrays, meta)
-        obs, target, episode = self.demo_obs, self.demo_target, np.asarray(arrays["episode"])
-        gen = torch.Generator().manual_seed(self.cfg.seed + 7)
-        n_eps = int(episode.max()) + 1
-        first = np.flatnonzero(np.diff(episode, prepend=-1))  # each sequence's first step
-        goal_of = np.unique(arrays["obs"][first], axis=0, return_inverse=True)[1].reshape(-1)  # per sequence
-        n_goals = int(goal_of.max()) + 1
-        held_goals = torch.randperm(n_goals, generator=gen)[: int(holdout * n_goals)].numpy()
-        val = np.isin(episode, np.flatnonzero(np.isin(goal_of, held_goals)))
-        fit_idx, val_idx = (torch.as_tensor(np.flatnonzero(m), device=self.device) for m in (~val, val))
-        with torch.no_grad():
-            for _ in range(norm_rollouts):
-                D.update_norm(self.obs_norm, self.rollout()["obs"], self.dist)
-            D.update_norm(self.obs_norm, obs, self.dist)
-        opt = torch.optim.Adam(self.actor.parameters(), lr=lr)
-
-        def measure(idx: torch.Tensor) -> tuple[float, float]:
-            if not len(idx):
-                return float("nan"), float("nan")
-            with torch.no_grad():
-                mean = self.actor(self.obs_norm(obs[idx]))
-                loss = (mean - target[idx]).square().sum(-1).mean()
-                cos = torch.nn.functional.cosine_similarity(mean.clamp(-1, 1), target[idx], dim=-1).mean()
-            return float(loss), float(cos)
-
-        done = 0
-        while done < steps:  # epochs over the fitted sequences until `steps` minibatches
-            perm = fit_idx[torch.randperm(len(fit_idx), generator=gen).to(self.device)]
-            for start in range(0, len(perm), minibatch):
-                if done == steps:
-                    break
-                loss = self.demo_loss(perm[start : start + minibatch])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                done += 1
-        D.broadcast_parameters([self.actor, self.obs_norm], self.dist)
-        (fit_loss, fit_cos), (val_loss, val_cos) = measure(fit_idx), measure(val_idx)
-        return {"samples": len(obs), "sequences": n_eps, "goals": n_goals, "fit_loss": fit_loss, "fit_cos": fit_cos,
-                "holdout_loss": val_loss, "holdout_cos": val_cos}  # fmt: skip
+    def imitate(self, arrays: dict[str, np.ndarray], meta: dict, **kwargs) -> dict[str, float]:
+        """Fit the actor to demonstrations before PPO (training/hlc_demos.py); returns the fit's numbers."""
+        return imitate(self, arrays, meta, **kwargs)
 
     def bc_weight(self) -> float:
         """The behaviour-cloning term's weight in the PPO loss now: `bc_coef`, falling linearly to 0 over
         `bc_anneal` samples (0: constant); 0 without demonstrations."""
         cfg = self.cfg
-        if cfg.bc_coef <= 0 or self.demo_obs is None:
+        if cfg.bc_coef <= 0 or self.demos is None:
             return 0.0
         if cfg.bc_anneal <= 0:
             return cfg.bc_coef
@@ -456,8 +291,8 @@ class HLCTrainer:
         bc_w = self.bc_weight()  # also during the critic warm-up: the actor follows the moving normalizer
         bc_loss = torch.zeros((), device=self.device)
         if bc_w > 0:  # pulls the mean towards demonstrated actions: L += w |mean(s_demo) - a_demo|^2
-            idx = torch.randint(len(self.demo_obs), (len(mb["obs"]),), generator=self.gen).to(self.device)
-            bc_loss = self.demo_loss(idx)
+            idx = torch.randint(len(self.demos), (len(mb["obs"]),), generator=self.gen).to(self.device)
+            bc_loss = self.demos.loss(self.actor, self.obs_norm, idx)
             loss = loss + bc_w * bc_loss
         with torch.no_grad():
             ratio = torch.exp(new_logp - mb["old_logp"])
@@ -515,54 +350,11 @@ class HLCTrainer:
 
     # ------------------------------------------------------------------ checkpoints
     def checkpoint(self, inference_only: bool = False) -> dict:
-        from sim.observations import OBS_LAYOUT_VERSION
-
-        env, train = self.env, None
-        if not inference_only:
-            train = {
-                "iteration": self.iteration,
-                "global_step": self.global_step,
-                "optimizer": self.optimizer.state_dict(),
-                **ppo.rng_state(self.gen),
-                "env_state": env.get_state(),
-                "obs": self.obs.clone(),
-            }
-        return hlc_checkpoint(
-            character=env.character.name,
-            obs_layout_version=OBS_LAYOUT_VERSION,
-            task=self.cfg.task,
-            task_config=asdict(env.task.cfg) if hasattr(env, "task") else dict(self.cfg.task_config),
-            goal_layout=env.task.goal_layout() if hasattr(env, "task") else {},
-            obs_dim=env.obs_dim,
-            network=self.cfg.network,
-            config=self.cfg.to_dict(),
-            llc_path=self.cfg.llc,
-            llc_sha256=self.cfg.llc_sha256,
-            actor=self.actor,
-            obs_norm=self.obs_norm,
-            critic=None if inference_only else self.critic,
-            value_norm=None if inference_only else self.value_norm,
-            train=train,
-        )
+        return hlc_state(self, inference_only)
 
     def save(self, path: str | Path, inference_only: bool = False) -> Path:
         return save_atomic(self.checkpoint(inference_only), path)
 
     def load(self, path: str | Path) -> None:
         """Restore everything an exact resume needs (weights, optimizer, normalizers, counters, RNGs, env)."""
-        ckpt = read_checkpoint(path, "hlc")
-        if "train" not in ckpt:
-            raise ValueError(f"{path}: an inference-only checkpoint cannot resume training (use checkpoint.pt)")
-        check_compatible(ckpt, path, self.cfg.character, None)
-        if ckpt["task"] != self.cfg.task:
-            raise ValueError(f"{path}: trains task {ckpt['task']!r}, this run is {self.cfg.task!r}")
-        for name in ("actor", "critic", "obs_norm", "value_norm"):
-            getattr(self, name).load_state_dict(ckpt[name])
-        tr = ckpt["train"]
-        self.optimizer.load_state_dict(tr["optimizer"])
-        ppo.set_lr(self.optimizer, self.cfg.ppo.lr)
-        self.iteration, self.global_step = tr["iteration"], tr["global_step"]
-        if self.dist.is_main:  # the checkpoint holds rank 0's environments; other ranks keep their fresh ones
-            ppo.load_rng_state(tr, self.gen)
-            self.env.set_state(tr["env_state"])
-            self.obs = tr["obs"].to(self.device, copy=True)
+        restore(self, path)
