@@ -35,7 +35,7 @@ from training import losses as L
 from training import ppo
 from training.config import LLCConfig
 from training.latents import LatentSchedule
-from training.llc_rollout import OverlappedRollouts, collect
+from training.llc_rollout import OverlappedRollouts, collect, set_skill_weights
 from training.llc_state import RunSaver, init_from, llc_state, restore
 from training.precision import cpu_bf16_native
 from training.replay import ReplayBuffer, WindowBuffer
@@ -58,6 +58,19 @@ def progress_postfix(stats: dict[str, float]) -> dict[str, str]:
     }
 
 
+def check_setup(cfg: LLCConfig, env, dist: D.DistInfo, device: torch.device) -> None:
+    """ValueError when the config, environment, ranks and device do not fit together."""
+    cfg.validate()
+    if env.num_envs != cfg.num_envs:
+        raise ValueError(f"environment has {env.num_envs} envs, config says {cfg.num_envs}")
+    if env.character.name != cfg.character:
+        raise ValueError(f"environment simulates {env.character.name!r}, config says {cfg.character!r}")
+    if dist.device.startswith("cuda") and torch.device(dist.device) != device:
+        raise ValueError(f"NCCL collectives run on {dist.device}: the networks must be there, not on {device}")
+    if cfg.overlap and dist.active:
+        raise ValueError("overlapped rollouts (overlap) do not run under torchrun yet: set overlap=false")
+
+
 class LLCTrainer:
     def __init__(
         self,
@@ -72,26 +85,18 @@ class LLCTrainer:
         `device`: where the networks, buffers and update run (under NCCL, the rank's GPU: dist.device).
         `dataset`: the discriminator's dataset windows (motion.amp.AmpDataset: `sample(n, rng)` -> windows, clips);
         by default the environment's motion library's."""
-        cfg.validate()
-        if env.num_envs != cfg.num_envs:
-            raise ValueError(f"environment has {env.num_envs} envs, config says {cfg.num_envs}")
         self.cfg, self.env = cfg, env
-        if env.character.name != cfg.character:
-            raise ValueError(f"environment simulates {env.character.name!r}, config says {cfg.character!r}")
-        if cfg.torch_threads:
-            torch.set_num_threads(cfg.torch_threads)
         self.dist = dist or D.DistInfo()
         self.device = dev = torch.device(device)
-        if self.dist.device.startswith("cuda") and torch.device(self.dist.device) != dev:
-            raise ValueError(f"NCCL collectives run on {self.dist.device}: the networks must be there, not on {dev}")
+        check_setup(cfg, env, self.dist, dev)
+        if cfg.torch_threads:
+            torch.set_num_threads(cfg.torch_threads)
         self.bf16 = cfg.bf16 and bf16_native(dev)  # emulated bf16 is far slower than float32
         torch.manual_seed(cfg.seed)  # network initialization, the same on every rank
         rank_seed = cfg.seed + D.RANK_SEED_STRIDE * self.dist.rank
         self.gen = torch.Generator().manual_seed(rank_seed + 1)  # latents, noise, minibatches, buffers (CPU)
         # overlapped rollouts draw their latents and noise from their own generator (the update runs beside them)
         self.rollout_gen = torch.Generator().manual_seed(rank_seed + 3) if cfg.overlap else self.gen
-        if cfg.overlap and self.dist.active:
-            raise ValueError("overlapped rollouts (overlap) do not run under torchrun yet: set overlap=false")
         self.np_rng = np.random.default_rng(rank_seed + 2)  # dataset windows
         self.dataset = dataset if dataset is not None else AmpDataset.of(env)
 
@@ -113,11 +118,7 @@ class LLCTrainer:
         if cfg.skills:  # every clip is a named skill with its own anchor latent (training/skills.py)
             self.skills = SkillTerms(cfg, self.dataset, dev)
             self.demo: WindowBuffer | LabelledWindows = LabelledWindows(cfg.demo_buffer_size, self.window_dim, dev)
-            self.latents: LatentSchedule | SkillSchedule = SkillSchedule(
-                n, self.skills.anchors, cfg.anchor_prob, cfg.anchor_noise, (cfg.skill_steps_min, cfg.skill_steps_max),
-                (cfg.latent_steps_min, cfg.latent_steps_max), self.rollout_gen, dev,
-            )  # fmt: skip
-            self.latents.weights = self.skills.base_weights.copy()
+            self.latents: LatentSchedule | SkillSchedule = self.skills.schedule(n, self.rollout_gen, dev)
         else:
             self.demo = WindowBuffer(cfg.demo_buffer_size, self.window_dim, dev)
             self.latents = LatentSchedule(
@@ -158,24 +159,10 @@ class LLCTrainer:
             return (actor or self.actor)(obs_n, z).float()
 
     def rollout(self, nets: SimpleNamespace | None = None) -> dict[str, torch.Tensor]:
-        """Collect horizon x num_envs transitions (training/llc_rollout.py); returns (T, N, ...) tensors and
-        episode statistics. `nets` (actor, obs_norm, disc_enc, amp_norm) act; the trainer's own by default."""
+        """horizon x num_envs transitions (training/llc_rollout.py); `nets` act (by default the trainer's own)."""
         return collect(self, nets)
 
     # ------------------------------------------------------------------ rewards
-    def set_skill_weights(self, w: np.ndarray) -> None:
-        """New focal weights for skill draws and reference starts; an overlapped rollout running beside this
-        update reads the current ones: the next one takes them."""
-        if self.cfg.overlap:
-            self.overlap.focal_next = w
-            return
-        self.latents.weights = w
-        self.env.start_weights = self.latents.weights.copy()
-
-    def value_from_critic(self, v: torch.Tensor) -> torch.Tensor:
-        """The critic predicts normalized values (running statistics of the returns) when normalize_value."""
-        return ppo.critic_values(self.value_norm, v, self.cfg.ppo.normalize_value)
-
     @torch.no_grad()
     def compute_rewards_and_advantages(self, buf: dict) -> None:
         """Rewards from the discriminator and encoder, values, bootstrap values and GAE for the whole batch."""
@@ -197,19 +184,16 @@ class LLCTrainer:
             rewards, r_cond, anchored = skills.rewards(buf, rewards, r_disc, r_enc, enc_mu, cond_logit, step)
             skills.record(buf, r_cond, anchored, step)
             if cfg.focal_every and (self.iteration + 1) % cfg.focal_every == 0:
-                self.set_skill_weights(self.skills.focal_weights())
-        values = self.value_from_critic(values_n.float()).reshape(T, N)
-        next_values = self.value_from_critic(next_values_n.float()).reshape(T, N)
+                set_skill_weights(self, self.skills.focal_weights())
+        norm, on = self.value_norm, cfg.ppo.normalize_value  # the critic predicts normalized values
+        values = ppo.critic_values(norm, values_n.float(), on).reshape(T, N)
+        next_values = ppo.critic_values(norm, next_values_n.float(), on).reshape(T, N)
         adv = L.gae(rewards, values, next_values, buf["terminated"], buf["done"], cfg.ppo.gamma, cfg.ppo.gae_lambda)
         buf.update(rewards=rewards, values=values, advantages=adv, returns=adv + values)
-        buf["stats"].update(
-            {
-                "reward/total": rewards.mean().item(),
-                "reward/disc": r_disc.mean().item(),
-                "reward/enc": r_enc.mean().item(),
-                "disc/rollout_prob": torch.sigmoid(logit.float()).mean().item(),
-            }
-        )
+        buf["stats"].update({
+            "reward/total": rewards.mean().item(), "reward/disc": r_disc.mean().item(),
+            "reward/enc": r_enc.mean().item(), "disc/rollout_prob": torch.sigmoid(logit.float()).mean().item(),
+        })  # fmt: skip
 
     # ------------------------------------------------------------------ update
     def update(self, buf: dict) -> dict[str, float]:
@@ -315,25 +299,14 @@ class LLCTrainer:
         with torch.no_grad():
             ratio = torch.exp(new_logp - mb["old_logp"])
             stats = {
-                "loss/total": loss,
-                "loss/actor": actor_loss,
-                "loss/critic": critic_loss,
-                "loss/bound": bound_loss,
-                "loss/disc": disc_loss,
-                "loss/disc_bce": bce,
-                "loss/grad_penalty": gp,
-                "loss/enc": enc_loss,
-                "loss/diversity": div_loss,
-                "ppo/clip_frac": clip_frac,
-                "ppo/ratio_mean": L.masked_mean(ratio, mask),
+                "loss/total": loss, "loss/actor": actor_loss, "loss/critic": critic_loss, "loss/bound": bound_loss,
+                "loss/disc": disc_loss, "loss/disc_bce": bce, "loss/grad_penalty": gp, "loss/enc": enc_loss,
+                "loss/diversity": div_loss, "ppo/clip_frac": clip_frac, "ppo/ratio_mean": L.masked_mean(ratio, mask),
                 "ppo/ratio_std": L.masked_mean((ratio - 1).square(), mask).sqrt(),
                 "disc/agent_acc": (agent_logit[:k] < 0).float().mean(),
-                "disc/demo_acc": (demo_logit > 0).float().mean(),
-                "disc/demo_logit": demo_logit.mean(),
-                "disc/agent_logit": agent_logit[:k].mean(),
-                "enc/alignment": -enc_loss,
-                **skill_stats,
-            }
+                "disc/demo_acc": (demo_logit > 0).float().mean(), "disc/demo_logit": demo_logit.mean(),
+                "disc/agent_logit": agent_logit[:k].mean(), "enc/alignment": -enc_loss, **skill_stats,
+            }  # fmt: skip
         return loss, stats
 
     def refresh_demo(self, n: int) -> None:
@@ -385,9 +358,7 @@ class LLCTrainer:
 
     # ------------------------------------------------------------------ checkpoints
     def checkpoint(self, inference_only: bool = False, buffers: bool = True) -> dict:
-        """inference_only: actor, discriminator/encoder, normalizers. buffers=False: a compact resumable state
-        (networks, optimizer, normalizers, counters, RNGs) without the dataset and replay windows, which a
-        resume refills (the dataset buffer from the clips, the replay buffer from new rollouts)."""
+        """The checkpoint dict (training/llc_state.py: inference_only, buffers=False: a compact state)."""
         return llc_state(self, inference_only, buffers)
 
     def save(self, path: str | Path, inference_only: bool = False, buffers: bool = True) -> Path:

@@ -183,3 +183,13 @@ class OverlappedRollouts:
         batch stays pending for the next iteration, as a resume from the last checkpoint would repeat it."""
         if self.pending is not None:
             self.pending.result()
+
+
+def set_skill_weights(trainer: LLCTrainer, w: np.ndarray) -> None:
+    """New focal weights for skill draws and reference starts; an overlapped rollout running beside this update
+    reads the current ones: the next one takes them."""
+    if trainer.cfg.overlap:
+        trainer.overlap.focal_next = w
+        return
+    trainer.latents.weights = w
+    trainer.env.start_weights = trainer.latents.weights.copy()

@@ -243,6 +243,16 @@ class SkillTerms:
         self.getup = [i for i, name in enumerate(self.names) if name.startswith(GETUP_PREFIX)]
         self.speed_targets = torch.as_tensor(steady_speeds(motions), dtype=torch.float32, device=device)
 
+    def schedule(self, num_envs: int, generator: torch.Generator, device: torch.device) -> SkillSchedule:
+        """The per-environment latent schedule, drawing skills by the dataset's weights (then the focal ones)."""
+        cfg = self.cfg
+        sched = SkillSchedule(
+            num_envs, self.anchors, cfg.anchor_prob, cfg.anchor_noise, (cfg.skill_steps_min, cfg.skill_steps_max),
+            (cfg.latent_steps_min, cfg.latent_steps_max), generator, device,
+        )  # fmt: skip
+        sched.weights = self.base_weights.copy()
+        return sched
+
     def entry(self) -> dict:
         """What a checkpoint stores about the skills."""
         return {"names": self.names, "anchors": self.anchors.cpu()}
