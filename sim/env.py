@@ -27,6 +27,7 @@ from sim.arrays import as_like, copy, index_like, namespace, to_numpy
 from sim.backend import Backend, make_backend
 from sim.character import Character, load_character
 from sim.control import CONTROL_SUBSTEPS, actions_to_targets, character_state_size
+from sim.env_state import env_state, restore_env_state
 from sim.observations import (
     NUM_AMP_FRAMES,
     JointIndex,
@@ -36,9 +37,8 @@ from sim.observations import (
     layout_size,
     policy_layout,
     policy_obs,
-    upgrade_amp_windows,
 )
-from sim.perturbations import PROJECTILE_DISTANCE, PROJECTILE_SPEED, apply_impulse, projectile_state
+from sim.perturbations import PROJECTILE_DISTANCE, PROJECTILE_SPEED, EnvPerturbations
 from sim.resets import (  # noqa: F401  (RESET_* and ResetConfig: the environment's vocabulary, re-exported)
     FALL_POOL_VERSION,
     RESET_DEFAULT,
@@ -140,8 +140,7 @@ class HumanoidEnv:
         self.amp_hist = self.as_array(np.zeros((n, cfg.num_amp_frames, self.amp_obs_dim), dtype=np.float32))
         self.obs = self.as_array(np.zeros((n, self.obs_dim), dtype=np.float32))
         self._ctrl = self.as_array(np.tile(self.action_offset, (n, 1)))
-        self._xfrc: np.ndarray | None = None
-        self._next_projectile = np.zeros(n, dtype=np.int64)
+        self.perturbations = EnvPerturbations(self)  # shoves and balls
         # the clip and time a reference start began from (-1 / 0 for other starts): a skill trainer's tracking target
         self.episode_clip = np.full(n, -1, dtype=np.int64)
         self.episode_time0 = np.zeros(n)
@@ -281,8 +280,7 @@ class HumanoidEnv:
         if tuple(actions.shape) != (self.num_envs, self.action_dim):
             raise ValueError(f"actions must be ({self.num_envs}, {self.action_dim}), got {tuple(actions.shape)}")
         self._ctrl[:] = self.actions_to_targets(actions)
-        self.backend.step(self._ctrl, self._xfrc, self.cfg.control_substeps)
-        self._xfrc = None
+        self.backend.step(self._ctrl, self.perturbations.take_forces(), self.cfg.control_substeps)
         self.progress += 1
 
         unstable = copy(self.backend.unstable())
@@ -394,31 +392,14 @@ class HumanoidEnv:
 
     # ------------------------------------------------------------------ perturbations
     def apply_impulse(self, ids, body: str, impulse) -> None:
-        """Push `body` of environments `ids` with an impulse (N s, world frame): `sim.perturbations.apply_impulse`
-        over the next control step, as the viewer does."""
-        ids = np.atleast_1d(np.asarray(ids, dtype=np.int64))
-        bid = self.character.body_index(body) + 1
-        if self._xfrc is None:
-            self._xfrc = np.zeros((self.num_envs, self.model.nbody, 6))
-        apply_impulse(self._xfrc, bid, impulse, self.control_dt, envs=ids)
+        """Push `body` of environments `ids` with an impulse (N s, world frame) over the next control step."""
+        self.perturbations.apply_impulse(ids, body, impulse)
 
     def launch_projectile(
         self, ids, target_body: str = "torso", speed: float = PROJECTILE_SPEED, distance: float = PROJECTILE_DISTANCE
     ) -> None:
         """Throw a ball at `target_body` of environments `ids` from a random bearing `distance` metres away."""
-        if self.cfg.projectiles <= 0:
-            raise RuntimeError("this environment has no projectiles: create it with EnvConfig(projectiles=K)")
-        ids = np.atleast_1d(np.asarray(ids, dtype=np.int64))
-        pos = to_numpy(self._bodies()[0])
-        tb = self.character.body_index(target_body)
-        qpos, qvel = to_numpy(self.backend.qpos).copy(), to_numpy(self.backend.qvel).copy()
-        for i in ids:
-            k = int(self._next_projectile[i] % self.cfg.projectiles)
-            self._next_projectile[i] += 1
-            jid = self.model.joint(f"projectile_{k}").id
-            qa, va = self.model.jnt_qposadr[jid], self.model.jnt_dofadr[jid]
-            qpos[i, qa : qa + 7], qvel[i, va : va + 6] = projectile_state(pos[i, tb], self.rng, speed, distance)
-        self.backend.set_state(ids, qpos[ids], qvel[ids], self._ctrl[self.index(ids)], reset=False)
+        self.perturbations.launch_projectile(ids, target_body, speed, distance)
 
     # ------------------------------------------------------------------ misc
     def get_data(self, i: int = 0):
@@ -426,45 +407,8 @@ class HumanoidEnv:
         return self.backend.get_data(i)
 
     def get_state(self) -> dict[str, Any]:
-        """Everything needed to continue exactly: physics, episode counters, history, RNG."""
-        return {
-            "physics": self.backend.get_full_state(),
-            "ctrl": to_numpy(self._ctrl).copy(),  # host arrays: a state resumes on any backend
-            "progress": to_numpy(self.progress).copy(),
-            "suppress_fall": to_numpy(self.suppress_fall).copy(),
-            "amp_hist": to_numpy(self.amp_hist).copy(),
-            "obs": to_numpy(self.obs).copy(),
-            "fall_pool": None if self.fall_pool is None else self.fall_pool.copy(),
-            "fall_pool_version": FALL_POOL_VERSION,
-            "rng": self.rng.bit_generator.state,
-            "counters": dict(self.counters),
-            "next_projectile": self._next_projectile.copy(),
-            "episode_clip": self.episode_clip.copy(),
-            "episode_time0": self.episode_time0.copy(),
-        }
+        """Everything needed to continue exactly: physics, episode counters, history, RNG (sim/env_state.py)."""
+        return env_state(self)
 
     def set_state(self, state: dict[str, Any]) -> None:
-        if tuple(state["progress"].shape) != (self.num_envs,):
-            raise ValueError(
-                f"saved environment state has {state['progress'].shape[0]} environments, this one {self.num_envs}"
-            )
-        self.rng.bit_generator.state = state["rng"]
-        self.fall_pool = None if state["fall_pool"] is None else state["fall_pool"].copy()
-        if self.fall_pool is not None and state.get("fall_pool_version", 1) != FALL_POOL_VERSION:
-            self.fall_pool = build_fall_pool(self)  # built by an older recipe: rebuild (steps the physics)
-        self.backend.set_full_state(state["physics"])
-        self._ctrl = copy(self.as_array(state["ctrl"]))
-        self.progress = copy(self.as_array(state["progress"]))
-        self.suppress_fall = copy(self.as_array(state["suppress_fall"]))
-        self.amp_hist = copy(self.as_array(state["amp_hist"]))
-        self.obs = copy(self.as_array(state["obs"]))
-        self.counters = {**self.counters, **state["counters"]}
-        self._next_projectile = state["next_projectile"].copy()
-        if "episode_clip" in state:
-            self.episode_clip, self.episode_time0 = state["episode_clip"].copy(), state["episode_time0"].copy()
-
-
-def upgrade_state(state: dict[str, Any], character: Character, from_version: int) -> dict[str, Any]:
-    """A saved environment state (`HumanoidEnv.get_state`) written with observation layout `from_version`, in this
-    version's layout: its discriminator history converted (sim.observations.upgrade_amp_windows)."""
-    return {**state, "amp_hist": upgrade_amp_windows(state["amp_hist"], character, from_version)}
+        restore_env_state(self, state)

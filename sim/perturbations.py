@@ -7,7 +7,14 @@ single simulation push the same way through `xfrc_applied`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+from sim.arrays import to_numpy
+
+if TYPE_CHECKING:
+    from sim.env import HumanoidEnv
 
 GRAVITY = 9.81
 SHOVE_BODY = "torso"  # the body a shove pushes (the root where a character has no torso)
@@ -73,3 +80,46 @@ def projectile_state(
     qvel (6: velocity, no spin): what the environment and the single-character core write."""
     start, vel = projectile_launch(target, rng, speed=speed, distance=distance)
     return np.array([*start, 1.0, 0.0, 0.0, 0.0]), np.array([*vel, 0.0, 0.0, 0.0])
+
+
+class EnvPerturbations:
+    """A batched environment's shoves and balls (sim/env.py's HumanoidEnv): impulses wait in `xfrc` until the
+    next control step takes them; each environment's balls cycle through the scene's `projectiles` free bodies
+    (`next_projectile` counts them: part of the environment's resumable state)."""
+
+    def __init__(self, env: HumanoidEnv) -> None:
+        self.env = env
+        self.xfrc: np.ndarray | None = None
+        self.next_projectile = np.zeros(env.num_envs, dtype=np.int64)
+
+    def take_forces(self) -> np.ndarray | None:
+        """The external forces for the next control step (None: none); they act for that step only."""
+        xfrc, self.xfrc = self.xfrc, None
+        return xfrc
+
+    def apply_impulse(self, ids, body: str, impulse) -> None:
+        """Push `body` of environments `ids` with an impulse (N s, world frame): `apply_impulse` over the next
+        control step, as the viewer does."""
+        env = self.env
+        ids = np.atleast_1d(np.asarray(ids, dtype=np.int64))
+        bid = env.character.body_index(body) + 1
+        if self.xfrc is None:
+            self.xfrc = np.zeros((env.num_envs, env.model.nbody, 6))
+        apply_impulse(self.xfrc, bid, impulse, env.control_dt, envs=ids)
+
+    def launch_projectile(self, ids, target_body: str, speed: float, distance: float) -> None:
+        """Throw a ball at `target_body` of environments `ids` from a random bearing `distance` metres away."""
+        env = self.env
+        if env.cfg.projectiles <= 0:
+            raise RuntimeError("this environment has no projectiles: create it with EnvConfig(projectiles=K)")
+        ids = np.atleast_1d(np.asarray(ids, dtype=np.int64))
+        pos = to_numpy(env.character_bodies()[0])
+        tb = env.character.body_index(target_body)
+        qpos, qvel = to_numpy(env.backend.qpos).copy(), to_numpy(env.backend.qvel).copy()
+        for i in ids:
+            k = int(self.next_projectile[i] % env.cfg.projectiles)
+            self.next_projectile[i] += 1
+            jid = env.model.joint(f"projectile_{k}").id
+            qa, va = env.model.jnt_qposadr[jid], env.model.jnt_dofadr[jid]
+            qpos[i, qa : qa + 7], qvel[i, va : va + 6] = projectile_state(pos[i, tb], env.rng, speed, distance)
+        env.backend.set_state(ids, qpos[ids], qvel[ids], env.pd_targets[env.index(ids)], reset=False)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from controllers.checkpoint import check_compatible, llc_checkpoint, read_checkpoint, save_atomic
-from sim.env import upgrade_state
+from sim.env_state import upgrade_state
 from sim.observations import OBS_LAYOUT_VERSION
 from training import ppo
 
