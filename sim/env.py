@@ -304,22 +304,7 @@ class HumanoidEnv:
 
         # the host decides the restarts (their draws are numpy): the flags and step counts cross in one transfer
         host = to_numpy(self.xp.stack([terminated * 1 + unstable * 2 + timeout * 4, self.progress]))
-        term_h, unstable_h, timeout_h = (host[0] & 1) > 0, (host[0] & 2) > 0, (host[0] & 4) > 0
-        done_h = term_h | timeout_h | unstable_h
-        lengths = host[1][done_h].copy()  # ended: terminated | truncated
-        reset_kind = np.full(self.num_envs, RESET_NONE)
-        self.counters["falls"] += int(term_h.sum())
-        self.counters["unstable_resets"] += int(unstable_h.sum())
-        self.counters["timeouts"] += int((timeout_h & ~term_h & ~unstable_h).sum())
-        bad = np.nonzero(unstable_h)[0]
-        if bad.size:  # a clean default-pose restart whatever the mix says, with or without auto_reset
-            self._reset(bad, fell=np.zeros(bad.size, dtype=bool), mode="default")
-            reset_kind[bad] = RESET_UNSTABLE
-        if self.cfg.auto_reset:
-            done_ids = np.nonzero(done_h & ~unstable_h)[0]
-            if done_ids.size:
-                reset_kind[done_ids] = self._reset(done_ids, fell=term_h[done_ids])
-        info = {"episode_lengths": lengths, "falls": int(term_h.sum()), "unstable_resets": int(unstable_h.sum())}
+        reset_kind, info = end_episodes(self, host[0], host[1])
         return StepResult(copy(self.obs), final_obs, amp_window, terminated, truncated, reset_kind, info)
 
     def terminate(self, ids: np.ndarray) -> np.ndarray:
@@ -412,3 +397,26 @@ class HumanoidEnv:
 
     def set_state(self, state: dict[str, Any]) -> None:
         restore_env_state(self, state)
+
+
+def end_episodes(env: HumanoidEnv, flags: np.ndarray, steps: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
+    """The host's side of a step's episode ends (bookkeeping and restarts), from each environment's flags
+    (1: terminated, 2: unstable physics, 4: timed out) and step count: the counters, the ended episodes' lengths,
+    and the restarts. Returns each environment's RESET_* code and the step's info."""
+    term_h, unstable_h, timeout_h = (flags & 1) > 0, (flags & 2) > 0, (flags & 4) > 0
+    done_h = term_h | timeout_h | unstable_h
+    lengths = steps[done_h].copy()  # ended: terminated | truncated
+    reset_kind = np.full(env.num_envs, RESET_NONE)
+    env.counters["falls"] += int(term_h.sum())
+    env.counters["unstable_resets"] += int(unstable_h.sum())
+    env.counters["timeouts"] += int((timeout_h & ~term_h & ~unstable_h).sum())
+    bad = np.nonzero(unstable_h)[0]
+    if bad.size:  # a clean default-pose restart whatever the mix says, with or without auto_reset
+        env._reset(bad, fell=np.zeros(bad.size, dtype=bool), mode="default")
+        reset_kind[bad] = RESET_UNSTABLE
+    if env.cfg.auto_reset:
+        done_ids = np.nonzero(done_h & ~unstable_h)[0]
+        if done_ids.size:
+            reset_kind[done_ids] = env._reset(done_ids, fell=term_h[done_ids])
+    info = {"episode_lengths": lengths, "falls": int(term_h.sum()), "unstable_resets": int(unstable_h.sum())}
+    return reset_kind, info
