@@ -330,8 +330,7 @@ class LLCTrainer:
         return ppo.timed_iteration(self, collect, learn)
 
     def finish_rollout(self) -> None:
-        """Wait for a rollout still running (the end of train(), before anything else touches the env); its
-        batch stays pending for the next iteration, as a resume from the last checkpoint would repeat it."""
+        """Wait for an overlapped rollout still running (`OverlappedRollouts.finish`)."""
         self.overlap.finish()
 
     @property
