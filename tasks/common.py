@@ -224,7 +224,8 @@ class Task(Protocol):
     goal_arrays: tuple[str, ...]  # attributes holding per-environment goals the terms read (see `goals_like`)
     failure: str  # "name: what it is" of the task's own failure (`failed`), "" when it has none
     # the goal slice that starts with the goal's position (x, y) relative to the root in the heading frame, None
-    # when it has none: a warm start from another task carries those columns over (training.hlc_state.shared_goal_slices)
+    # when it has none: a warm start from another task carries those columns over
+    # (training.hlc_state.shared_goal_slices)
     goal_position: str | None
     eval_seconds: float  # how long `eval --hlc` measures (`evaluate`'s default) and `--latent-search`'s horizon
     viewer_inputs: tuple[ViewerInput, ...]  # the viewer's inputs that set its goal (HLC mode)

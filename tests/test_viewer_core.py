@@ -449,17 +449,26 @@ def test_clip_presets_say_what_was_trained_and_measured(tmp_path):
 
 
 def test_the_bundled_llc_card_marks_its_training_clips(deepmimic_dir):
-    """With checkpoints/llc.pt: its config names the 7 clips it was trained on, its card the 2 it reproduces."""
+    """With checkpoints/llc.pt (a skill LLC): its config names the 7 clip files of its dataset (idle is the punch
+    file's first frame held), it names its 8 skills, and its card's coverage counts the clips it reproduces."""
+    import json
+
     import torch
 
     from app.presets import measured_coverage, trained_clips
+    from controllers.checkpoint import load_llc
 
     root = Path(__file__).resolve().parents[1] / "checkpoints"
     config = torch.load(root / "llc.pt", map_location="cpu", weights_only=False)["config"]
     trained = trained_clips(config)
     assert trained is not None and len(trained) == 7 and "humanoid3d_walk" in trained
+    assert list(load_llc(root / "llc.pt").skills) == [
+        "walk", "jog", "run", "punch", "kick", "getup_faceup", "getup_facedown", "idle"
+    ]  # fmt: skip
     cov = measured_coverage(str(root / "llc.pt"))
-    assert set(cov) == trained and sum(k == v for k, v in cov.items()) == 2
+    card = next(iter(json.loads((root / "llc.json").read_text())["results"].values()))
+    assert set(cov) == trained
+    assert sum(k == v for k, v in cov.items()) == round(card["coverage"]["fraction"] * len(trained))
 
 
 def test_readme_recovery_figures_are_the_bundled_cards():

@@ -100,7 +100,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--init-from", metavar="CHECKPOINT",
         help="a new run starts from this LLC state's weights and normalizers (a fresh optimizer, counters at 0), "
-        "e.g. a skill LLC from checkpoints/llc_state.pt",
+        "e.g. a skill LLC from checkpoints/llc_ase_state.pt",
     )  # fmt: skip
     cli_common.add_trust_pickle(p)
     cli_common.add_trust_checkpoint(p, "--resume, --init-from")
