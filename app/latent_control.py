@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from controllers.protocols import Policy
 
 NEAR_COS = 0.5  # a latent this close (cosine) to a preset is shown as near it
+START_SKILL = "idle"  # what a skill LLC holds when the viewer opens
 DOWN_HEAD_REL, UP_HEAD_REL = 0.65, 0.8  # get-up assist: head height over standing (about 1.0 m and 1.2 m)
 
 
@@ -46,6 +47,9 @@ class LatentControl:
         self.llc = llc
         self.latent = self.sample(llc.latent_dim)
         self.presets = self.build_presets()
+        skills = getattr(llc, "skills", None) or {}
+        if START_SKILL in skills:  # a skill LLC starts standing on its idle skill, not on a random latent
+            self.latent = normalize(np.asarray(skills[START_SKILL], dtype=np.float64))
         self.getup = GetupAssist(dict(getattr(llc, "skills", None) or {}), enabled=self.getup.enabled)
 
     def sample(self, dim: int) -> np.ndarray:

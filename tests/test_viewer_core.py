@@ -528,3 +528,15 @@ def test_a_skill_llc_shows_its_skills_and_what_the_encoder_sees(tmp_path):
     assert s.seen.text.startswith(best) and torch.is_tensor(ckpt["skills"]["anchors"])
     s.reset()
     assert s.seen.text == ""
+
+
+def test_a_skill_llc_opens_on_its_idle_skill(deepmimic_dir):
+    """The viewer on the bundled skill LLC holds `idle` at the start (a random latent would be near no skill)."""
+    from app.session import Session, SessionConfig
+    from controllers.checkpoint import load_llc
+
+    root = Path(__file__).resolve().parents[1] / "checkpoints"
+    s = Session(SessionConfig(llc=str(root / "llc.pt"), mode="llc"))
+    idle = np.asarray(load_llc(root / "llc.pt").skills["idle"], dtype=np.float64)
+    assert np.allclose(s.latents.latent, idle / np.linalg.norm(idle))
+    assert s.nearest_preset().startswith("idle")
