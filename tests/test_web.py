@@ -8,10 +8,12 @@ neither found in the cache (ASE_WEB_CACHE) nor downloaded; the browser test skip
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -237,7 +239,10 @@ def browser_selftest(folder: Path, timeout: float = 240.0, query: str = "") -> d
     url = f"http://127.0.0.1:{server.server_address[1]}/index.html?selftest&steps={STEPS}{query}"
     profile = tempfile.mkdtemp(prefix="ase-web-chromium-")
     args = [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0"]
-    proc = subprocess.Popen([*args, url], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # its own process group: Chromium's zygotes and renderers outlive a terminated browser process otherwise
+    proc = subprocess.Popen(
+        [*args, url], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     try:
         import time
 
@@ -254,6 +259,8 @@ def browser_selftest(folder: Path, timeout: float = 240.0, query: str = "") -> d
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # whatever of the group is left
         server.shutdown()
         shutil.rmtree(profile, ignore_errors=True)
 
