@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 
 NEAR_COS = 0.5  # a latent this close (cosine) to a preset is shown as near it
 START_SKILL = "idle"  # what a skill LLC holds when the viewer opens
-DOWN_HEAD_REL, UP_HEAD_REL = 0.65, 0.8  # get-up assist: head height over standing (about 1.0 m and 1.2 m)
 
 
 class LatentControl:
@@ -91,10 +90,10 @@ class LatentControl:
         """The presets' names, latents and 2-D map (None without presets)."""
         return self.presets.map if self.presets is not None else None
 
-    def acting_latent(self, head_rel: float, root_quat: np.ndarray, dt: float) -> np.ndarray:
+    def acting_latent(self, head_height: float, root_quat: np.ndarray, dt: float) -> np.ndarray:
         """The latent the LLC acts on this control step: the held one, or its get-up skill while the assist has
-        taken over (head below DOWN_HEAD_REL of standing for its `down_seconds`, until above UP_HEAD_REL)."""
-        return self.getup.latent(self.latent, head_rel < DOWN_HEAD_REL, head_rel > UP_HEAD_REL, root_quat, dt)
+        taken over (`controllers.getup.GetupAssist`: the head low for its `down_seconds`, until it stands)."""
+        return self.getup.latent(self.latent, head_height, root_quat, dt)
 
     def set_latent(self, z: np.ndarray) -> None:
         self.latent = normalize(z)

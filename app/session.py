@@ -301,8 +301,9 @@ class Session:
                 if task:
                     latents.latent = self.tasks.decide(obs)
                     return llc.act(obs, latents.latent[None])[0]
-                root_quat = self.sim.data.xquat[self.sim.root_id]
-                z = latents.acting_latent(self.sim.heights_rel()[1], root_quat, self.sim.control_dt)
+                sim = self.sim
+                head, root_quat = sim.data.xpos[sim.head_id, 2], sim.data.xquat[sim.root_id]
+                z = latents.acting_latent(float(head), root_quat, sim.control_dt)
                 return llc.act(obs, z[None])[0]
         return np.zeros(self.sim.num_actuators) if self.sim_hold == "zero_action" else None
 

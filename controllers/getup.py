@@ -39,6 +39,8 @@ class GetupAssist:
     (and `skill` which get-up it holds)."""
 
     skills: dict[str, np.ndarray]
+    down_head: float = 1.0  # m: a head below this is down (lying, sitting, kneeling)
+    up_head: float = 1.2  # m: a head above this stands
     down_seconds: float = 2.0
     up_seconds: float = 0.5
     enabled: bool = True
@@ -54,14 +56,14 @@ class GetupAssist:
     def reset(self) -> None:
         self.active, self.skill, self._down, self._up = False, "", 0.0, 0.0
 
-    def latent(self, held: np.ndarray, down: bool, upright: bool, root_quat: np.ndarray, dt: float) -> np.ndarray:
-        """The latent to act with this step: `held`, or a get-up anchor while the assist has taken over. `down`:
-        the character lies (its head low); `upright`: it stands (its head near standing height)."""
+    def latent(self, held: np.ndarray, head_height: float, root_quat: np.ndarray, dt: float) -> np.ndarray:
+        """The latent to act with this step: `held`, or a get-up anchor while the assist has taken over.
+        `head_height`: the head's height above the ground (m); `root_quat`: the pelvis's (wxyz)."""
         if not (self.enabled and self.available):
             self.reset()
             return held
-        self._down = self._down + dt if down else 0.0
-        self._up = self._up + dt if upright else 0.0
+        self._down = self._down + dt if head_height < self.down_head else 0.0
+        self._up = self._up + dt if head_height > self.up_head else 0.0
         if not self.active and self._down >= self.down_seconds - 1e-9:
             self.active, self.skill = True, getup_skill(self.skills, root_quat) or ""
         elif self.active and self._up >= self.up_seconds - 1e-9:

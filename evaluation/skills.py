@@ -170,6 +170,11 @@ def _body(env: HumanoidEnv, name: str) -> int:
     return env.character.body_index(name) + 1
 
 
+def _up(pos: np.ndarray, head: int) -> np.ndarray:
+    """(n,) standing: root above 0.7 m and head above 1.2 m (bodies `pos` (n, nbody, 3), world)."""
+    return (pos[:, 1, 2] > 0.7) & (pos[:, head, 2] > 1.2)
+
+
 def skill_rollouts(policy: Any, motions: Any, classifier: ClipClassifier, cfg: SkillEvalConfig) -> dict[str, Any]:
     names = motions.clip_names
     K, R = len(names), cfg.rollouts
@@ -200,7 +205,7 @@ def skill_rollouts(policy: Any, motions: Any, classifier: ClipClassifier, cfg: S
         if t >= skip:
             hand_speed = np.maximum(hand_speed, np.linalg.norm(lin[:, ids_hand], axis=-1).max(1))
             foot_height = np.maximum(foot_height, pos[:, ids_foot, 2].max(1))
-        up[t] = (pos[:, 1, 2] > 0.7) & (pos[:, head, 2] > 1.2)
+        up[t] = _up(pos, head)
 
     speed = np.linalg.norm(np.diff(root_xy, axis=0), axis=-1) / dt  # (T, n)
     per_skill: dict[str, Any] = {}
@@ -299,9 +304,6 @@ def transitions(policy: Any, motions: Any, classifier: ClipClassifier, cfg: Skil
     return {"switches": total, "success": ok / max(total, 1)}
 
 
-DOWN_HEAD = 1.0  # m: a head below this counts as down for the get-up assist (lying, sitting or kneeling)
-
-
 def assisted_getup(policy: Any, motions: Any, cfg: SkillEvalConfig) -> dict[str, float]:
     """Up from lying within `seconds` with `controllers.getup.GetupAssist` on (what the viewer does), per skill
     that is not a get-up: the held skill's anchor, replaced by the posture's get-up while the head is low. {}
@@ -322,15 +324,11 @@ def assisted_getup(policy: Any, motions: Any, cfg: SkillEvalConfig) -> dict[str,
     up = np.zeros((T, n), dtype=bool)
     pos, quat = env.backend.bodies()[:2]
     for t in range(T):
-        z = np.stack(
-            [
-                a.latent(z_held[i], pos[i, head, 2] < DOWN_HEAD, pos[i, head, 2] > 1.2, quat[i, 1], dt)
-                for i, a in enumerate(assists)
-            ]
-        ).astype(np.float32)
+        z = np.stack([a.latent(z_held[i], pos[i, head, 2], quat[i, 1], dt) for i, a in enumerate(assists)])
+        z = z.astype(np.float32)
         obs = env.step(policy.act(obs, z)).obs
         pos, quat = env.backend.bodies()[:2]
-        up[t] = (pos[:, 1, 2] > 0.7) & (pos[:, head, 2] > 1.2)
+        up[t] = _up(pos, head)
     t_up = _time_up(up, int(round(1.0 / dt)), T, dt)
     return {k: float(np.isfinite(t_up[i * R : (i + 1) * R]).mean()) for i, k in enumerate(held)}
 

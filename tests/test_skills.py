@@ -332,13 +332,13 @@ def test_getup_assist_takes_over_after_a_while_down_with_the_posture_s_getup_and
     assert getup_skill({"idle": skills["idle"], "getup_faceup": skills["getup_faceup"]}, face_down) == "getup_faceup"
     assert getup_skill({"idle": skills["idle"]}, face_up) is None
     a, held, dt = GetupAssist(skills, down_seconds=1.0, up_seconds=0.5), skills["idle"], 0.1
-    zs = [a.latent(held, True, False, face_down, dt) for _ in range(9)]
+    zs = [a.latent(held, 0.3, face_down, dt) for _ in range(9)]
     assert all(np.array_equal(z, held) for z in zs) and not a.active  # not yet a second down
-    assert np.array_equal(a.latent(held, True, False, face_down, dt), skills["getup_facedown"]) and a.active
+    assert np.array_equal(a.latent(held, 0.3, face_down, dt), skills["getup_facedown"]) and a.active
     for _ in range(3):  # rising but not yet upright: the get-up keeps going
-        assert np.array_equal(a.latent(held, False, False, face_up, dt), skills["getup_facedown"])
-    zs = [a.latent(held, False, True, face_up, dt) for _ in range(5)]
+        assert np.array_equal(a.latent(held, 1.1, face_up, dt), skills["getup_facedown"])
+    zs = [a.latent(held, 1.5, face_up, dt) for _ in range(5)]
     assert np.array_equal(zs[-1], held) and not a.active  # upright for 0.5 s: the held skill is back
     a.enabled = False
-    assert all(np.array_equal(a.latent(held, True, False, face_up, 1.0), held) for _ in range(3))
+    assert all(np.array_equal(a.latent(held, 0.3, face_up, 1.0), held) for _ in range(3))
     assert not GetupAssist({"idle": held}).available
